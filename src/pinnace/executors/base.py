@@ -1,0 +1,67 @@
+"""The executor interface: where a task's process runs (submit, cancel, capacity, close)."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Limits from the task spec (`resources` in the KFP deployment spec)."""
+
+    cpu_limit: float | None = None
+    memory_limit_bytes: int | None = None
+    accelerator_type: str | None = None
+    accelerator_count: int | None = None
+
+
+@dataclass(frozen=True)
+class TaskLaunch:
+    """One execution of a task, bound to its inputs and ready to start.
+
+    `command` and `args` are the container's, with every placeholder already resolved
+    (paths are local paths under `workdir`). `executor_input` is the KFP executor input
+    the runtime reads; `output_metadata_path` is where it writes `executor_output.json`.
+    """
+
+    run_id: str
+    task_name: str
+    execution_id: str
+    image: str
+    command: tuple[str, ...]
+    args: tuple[str, ...]
+    executor_input: dict[str, Any]
+    output_metadata_path: Path
+    workdir: Path
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    resources: Resources = Resources()
+
+
+@dataclass(frozen=True)
+class ExecutionOutcome:
+    """How an execution ended. `error` is a one-line reason; the log has the rest."""
+
+    exit_code: int
+    error: str | None = None
+    #: the interpreter and requirements the execution ran with
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and self.error is None
+
+
+class Executor(Protocol):
+    """Runs task processes; one small interface shared by local and Kubernetes backends."""
+
+    @property
+    def capacity(self) -> int:
+        """How many executions may run at once."""
+
+    def submit(self, launch: TaskLaunch) -> Future[ExecutionOutcome]: ...
+    def cancel(self, execution_id: str) -> None: ...
+    def close(self) -> None: ...
