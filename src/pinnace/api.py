@@ -1,0 +1,135 @@
+"""The Python entry point for local runs: `pinnace.run(pipeline, arguments=...)`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .engine.events import EventSink, ignore_events
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """One task of a finished run. `outputs` maps output names to values or artifact URIs."""
+
+    name: str
+    display_name: str
+    state: str
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    log_path: str | None = None
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The outcome of `pinnace.run`: the run's state, its tasks and the pipeline's outputs."""
+
+    run_id: str
+    state: str
+    tasks: list[TaskResult]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == "SUCCEEDED"
+
+    def task(self, name: str) -> TaskResult:
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        raise KeyError(f"no task {name!r} in run {self.run_id}; tasks: "
+                       f"{', '.join(t.name for t in self.tasks)}")
+
+    def to_json(self) -> dict[str, Any]:
+        """The `pinnace run --json` document."""
+        return {
+            "run_id": self.run_id,
+            "state": self.state,
+            "tasks": [{"name": t.name, "state": t.state, "outputs": t.outputs}
+                      for t in self.tasks],
+            "outputs": self.outputs,
+        }
+
+
+def run(
+    pipeline: Any,
+    arguments: Mapping[str, Any] | None = None,
+    *,
+    pipeline_name: str | None = None,
+    cache: bool = True,
+    parallelism: int | None = None,
+    use_current_python: bool | None = None,
+    settings: Settings | None = None,
+    on_event: EventSink = ignore_events,
+) -> RunResult:
+    """Run a pipeline locally and wait for it to finish.
+
+    `pipeline` is a `@dsl.pipeline` function, a path to a pipeline file (.py, .ipynb,
+    .yaml, .json) or a pipeline spec dict.
+
+        >>> result = pinnace.run(my_pipeline, arguments={"n": 3})   # doctest: +SKIP
+        >>> result.state, [t.state for t in result.tasks]           # doctest: +SKIP
+    """
+    from .backend import open_backend
+
+    spec = resolve_spec(pipeline, pipeline_name)
+    backend = open_backend(settings or Settings.load())
+    try:
+        executor = backend.local_executor(parallelism=parallelism,
+                                          use_current_python=use_current_python)
+        try:
+            driver = backend.driver(executor, on_event)
+            record = driver.create_run(spec, arguments, cache=cache)
+            driver.drive(record.run_id)
+        finally:
+            executor.close()
+        return run_result(backend.metadata, record.run_id)
+    finally:
+        backend.close()
+
+
+def resolve_spec(pipeline: Any, pipeline_name: str | None = None) -> dict[str, Any]:
+    if isinstance(pipeline, Mapping):
+        return dict(pipeline)
+    if isinstance(pipeline, (str, Path)):
+        from .sources import load_pipeline_file
+
+        return load_pipeline_file(pipeline, pipeline_name=pipeline_name)
+    from .compiler import compile_pipeline
+
+    return compile_pipeline(pipeline)
+
+
+def run_result(metadata: Any, run_id: str) -> RunResult:
+    """Read a run and its tasks back from the metadata store."""
+    record = metadata.get_run(run_id)
+    tasks = [
+        TaskResult(name=t.task_name, display_name=t.display_name, state=t.state.value,
+                   outputs=flatten_outputs(t.outputs), error=t.error, log_path=t.log_path,
+                   cached=t.cached_from is not None)
+        for t in metadata.list_tasks(run_id)
+    ]
+    outputs = {name: _uris_or_value(value) for name, value in record.outputs.items()}
+    return RunResult(run_id=record.run_id, state=record.state.value, tasks=tasks,
+                     outputs=outputs, error=record.error)
+
+
+def _uris_or_value(value: Any) -> Any:
+    if isinstance(value, list) and value and all(isinstance(a, dict) and "uri" in a
+                                                 for a in value):
+        uris = [a["uri"] for a in value]
+        return uris[0] if len(uris) == 1 else uris
+    return value
+
+
+def flatten_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters by value, artifacts by URI (a list when there are several)."""
+    flat: dict[str, Any] = dict(outputs.get("parameters", {}))
+    for name, artifacts in (outputs.get("artifacts") or {}).items():
+        flat[name] = _uris_or_value(artifacts)
+    return flat

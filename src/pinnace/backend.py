@@ -1,0 +1,61 @@
+"""The composition root for local runs: stores, environment cache and executor from Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .engine.events import EventSink, ignore_events
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .engine.driver import RunDriver
+    from .executors.local import LocalExecutor
+    from .stores.base import ArtifactStore, MetadataStore
+
+
+@dataclass
+class Backend:
+    """The stores of one Pinnace home, opened once and shared by the CLI, API and server."""
+
+    settings: Settings
+    metadata: MetadataStore
+    artifacts: ArtifactStore
+
+    def local_executor(self, *, parallelism: int | None = None,
+                       use_current_python: bool | None = None) -> LocalExecutor:
+        from .envs.cache import EnvironmentCache
+        from .executors.local import LocalExecutor
+        from .executors.runtime_copy import materialize_runtime
+
+        current = (self.settings.use_current_python if use_current_python is None
+                   else use_current_python)
+        return LocalExecutor(
+            env_cache=EnvironmentCache(self.settings.envs_dir),
+            runtime_path=materialize_runtime(self.settings.home),
+            parallelism=parallelism or self.settings.parallelism,
+            use_current_python=current,
+        )
+
+    def driver(self, executor: LocalExecutor, on_event: EventSink = ignore_events) -> RunDriver:
+        from .engine.driver import RunDriver
+
+        return RunDriver(metadata=self.metadata, artifacts=self.artifacts, executor=executor,
+                         work_dir=self.settings.work_dir, logs_dir=self.settings.logs_dir,
+                         on_event=on_event)
+
+    def close(self) -> None:
+        self.metadata.close()
+
+
+def open_backend(settings: Settings, *, settle: bool = True) -> Backend:
+    """Open the stores of `settings.home`; runs orphaned by a dead process are settled."""
+    from .engine.settle import settle_orphaned_runs
+    from .stores import open_artifact_store, open_metadata_store
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    metadata = open_metadata_store(settings.database_url)
+    artifacts = open_artifact_store(settings.artifact_root)
+    if settle:
+        settle_orphaned_runs(metadata)
+    return Backend(settings=settings, metadata=metadata, artifacts=artifacts)

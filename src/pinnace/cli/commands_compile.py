@@ -1,0 +1,26 @@
+"""`pinnace compile`: write the KFP pipeline spec of a pipeline file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def register(cli: click.Group, settings: Callable[..., Any]) -> None:
+    @cli.command("compile")
+    @click.argument("pipeline", type=click.Path(dir_okay=False))
+    @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+                  help="Where to write the spec (.yaml or .json).")
+    @click.option("--pipeline", "pipeline_name", metavar="FUNC",
+                  help="The pipeline function to compile when the file defines several.")
+    def compile_command(pipeline: str, output: str, pipeline_name: str | None) -> None:
+        """Compile PIPELINE to a KFP pipeline spec (IR YAML, schemaVersion 2.1.0)."""
+        from ..compiler import write_spec
+        from ..sources import load_pipeline_file
+
+        spec = load_pipeline_file(pipeline, pipeline_name=pipeline_name)
+        write_spec(spec, Path(output))
+        click.echo(f"wrote {output}")

@@ -1,0 +1,69 @@
+"""The `pinnace` command. Heavy modules load inside commands, so `pinnace --help` is fast.
+
+Exit codes (documented in the README):
+  0  the run SUCCEEDED (or the command did what was asked)
+  1  the run finished but did not succeed (FAILED or CANCELED)
+  2  bad input: a pipeline file, spec, parameter or id that is wrong
+  3  a task environment could not be built (package or index problem)
+  4  the metadata or artifact store, or Pinnace itself, failed
+  130 interrupted (Ctrl-C); the run is recorded as CANCELED
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..errors import PinnaceError
+
+EXIT_RUN_NOT_SUCCEEDED = 1
+EXIT_INTERRUPTED = 130
+
+
+class _Group(click.Group):
+    """Maps PinnaceError to its documented exit code with a readable message."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PinnaceError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pinnace")
+@click.option("--home", type=click.Path(file_okay=False), default=None,
+              help="Pinnace home folder [env PINNACE_HOME; default ~/.pinnace].")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None) -> None:
+    """Pinnace: Kubeflow Pipelines without the cluster."""
+    ctx.obj = {"home": home}
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Any:
+    from ..settings import Settings
+
+    return Settings.load(home=ctx.obj["home"], **overrides)
+
+
+from . import commands_compile, commands_run, commands_runs  # noqa: E402
+
+commands_run.register(cli, _settings)
+commands_compile.register(cli, _settings)
+commands_runs.register(cli, _settings)
+
+
+def main() -> None:
+    cli(prog_name="pinnace")
+
+
+def print_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, default=str))

@@ -1,0 +1,24 @@
+"""Progress events the engine reports while a run goes (for the CLI, the server, tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    """A run or task changed state. `task_name` is None for run-level events."""
+
+    run_id: str
+    task_name: str | None
+    state: str
+    message: str = ""
+    seconds: float | None = None
+
+
+EventSink = Callable[[EngineEvent], None]
+
+
+def ignore_events(event: EngineEvent) -> None:
+    """The default sink: drop events."""

@@ -1,0 +1,224 @@
+"""Binding a task to its inputs: resolve parameter and artifact values, build the executor input."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import SpecError
+from .plan import PlannedTask, coerce_parameter
+
+#: artifact as the engine passes it around: name, uri, type {schemaTitle, schemaVersion}, metadata
+ArtifactDict = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TaskOutputs:
+    """What a finished task produced: parameter values and artifacts by output name."""
+
+    parameters: Mapping[str, Any]
+    artifacts: Mapping[str, list[ArtifactDict]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"parameters": dict(self.parameters), "artifacts": dict(self.artifacts)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TaskOutputs:
+        return cls(dict(data.get("parameters", {})), dict(data.get("artifacts", {})))
+
+
+@dataclass(frozen=True)
+class BoundInputs:
+    """A task's resolved inputs: parameter values and artifacts (with store URIs)."""
+
+    parameters: dict[str, Any]
+    artifacts: dict[str, list[ArtifactDict]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"parameters": self.parameters, "artifacts": self.artifacts}
+
+
+def bind_inputs(
+    task: PlannedTask, pipeline_parameters: Mapping[str, Any],
+    finished: Mapping[str, TaskOutputs],
+) -> BoundInputs:
+    """Resolve every input of `task` from pipeline parameters, constants and upstream outputs."""
+    where = f"root.dag.tasks.{task.name}.inputs"
+    bindings = task.spec.get("inputs", {})
+    definitions = task.component.get("inputDefinitions", {})
+    parameters: dict[str, Any] = {}
+    for name, binding in (bindings.get("parameters") or {}).items():
+        field = f"{where}.parameters.{name}"
+        value = _parameter_value(binding, pipeline_parameters, finished, field)
+        if value is not _MISSING:
+            parameters[name] = value
+    for name, definition in (definitions.get("parameters") or {}).items():
+        if name not in parameters and "defaultValue" in definition:
+            parameters[name] = definition["defaultValue"]
+        if name in parameters and parameters[name] is not None:
+            kind = definition.get("parameterType", "STRING")
+            parameters[name] = coerce_parameter(name, parameters[name], kind)
+    artifacts: dict[str, list[ArtifactDict]] = {}
+    for name, binding in (bindings.get("artifacts") or {}).items():
+        artifacts[name] = _artifact_value(binding, finished, f"{where}.artifacts.{name}")
+    return BoundInputs(parameters, artifacts)
+
+
+_MISSING = object()
+
+
+def _parameter_value(
+    binding: Mapping[str, Any], pipeline_parameters: Mapping[str, Any],
+    finished: Mapping[str, TaskOutputs], where: str,
+) -> Any:
+    if "runtimeValue" in binding:
+        return binding["runtimeValue"].get("constant")
+    if "componentInputParameter" in binding:
+        return pipeline_parameters.get(binding["componentInputParameter"], _MISSING)
+    if "taskOutputParameter" in binding:
+        ref = binding["taskOutputParameter"]
+        outputs = finished[ref["producerTask"]]
+        key = ref["outputParameterKey"]
+        if key not in outputs.parameters:
+            raise SpecError(f"task {ref['producerTask']!r} produced no output parameter {key!r}",
+                            field=where)
+        return outputs.parameters[key]
+    raise SpecError(f"unsupported input binding {sorted(binding)}", field=where)
+
+
+def _artifact_value(
+    binding: Mapping[str, Any], finished: Mapping[str, TaskOutputs], where: str
+) -> list[ArtifactDict]:
+    if "taskOutputArtifact" in binding:
+        ref = binding["taskOutputArtifact"]
+        outputs = finished[ref["producerTask"]]
+        key = ref["outputArtifactKey"]
+        if key not in outputs.artifacts:
+            raise SpecError(f"task {ref['producerTask']!r} produced no artifact {key!r}",
+                            field=where)
+        return outputs.artifacts[key]
+    raise SpecError(f"unsupported artifact binding {sorted(binding)}", field=where)
+
+
+def build_executor_input(
+    task: PlannedTask, inputs: BoundInputs, workdir: Path,
+    local_path: Callable[[str], Path],
+) -> dict[str, Any]:
+    """The KFP ExecutorInput for one execution; output paths point under `workdir`."""
+    input_artifacts = {
+        name: {"artifacts": [{**a, "uri": str(local_path(a["uri"]))} for a in artifacts]}
+        for name, artifacts in inputs.artifacts.items()
+    }
+    outputs = task.component.get("outputDefinitions", {})
+    out_parameters = {}
+    for name in outputs.get("parameters") or {}:
+        path = workdir / "outputs" / "parameters" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        out_parameters[name] = {"outputFile": str(path)}
+    out_artifacts = {}
+    for name, definition in (outputs.get("artifacts") or {}).items():
+        path = workdir / "outputs" / "artifacts" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        out_artifacts[name] = {"artifacts": [{
+            "name": name, "type": definition.get("artifactType", {}), "uri": str(path),
+            "metadata": {},
+        }]}
+    executor_input: dict[str, Any] = {
+        "inputs": {},
+        "outputs": {"outputFile": str(workdir / "executor_output.json")},
+    }
+    if inputs.parameters:
+        executor_input["inputs"]["parameterValues"] = inputs.parameters
+    if input_artifacts:
+        executor_input["inputs"]["artifacts"] = input_artifacts
+    if out_parameters:
+        executor_input["outputs"]["parameters"] = out_parameters
+    if out_artifacts:
+        executor_input["outputs"]["artifacts"] = out_artifacts
+    return executor_input
+
+
+_PLACEHOLDER = re.compile(r"\{\{\$(?P<body>[^{}]*)\}\}")
+_INPUT_PARAM = re.compile(r"^\.inputs\.parameters\['(?P<n>[^']+)'\]$")
+_INPUT_ART = re.compile(r"^\.inputs\.artifacts\['(?P<n>[^']+)'\]\.(?P<f>path|uri|metadata)$")
+_OUTPUT_PARAM = re.compile(r"^\.outputs\.parameters\['(?P<n>[^']+)'\]\.output_file$")
+_OUTPUT_ART = re.compile(r"^\.outputs\.artifacts\['(?P<n>[^']+)'\]\.(?P<f>path|uri|metadata)$")
+
+
+def resolve_placeholders(items: list[str], executor_input: Mapping[str, Any]) -> list[str]:
+    """Replace KFP placeholders (`{{$}}`, `{{$.inputs.parameters['x']}}`, ...) in command/args.
+
+    An `IfPresent`/`Concat` structure (JSON in an argument) is expanded first.
+    """
+    resolved: list[str] = []
+    for item in items:
+        expanded = _expand_structured(item, executor_input)
+        resolved.extend(_substitute(part, executor_input) for part in expanded)
+    return resolved
+
+
+def _expand_structured(item: str, executor_input: Mapping[str, Any]) -> list[str]:
+    if not (item.startswith("{\"") and item.endswith("}")):
+        return [item]
+    try:
+        data = json.loads(item)
+    except ValueError:
+        return [item]
+    return _expand_node(data, executor_input)
+
+
+def _expand_node(node: Any, executor_input: Mapping[str, Any]) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict) and "Concat" in node:
+        return ["".join(s for part in node["Concat"] for s in _expand_node(part, executor_input))]
+    if isinstance(node, dict) and "IfPresent" in node:
+        spec = node["IfPresent"]
+        name = spec.get("InputName", "")
+        inputs = executor_input.get("inputs", {})
+        present = (name in inputs.get("parameterValues", {})
+                   and inputs["parameterValues"][name] is not None) or name in inputs.get(
+            "artifacts", {})
+        branch = spec.get("Then" if present else "Else") or []
+        if isinstance(branch, str):
+            branch = [branch]
+        return [s for part in branch for s in _expand_node(part, executor_input)]
+    return [json.dumps(node)]
+
+
+def _substitute(text: str, executor_input: Mapping[str, Any]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        return _placeholder_value(match.group("body"), executor_input, match.group(0))
+
+    return _PLACEHOLDER.sub(replace, text)
+
+
+def _placeholder_value(body: str, ei: Mapping[str, Any], original: str) -> str:
+    if body == "":
+        return json.dumps(ei)
+    inputs, outputs = ei.get("inputs", {}), ei.get("outputs", {})
+    if m := _INPUT_PARAM.match(body):
+        value = inputs.get("parameterValues", {}).get(m["n"])
+        return value if isinstance(value, str) else json.dumps(value)
+    if m := _INPUT_ART.match(body):
+        artifact = inputs.get("artifacts", {}).get(m["n"], {}).get("artifacts", [{}])[0]
+        return _artifact_field(artifact, m["f"])
+    if m := _OUTPUT_PARAM.match(body):
+        return outputs.get("parameters", {}).get(m["n"], {}).get("outputFile", "")
+    if m := _OUTPUT_ART.match(body):
+        artifact = outputs.get("artifacts", {}).get(m["n"], {}).get("artifacts", [{}])[0]
+        return _artifact_field(artifact, m["f"])
+    if body == ".outputs.output_file":
+        return outputs.get("outputFile", "")
+    return original
+
+
+def _artifact_field(artifact: Mapping[str, Any], field: str) -> str:
+    if field == "metadata":
+        return json.dumps(artifact.get("metadata", {}))
+    # Locally the executor input's uri already is a local path.
+    return str(artifact.get("uri", ""))

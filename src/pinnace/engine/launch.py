@@ -1,0 +1,75 @@
+"""Turning a bound task into a TaskLaunch: resolved command, environment and resources."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..executors.base import Resources, TaskLaunch
+from .inputs import resolve_placeholders
+from .plan import PlannedTask
+
+_MEMORY_UNITS = {
+    "": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+    "KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40,
+}
+_MEMORY = re.compile(r"^\s*([0-9.]+)\s*([KMGT]I?)?B?\s*$", re.IGNORECASE)
+
+
+def make_launch(
+    *, run_id: str, task: PlannedTask, execution_id: str, executor_input: dict[str, Any],
+    workdir: Path, log_path: Path,
+) -> TaskLaunch:
+    container = task.executor["container"]
+    command = resolve_placeholders(list(container.get("command", [])), executor_input)
+    args = resolve_placeholders(list(container.get("args", [])), executor_input)
+    env = {e["name"]: str(e.get("value", "")) for e in container.get("env", []) if "name" in e}
+    return TaskLaunch(
+        run_id=run_id,
+        task_name=task.name,
+        execution_id=execution_id,
+        image=container.get("image", ""),
+        command=tuple(command),
+        args=tuple(args),
+        executor_input=executor_input,
+        output_metadata_path=Path(executor_input["outputs"]["outputFile"]),
+        workdir=workdir,
+        log_path=log_path,
+        env=env,
+        resources=parse_resources(container.get("resources", {})),
+    )
+
+
+def parse_resources(resources: Mapping[str, Any]) -> Resources:
+    """Read kfp's resource fields (new string forms first, then the older numeric ones)."""
+    cpu = resources.get("resourceCpuLimit") or resources.get("cpuLimit")
+    memory: int | None = None
+    if resources.get("resourceMemoryLimit"):
+        memory = parse_memory(str(resources["resourceMemoryLimit"]))
+    elif resources.get("memoryLimit"):
+        memory = int(float(resources["memoryLimit"]) * 10**9)
+    accelerator = resources.get("accelerator", {})
+    count = accelerator.get("resourceCount") or accelerator.get("count")
+    return Resources(
+        cpu_limit=_parse_cpu(cpu) if cpu else None,
+        memory_limit_bytes=memory,
+        accelerator_type=accelerator.get("resourceType") or accelerator.get("type"),
+        accelerator_count=int(count) if count else None,
+    )
+
+
+def parse_memory(text: str) -> int | None:
+    match = _MEMORY.match(text)
+    if not match:
+        return None
+    return int(float(match.group(1)) * _MEMORY_UNITS[(match.group(2) or "").upper()])
+
+
+def _parse_cpu(value: Any) -> float | None:
+    text = str(value)
+    try:
+        return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+    except ValueError:
+        return None

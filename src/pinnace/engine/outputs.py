@@ -1,0 +1,77 @@
+"""Collecting what an execution wrote: output parameters, artifacts and their metadata."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from .inputs import ArtifactDict, TaskOutputs
+from .plan import PlannedTask
+
+
+class OutputError(Exception):
+    """An execution finished but its outputs are missing or malformed (the task fails)."""
+
+
+class ArtifactCommitter(Protocol):
+    def uri_for(self, run_id: str, task_name: str, output_name: str) -> str: ...
+    def commit(self, source: Path, uri: str) -> None: ...
+
+
+def collect_outputs(
+    task: PlannedTask, executor_input: Mapping[str, Any], run_id: str,
+    store: ArtifactCommitter,
+) -> TaskOutputs:
+    """Read the executor output and output files, commit artifacts to the store."""
+    written = _read_executor_output(Path(executor_input["outputs"]["outputFile"]))
+    definitions = task.component.get("outputDefinitions", {})
+    parameters: dict[str, Any] = {}
+    for name, spec in (executor_input["outputs"].get("parameters") or {}).items():
+        if name in written.get("parameterValues", {}):
+            parameters[name] = written["parameterValues"][name]
+            continue
+        kind = definitions.get("parameters", {}).get(name, {}).get("parameterType", "STRING")
+        parameters[name] = _read_parameter_file(name, Path(spec["outputFile"]), kind)
+    artifacts: dict[str, list[ArtifactDict]] = {}
+    for name, spec in (executor_input["outputs"].get("artifacts") or {}).items():
+        declared = spec["artifacts"][0]
+        reported = (written.get("artifacts", {}).get(name, {}).get("artifacts") or [{}])[0]
+        local = Path(reported.get("uri") or declared["uri"])
+        if not local.exists():
+            raise OutputError(
+                f"output artifact {name!r} was not written (expected a file or folder at {local})"
+            )
+        uri = store.uri_for(run_id, task.name, name)
+        store.commit(local, uri)
+        metadata = {**declared.get("metadata", {}), **reported.get("metadata", {})}
+        artifacts[name] = [{"name": name, "uri": uri, "type": declared.get("type", {}),
+                            "metadata": metadata}]
+    return TaskOutputs(parameters, artifacts)
+
+
+def _read_executor_output(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise OutputError(f"executor output {path} is not valid JSON: {exc}") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _read_parameter_file(name: str, path: Path, kind: str) -> Any:
+    if not path.exists():
+        raise OutputError(f"output parameter {name!r} was not written (expected {path})")
+    text = path.read_text(encoding="utf-8")
+    if kind == "STRING":
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        if kind == "BOOLEAN" and text.strip() in ("True", "False"):
+            return text.strip() == "True"
+        raise OutputError(f"output parameter {name!r} is not a valid {kind.lower()}: "
+                          f"{text[:80]!r}") from None
+    return value

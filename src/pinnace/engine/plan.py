@@ -1,0 +1,215 @@
+"""Planning: a pipeline spec plus run parameters becomes a list of planned tasks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ParameterError, SpecError
+
+#: IR parameter types and the Python types a value of each may have.
+_PARAMETER_TYPES: dict[str, tuple[type, ...]] = {
+    "STRING": (str,),
+    "NUMBER_INTEGER": (int,),
+    "NUMBER_DOUBLE": (float, int),
+    "BOOLEAN": (bool,),
+    "LIST": (list,),
+    "STRUCT": (dict,),
+}
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    """One task of the root DAG: its spec, component, executor and upstream tasks."""
+
+    name: str
+    display_name: str
+    spec: Mapping[str, Any]
+    component_name: str
+    component: Mapping[str, Any]
+    executor: Mapping[str, Any]
+    upstream: tuple[str, ...]
+
+    @property
+    def cache_enabled(self) -> bool:
+        return bool(self.spec.get("cachingOptions", {}).get("enableCache", False))
+
+    @property
+    def retry_policy(self) -> Mapping[str, Any]:
+        return self.spec.get("retryPolicy", {})
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run's tasks in a topological order, and its resolved pipeline parameters."""
+
+    pipeline_name: str
+    parameters: Mapping[str, Any]
+    tasks: tuple[PlannedTask, ...]
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+
+    def task(self, name: str) -> PlannedTask:
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        raise KeyError(name)
+
+
+def make_plan(spec: Mapping[str, Any], arguments: Mapping[str, Any] | None = None) -> Plan:
+    """Check `arguments` against the spec's pipeline parameters and order its tasks.
+
+    Raises ParameterError for a missing, unknown or ill-typed parameter and SpecError for
+    constructs this engine does not run yet (the field path says which).
+    """
+    root = spec.get("root") or {}
+    parameters = bind_parameters(root.get("inputDefinitions", {}), arguments or {})
+    tasks = [_plan_task(spec, name, task) for name, task in
+             (root.get("dag", {}).get("tasks") or {}).items()]
+    return Plan(
+        pipeline_name=spec.get("pipelineInfo", {}).get("name", "pipeline"),
+        parameters=parameters,
+        tasks=tuple(_topological(tasks)),
+        outputs=root.get("dag", {}).get("outputs", {}),
+    )
+
+
+def bind_parameters(
+    definitions: Mapping[str, Any], arguments: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Apply defaults and type checks to pipeline parameters (strings from a CLI are coerced)."""
+    declared = definitions.get("parameters", {}) or {}
+    unknown = sorted(set(arguments) - set(declared))
+    if unknown:
+        raise ParameterError(
+            "not a parameter of this pipeline", parameter=unknown[0],
+            hint=f"the pipeline's parameters are: {', '.join(sorted(declared)) or '(none)'}",
+        )
+    if definitions.get("artifacts"):
+        raise SpecError("pipeline-level input artifacts are not supported yet",
+                        field="root.inputDefinitions.artifacts")
+    bound: dict[str, Any] = {}
+    for name, definition in declared.items():
+        kind = definition.get("parameterType", "STRING")
+        if name in arguments:
+            bound[name] = coerce_parameter(name, arguments[name], kind)
+        elif "defaultValue" in definition:
+            bound[name] = coerce_parameter(name, definition["defaultValue"], kind)
+        elif definition.get("isOptional"):
+            continue
+        else:
+            raise ParameterError(
+                f"required ({kind.lower()}) but not given", parameter=name,
+                hint=f"pass it with -p {name}=VALUE (or arguments={{'{name}': ...}})",
+            )
+    return bound
+
+
+def coerce_parameter(name: str, value: Any, kind: str) -> Any:
+    """Return `value` as the IR type `kind`; strings (from a command line) are parsed."""
+    expected = _PARAMETER_TYPES.get(kind)
+    if expected is None:
+        raise SpecError(f"unknown parameterType {kind!r}", field=f"parameters.{name}")
+    if isinstance(value, str) and kind != "STRING":
+        value = _parse_text(name, value, kind)
+    if kind == "NUMBER_DOUBLE" and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if kind == "NUMBER_INTEGER" and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if (isinstance(value, bool) and kind != "BOOLEAN") or not isinstance(value, expected):
+        raise ParameterError(
+            f"expected {kind.lower()}, got {type(value).__name__} {value!r}", parameter=name
+        )
+    return value
+
+
+def _parse_text(name: str, text: str, kind: str) -> Any:
+    try:
+        if kind == "BOOLEAN":
+            lowered = text.strip().lower()
+            if lowered not in ("true", "false"):
+                raise ValueError(text)
+            return lowered == "true"
+        if kind == "NUMBER_INTEGER":
+            return int(text)
+        if kind == "NUMBER_DOUBLE":
+            return float(text)
+        return json.loads(text)
+    except ValueError:
+        raise ParameterError(
+            f"expected {kind.lower()}, got {text!r}", parameter=name,
+            hint="lists and dicts are given as JSON, booleans as true/false",
+        ) from None
+
+
+def _plan_task(spec: Mapping[str, Any], name: str, task: Mapping[str, Any]) -> PlannedTask:
+    where = f"root.dag.tasks.{name}"
+    for unsupported in ("triggerPolicy", "iteratorPolicy", "parameterIterator",
+                        "artifactIterator"):
+        if unsupported in task:
+            raise SpecError("conditions and loops are not supported by this engine yet",
+                            field=f"{where}.{unsupported}")
+    component_name = task.get("componentRef", {}).get("name", "")
+    component = (spec.get("components") or {}).get(component_name)
+    if component is None:
+        raise SpecError(f"component {component_name!r} is not defined",
+                        field=f"{where}.componentRef.name")
+    if "dag" in component:
+        raise SpecError("nested pipelines are not supported by this engine yet",
+                        field=f"components.{component_name}.dag")
+    label = component.get("executorLabel", "")
+    executor = (spec.get("deploymentSpec", {}).get("executors") or {}).get(label)
+    if executor is None or "container" not in executor:
+        raise SpecError(f"executor {label!r} has no container",
+                        field=f"deploymentSpec.executors.{label}")
+    return PlannedTask(
+        name=name,
+        display_name=task.get("taskInfo", {}).get("name", name),
+        spec=task,
+        component_name=component_name,
+        component=component,
+        executor=executor,
+        upstream=tuple(sorted(_upstream(task))),
+    )
+
+
+def _upstream(task: Mapping[str, Any]) -> set[str]:
+    names = set(task.get("dependentTasks", []))
+    inputs = task.get("inputs", {})
+    for binding in inputs.get("parameters", {}).values():
+        producer = binding.get("taskOutputParameter", {}).get("producerTask")
+        if producer:
+            names.add(producer)
+    for binding in inputs.get("artifacts", {}).values():
+        producer = binding.get("taskOutputArtifact", {}).get("producerTask")
+        if producer:
+            names.add(producer)
+    return names
+
+
+def _topological(tasks: list[PlannedTask]) -> list[PlannedTask]:
+    by_name = {t.name: t for t in tasks}
+    for task in tasks:
+        for up in task.upstream:
+            if up not in by_name:
+                raise SpecError(f"depends on unknown task {up!r}",
+                                field=f"root.dag.tasks.{task.name}")
+    ordered: list[PlannedTask] = []
+    state: dict[str, int] = {}  # 1 = visiting, 2 = done
+
+    def visit(task: PlannedTask, path: list[str]) -> None:
+        if state.get(task.name) == 2:
+            return
+        if state.get(task.name) == 1:
+            cycle = " -> ".join([*path[path.index(task.name):], task.name])
+            raise SpecError(f"the tasks form a cycle: {cycle}", field="root.dag.tasks")
+        state[task.name] = 1
+        for up in task.upstream:
+            visit(by_name[up], [*path, task.name])
+        state[task.name] = 2
+        ordered.append(task)
+
+    for task in tasks:
+        visit(task, [])
+    return ordered

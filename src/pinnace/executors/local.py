@@ -1,0 +1,166 @@
+"""LocalExecutor: each execution is a subprocess on this machine, in a cached environment.
+
+Lightweight Python components (compiled by kfp 2.x, by Pinnace, or kfp 1.x programs) are
+recognised from their container command: instead of `pip install`-ing on every run as the
+container would, their program runs in a virtual environment built once per distinct set of
+packages (see pinnace.envs). Other containers run their command on the host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import IO, Any
+
+from ..envs.cache import Environment, EnvironmentCache
+from ..envs.commands import LightweightProgram, recognize_command
+from ..errors import ExecutorError, PinnaceError
+from .base import ExecutionOutcome, TaskLaunch
+from .runtime_copy import RUNTIME_PACKAGE
+
+# Variables of the driving process that must not leak into a task's interpreter.
+_DROPPED_ENV = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
+
+
+class LocalExecutor:
+    """Runs executions as local subprocesses, at most `parallelism` at a time."""
+
+    def __init__(
+        self, *, env_cache: EnvironmentCache, runtime_path: Path, parallelism: int,
+        use_current_python: bool = False,
+    ) -> None:
+        self._envs = env_cache
+        self._runtime_path = runtime_path
+        self._parallelism = max(1, parallelism)
+        self._use_current = use_current_python
+        self._pool = ThreadPoolExecutor(self._parallelism, thread_name_prefix="pinnace-task")
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._canceled: set[str] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def capacity(self) -> int:
+        return self._parallelism
+
+    def submit(self, launch: TaskLaunch) -> Future[ExecutionOutcome]:
+        return self._pool.submit(self._execute, launch)
+
+    def cancel(self, execution_id: str) -> None:
+        with self._lock:
+            self._canceled.add(execution_id)
+            process = self._processes.get(execution_id)
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+
+    def close(self) -> None:
+        with self._lock:
+            ids = list(self._processes)
+        for execution_id in ids:
+            self.cancel(execution_id)
+        self._pool.shutdown(wait=True)
+
+    # -- one execution --------------------------------------------------------------------
+
+    def _execute(self, launch: TaskLaunch) -> ExecutionOutcome:
+        with open(launch.log_path, "ab", buffering=0) as log:
+            try:
+                argv, environment = self._prepare(launch, log)
+            except PinnaceError as exc:
+                _write(log, f"pinnace: {exc}\n")
+                return ExecutionOutcome(exit_code=-1, error=exc.message)
+            return self._spawn(launch, argv, environment, log)
+
+    def _prepare(self, launch: TaskLaunch, log: IO[bytes]) -> tuple[list[str], dict[str, Any]]:
+        program = recognize_command(list(launch.command), list(launch.args))
+        if program is None:
+            return self._host_command(launch, log), {"image": launch.image, "host": True}
+        env = self._environment(program, log)
+        module = launch.workdir / "ephemeral_component.py"
+        module.write_text(program.program_text, encoding="utf-8")
+        python = str(env.python)
+        if program.kind == "kfp-v2":
+            argv = [python, "-m", RUNTIME_PACKAGE, "--component_module_path", str(module),
+                    *program.program_args]
+        else:
+            argv = [python, "-u", str(module), *program.program_args]
+        info = {"python": python, "requirements": list(env.requirements), "key": env.key,
+                "reused": env.reused, "image": launch.image}
+        return argv, info
+
+    def _environment(self, program: LightweightProgram, log: IO[bytes]) -> Environment:
+        if self._use_current:
+            _write(log, "pinnace: using the current interpreter (packages are not installed)\n")
+            return self._envs.current()
+        env = self._envs.ensure(program.packages, index_urls=program.index_urls)
+        for fix in env.fixes:
+            _write(log, f"pinnace: warning: {fix}\n")
+        state = "reused" if env.reused else f"built in {env.build_seconds:.1f}s"
+        listed = ", ".join(env.requirements) or "no packages"
+        _write(log, f"pinnace: environment {env.key} ({listed}) {state}\n")
+        return env
+
+    def _host_command(self, launch: TaskLaunch, log: IO[bytes]) -> list[str]:
+        argv = [*launch.command, *launch.args]
+        if not argv:
+            raise ExecutorError("the container has no command to run", task=launch.task_name)
+        if shutil.which(argv[0]) is None:
+            raise ExecutorError(
+                f"needs the container image {launch.image!r}: its program {argv[0]!r} is not "
+                "on this machine, and the local executor does not run container images yet",
+                task=launch.task_name,
+                hint="write the step as a Python component, or install the program locally",
+            )
+        _write(log, f"pinnace: warning: image {launch.image!r} not used; running "
+                    f"{argv[0]!r} on this machine\n")
+        return argv
+
+    def _spawn(self, launch: TaskLaunch, argv: list[str], environment: dict[str, Any],
+               log: IO[bytes]) -> ExecutionOutcome:
+        env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
+        env.update(launch.env)
+        env["PYTHONPATH"] = str(self._runtime_path)
+        env["PYTHONUNBUFFERED"] = "1"
+        with self._lock:
+            if launch.execution_id in self._canceled:
+                return ExecutionOutcome(exit_code=-1, error="canceled", environment=environment)
+            try:
+                process = subprocess.Popen(
+                    argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    cwd=launch.workdir, env=env, start_new_session=True,
+                )
+            except OSError as exc:
+                return ExecutionOutcome(exit_code=-1, error=f"could not start {argv[0]}: {exc}")
+            self._processes[launch.execution_id] = process
+        try:
+            code = process.wait()
+        finally:
+            with self._lock:
+                self._processes.pop(launch.execution_id, None)
+        return ExecutionOutcome(exit_code=code, error=_describe_exit(code, launch, self),
+                                environment=environment)
+
+    def was_canceled(self, execution_id: str) -> bool:
+        with self._lock:
+            return execution_id in self._canceled
+
+
+def _describe_exit(code: int, launch: TaskLaunch, executor: LocalExecutor) -> str | None:
+    if code == 0:
+        return None
+    if executor.was_canceled(launch.execution_id):
+        return "canceled"
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else code
+        return f"killed by signal {name}"
+    return f"exited with code {code}; see the task log"
+
+
+def _write(log: IO[bytes], text: str) -> None:
+    log.write(text.encode("utf-8", "replace"))

@@ -1,0 +1,44 @@
+"""Materialising the in-task runtime as a stand-alone package a task's Python can import.
+
+The runtime (pinnace/runtime/) uses only the standard library and relative imports, so it is
+copied once per content hash to `<home>/runtime/<hash>/pinnace_runtime/` and put on the task's
+PYTHONPATH; nothing else of Pinnace (or of the host's site-packages) leaks into the task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+RUNTIME_PACKAGE = "pinnace_runtime"
+
+
+def runtime_source() -> Path:
+    return Path(__file__).resolve().parent.parent / "runtime"
+
+
+def materialize_runtime(home: Path) -> Path:
+    """Return a folder to put on PYTHONPATH so that `python -m pinnace_runtime` works."""
+    source = runtime_source()
+    files = sorted(p for p in source.rglob("*.py") if "__pycache__" not in p.parts)
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(source)).encode())
+        digest.update(path.read_bytes())
+    target = home / "runtime" / digest.hexdigest()[:16]
+    if (target / RUNTIME_PACKAGE / "__main__.py").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
+    for path in files:
+        dest = staging / RUNTIME_PACKAGE / path.relative_to(source)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest)
+    try:
+        os.rename(staging, target)
+    except OSError:  # another process won the race; its copy is identical
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

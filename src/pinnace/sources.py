@@ -1,0 +1,146 @@
+"""Loading a pipeline from a file: Python, Jupyter notebook, KFP spec YAML/JSON, kfp 1.x Argo."""
+
+from __future__ import annotations
+
+import json
+import linecache
+import os
+import sys
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import PinnaceError, PipelineSourceError, UserInputError
+
+_SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def load_pipeline_file(
+    path: str | Path, *, pipeline_name: str | None = None, force_kfp_alias: bool = False
+) -> dict[str, Any]:
+    """The pipeline spec (IR dict) defined by a file; raises PipelineSourceError if none."""
+    file = Path(path)
+    if not file.is_file():
+        raise PipelineSourceError("no such file", path=str(path),
+                                  hint="give the path of a .py, .ipynb, .yaml or .json file")
+    suffix = file.suffix.lower()
+    if suffix in _SPEC_SUFFIXES:
+        from .spec.load import load_spec
+
+        return _pipeline_spec(load_spec(file))
+    if suffix == ".ipynb":
+        source = notebook_source(file)
+    elif suffix == ".py":
+        source = file.read_text(encoding="utf-8")
+    else:
+        raise PipelineSourceError(f"unknown file type {suffix!r}", path=str(file),
+                                  hint="Pinnace reads .py, .ipynb, .yaml, .yml and .json")
+    namespace = exec_pipeline_source(source, file, force_kfp_alias=force_kfp_alias)
+    return compile_from_namespace(namespace, file, pipeline_name)
+
+
+def _pipeline_spec(loaded: Any) -> dict[str, Any]:
+    spec = getattr(loaded, "pipeline_spec", loaded)
+    return dict(spec)
+
+
+def notebook_source(file: Path) -> str:
+    """The code cells of a notebook as one program; `!shell` and `%magic` lines are dropped."""
+    try:
+        notebook = json.loads(file.read_text(encoding="utf-8"))
+        cells = notebook["cells"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PipelineSourceError(f"not a Jupyter notebook: {exc}", path=str(file)) from None
+    lines: list[str] = []
+    for index, cell in enumerate(cells):
+        if cell.get("cell_type") != "code":
+            continue
+        text = cell.get("source", "")
+        text = "".join(text) if isinstance(text, list) else str(text)
+        lines.append(f"# cell {index + 1}")
+        for line in text.splitlines():
+            stripped = line.lstrip()
+            ignored = stripped.startswith(("!", "%"))
+            lines.append(f"# (not run by pinnace) {line}" if ignored else line)
+    return "\n".join(lines) + "\n"
+
+
+def exec_pipeline_source(
+    source: str, file: Path, *, force_kfp_alias: bool = False
+) -> dict[str, Any]:
+    """Execute a pipeline program, with `kfp` aliased to Pinnace when kfp is absent."""
+    from .kfp_alias import kfp_alias
+
+    filename = str(file.resolve())
+    try:
+        code = compile(source, filename, "exec", flags=0, dont_inherit=True)
+    except SyntaxError as exc:
+        raise PipelineSourceError(f"syntax error: {exc.msg}", path=str(file), line=exc.lineno,
+                                  hint="fix the Python syntax at that line") from None
+    # inspect.getsource needs the text of notebooks and generated code: register it.
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict[str, Any] = {"__name__": "__pinnace_pipeline__", "__file__": filename}
+    old_cwd, old_path = os.getcwd(), list(sys.path)
+    sys.path.insert(0, str(file.resolve().parent))
+    try:
+        with kfp_alias(force=force_kfp_alias):
+            exec(code, namespace)
+    except PinnaceError:
+        raise
+    except Exception as exc:
+        raise _user_code_error(exc, file) from None
+    finally:
+        sys.path[:] = old_path
+        os.chdir(old_cwd)
+    return namespace
+
+
+def _user_code_error(exc: BaseException, file: Path) -> PipelineSourceError:
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if f.filename == str(file.resolve())]
+    line = frames[-1].lineno if frames else None
+    detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return PipelineSourceError(f"running the pipeline file raised {detail}", path=str(file),
+                               line=line, hint="fix the error at that line")
+
+
+def compile_from_namespace(
+    namespace: Mapping[str, Any], file: Path, pipeline_name: str | None
+) -> dict[str, Any]:
+    from .compiler import compile_pipeline
+    from .dsl import Pipeline
+
+    pipelines = {name: obj for name, obj in namespace.items() if isinstance(obj, Pipeline)}
+    if pipeline_name is not None:
+        if pipeline_name not in pipelines:
+            raise PipelineSourceError(
+                f"no pipeline function named {pipeline_name!r}", path=str(file),
+                hint=f"pipelines in this file: {', '.join(sorted(pipelines)) or '(none)'}")
+        chosen = pipelines[pipeline_name]
+    elif len(pipelines) == 1:
+        chosen = next(iter(pipelines.values()))
+    elif not pipelines:
+        raise PipelineSourceError(
+            "defines no pipeline", path=str(file),
+            hint="decorate the pipeline function with @dsl.pipeline")
+    else:
+        raise PipelineSourceError(
+            f"defines several pipelines ({', '.join(sorted(pipelines))})", path=str(file),
+            hint="choose one with --pipeline NAME")
+    try:
+        return compile_pipeline(chosen)
+    except UserInputError:
+        raise
+    except PinnaceError:
+        raise
+    except Exception as exc:
+        raise _user_code_error(exc, file) from None
+
+
+def source_kind(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower()
+    return "spec" if suffix in _SPEC_SUFFIXES else "python"
+
+
+__all__ = ["load_pipeline_file", "notebook_source"]
