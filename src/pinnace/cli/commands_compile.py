@@ -18,9 +18,9 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
                   help="The pipeline function to compile when the file defines several.")
     def compile_command(pipeline: str, output: str, pipeline_name: str | None) -> None:
         """Compile PIPELINE to a KFP pipeline spec (IR YAML, schemaVersion 2.1.0)."""
-        from ..compiler import write_spec
+        from ..compiler._compiler import serialize, write_atomic
         from ..sources import load_pipeline_file
 
         spec = load_pipeline_file(pipeline, pipeline_name=pipeline_name)
-        write_spec(spec, Path(output))
+        write_atomic(str(Path(output)), serialize(spec, str(output)))
         click.echo(f"wrote {output}")

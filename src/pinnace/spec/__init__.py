@@ -1,0 +1,21 @@
+"""Loading and validating pipeline specs (KFP IR YAML/JSON, kfp 1.x Argo import)."""
+
+from __future__ import annotations
+
+from pinnace.spec.argo import convert_argo_workflow, is_argo_workflow
+from pinnace.spec.load import LoadedSpec, load_spec
+from pinnace.spec.validate import SpecProblem, check_spec, validate_platform_spec, validate_spec
+from pinnace.spec.yaml_safe import YamlLimits, load_documents
+
+__all__ = [
+    "LoadedSpec",
+    "SpecProblem",
+    "YamlLimits",
+    "check_spec",
+    "convert_argo_workflow",
+    "is_argo_workflow",
+    "load_documents",
+    "load_spec",
+    "validate_platform_spec",
+    "validate_spec",
+]

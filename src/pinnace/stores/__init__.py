@@ -1,0 +1,81 @@
+"""Persistence: the metadata store (SQL or in memory) and the artifact store (fsspec).
+
+Importing this package loads neither SQLAlchemy nor fsspec; they load when a store opens.
+
+Example:
+    >>> from pinnace.stores import open_metadata_store
+    >>> store = open_metadata_store("memory://")
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .base import (
+    ArtifactRecord,
+    ArtifactStore,
+    CacheEntry,
+    ExecutionRecord,
+    MetadataStore,
+    PipelineRecord,
+    RunRecord,
+    TaskRecord,
+)
+
+if TYPE_CHECKING:
+    from .artifacts import FsspecArtifactStore
+    from .memory import InMemoryMetadataStore
+    from .sql import SqlMetadataStore
+
+_LAZY = {
+    "FsspecArtifactStore": ".artifacts",
+    "InMemoryMetadataStore": ".memory",
+    "SqlMetadataStore": ".sql",
+}
+
+
+def open_metadata_store(url: str) -> MetadataStore:
+    """The metadata store at `url`: `memory://` for a fresh in-memory store, else a SQL URL.
+
+    A SQL database is created and upgraded to the current schema as needed.
+    """
+    if url.startswith("memory:"):
+        from .memory import InMemoryMetadataStore
+
+        return InMemoryMetadataStore()
+    from .sql import SqlMetadataStore
+
+    return SqlMetadataStore(url)
+
+
+def open_artifact_store(root: str) -> ArtifactStore:
+    """The artifact store under `root`: a local folder or an fsspec URL (`s3://b/prefix`)."""
+    from .artifacts import FsspecArtifactStore
+
+    return FsspecArtifactStore(root)
+
+
+def __getattr__(name: str) -> Any:
+    # Store classes load on first use so `import pinnace.stores` stays light.
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "ArtifactRecord",
+    "ArtifactStore",
+    "CacheEntry",
+    "ExecutionRecord",
+    "FsspecArtifactStore",
+    "InMemoryMetadataStore",
+    "MetadataStore",
+    "PipelineRecord",
+    "RunRecord",
+    "SqlMetadataStore",
+    "TaskRecord",
+    "open_artifact_store",
+    "open_metadata_store",
+]

@@ -1,0 +1,258 @@
+"""PipelineTask: one call of a component inside a pipeline function."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from ..errors import CompileError
+from ._channel import PipelineChannel, channels_in, create_channel
+from ._context import PipelineContext, TasksGroup
+from ._structures import (
+    ComponentSpec,
+    ResourceSpec,
+    RetryPolicy,
+    artifact_schema,
+    ir_parameter_type,
+    python_type_name,
+)
+
+_CPU = re.compile(r"([0-9]*[.])?[0-9]+m?$")
+_MEMORY = re.compile(r"^[0-9]+(E|Ei|P|Pi|T|Ti|G|Gi|M|Mi|K|Ki){0,1}$")
+
+
+class TaskOutputs(Mapping):
+    """`task.outputs[...]`: a mapping that names the available outputs on a miss."""
+
+    def __init__(self, task_name: str, channels: dict[str, PipelineChannel]) -> None:
+        self._task_name = task_name
+        self._channels = channels
+
+    def __getitem__(self, key: str) -> PipelineChannel:
+        try:
+            return self._channels[key]
+        except KeyError:
+            available = ", ".join(sorted(self._channels)) or "none"
+            raise CompileError(
+                f"task has no output {key!r}",
+                task=self._task_name,
+                hint=f"available outputs: {available}",
+            ) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._channels)
+
+    def __len__(self) -> int:
+        return len(self._channels)
+
+
+class PipelineTask:
+    """A task of a pipeline: a component bound to its arguments.
+
+    Created by calling a component inside a `@dsl.pipeline` function; the setters
+    return the task so calls chain::
+
+        train(data=prep.outputs["data"]).set_cpu_limit("2").set_retry(3)
+    """
+
+    def __init__(self, component_spec: ComponentSpec, args: dict[str, Any]) -> None:
+        context = PipelineContext.active()
+        if context is None:
+            raise CompileError(
+                f"component {component_spec.name!r} was called outside a pipeline function",
+                hint="call components inside a @dsl.pipeline function, then compile or "
+                "run the pipeline (pinnace.run)",
+            )
+        for name, value in args.items():
+            _check_argument(component_spec, name, value)
+        self.component_spec = component_spec
+        self.parent_group: TasksGroup | None = None
+        self.name = context.add_task(self)
+        self.inputs: dict[str, Any] = dict(args)
+        self.container = copy.deepcopy(component_spec.container)
+        self.display_name: str | None = None
+        self.enable_caching = True
+        self.cache_key: str | None = None
+        self.retry_policy: RetryPolicy | None = None
+        self.dependent_tasks: list[str] = []
+        self._outputs = {
+            out_name: create_channel(out_name, spec.type, self.name, spec.is_artifact_list, self)
+            for out_name, spec in component_spec.outputs.items()
+        }
+        self.channel_inputs = channels_in(list(args.values()))
+
+    @property
+    def outputs(self) -> Mapping[str, PipelineChannel]:
+        """The task's outputs by name: `task.outputs["model"]`."""
+        return TaskOutputs(self.name, self._outputs)
+
+    @property
+    def output(self) -> PipelineChannel:
+        """The task's only output."""
+        if len(self._outputs) != 1:
+            names = ", ".join(sorted(self._outputs)) or "none"
+            raise CompileError(
+                f"task has {len(self._outputs)} outputs, so `.output` is ambiguous",
+                task=self.name,
+                hint=f"use task.outputs['<name>'] with one of: {names}",
+            )
+        return next(iter(self._outputs.values()))
+
+    def after(self, *tasks: PipelineTask) -> PipelineTask:
+        """Run this task only after the given tasks finished."""
+        for task in tasks:
+            if not isinstance(task, PipelineTask):
+                raise CompileError(
+                    f".after() expects tasks, got {type(task).__name__}",
+                    task=self.name,
+                    hint="pass the task objects returned by component calls",
+                )
+            self.dependent_tasks.append(task.name)
+        return self
+
+    def set_display_name(self, name: str) -> PipelineTask:
+        self.display_name = name
+        return self
+
+    def set_caching_options(self, enable_caching: bool, cache_key: str | None = None) -> PipelineTask:
+        self.enable_caching = enable_caching
+        self.cache_key = cache_key
+        return self
+
+    def set_retry(
+        self,
+        num_retries: int,
+        backoff_duration: str | None = None,
+        backoff_factor: float | None = None,
+        backoff_max_duration: str | None = None,
+    ) -> PipelineTask:
+        policy = RetryPolicy(num_retries, backoff_duration, backoff_factor, backoff_max_duration)
+        policy.to_ir()  # validate the durations now, where the user can see the line
+        self.retry_policy = policy
+        return self
+
+    def set_env_variable(self, name: str, value: str) -> PipelineTask:
+        self._container("set_env_variable").env[name] = value
+        return self
+
+    def set_cpu_request(self, cpu: Any) -> PipelineTask:
+        self._resources("set_cpu_request").cpu_request = self._cpu(cpu)
+        return self
+
+    def set_cpu_limit(self, cpu: Any) -> PipelineTask:
+        self._resources("set_cpu_limit").cpu_limit = self._cpu(cpu)
+        return self
+
+    def set_memory_request(self, memory: Any) -> PipelineTask:
+        self._resources("set_memory_request").memory_request = self._memory(memory)
+        return self
+
+    def set_memory_limit(self, memory: Any) -> PipelineTask:
+        self._resources("set_memory_limit").memory_limit = self._memory(memory)
+        return self
+
+    def set_accelerator_type(self, accelerator: Any) -> PipelineTask:
+        resources = self._resources("set_accelerator_type")
+        resources.accelerator_type = str(accelerator)
+        if resources.accelerator_count is None:
+            resources.accelerator_count = "1"
+        return self
+
+    def set_accelerator_limit(self, limit: Any) -> PipelineTask:
+        resources = self._resources("set_accelerator_limit")
+        if not isinstance(limit, PipelineChannel):
+            if isinstance(limit, int) and limit < 0:
+                self._invalid("limit must be a non-negative integer.", limit)
+            limit = str(limit)
+            if re.match(r"^\d+$", limit) is None:
+                self._invalid("limit must be a non-negative integer.", limit)
+        resources.accelerator_count = str(limit)
+        return self
+
+    set_gpu_limit = set_accelerator_limit
+
+    def _container(self, method: str) -> Any:
+        if self.container is None:
+            raise CompileError(
+                f"{method} can only be used on tasks of container components",
+                task=self.name,
+                hint="set resources on the tasks inside the nested pipeline instead",
+            )
+        return self.container
+
+    def _resources(self, method: str) -> ResourceSpec:
+        container = self._container(method)
+        if container.resources is None:
+            container.resources = ResourceSpec()
+        return container.resources
+
+    def _invalid(self, message: str, value: Any) -> None:
+        raise CompileError(f"{message} Got {value!r}.", task=self.name,
+                           hint="see the Kubernetes resource units documentation")
+
+    def _cpu(self, cpu: Any) -> str:
+        if isinstance(cpu, PipelineChannel):
+            return str(cpu)
+        if not isinstance(cpu, str) or _CPU.match(cpu) is None:
+            self._invalid('Invalid cpu string. Should be float or integer, or integer '
+                          'followed by "m".', cpu)
+        return cpu
+
+    def _memory(self, memory: Any) -> str:
+        if isinstance(memory, PipelineChannel):
+            return str(memory)
+        if not isinstance(memory, str) or _MEMORY.match(memory) is None:
+            self._invalid('Invalid memory string. Should be a number or a number followed '
+                          'by one of "E", "Ei", "P", "Pi", "T", "Ti", "G", "Gi", "M", "Mi", '
+                          '"K", "Ki".', memory)
+        return memory
+
+
+def _given_type(value: Any, component: str, name: str) -> Any:
+    if isinstance(value, PipelineChannel):
+        return value.channel_type
+    type_name = python_type_name(type(value))
+    if type_name is None:
+        raise CompileError(
+            f"argument {name!r} of component {component!r} is a {type(value).__name__}, "
+            "which cannot be passed as a constant",
+            hint="pass str, int, float, bool, list or dict constants, or another task's output",
+        )
+    return type_name
+
+
+def _check_argument(spec: ComponentSpec, name: str, value: Any) -> None:
+    """kfp's type check of one argument against the component input it is bound to."""
+    expected = spec.inputs[name]
+    given = _given_type(value, spec.name, name)
+    given_param, expected_param = ir_parameter_type(given), ir_parameter_type(expected.type)
+    given_list = False if given_param else getattr(value, "is_artifact_list", False)
+    expected_list = False if expected_param else expected.is_artifact_list
+    if bool(given_param) != bool(expected_param):
+        ok = False
+    elif given_param:
+        ok = given_param == expected_param
+    else:
+        ok = _artifacts_compatible(given, expected.type) and given_list == expected_list
+    if not ok:
+        shown_given = given_param or (f"List[{given}]" if given_list else given)
+        shown_expected = expected_param or (
+            f"List[{expected.type}]" if expected_list else expected.type)
+        raise CompileError(
+            f"incompatible argument passed to the input {name!r} of component "
+            f"{spec.name!r}: argument type {shown_given!r} is incompatible with the input "
+            f"type {shown_expected!r}",
+            hint="pass a value or an output of the input's type",
+        )
+
+
+def _artifacts_compatible(given: str, expected: str) -> bool:
+    given_title, given_version = artifact_schema(given)
+    expected_title, expected_version = artifact_schema(expected)
+    if "system.Artifact" in (given_title, expected_title):
+        return True
+    return given_title == expected_title and (
+        given_version.split(".")[0] == expected_version.split(".")[0]
+    )

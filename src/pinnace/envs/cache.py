@@ -1,0 +1,288 @@
+"""Content-addressed cache of virtual environments for tasks, built with uv.
+
+Layout under the cache root:
+
+    <key>/                    a complete environment (it holds the marker file)
+    <key>/pinnace-env.json    the marker: written before the rename, so present = complete
+    .building/<key>-<random>  an environment being built; renamed to <key> when complete
+    .locks/<key>.lock         a cross-process lock: one build per key, the others wait
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from pinnace.envs.indexes import IndexConfig, resolve_indexes
+from pinnace.envs.requirements import RequirementFix, normalize_requirements, requirement_name
+from pinnace.errors import EnvironmentBuildError
+
+MARKER = "pinnace-env.json"
+_KEY_VERSION = "1"  # bump when the layout of an environment changes
+_MAX_ERROR_LINES = 25
+_NETWORK_FAILURES = ("Failed to fetch", "error sending request", "tcp connect error", "dns error")
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A Python environment ready to run a task's program."""
+
+    python: Path
+    requirements: tuple[str, ...]
+    key: str
+    reused: bool
+    build_seconds: float
+    fixes: tuple[RequirementFix, ...] = ()
+
+
+class EnvironmentCache:
+    """Builds each distinct environment once and reuses it afterwards.
+
+    Example:
+        >>> cache = EnvironmentCache(Path("~/.pinnace/envs").expanduser())
+        >>> env = cache.ensure(["six==1.17.0"])   # builds once, then reused
+        >>> subprocess.run([env.python, "-c", "import six"])
+
+    `python` is the interpreter environments are based on (default: the running one).
+    `offline`: True builds from uv's cache only; False ignores `UV_OFFLINE`; None follows it.
+    `uv` is the uv executable (default: the one of the `uv` package).
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        python: str | None = None,
+        offline: bool | None = None,
+        uv: str | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.python = _find_interpreter(python) if python else sys.executable
+        self.offline = offline
+        self._uv = uv
+        self._python_version: str | None = None
+
+    @staticmethod
+    def current() -> Environment:
+        """The running interpreter as it is, installing nothing."""
+        return Environment(Path(sys.executable), (), "current", reused=True, build_seconds=0.0)
+
+    def ensure(
+        self,
+        packages: Sequence[str],
+        *,
+        index_urls: Sequence[str] = (),
+        trusted_hosts: Sequence[str] = (),
+    ) -> Environment:
+        """An environment with `packages` installed: reused when present, else built.
+
+        Raises `UserInputError` for a malformed requirement and `EnvironmentBuildError`
+        when uv cannot build the environment.
+        """
+        normalized = normalize_requirements(packages)
+        requirements = normalized.requirements
+        key = self.key_for(requirements, index_urls)
+        if not requirements:
+            # Nothing to install: the base interpreter itself is the fastest environment.
+            return Environment(Path(self.python), (), key, True, 0.0, normalized.fixes)
+        final = self.root / key
+        if (final / MARKER).is_file():
+            return Environment(_venv_python(final), requirements, key, True, 0.0, normalized.fixes)
+        with self._lock(key):
+            if (final / MARKER).is_file():  # another process built it while we waited
+                return Environment(
+                    _venv_python(final), requirements, key, True, 0.0, normalized.fixes
+                )
+            started = time.monotonic()
+            indexes = resolve_indexes(index_urls, trusted_hosts)
+            self._build(final, requirements, indexes)
+            seconds = time.monotonic() - started
+        return Environment(_venv_python(final), requirements, key, False, seconds, normalized.fixes)
+
+    def key_for(self, requirements: Sequence[str], index_urls: Sequence[str] = ()) -> str:
+        """The content address of an environment: interpreter, requirements, index URLs."""
+        payload = json.dumps(
+            {
+                "v": _KEY_VERSION,
+                "python": os.path.abspath(self.python),
+                "version": self._interpreter_version(),
+                "requirements": sorted(requirements),
+                "index_urls": list(index_urls),
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+    def _build(self, final: Path, requirements: tuple[str, ...], indexes: IndexConfig) -> None:
+        building = self.root / ".building"
+        building.mkdir(parents=True, exist_ok=True)
+        for stale in building.glob(f"{final.name}-*"):
+            shutil.rmtree(stale, ignore_errors=True)  # left by a killed build; we hold the lock
+        temporary = Path(tempfile.mkdtemp(prefix=f"{final.name}-", dir=building))
+        try:
+            uv = self._uv_binary(requirements)
+            self._run_uv(
+                [uv, "venv", "--relocatable", "--python", self.python, str(temporary / "v")],
+                requirements,
+                indexes,
+            )
+            venv = temporary / "v"
+            install = [uv, "pip", "install", "--python", str(_venv_python(venv))]
+            install += [*indexes.uv_args(), *self._offline_args(), *requirements]
+            self._run_uv(install, requirements, indexes)
+            marker = {"python": self.python, "requirements": list(requirements)}
+            (venv / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+            if final.exists():  # a folder without marker: not ours to trust, rebuild it
+                shutil.rmtree(final)
+            os.replace(venv, final)
+        finally:
+            shutil.rmtree(temporary, ignore_errors=True)
+
+    def _run_uv(self, argv: list[str], requirements: tuple[str, ...], indexes: IndexConfig) -> None:
+        env = {**os.environ, **indexes.uv_env(), "NO_COLOR": "1", "UV_NO_PROGRESS": "1"}
+        env.pop("VIRTUAL_ENV", None)  # the target is always given explicitly
+        if self.offline is False:
+            env.pop("UV_OFFLINE", None)
+        try:
+            # cwd is the cache root, so a project's own uv settings never leak into a build.
+            done = subprocess.run(
+                argv, cwd=self.root, env=env, capture_output=True, text=True, check=False
+            )
+        except OSError as error:
+            raise EnvironmentBuildError(
+                f"cannot run uv ({argv[0]}): {error.strerror}",
+                packages=list(requirements),
+                hint="reinstall Pinnace so that its 'uv' dependency is present",
+            ) from None
+        if done.returncode != 0:
+            raise _build_error(done.stdout + done.stderr, requirements, indexes, self.offline)
+
+    def _offline_args(self) -> list[str]:
+        return ["--offline"] if self.offline else []
+
+    def _uv_binary(self, requirements: tuple[str, ...]) -> str:
+        if self._uv:
+            return self._uv
+        try:
+            from uv import find_uv_bin  # imported here: only a build needs it
+
+            return find_uv_bin()
+        except (ImportError, FileNotFoundError):
+            raise EnvironmentBuildError(
+                "cannot find the uv executable needed to build task environments",
+                packages=list(requirements),
+                hint="install it with 'pip install uv', or run with the current interpreter",
+            ) from None
+
+    def _interpreter_version(self) -> str:
+        if self._python_version is None:
+            if self.python == sys.executable:
+                self._python_version = sys.version
+            else:
+                self._python_version = _query_version(self.python)
+        return self._python_version
+
+    @contextmanager
+    def _lock(self, key: str) -> Iterator[None]:
+        import fcntl  # POSIX only; imported here so that importing this module stays cheap
+
+        locks = self.root / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with open(locks / f"{key}.lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _venv_python(venv: Path) -> Path:
+    if sys.platform == "win32":
+        return venv / "Scripts" / "python.exe"
+    return venv / "bin" / "python"
+
+
+def _find_interpreter(python: str) -> str:
+    found = shutil.which(python)
+    if found is None:
+        raise EnvironmentBuildError(
+            f"Python interpreter {python!r} not found",
+            hint="give a path to a python executable, or a name on PATH such as 'python3.11'",
+        )
+    return os.path.abspath(found)
+
+
+def _query_version(python: str) -> str:
+    try:
+        done = subprocess.run(
+            [python, "-c", "import sys; print(sys.version)"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        raise EnvironmentBuildError(
+            f"cannot run the Python interpreter {python!r}: {error}",
+            hint="check that it is a working python executable",
+        ) from None
+    return done.stdout.strip()
+
+
+def _build_error(
+    output: str, requirements: tuple[str, ...], indexes: IndexConfig, offline: bool | None
+) -> EnvironmentBuildError:
+    named = [r for r in requirements if _mentioned(r, output)] or list(requirements)
+    if any(sign in output for sign in _NETWORK_FAILURES):
+        hint = (
+            "the package index could not be reached: check the network and the index URL "
+            "(UV_INDEX_URL, PIP_INDEX_URL, pip.conf or pip_index_urls); "
+            "--offline builds from packages already in uv's cache"
+        )
+    elif offline:
+        hint = (
+            "--offline installs only packages already in uv's cache: build this environment "
+            "once without --offline, or check the package names and versions"
+        )
+    else:
+        hint = (
+            "check the package names and versions; --offline builds from uv's cache only; "
+            "to use another index set UV_INDEX_URL or PIP_INDEX_URL (or pip_index_urls)"
+        )
+    return EnvironmentBuildError(
+        f"cannot install {', '.join(named)} from {indexes.describe()}:\n{condense(output)}",
+        packages=named,
+        hint=hint,
+    )
+
+
+def _mentioned(requirement: str, output: str) -> bool:
+    name = requirement_name(requirement)
+    if name is None:
+        return requirement in output
+    text = output.lower()
+    return any(variant in text for variant in {name, name.replace("-", "_")})
+
+
+def condense(output: str) -> str:
+    """uv's output cut to its error: from the first `error:` line, blank lines dropped."""
+    lines = [line.rstrip() for line in output.splitlines() if line.strip()]
+    start = next((i for i, line in enumerate(lines) if line.startswith("error")), 0)
+    kept = lines[start:]
+    if len(kept) > _MAX_ERROR_LINES:
+        omitted = len(kept) - _MAX_ERROR_LINES
+        kept = [*kept[:_MAX_ERROR_LINES], f"  ... ({omitted} more lines)"]
+    return "\n".join("  " + line for line in kept)
+
+
+__all__ = ["MARKER", "Environment", "EnvironmentCache", "condense"]

@@ -1,0 +1,125 @@
+"""Opening a metadata database: engine settings per dialect and upgrading the schema to head.
+
+SQLite gets WAL mode (readers never wait for the writer), foreign keys, a busy timeout,
+and `BEGIN IMMEDIATE` for write transactions so that read-modify-write steps of two
+processes never interleave. Alembic is imported only when the schema is not at head.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.pool import StaticPool
+
+from ..errors import StoreError
+from ._tables import HEAD_REVISION
+
+#: seconds a SQLite writer waits for another process's write lock before giving up
+SQLITE_BUSY_TIMEOUT_S = 30.0
+#: execution option that marks a connection as a writer (SQLite: BEGIN IMMEDIATE)
+WRITE_OPTION = "pinnace_write"
+# Any constant works; it only has to be the same for every Pinnace process.
+_PG_MIGRATION_LOCK = 0x50494E4E
+
+
+def safe_url(database_url: str) -> str:
+    """`database_url` with its password hidden, fit for error messages and logs."""
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", database_url)
+
+
+def create_store_engine(database_url: str) -> Engine:
+    """An engine for `database_url` with the settings Pinnace relies on."""
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        raise StoreError(
+            f"not a database URL: {safe_url(database_url)!r}",
+            hint="use sqlite:///path/to/pinnace.db or postgresql+psycopg://user@host/db",
+        ) from None
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    database = url.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    if not in_memory:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
+    engine = (
+        create_engine(url, connect_args=connect_args, poolclass=StaticPool)
+        if in_memory
+        else create_engine(url, connect_args=connect_args)
+    )
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control away from the sqlite3 module; _sqlite_on_begin emits BEGIN.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    writer = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The schema revision recorded in the database, None for an empty database."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def ensure_schema(engine: Engine, writer: Engine) -> None:
+    """Upgrade the database to `HEAD_REVISION`; a single cheap query when it is there already."""
+    with engine.connect() as connection:
+        if _fast_revision(connection) == HEAD_REVISION:
+            return
+    with writer.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})"))
+        # Another process may have migrated while this one waited for the lock.
+        if current_revision(connection) != HEAD_REVISION:
+            _run_alembic_upgrade(connection)
+
+
+def _fast_revision(connection: Connection) -> str | None:
+    try:
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except DBAPIError:
+        # No table yet: an empty database. (PostgreSQL: the failed statement's
+        # transaction is rolled back when this connection closes.)
+        return None
+
+
+def _run_alembic_upgrade(connection: Connection) -> None:
+    # Imported here: loading Alembic costs more than opening an up-to-date store.
+    from alembic import command
+    from alembic.config import Config
+    from alembic.util import CommandError
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.attributes["connection"] = connection
+    try:
+        command.upgrade(config, "head")
+    except CommandError as exc:
+        raise StoreError(
+            f"cannot upgrade the metadata database schema: {exc}",
+            hint="the database may have been written by a newer Pinnace; upgrade pinnace",
+        ) from exc

@@ -1,0 +1,175 @@
+"""The metadata store's tables as SQLAlchemy Core objects (the schema the migrations build).
+
+Changing a table here needs a new migration in `migrations/versions/`; a test compares
+this module with the migrated database and fails when they drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+#: the migration the code expects; opening a store upgrades older databases to it
+HEAD_REVISION = "0001"
+
+# Named constraints let later migrations drop or alter them (SQLite batch mode needs names).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        value = value.astimezone(timezone.utc)
+        # SQLite compares datetimes as text: store naive UTC so they sort correctly.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+pipelines = Table(
+    "pipelines",
+    metadata,
+    Column("pipeline_id", String, primary_key=True),
+    Column("name", String, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("spec", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_pipelines_name", "name", unique=True),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String, primary_key=True),
+    Column(
+        "pipeline_id",
+        String,
+        ForeignKey("pipelines.pipeline_id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    Column("pipeline_name", String, nullable=False),
+    Column("display_name", String, nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("parameters", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("started_at", UtcDateTime, nullable=True),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("owner", String, nullable=True),
+    Column("outputs", JSON, nullable=False),
+    Column("cache_enabled", Boolean, nullable=False, default=True),
+    Index("ix_runs_created_at", "created_at"),
+    Index("ix_runs_state_created_at", "state", "created_at"),
+    Index("ix_runs_pipeline_id", "pipeline_id"),
+)
+
+
+def _run_fk() -> Column[str]:
+    return Column("run_id", String, ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False)
+
+
+# `seq` columns keep insertion order, the order tasks, executions and artifacts are listed in.
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    _run_fk(),
+    Column("task_name", String, nullable=False),
+    Column("display_name", String, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("component", String, nullable=False, default=""),
+    Column("started_at", UtcDateTime, nullable=True),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Column("inputs", JSON, nullable=False),
+    Column("outputs", JSON, nullable=False),
+    Column("cache_key", String, nullable=True),
+    Column("cached_from", String, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("log_path", String, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    UniqueConstraint("run_id", "task_name", name="uq_tasks_run_id_task_name"),
+    Index("ix_tasks_cache_key", "cache_key"),
+)
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("execution_id", String, nullable=False),
+    _run_fk(),
+    Column("task_name", String, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Column("exit_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("log_path", String, nullable=True),
+    Column("environment", JSON, nullable=False),
+    Index("ix_executions_execution_id", "execution_id", unique=True),
+    Index("ix_executions_run_id_task_name", "run_id", "task_name"),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("artifact_id", String, nullable=False),
+    _run_fk(),
+    Column("task_name", String, nullable=False),
+    Column("output_name", String, nullable=False),
+    Column("uri", String, nullable=False),
+    Column("schema_title", String, nullable=False),
+    Column("metadata", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=True),
+    Index("ix_artifacts_artifact_id", "artifact_id", unique=True),
+    Index("ix_artifacts_run_id_task_name", "run_id", "task_name"),
+)
+
+cache_entries = Table(
+    "cache_entries",
+    metadata,
+    Column("cache_key", String, primary_key=True),
+    _run_fk(),
+    Column("task_name", String, nullable=False),
+    Column("outputs", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_cache_entries_run_id", "run_id"),
+)

@@ -1,0 +1,198 @@
+"""The in-memory metadata store: the SQL store's twin for fast tests and throwaway runs.
+
+It keeps the same rules as `SqlMetadataStore` (missing rows, state moves, JSON values,
+ordering) and hands out copies, so callers can never change what it holds by accident.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any, TypeVar
+
+from ..engine.state import RunState
+from ._common import (
+    EXECUTION_FIELDS,
+    RUN_FIELDS,
+    already_exists,
+    apply_changes,
+    check_changes,
+    check_state_move,
+    coerce_state,
+    execution_not_found,
+    normalized,
+    pipeline_not_found,
+    run_not_found,
+)
+from .base import (
+    ArtifactRecord,
+    CacheEntry,
+    ExecutionRecord,
+    PipelineRecord,
+    RunRecord,
+    TaskRecord,
+)
+
+R = TypeVar("R")
+
+
+class InMemoryMetadataStore:
+    """A `MetadataStore` held in dictionaries; thread-safe, gone when the process ends.
+
+    Example:
+        >>> store = InMemoryMetadataStore()
+        >>> store.list_runs()
+        []
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._pipelines: dict[str, PipelineRecord] = {}
+        self._runs: dict[str, RunRecord] = {}
+        # dicts keep insertion order, which is the order the SQL store lists rows in
+        self._tasks: dict[str, dict[str, TaskRecord]] = {}
+        self._executions: dict[str, ExecutionRecord] = {}
+        self._artifacts: dict[str, ArtifactRecord] = {}
+        self._cache: dict[str, CacheEntry] = {}
+
+    # pipelines
+
+    def put_pipeline(self, record: PipelineRecord) -> PipelineRecord:
+        """Store `record`, or update the spec and description of the pipeline of that name."""
+        new = normalized(record)
+        with self._lock:
+            for stored in self._pipelines.values():
+                if stored.name == new.name:
+                    stored.spec, stored.description = new.spec, new.description
+                    return _copy(stored)
+            if new.pipeline_id in self._pipelines:
+                raise already_exists("pipeline", new.pipeline_id)
+            self._pipelines[new.pipeline_id] = new
+            return _copy(new)
+
+    def get_pipeline_by_name(self, name: str) -> PipelineRecord | None:
+        with self._lock:
+            for stored in self._pipelines.values():
+                if stored.name == name:
+                    return _copy(stored)
+        return None
+
+    # runs
+
+    def create_run(self, record: RunRecord) -> None:
+        new = normalized(record)
+        with self._lock:
+            if new.run_id in self._runs:
+                raise already_exists("run", new.run_id)
+            if new.pipeline_id is not None and new.pipeline_id not in self._pipelines:
+                raise pipeline_not_found(new.pipeline_id)
+            self._runs[new.run_id] = new
+            self._tasks[new.run_id] = {}
+
+    def update_run(self, run_id: str, **changes: Any) -> RunRecord:
+        check_changes(RunRecord, RUN_FIELDS, "run_id", changes)
+        with self._lock:
+            updated = apply_changes(self._run(run_id), changes)
+            if updated.pipeline_id is not None and updated.pipeline_id not in self._pipelines:
+                raise pipeline_not_found(updated.pipeline_id)
+            self._runs[run_id] = updated
+            return _copy(updated)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with self._lock:
+            return _copy(self._run(run_id))
+
+    def list_runs(
+        self, *, limit: int = 50, offset: int = 0, state: RunState | None = None
+    ) -> list[RunRecord]:
+        wanted = None if state is None else coerce_state(RunRecord, state)
+        with self._lock:
+            runs = [r for r in self._runs.values() if wanted is None or r.state == wanted]
+        runs.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
+        return [_copy(r) for r in runs[max(offset, 0) : max(offset, 0) + max(limit, 0)]]
+
+    # tasks
+
+    def upsert_task(self, record: TaskRecord) -> None:
+        new = normalized(record)
+        with self._lock:
+            tasks = self._tasks_of(new.run_id)
+            old = tasks.get(new.task_name)
+            if old is not None:
+                check_state_move(old.state, new.state)
+            tasks[new.task_name] = new
+
+    def list_tasks(self, run_id: str) -> list[TaskRecord]:
+        with self._lock:
+            return [_copy(t) for t in self._tasks.get(run_id, {}).values()]
+
+    # executions
+
+    def add_execution(self, record: ExecutionRecord) -> None:
+        new = normalized(record)
+        with self._lock:
+            self._run(new.run_id)
+            if new.execution_id in self._executions:
+                raise already_exists("execution", new.execution_id)
+            self._executions[new.execution_id] = new
+
+    def update_execution(self, execution_id: str, **changes: Any) -> None:
+        check_changes(ExecutionRecord, EXECUTION_FIELDS, "execution_id", changes)
+        with self._lock:
+            old = self._executions.get(execution_id)
+            if old is None:
+                raise execution_not_found(execution_id)
+            self._executions[execution_id] = apply_changes(old, changes)
+
+    def list_executions(self, run_id: str) -> list[ExecutionRecord]:
+        with self._lock:
+            return [_copy(e) for e in self._executions.values() if e.run_id == run_id]
+
+    # artifacts
+
+    def add_artifact(self, record: ArtifactRecord) -> None:
+        new = normalized(record)
+        with self._lock:
+            self._run(new.run_id)
+            if new.artifact_id in self._artifacts:
+                raise already_exists("artifact", new.artifact_id)
+            self._artifacts[new.artifact_id] = new
+
+    def list_artifacts(self, run_id: str) -> list[ArtifactRecord]:
+        with self._lock:
+            return [_copy(a) for a in self._artifacts.values() if a.run_id == run_id]
+
+    # cache
+
+    def get_cache(self, cache_key: str) -> CacheEntry | None:
+        with self._lock:
+            entry = self._cache.get(cache_key)
+            return None if entry is None else _copy(entry)
+
+    def put_cache(self, entry: CacheEntry) -> None:
+        new = normalized(entry)
+        with self._lock:
+            self._run(new.run_id)
+            self._cache[new.cache_key] = new
+
+    def close(self) -> None:
+        """Nothing to release; kept for the `MetadataStore` interface."""
+
+    # helpers (call with the lock held)
+
+    def _run(self, run_id: str) -> RunRecord:
+        run = self._runs.get(run_id)
+        if run is None:
+            raise run_not_found(run_id)
+        return run
+
+    def _tasks_of(self, run_id: str) -> dict[str, TaskRecord]:
+        self._run(run_id)
+        return self._tasks[run_id]
+
+    def __repr__(self) -> str:
+        return f"InMemoryMetadataStore(runs={len(self._runs)})"
+
+
+def _copy(record: R) -> R:
+    return copy.deepcopy(record)

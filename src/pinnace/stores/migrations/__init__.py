@@ -1,0 +1,1 @@
+"""Alembic migrations of the metadata store; `pinnace.stores.sql` runs them on open."""

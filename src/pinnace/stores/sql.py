@@ -1,0 +1,300 @@
+"""The SQL metadata store: SQLAlchemy Core on SQLite (default) or PostgreSQL.
+
+Each call runs in its own short transaction on a pooled connection, so one store may be
+shared by the engine's threads, and several processes may open the same database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from typing import Any
+
+from sqlalchemy import Connection, Row, Table, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from ..engine.state import RunState
+from ..errors import PinnaceError, StoreError
+from . import _tables as t
+from ._common import (
+    EXECUTION_FIELDS,
+    RUN_FIELDS,
+    R,
+    Record,
+    already_exists,
+    apply_changes,
+    check_changes,
+    check_state_move,
+    coerce_state,
+    execution_not_found,
+    normalized,
+    pipeline_not_found,
+    run_not_found,
+)
+from ._database import WRITE_OPTION, create_store_engine, ensure_schema, safe_url
+from .base import (
+    ArtifactRecord,
+    CacheEntry,
+    ExecutionRecord,
+    PipelineRecord,
+    RunRecord,
+    TaskRecord,
+)
+
+
+class SqlMetadataStore:
+    """A `MetadataStore` in a SQL database; opening it upgrades the schema to head.
+
+    Example:
+        >>> store = SqlMetadataStore("sqlite:////tmp/pinnace-doc.db")
+        >>> store.list_runs(limit=1)
+        [...]
+        >>> store.close()
+    """
+
+    def __init__(self, database_url: str) -> None:
+        self.url = safe_url(database_url)
+        with self._translate("open the metadata database"):
+            self._engine = create_store_engine(database_url)
+            self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
+            ensure_schema(self._engine, self._writer)
+
+    # pipelines
+
+    def put_pipeline(self, record: PipelineRecord) -> PipelineRecord:
+        """Store `record`, or update the spec and description of the pipeline of that name."""
+        new = normalized(record)
+        with self._write("store pipeline") as conn:
+            stored = self._one(conn, t.pipelines, PipelineRecord, name=new.name, lock=True)
+            if stored is not None:
+                stored.spec, stored.description = new.spec, new.description
+                conn.execute(
+                    update(t.pipelines)
+                    .where(t.pipelines.c.pipeline_id == stored.pipeline_id)
+                    .values(spec=new.spec, description=new.description)
+                )
+                return stored
+            if self._one(conn, t.pipelines, PipelineRecord, pipeline_id=new.pipeline_id):
+                raise already_exists("pipeline", new.pipeline_id)
+            conn.execute(insert(t.pipelines).values(_values(new)))
+            return new
+
+    def get_pipeline_by_name(self, name: str) -> PipelineRecord | None:
+        with self._read("read pipeline") as conn:
+            return self._one(conn, t.pipelines, PipelineRecord, name=name)
+
+    # runs
+
+    def create_run(self, record: RunRecord) -> None:
+        new = normalized(record)
+        with self._write("create run") as conn:
+            if self._one(conn, t.runs, RunRecord, run_id=new.run_id):
+                raise already_exists("run", new.run_id)
+            self._check_pipeline(conn, new.pipeline_id)
+            conn.execute(insert(t.runs).values(_values(new)))
+
+    def update_run(self, run_id: str, **changes: Any) -> RunRecord:
+        check_changes(RunRecord, RUN_FIELDS, "run_id", changes)
+        with self._write("update run") as conn:
+            old = self._run(conn, run_id, lock=True)
+            new = apply_changes(old, changes)
+            self._check_pipeline(conn, new.pipeline_id)
+            values = _values(new)
+            del values["run_id"]
+            conn.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(values))
+            return new
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with self._read("read run") as conn:
+            return self._run(conn, run_id)
+
+    def list_runs(
+        self, *, limit: int = 50, offset: int = 0, state: RunState | None = None
+    ) -> list[RunRecord]:
+        query = select(t.runs).order_by(t.runs.c.created_at.desc(), t.runs.c.run_id.desc())
+        if state is not None:
+            query = query.where(t.runs.c.state == coerce_state(RunRecord, state).value)
+        query = query.limit(max(limit, 0)).offset(max(offset, 0))
+        with self._read("list runs") as conn:
+            return [_record(RunRecord, row) for row in conn.execute(query)]
+
+    # tasks
+
+    def upsert_task(self, record: TaskRecord) -> None:
+        new = normalized(record)
+        with self._write("store task") as conn:
+            self._run(conn, new.run_id)
+            old = self._one(
+                conn, t.tasks, TaskRecord, run_id=new.run_id, task_name=new.task_name, lock=True
+            )
+            if old is None:
+                conn.execute(insert(t.tasks).values(_values(new)))
+                return
+            check_state_move(old.state, new.state)
+            conn.execute(
+                update(t.tasks)
+                .where(t.tasks.c.run_id == new.run_id, t.tasks.c.task_name == new.task_name)
+                .values(_values(new))
+            )
+
+    def list_tasks(self, run_id: str) -> list[TaskRecord]:
+        return self._list(t.tasks, TaskRecord, run_id, "list tasks")
+
+    # executions
+
+    def add_execution(self, record: ExecutionRecord) -> None:
+        new = normalized(record)
+        with self._write("add execution") as conn:
+            self._run(conn, new.run_id)
+            if self._one(conn, t.executions, ExecutionRecord, execution_id=new.execution_id):
+                raise already_exists("execution", new.execution_id)
+            conn.execute(insert(t.executions).values(_values(new)))
+
+    def update_execution(self, execution_id: str, **changes: Any) -> None:
+        check_changes(ExecutionRecord, EXECUTION_FIELDS, "execution_id", changes)
+        with self._write("update execution") as conn:
+            old = self._one(
+                conn, t.executions, ExecutionRecord, execution_id=execution_id, lock=True
+            )
+            if old is None:
+                raise execution_not_found(execution_id)
+            values = _values(apply_changes(old, changes))
+            del values["execution_id"]
+            conn.execute(
+                update(t.executions)
+                .where(t.executions.c.execution_id == execution_id)
+                .values(values)
+            )
+
+    def list_executions(self, run_id: str) -> list[ExecutionRecord]:
+        return self._list(t.executions, ExecutionRecord, run_id, "list executions")
+
+    # artifacts
+
+    def add_artifact(self, record: ArtifactRecord) -> None:
+        new = normalized(record)
+        with self._write("add artifact") as conn:
+            self._run(conn, new.run_id)
+            if self._one(conn, t.artifacts, ArtifactRecord, artifact_id=new.artifact_id):
+                raise already_exists("artifact", new.artifact_id)
+            conn.execute(insert(t.artifacts).values(_values(new)))
+
+    def list_artifacts(self, run_id: str) -> list[ArtifactRecord]:
+        return self._list(t.artifacts, ArtifactRecord, run_id, "list artifacts")
+
+    # cache
+
+    def get_cache(self, cache_key: str) -> CacheEntry | None:
+        with self._read("read cache entry") as conn:
+            return self._one(conn, t.cache_entries, CacheEntry, cache_key=cache_key)
+
+    def put_cache(self, entry: CacheEntry) -> None:
+        new = normalized(entry)
+        with self._write("store cache entry") as conn:
+            self._run(conn, new.run_id)
+            if self._one(conn, t.cache_entries, CacheEntry, cache_key=new.cache_key, lock=True):
+                conn.execute(
+                    update(t.cache_entries)
+                    .where(t.cache_entries.c.cache_key == new.cache_key)
+                    .values(_values(new))
+                )
+            else:
+                conn.execute(insert(t.cache_entries).values(_values(new)))
+
+    def close(self) -> None:
+        """Close the pooled connections; the store must not be used afterwards."""
+        self._engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"SqlMetadataStore({self.url!r})"
+
+    # helpers
+
+    def _run(self, conn: Connection, run_id: str, *, lock: bool = False) -> RunRecord:
+        run = self._one(conn, t.runs, RunRecord, run_id=run_id, lock=lock)
+        if run is None:
+            raise run_not_found(run_id)
+        return run
+
+    def _check_pipeline(self, conn: Connection, pipeline_id: str | None) -> None:
+        if pipeline_id is not None and not self._one(
+            conn, t.pipelines, PipelineRecord, pipeline_id=pipeline_id
+        ):
+            raise pipeline_not_found(pipeline_id)
+
+    @staticmethod
+    def _one(
+        conn: Connection, table: Table, kind: type[R], *, lock: bool = False, **where: Any
+    ) -> R | None:
+        query = select(table).where(*(table.c[k] == v for k, v in where.items()))
+        if lock:
+            # PostgreSQL: hold the row until commit. SQLite ignores it; BEGIN IMMEDIATE
+            # already made this transaction the only writer.
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        return None if row is None else _record(kind, row)
+
+    def _list(self, table: Table, kind: type[R], run_id: str, action: str) -> list[R]:
+        query = select(table).where(table.c.run_id == run_id).order_by(table.c.seq)
+        with self._read(action) as conn:
+            return [_record(kind, row) for row in conn.execute(query)]
+
+    @contextmanager
+    def _read(self, action: str) -> Iterator[Connection]:
+        with self._translate(action), self._engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def _write(self, action: str) -> Iterator[Connection]:
+        with self._translate(action), self._writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _translate(self, action: str) -> Iterator[None]:
+        """Turn SQLAlchemy and driver errors into `StoreError` naming the database."""
+        try:
+            yield
+        except PinnaceError:
+            raise
+        except IntegrityError as exc:
+            raise StoreError(
+                f"cannot {action}: a database constraint refused it: {_reason(exc)}",
+                uri=self.url,
+                hint="the referenced run or pipeline may have been deleted meanwhile",
+            ) from exc
+        except OperationalError as exc:
+            raise StoreError(
+                f"cannot {action}: {_reason(exc)}",
+                uri=self.url,
+                hint="check that the database is reachable and writable; with SQLite, that "
+                "no other process holds a write transaction open for long",
+            ) from exc
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StoreError(
+                f"cannot {action}: {_reason(exc)}",
+                uri=self.url,
+                hint="for PostgreSQL install a driver: pip install 'psycopg[binary]'"
+                if isinstance(exc, ImportError)
+                else None,
+            ) from exc
+
+
+def _values(record: Record) -> dict[str, Any]:
+    values = {f.name: getattr(record, f.name) for f in fields(record)}
+    if "state" in values:
+        values["state"] = values["state"].value
+    return values
+
+
+def _record(kind: type[R], row: Row[Any]) -> R:
+    mapping = row._mapping
+    values = {f.name: mapping[f.name] for f in fields(kind)}
+    if "state" in values:
+        values["state"] = coerce_state(kind, values["state"])
+    return kind(**values)
+
+
+def _reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig if orig is not None else exc).strip().splitlines()[0]

@@ -1,0 +1,235 @@
+"""FsspecArtifactStore: local folders and memory://, atomic commits, URIs kept inside the root."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pinnace.errors import NotFoundError, StoreError
+from pinnace.stores import open_artifact_store
+from pinnace.stores.artifacts import FsspecArtifactStore
+
+
+def make_folder(path: Path) -> Path:
+    (path / "sub").mkdir(parents=True)
+    (path / "a.txt").write_text("alpha")
+    (path / "sub" / "b.bin").write_bytes(b"\x00\x01beta")
+    return path
+
+
+def make_file(path: Path, text: str = "hello") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def listing(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture(params=["local", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> FsspecArtifactStore:
+    if request.param == "local":
+        return FsspecArtifactStore(str(tmp_path / "artifacts"))
+    return FsspecArtifactStore(f"memory://pinnace-test-{uuid.uuid4().hex}")
+
+
+# both back-ends
+
+
+def test_file_commit_open_exists_fetch(store: FsspecArtifactStore, tmp_path: Path) -> None:
+    uri = store.uri_for("run-1", "train", "model")
+    assert not store.exists(uri)
+    store.commit(make_file(tmp_path / "src" / "model.pkl", "weights"), uri)
+    assert store.exists(uri)
+    with store.open(uri) as f:
+        assert f.read() == b"weights"
+    dest = store.fetch(uri, tmp_path / "out" / "model.pkl")
+    assert dest.read_text() == "weights"
+
+
+def test_folder_commit_and_fetch(store: FsspecArtifactStore, tmp_path: Path) -> None:
+    uri = store.uri_for("run-1", "prep", "dataset")
+    store.commit(make_folder(tmp_path / "src"), uri)
+    dest = store.fetch(uri, tmp_path / "fetched")
+    assert listing(dest) == {"a.txt": b"alpha", "sub/b.bin": b"\x00\x01beta"}
+
+
+def test_commit_replaces_an_earlier_artifact(store: FsspecArtifactStore, tmp_path: Path) -> None:
+    uri = store.uri_for("r", "t", "o")
+    store.commit(make_folder(tmp_path / "first"), uri)
+    second = tmp_path / "second"
+    make_file(second / "only.txt", "new")
+    store.commit(second, uri)
+    assert listing(store.fetch(uri, tmp_path / "f1")) == {"only.txt": b"new"}
+    store.commit(make_file(tmp_path / "file.txt", "now a file"), uri)
+    assert store.fetch(uri, tmp_path / "f2").read_text() == "now a file"
+
+
+def test_missing_artifacts_and_sources(store: FsspecArtifactStore, tmp_path: Path) -> None:
+    uri = store.uri_for("r", "t", "absent")
+    with pytest.raises(NotFoundError):
+        store.open(uri)
+    with pytest.raises(NotFoundError):
+        store.fetch(uri, tmp_path / "x")
+    with pytest.raises(StoreError, match="does not exist"):
+        store.commit(tmp_path / "never-written", uri)
+    assert not store.exists(uri)
+
+
+def test_uri_for_refuses_parts_that_would_leave_the_root(store: FsspecArtifactStore) -> None:
+    for bad in [("..", "t", "o"), ("r", "../../etc", "o"), ("r", "t", ""), ("r", "a//b", "o")]:
+        with pytest.raises(StoreError, match="cannot build an artifact URI"):
+            store.uri_for(*bad)
+    # nested task paths are fine
+    assert store.uri_for("r", "outer/inner", "o").endswith("/r/outer/inner/o")
+
+
+def test_uris_outside_the_root_are_refused(store: FsspecArtifactStore, tmp_path: Path) -> None:
+    inside = store.uri_for("r", "t", "o")
+    outside = [
+        inside.replace("/r/t/o", "/r/../../escape"),
+        inside.replace("/r/t/o", "/../sibling/x"),
+        "/etc/passwd",
+        "memory://elsewhere/x" if "://" not in store.root else "/etc/passwd",
+        "s3://bucket/key",
+    ]
+    source = make_file(tmp_path / "f.txt")
+    for uri in outside:
+        for action in (
+            lambda u: store.exists(u),
+            lambda u: store.open(u),
+            lambda u: store.fetch(u, tmp_path / "dest"),
+            lambda u: store.commit(source, u),
+        ):
+            with pytest.raises(StoreError, match="outside the artifact store root"):
+                action(uri)
+    assert not (tmp_path / "dest").exists()
+
+
+# local folders
+
+
+def test_local_uris_are_plain_absolute_paths(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = FsspecArtifactStore("relative/root")
+    uri = store.uri_for("r", "t", "o")
+    assert uri == str(tmp_path / "relative" / "root" / "r" / "t" / "o")
+    assert store.local_path(uri) == Path(uri)
+    assert store.local_path("file://" + uri) == Path(uri)
+    assert store.local_path("s3://bucket/r/t/o") is None
+    assert FsspecArtifactStore("file://" + str(tmp_path)).root == str(tmp_path)
+
+
+def test_local_commit_of_a_path_already_in_place_is_a_no_op(tmp_path: Path) -> None:
+    store = FsspecArtifactStore(str(tmp_path))
+    uri = store.uri_for("r", "t", "o")
+    make_file(Path(uri), "written by the task")
+    store.commit(Path(uri), uri)
+    assert Path(uri).read_text() == "written by the task"
+    assert sorted(p.name for p in Path(uri).parent.iterdir()) == ["o"]
+
+
+def test_symlinks_leading_out_of_the_root_are_refused(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    secret = make_file(tmp_path / "secret" / "key.txt", "private")
+    (root / "r").mkdir(parents=True)
+    (root / "r" / "t").symlink_to(secret.parent)
+    store = FsspecArtifactStore(str(root))
+    uri = str(root / "r" / "t" / "key.txt")
+    with pytest.raises(StoreError, match="outside"):
+        store.open(uri)
+    with pytest.raises(StoreError, match="outside"):
+        store.local_path(uri)
+    with pytest.raises(StoreError, match="outside"):
+        store.commit(make_file(tmp_path / "evil.txt", "overwrite"), uri)
+    assert secret.read_text() == "private"
+
+
+def test_committed_folders_hold_no_symlinks(tmp_path: Path) -> None:
+    store = FsspecArtifactStore(str(tmp_path / "root"))
+    source = make_folder(tmp_path / "src")
+    (source / "link.txt").symlink_to(make_file(tmp_path / "target.txt", "linked"))
+    uri = store.uri_for("r", "t", "o")
+    store.commit(source, uri)
+    copied = Path(uri) / "link.txt"
+    assert not copied.is_symlink() and copied.read_text() == "linked"
+
+
+def _fail_on_second_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_copyfile = shutil.copyfile
+    calls = []
+
+    def flaky_copyfile(src, dst, *args, **kwargs):
+        calls.append(src)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real_copyfile(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "copyfile", flaky_copyfile)
+
+
+def test_local_folder_commit_failing_midway_leaves_nothing(tmp_path, monkeypatch) -> None:
+    store = FsspecArtifactStore(str(tmp_path / "root"))
+    uri = store.uri_for("r", "t", "o")
+    source = make_folder(tmp_path / "src")
+    _fail_on_second_copy(monkeypatch)
+    with pytest.raises(StoreError, match="No space left") as info:
+        store.commit(source, uri)
+    assert uri in str(info.value)
+    assert not Path(uri).exists()
+    assert list(Path(uri).parent.iterdir()) == []  # no temporary leftovers
+
+
+def test_local_failed_replace_keeps_the_earlier_artifact_whole(tmp_path, monkeypatch) -> None:
+    store = FsspecArtifactStore(str(tmp_path / "root"))
+    uri = store.uri_for("r", "t", "o")
+    store.commit(make_folder(tmp_path / "v1"), uri)
+    real_replace = os.replace
+
+    def failing_replace(src, dst):
+        if ".pinnace-tmp-" in str(src):
+            raise OSError(5, "I/O error")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(StoreError, match="I/O error"):
+        store.commit(make_file(tmp_path / "v2" / "new.txt").parent, uri)
+    assert listing(Path(uri)) == {"a.txt": b"alpha", "sub/b.bin": b"\x00\x01beta"}
+    assert [p.name for p in Path(uri).parent.iterdir()] == ["o"]
+
+
+# memory:// (any remote fsspec back-end)
+
+
+def test_memory_uris_keep_their_scheme_and_have_no_local_path() -> None:
+    store = FsspecArtifactStore("memory://bucket/prefix/")
+    uri = store.uri_for("r", "t", "o")
+    assert uri == "memory://bucket/prefix/r/t/o"
+    assert store.local_path(uri) is None
+
+
+def test_memory_commit_failing_midway_leaves_nothing(tmp_path, monkeypatch) -> None:
+    store = FsspecArtifactStore(f"memory://atomic-{uuid.uuid4().hex}")
+    uri = store.uri_for("r", "t", "o")
+
+    def broken_mv(*args, **kwargs):
+        raise ConnectionError("connection reset by peer")
+
+    monkeypatch.setattr(store._fs, "mv", broken_mv)
+    with pytest.raises(StoreError, match="connection reset"):
+        store.commit(make_folder(tmp_path / "src"), uri)
+    assert not store.exists(uri)
+    assert store._fs.find(store.root) == []  # the temporary copy was removed too
+
+
+def test_unknown_fsspec_scheme_is_a_store_error_with_hint() -> None:
+    with pytest.raises(StoreError, match="nosuchfs") as info:
+        open_artifact_store("nosuchfs://bucket/x")
+    assert "pip install" in (info.value.hint or "")

@@ -1,0 +1,397 @@
+"""Contract tests every MetadataStore passes: SQLite on disk and the in-memory twin.
+
+Set PINNACE_TEST_POSTGRES_URL (e.g. postgresql+psycopg://user@localhost/db, an empty
+database) to run the same suite against PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from pinnace.engine.state import IllegalTransition, RunState, TaskState
+from pinnace.errors import NotFoundError, StoreError
+from pinnace.stores import open_metadata_store
+from pinnace.stores.base import (
+    ArtifactRecord,
+    CacheEntry,
+    ExecutionRecord,
+    MetadataStore,
+    PipelineRecord,
+    RunRecord,
+    TaskRecord,
+)
+
+T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+BACKENDS = ["sqlite", "memory"] + (
+    ["postgresql"] if os.environ.get("PINNACE_TEST_POSTGRES_URL") else []
+)
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> MetadataStore:
+    if request.param == "sqlite":
+        s = open_metadata_store(f"sqlite:///{tmp_path / 'pinnace.db'}")
+    elif request.param == "memory":
+        s = open_metadata_store("memory://")
+    else:
+        s = open_metadata_store(os.environ["PINNACE_TEST_POSTGRES_URL"])
+    yield s
+    s.close()
+
+
+def uid(prefix: str) -> str:
+    # unique ids keep the PostgreSQL run (one shared database) independent of earlier tests
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def make_run(run_id: str | None = None, **kw: object) -> RunRecord:
+    values: dict[str, object] = dict(
+        run_id=run_id or uid("run"),
+        pipeline_name="demo",
+        display_name="demo run",
+        spec={"pipelineInfo": {"name": "demo"}, "root": {"dag": {"tasks": {}}}},
+        parameters={"n": 3, "name": "x", "ratio": 0.5, "flags": [True, None]},
+        state=RunState.PENDING,
+        created_at=T0,
+    )
+    values.update(kw)
+    return RunRecord(**values)  # type: ignore[arg-type]
+
+
+def make_task(run_id: str, name: str = "train", state: TaskState = TaskState.PENDING, **kw):
+    return TaskRecord(run_id=run_id, task_name=name, display_name=name, state=state, **kw)
+
+
+# pipelines
+
+
+def test_put_pipeline_round_trips_and_is_found_by_name(store: MetadataStore) -> None:
+    name = uid("pipe")
+    record = PipelineRecord(uid("p"), name, "first", {"a": [1, 2]}, T0)
+    stored = store.put_pipeline(record)
+    assert stored == record
+    assert store.get_pipeline_by_name(name) == record
+    assert store.get_pipeline_by_name(uid("absent")) is None
+
+
+def test_put_pipeline_with_existing_name_updates_spec_and_keeps_identity(
+    store: MetadataStore,
+) -> None:
+    name = uid("pipe")
+    first = store.put_pipeline(PipelineRecord(uid("p"), name, "v1", {"v": 1}, T0))
+    later = T0 + timedelta(days=1)
+    second = store.put_pipeline(PipelineRecord(uid("p"), name, "v2", {"v": 2}, later))
+    assert second.pipeline_id == first.pipeline_id
+    assert second.created_at == T0
+    assert (second.description, second.spec) == ("v2", {"v": 2})
+    assert store.get_pipeline_by_name(name) == second
+
+
+def test_put_pipeline_refuses_a_taken_id_under_another_name(store: MetadataStore) -> None:
+    pid = uid("p")
+    store.put_pipeline(PipelineRecord(pid, uid("a"), "", {}, T0))
+    with pytest.raises(StoreError, match="already exists"):
+        store.put_pipeline(PipelineRecord(pid, uid("b"), "", {}, T0))
+
+
+# runs
+
+
+def test_run_round_trips_every_field(store: MetadataStore) -> None:
+    pipe = store.put_pipeline(PipelineRecord(uid("p"), uid("pipe"), "", {}, T0))
+    run = make_run(
+        started_at=T0 + timedelta(seconds=1),
+        finished_at=T0 + timedelta(seconds=2),
+        error="boom",
+        owner="pid:1@host",
+        outputs={"parameters": {"acc": 0.9}, "artifacts": {"m": [{"uri": "/a"}]}},
+        pipeline_id=pipe.pipeline_id,
+        cache_enabled=False,
+    )
+    store.create_run(run)
+    got = store.get_run(run.run_id)
+    assert got == run
+    assert got.created_at.tzinfo is not None and got.created_at.utcoffset() == timedelta(0)
+    assert isinstance(got.state, RunState)
+
+
+def test_json_values_come_back_as_json_gives_them(store: MetadataStore) -> None:
+    run = make_run(parameters={"t": (1, 2), "nested": {"k": [{"x": "ü"}]}, "big": 2**40})
+    store.create_run(run)
+    got = store.get_run(run.run_id).parameters
+    assert got == {"t": [1, 2], "nested": {"k": [{"x": "ü"}]}, "big": 2**40}
+
+
+@pytest.mark.parametrize("bad", [{"x": object()}, {"x": float("nan")}, {1j: 1}])
+def test_values_that_are_not_json_are_refused(store: MetadataStore, bad: dict) -> None:
+    run = make_run(parameters=bad)
+    with pytest.raises(StoreError, match=r"RunRecord\.parameters is not JSON"):
+        store.create_run(run)
+    with pytest.raises(NotFoundError):
+        store.get_run(run.run_id)
+
+
+def test_datetimes_come_back_aware_utc_whatever_zone_went_in(store: MetadataStore) -> None:
+    plus2 = timezone(timedelta(hours=2))
+    naive_local = datetime(2024, 5, 1, 9, 30)
+    run = make_run(created_at=T0.astimezone(plus2), started_at=naive_local)
+    store.create_run(run)
+    got = store.get_run(run.run_id)
+    assert got.created_at == T0 and got.created_at.tzinfo == timezone.utc
+    assert got.started_at == naive_local.astimezone(timezone.utc)
+    assert got.started_at.tzinfo == timezone.utc
+
+
+def test_create_run_twice_is_refused(store: MetadataStore) -> None:
+    run = make_run()
+    store.create_run(run)
+    with pytest.raises(StoreError, match="already exists"):
+        store.create_run(replace(run, display_name="other"))
+    assert store.get_run(run.run_id).display_name == "demo run"
+
+
+def test_create_run_with_unknown_pipeline_is_not_found(store: MetadataStore) -> None:
+    with pytest.raises(NotFoundError, match="pipeline"):
+        store.create_run(make_run(pipeline_id=uid("nope")))
+
+
+def test_get_missing_run_raises_not_found_with_hint(store: MetadataStore) -> None:
+    with pytest.raises(NotFoundError, match="not found") as info:
+        store.get_run("no-such-run")
+    assert info.value.hint
+
+
+def test_update_run_applies_changes_and_returns_the_record(store: MetadataStore) -> None:
+    run = make_run()
+    store.create_run(run)
+    started = T0 + timedelta(minutes=1)
+    got = store.update_run(run.run_id, state=RunState.RUNNING, started_at=started, owner="me")
+    assert got == replace(run, state=RunState.RUNNING, started_at=started, owner="me")
+    assert store.get_run(run.run_id) == got
+    # a state given as its string works too; staying in a state is not a move
+    got = store.update_run(run.run_id, state="RUNNING", outputs={"parameters": {"a": 1}})
+    assert got.state is RunState.RUNNING and got.outputs == {"parameters": {"a": 1}}
+
+
+@pytest.mark.parametrize(
+    ("path", "refused"),
+    [
+        ([RunState.RUNNING, RunState.SUCCEEDED], RunState.RUNNING),
+        ([], RunState.SUCCEEDED),
+        ([RunState.CANCELED], RunState.SUCCEEDED),
+    ],
+)
+def test_update_run_refuses_illegal_state_moves(
+    store: MetadataStore, path: list[RunState], refused: RunState
+) -> None:
+    run = make_run()
+    store.create_run(run)
+    for state in path:
+        store.update_run(run.run_id, state=state)
+    before = store.get_run(run.run_id)
+    with pytest.raises(IllegalTransition):
+        store.update_run(run.run_id, state=refused, error="should not be written")
+    assert store.get_run(run.run_id) == before
+
+
+def test_update_run_refuses_unknown_fields_states_and_missing_runs(store: MetadataStore) -> None:
+    run = make_run()
+    store.create_run(run)
+    with pytest.raises(StoreError, match="colour"):
+        store.update_run(run.run_id, colour="red")
+    with pytest.raises(StoreError, match="unknown RunState"):
+        store.update_run(run.run_id, state="DONE")
+    with pytest.raises(NotFoundError):
+        store.update_run("no-such-run", state=RunState.RUNNING)
+
+
+def test_list_runs_is_newest_first_with_limit_offset_and_state(store: MetadataStore) -> None:
+    plus5 = timezone(timedelta(hours=5))
+    ids = [uid("run") for _ in range(5)]
+    # created out of order and in different zones: the store must sort by the instant
+    for i in (2, 0, 4, 1, 3):
+        created = (T0 + timedelta(hours=1000 + i)).astimezone(plus5 if i % 2 else timezone.utc)
+        store.create_run(make_run(ids[i], created_at=created))
+    store.update_run(ids[1], state=RunState.RUNNING)
+    store.update_run(ids[3], state=RunState.RUNNING)
+    newest_first = [r.run_id for r in store.list_runs(limit=5)]
+    assert newest_first == ids[::-1]
+    assert [r.run_id for r in store.list_runs(limit=2, offset=1)] == [ids[3], ids[2]]
+    assert [r.run_id for r in store.list_runs(limit=5, state=RunState.RUNNING)] == [ids[3], ids[1]]
+    assert store.list_runs(limit=0) == []
+
+
+# tasks
+
+
+def test_upsert_task_inserts_updates_and_lists_in_insertion_order(store: MetadataStore) -> None:
+    run = make_run()
+    store.create_run(run)
+    for name in ("zeta", "alpha", "mid"):
+        store.upsert_task(make_task(run.run_id, name, inputs={"x": 1}))
+    running = make_task(
+        run.run_id, "alpha", TaskState.RUNNING, started_at=T0, attempts=1, component="comp-a"
+    )
+    store.upsert_task(running)
+    done = replace(
+        running,
+        state=TaskState.SUCCEEDED,
+        finished_at=T0 + timedelta(seconds=3),
+        outputs={"parameters": {"Output": 7}, "artifacts": {"m": [{"uri": "/x", "metadata": {}}]}},
+        cache_key="k1",
+        log_path="/logs/a.log",
+    )
+    store.upsert_task(done)
+    tasks = store.list_tasks(run.run_id)
+    assert [t.task_name for t in tasks] == ["zeta", "alpha", "mid"]
+    assert tasks[1] == done
+    assert store.list_tasks("no-such-run") == []
+
+
+def test_upsert_task_refuses_illegal_moves(store: MetadataStore) -> None:
+    run = make_run()
+    store.create_run(run)
+    store.upsert_task(make_task(run.run_id, "a", TaskState.PENDING))
+    store.upsert_task(make_task(run.run_id, "a", TaskState.CACHED, cached_from="r/a"))
+    with pytest.raises(IllegalTransition):
+        store.upsert_task(make_task(run.run_id, "a", TaskState.RUNNING))
+    assert store.list_tasks(run.run_id)[0].state is TaskState.CACHED
+    # a retry: FAILED goes back to PENDING
+    store.upsert_task(make_task(run.run_id, "b", TaskState.RUNNING))
+    store.upsert_task(make_task(run.run_id, "b", TaskState.FAILED, error="x"))
+    store.upsert_task(make_task(run.run_id, "b", TaskState.PENDING))
+
+
+def test_upsert_task_of_missing_run_is_not_found(store: MetadataStore) -> None:
+    with pytest.raises(NotFoundError):
+        store.upsert_task(make_task("no-such-run"))
+
+
+# executions
+
+
+def test_executions_add_update_list(store: MetadataStore) -> None:
+    run = make_run()
+    store.create_run(run)
+    first = ExecutionRecord(
+        uid("e"), run.run_id, "train", 1, TaskState.RUNNING, T0,
+        environment={"python": "/usr/bin/python3", "requirements": ["pandas==2.2"]},
+    )  # fmt: skip
+    second = replace(first, execution_id=uid("e"), attempt=2)
+    store.add_execution(first)
+    store.add_execution(second)
+    store.update_execution(
+        first.execution_id, state=TaskState.FAILED, exit_code=1, error="bad", finished_at=T0
+    )
+    got = store.list_executions(run.run_id)
+    assert got == [
+        replace(first, state=TaskState.FAILED, exit_code=1, error="bad", finished_at=T0),
+        second,
+    ]
+    assert store.list_executions("no-such-run") == []
+
+
+def test_execution_errors(store: MetadataStore) -> None:
+    run = make_run()
+    store.create_run(run)
+    record = ExecutionRecord(uid("e"), run.run_id, "t", 1, TaskState.RUNNING, T0)
+    store.add_execution(record)
+    with pytest.raises(StoreError, match="already exists"):
+        store.add_execution(record)
+    with pytest.raises(NotFoundError):
+        store.add_execution(replace(record, execution_id=uid("e"), run_id="no-such-run"))
+    with pytest.raises(NotFoundError):
+        store.update_execution("no-such-execution", exit_code=0)
+    with pytest.raises(StoreError, match="nonsense"):
+        store.update_execution(record.execution_id, nonsense=1)
+
+
+# artifacts
+
+
+def test_artifacts_add_and_list(store: MetadataStore) -> None:
+    run = make_run()
+    store.create_run(run)
+    model = ArtifactRecord(
+        uid("a"), run.run_id, "train", "model", "/store/r/train/model", "system.Model",
+        {"framework": "sklearn", "accuracy": 0.93}, T0,
+    )  # fmt: skip
+    data = replace(model, artifact_id=uid("a"), output_name="data", created_at=None, metadata={})
+    store.add_artifact(model)
+    store.add_artifact(data)
+    assert store.list_artifacts(run.run_id) == [model, data]
+    with pytest.raises(StoreError, match="already exists"):
+        store.add_artifact(model)
+    with pytest.raises(NotFoundError):
+        store.add_artifact(replace(model, artifact_id=uid("a"), run_id="no-such-run"))
+
+
+# cache
+
+
+def test_cache_put_get_and_replace(store: MetadataStore) -> None:
+    run = make_run()
+    store.create_run(run)
+    key = uid("key")
+    assert store.get_cache(key) is None
+    entry = CacheEntry(key, run.run_id, "train", {"parameters": {"Output": 1}}, T0)
+    store.put_cache(entry)
+    assert store.get_cache(key) == entry
+    newer = replace(entry, task_name="train-2", outputs={"parameters": {"Output": 2}})
+    store.put_cache(newer)
+    assert store.get_cache(key) == newer
+    with pytest.raises(NotFoundError):
+        store.put_cache(replace(entry, cache_key=uid("key"), run_id="no-such-run"))
+
+
+# copies, not shared references
+
+
+def test_records_are_copies_both_ways(store: MetadataStore) -> None:
+    run = make_run(parameters={"xs": [1]})
+    store.create_run(run)
+    run.parameters["xs"].append(2)  # the caller changes its own object afterwards
+    got = store.get_run(run.run_id)
+    assert got.parameters == {"xs": [1]}
+    got.parameters["xs"].append(3)
+    assert store.get_run(run.run_id).parameters == {"xs": [1]}
+    store.upsert_task(make_task(run.run_id, outputs={"parameters": {}}))
+    store.list_tasks(run.run_id)[0].outputs["parameters"]["leak"] = 1
+    assert store.list_tasks(run.run_id)[0].outputs == {"parameters": {}}
+
+
+# concurrency
+
+
+def test_many_threads_write_tasks_to_one_store(store: MetadataStore) -> None:
+    run = make_run()
+    store.create_run(run)
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(10):
+                name = f"t{n}-{i}"
+                store.upsert_task(make_task(run.run_id, name))
+                store.upsert_task(make_task(run.run_id, name, TaskState.RUNNING))
+                store.upsert_task(make_task(run.run_id, name, TaskState.SUCCEEDED))
+                store.update_run(run.run_id, owner=name)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    tasks = store.list_tasks(run.run_id)
+    assert len(tasks) == 80
+    assert {t.state for t in tasks} == {TaskState.SUCCEEDED}

@@ -1,0 +1,190 @@
+"""SQL metadata store specifics: migrations, the fast open path, SQLite settings, processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from pinnace.engine.state import RunState, TaskState
+from pinnace.errors import StoreError
+from pinnace.stores._tables import HEAD_REVISION, metadata
+from pinnace.stores.base import RunRecord, TaskRecord
+from pinnace.stores.sql import SqlMetadataStore
+
+MIGRATIONS = Path(__file__).parents[2] / "src/pinnace/stores/migrations"
+
+
+def run_python(code: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'db' / 'pinnace.db'}"
+
+
+def test_fresh_file_is_migrated_to_head_matching_the_tables(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.config import Config
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    url = sqlite_url(tmp_path)
+    SqlMetadataStore(url).close()  # also creates the missing parent folder
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == (
+            HEAD_REVISION
+        )
+        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+        names = set(sa.inspect(conn).get_table_names())
+    engine.dispose()
+    assert diffs == []
+    assert {"pipelines", "runs", "tasks", "executions", "artifacts", "cache_entries"} <= names
+
+
+def test_opening_an_up_to_date_store_skips_alembic_and_is_fast(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    SqlMetadataStore(url).close()
+    result = run_python(
+        """
+        import sys, time, json
+        from pinnace.stores.sql import SqlMetadataStore
+        start = time.perf_counter()
+        store = SqlMetadataStore(sys.argv[1])
+        elapsed = time.perf_counter() - start
+        store.list_runs()
+        alembic = any(m.startswith("alembic") for m in sys.modules)
+        print(json.dumps({"s": elapsed, "alembic": alembic}))
+        """,
+        url,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["alembic"] is False
+    assert report["s"] < 0.05, f"opening took {report['s'] * 1000:.1f} ms"
+
+
+def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:
+    store = SqlMetadataStore(sqlite_url(tmp_path))
+    with store._engine.connect() as conn:
+        pragma = lambda name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()  # noqa: E731
+        assert pragma("journal_mode") == "wal"
+        assert pragma("foreign_keys") == 1
+        assert pragma("busy_timeout") >= 10_000
+    store.close()
+
+
+_WRITER = """
+import sys
+from datetime import datetime, timezone
+from pinnace.engine.state import RunState, TaskState
+from pinnace.stores.base import RunRecord, TaskRecord
+from pinnace.stores.sql import SqlMetadataStore
+
+url, tag = sys.argv[1], sys.argv[2]
+store = SqlMetadataStore(url)
+now = datetime.now(timezone.utc)
+try:
+    store.create_run(RunRecord("shared", "p", "p", {}, {}, RunState.PENDING, now))
+except Exception as exc:  # the other process created it first
+    assert "already exists" in str(exc), exc
+for i in range(40):
+    store.upsert_task(TaskRecord("shared", f"{tag}-{i}", "t", TaskState.PENDING))
+    store.upsert_task(TaskRecord("shared", f"{tag}-{i}", "t", TaskState.RUNNING))
+    store.update_run("shared", owner=tag)
+store.close()
+print("ok")
+"""
+
+
+def test_two_processes_migrate_and_write_one_fresh_file_together(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, url, tag],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for tag in ("a", "b", "c")
+    ]
+    outcomes = [p.communicate(timeout=120) for p in procs]
+    for proc, (out, err) in zip(procs, outcomes):
+        assert proc.returncode == 0, err
+        assert out.strip() == "ok"
+    store = SqlMetadataStore(url)
+    tasks = store.list_tasks("shared")
+    assert len(tasks) == 120
+    assert {t.state for t in tasks} == {TaskState.RUNNING}
+    assert store.get_run("shared").owner in {"a", "b", "c"}
+    store.close()
+
+
+def test_two_stores_in_one_process_see_each_others_writes(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    one, two = SqlMetadataStore(url), SqlMetadataStore(url)
+    now = datetime.now(timezone.utc)
+    one.create_run(RunRecord("r", "p", "p", {}, {}, RunState.PENDING, now))
+    two.update_run("r", state=RunState.RUNNING)
+    assert one.get_run("r").state is RunState.RUNNING
+    one.upsert_task(TaskRecord("r", "t", "t", TaskState.SUCCEEDED))
+    assert [t.task_name for t in two.list_tasks("r")] == ["t"]
+    one.close()
+    two.close()
+
+
+def test_errors_name_the_database_without_its_password() -> None:
+    with pytest.raises(StoreError) as info:
+        SqlMetadataStore("postgresql+nosuchdriver://ann:s3cret@localhost/pinnace")
+    assert "s3cret" not in str(info.value)
+    assert "ann:***@localhost" in str(info.value)
+
+
+def test_a_url_that_is_not_a_database_url_is_refused() -> None:
+    with pytest.raises(StoreError, match="not a database URL"):
+        SqlMetadataStore("this is not a url")
+
+
+def test_an_unopenable_sqlite_file_is_a_store_error(tmp_path: Path) -> None:
+    folder = tmp_path / "is-a-folder.db"
+    folder.mkdir()
+    with pytest.raises(StoreError) as info:
+        SqlMetadataStore(f"sqlite:///{folder}")
+    assert str(folder) in str(info.value)
+    assert info.value.hint
+
+
+def test_a_database_from_a_newer_pinnace_is_refused_clearly(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    SqlMetadataStore(url).close()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(StoreError, match="upgrade pinnace"):
+        SqlMetadataStore(url)
+
+
+def test_foreign_keys_cascade_when_a_run_row_is_deleted(tmp_path: Path) -> None:
+    # No delete method yet; the schema already guarantees a deleted run takes its rows along.
+    url = sqlite_url(tmp_path)
+    store = SqlMetadataStore(url)
+    store.create_run(RunRecord("r", "p", "p", {}, {}, RunState.PENDING, datetime.now(timezone.utc)))
+    store.upsert_task(TaskRecord("r", "t", "t", TaskState.PENDING))
+    with store._writer.begin() as conn:
+        conn.execute(sa.text("DELETE FROM runs WHERE run_id = 'r'"))
+    assert store.list_tasks("r") == []
+    store.close()
