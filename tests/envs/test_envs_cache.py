@@ -188,3 +188,10 @@ def test_two_threads_build_the_same_environment_once(tmp_path, counting_uv, monk
         envs = list(pool.map(lambda _: cache.ensure(["six"]), range(2)))
     assert sorted(e.reused for e in envs) == [False, True]
     assert _calls(log) == ["venv", "pip"]
+
+
+def test_a_fixed_name_is_installed_and_reported(tmp_path):
+    env = EnvironmentCache(tmp_path).ensure(["yaml"])  # the import name of pyyaml
+    assert env.requirements == ("pyyaml",)
+    assert [(f.original, f.replacement) for f in env.fixes] == [("yaml", "pyyaml")]
+    assert _run(env.python, "import yaml; print(yaml.safe_load('a: 1'))") == "{'a': 1}"

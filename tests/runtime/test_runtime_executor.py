@@ -372,3 +372,20 @@ def test_standin_runs_on_every_supported_python(runner: Runner, python, inputs_d
     assert ours.returncode == 0, ours.stderr
     expected = runner.run("kfp", program, artifacts=artifacts)
     assert ours.executor_output == expected.executor_output
+
+
+@component
+def reads_parameter_files(text: InputPath(str), numbers: InputPath(list)) -> str:
+    with open(text) as f, open(numbers) as g:
+        return f.read() + "|" + g.read()
+
+
+@pytest.mark.parametrize("mode", OUR_MODES)
+def test_input_path_of_a_parameter_gets_a_file_with_its_value(runner, mode) -> None:
+    # kfp 2's executor raises here (no such artifact); the kfp 1.x API relied on it.
+    program = compile_program(reads_parameter_files)
+    parameters = {"text": "hello", "numbers": [1, True]}
+    assert runner.run("kfp", program, parameters=parameters).returncode == 1
+    result = runner.run(mode, program, parameters=parameters)
+    assert result.returncode == 0, result.stderr
+    assert result.executor_output["parameterValues"]["Output"] == "hello|[1, true]"

@@ -216,15 +216,17 @@ def test_list_runs_is_newest_first_with_limit_offset_and_state(store: MetadataSt
     plus5 = timezone(timedelta(hours=5))
     ids = [uid("run") for _ in range(5)]
     # created out of order and in different zones: the store must sort by the instant
+    # far in the future, so runs of other tests (a shared PostgreSQL database) come later
+    base = datetime.now(timezone.utc) + timedelta(days=3650)
     for i in (2, 0, 4, 1, 3):
-        created = (T0 + timedelta(hours=1000 + i)).astimezone(plus5 if i % 2 else timezone.utc)
+        created = (base + timedelta(hours=i)).astimezone(plus5 if i % 2 else timezone.utc)
         store.create_run(make_run(ids[i], created_at=created))
     store.update_run(ids[1], state=RunState.RUNNING)
     store.update_run(ids[3], state=RunState.RUNNING)
     newest_first = [r.run_id for r in store.list_runs(limit=5)]
     assert newest_first == ids[::-1]
     assert [r.run_id for r in store.list_runs(limit=2, offset=1)] == [ids[3], ids[2]]
-    assert [r.run_id for r in store.list_runs(limit=5, state=RunState.RUNNING)] == [ids[3], ids[1]]
+    assert [r.run_id for r in store.list_runs(limit=2, state=RunState.RUNNING)] == [ids[3], ids[1]]
     assert store.list_runs(limit=0) == []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 
 from pinnace.engine.state import RunState, TaskState
 from pinnace.errors import StoreError
+from pinnace.stores._database import current_revision
 from pinnace.stores._tables import HEAD_REVISION, metadata
 from pinnace.stores.base import RunRecord, TaskRecord
 from pinnace.stores.sql import SqlMetadataStore
@@ -53,6 +55,20 @@ def test_fresh_file_is_migrated_to_head_matching_the_tables(tmp_path: Path) -> N
     engine.dispose()
     assert diffs == []
     assert {"pipelines", "runs", "tasks", "executions", "artifacts", "cache_entries"} <= names
+
+
+@pytest.mark.skipif(
+    not os.environ.get("PINNACE_TEST_POSTGRES_URL"), reason="PINNACE_TEST_POSTGRES_URL not set"
+)
+def test_postgresql_is_migrated_to_head_matching_the_tables() -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    store = SqlMetadataStore(os.environ["PINNACE_TEST_POSTGRES_URL"])
+    with store._engine.connect() as conn:
+        assert current_revision(conn) == HEAD_REVISION
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    store.close()
 
 
 def test_opening_an_up_to_date_store_skips_alembic_and_is_fast(tmp_path: Path) -> None:

@@ -18,8 +18,14 @@ from . import _ir
 
 SCHEMA_VERSION = "2.1.0"
 SDK_VERSION = f"pinnace-{__version__}"
-_RESOURCE_FIELDS = ("cpu_request", "cpu_limit", "memory_request", "memory_limit",
-                    "accelerator_type", "accelerator_count")
+_RESOURCE_FIELDS = (
+    "cpu_request",
+    "cpu_limit",
+    "memory_request",
+    "memory_limit",
+    "accelerator_type",
+    "accelerator_count",
+)
 
 
 def _injected(channel: PipelineChannel) -> str:
@@ -30,12 +36,20 @@ def _channel_source(channel: PipelineChannel) -> dict[str, Any]:
     """Where a task input comes from: a sibling task's output or a pipeline input."""
     if channel.is_artifact:
         if channel.task_name:
-            return {"taskOutputArtifact": {"producerTask": rename_for_k8s(channel.task_name),
-                                           "outputArtifactKey": channel.name}}
+            return {
+                "taskOutputArtifact": {
+                    "producerTask": rename_for_k8s(channel.task_name),
+                    "outputArtifactKey": channel.name,
+                }
+            }
         return {"componentInputArtifact": channel.full_name}
     if channel.task_name:
-        return {"taskOutputParameter": {"producerTask": rename_for_k8s(channel.task_name),
-                                        "outputParameterKey": channel.name}}
+        return {
+            "taskOutputParameter": {
+                "producerTask": rename_for_k8s(channel.task_name),
+                "outputParameterKey": channel.name,
+            }
+        }
     return {"componentInputParameter": channel.full_name}
 
 
@@ -58,8 +72,11 @@ def _task_inputs(task: PipelineTask) -> dict[str, Any]:
         for channel in channels_in(value):
             extra = _injected(channel)
             if extra in values:
-                raise CompileError(f"input name {extra!r} collides with a compiler-made input",
-                                   task=task.name, hint="rename the component input")
+                raise CompileError(
+                    f"input name {extra!r} collides with a compiler-made input",
+                    task=task.name,
+                    hint="rename the component input",
+                )
             value = replace_in(value, channel.pattern, input_value(extra))
             parameters[extra] = _channel_source(channel)
         parameters[name] = {"runtimeValue": {"constant": value}}
@@ -76,9 +93,11 @@ def _dependencies(task: PipelineTask, known: dict[str, PipelineTask]) -> list[st
     upstream.update(task.dependent_tasks)
     for name in upstream:
         if name not in known:
-            raise CompileError(f"task depends on {name!r}, which is not in this pipeline",
-                               task=task.name,
-                               hint="pass outputs only of tasks created in the same pipeline")
+            raise CompileError(
+                f"task depends on {name!r}, which is not in this pipeline",
+                task=task.name,
+                hint="pass outputs only of tasks created in the same pipeline",
+            )
     return [rename_for_k8s(name) for name in sorted(upstream)]
 
 
@@ -109,21 +128,33 @@ def _dag_outputs(returned: Any, pipeline: Pipeline) -> dict[str, Any]:
     elif isinstance(returned, tuple) and hasattr(returned, "_asdict"):
         returned = dict(returned._asdict())
     if not isinstance(returned, dict):
-        raise CompileError(f"the pipeline function returned {type(returned).__name__}",
-                           pipeline=pipeline.name,
-                           hint="return a task output, a NamedTuple of outputs, or nothing")
+        raise CompileError(
+            f"the pipeline function returned {type(returned).__name__}",
+            pipeline=pipeline.name,
+            hint="return a task output, a NamedTuple of outputs, or nothing",
+        )
     params: dict[str, Any] = {}
     artifacts: dict[str, Any] = {}
     for name, channel in returned.items():
         if name not in pipeline.component_spec.outputs:
-            raise CompileError(f"pipeline output {name!r} is not declared", pipeline=pipeline.name,
-                               hint="annotate the pipeline function's return type")
+            raise CompileError(
+                f"pipeline output {name!r} is not declared",
+                pipeline=pipeline.name,
+                hint="annotate the pipeline function's return type",
+            )
         if channel.is_artifact:
-            artifacts[name] = {"artifactSelectors": [
-                {"producerSubtask": channel.task_name, "outputArtifactKey": channel.name}]}
+            artifacts[name] = {
+                "artifactSelectors": [
+                    {"producerSubtask": channel.task_name, "outputArtifactKey": channel.name}
+                ]
+            }
         else:
-            params[name] = {"valueFromParameter": {
-                "producerSubtask": channel.task_name, "outputParameterKey": channel.name}}
+            params[name] = {
+                "valueFromParameter": {
+                    "producerSubtask": channel.task_name,
+                    "outputParameterKey": channel.name,
+                }
+            }
     outputs: dict[str, Any] = {}
     if params:
         outputs["parameters"] = params
@@ -133,8 +164,10 @@ def _dag_outputs(returned: Any, pipeline: Pipeline) -> dict[str, Any]:
 
 
 def _run_pipeline_function(pipeline: Pipeline) -> tuple[PipelineContext, Any]:
-    args = [create_channel(name, spec.type, is_artifact_list=spec.is_artifact_list)
-            for name, spec in pipeline.component_spec.inputs.items()]
+    args = [
+        create_channel(name, spec.type, is_artifact_list=spec.is_artifact_list)
+        for name, spec in pipeline.component_spec.inputs.items()
+    ]
     context = PipelineContext(pipeline.name)
     try:
         with context:
@@ -156,14 +189,18 @@ def _run_pipeline_function(pipeline: Pipeline) -> tuple[PipelineContext, Any]:
             "instead of values, so it cannot compute with parameter values",
         ) from exc
     if not context.tasks:
-        raise CompileError("the pipeline has no tasks", pipeline=pipeline.name,
-                           hint="call at least one component inside the pipeline function")
+        raise CompileError(
+            "the pipeline has no tasks",
+            pipeline=pipeline.name,
+            hint="call at least one component inside the pipeline function",
+        )
     return context, returned
 
 
 def _error_line(exc: Exception, pipeline: Pipeline) -> str:
-    source = inspect.getsourcefile(pipeline.pipeline_func) if callable(
-        pipeline.pipeline_func) else None
+    source = (
+        inspect.getsourcefile(pipeline.pipeline_func) if callable(pipeline.pipeline_func) else None
+    )
     tb = exc.__traceback__
     where = ""
     while tb is not None:
@@ -226,7 +263,7 @@ def build_component_spec(component: Any) -> dict[str, Any]:
     spec = component.component_spec
 
     def one_task(*args: Any) -> Any:
-        task = component(**dict(zip(spec.inputs, args)))
+        task = component(**dict(zip(spec.inputs, args, strict=True)))
         return dict(task.outputs) if spec.outputs else None
 
     holder = Pipeline.__new__(Pipeline)

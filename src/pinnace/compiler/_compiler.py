@@ -12,8 +12,14 @@ from ..dsl._decorators import Pipeline
 from ..errors import CompileError
 from . import _builder
 
-_COMMENT_TYPES = {"STRING": "str", "NUMBER_INTEGER": "int", "NUMBER_DOUBLE": "float",
-                  "LIST": "list", "STRUCT": "dict", "BOOLEAN": "bool"}
+_COMMENT_TYPES = {
+    "STRING": "str",
+    "NUMBER_INTEGER": "int",
+    "NUMBER_DOUBLE": "float",
+    "LIST": "list",
+    "STRUCT": "dict",
+    "BOOLEAN": "bool",
+}
 
 
 def _normalize(spec: dict[str, Any]) -> dict[str, Any]:
@@ -22,15 +28,17 @@ def _normalize(spec: dict[str, Any]) -> dict[str, Any]:
     from google.protobuf import json_format
     from kfp.pipeline_spec import pipeline_spec_pb2
 
-    deployment = json_format.ParseDict(spec.pop("deploymentSpec"),
-                                       pipeline_spec_pb2.PipelineDeploymentConfig())
+    deployment = json_format.ParseDict(
+        spec.pop("deploymentSpec"), pipeline_spec_pb2.PipelineDeploymentConfig()
+    )
     message = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
     message.deployment_spec.update(json_format.MessageToDict(deployment))
     return json_format.MessageToDict(message)
 
 
-def _override(spec: dict[str, Any], pipeline_name: str | None,
-              pipeline_parameters: dict[str, Any] | None) -> None:
+def _override(
+    spec: dict[str, Any], pipeline_name: str | None, pipeline_parameters: dict[str, Any] | None
+) -> None:
     if pipeline_name is not None:
         spec["pipelineInfo"]["name"] = pipeline_name
     inputs = spec["root"].get("inputDefinitions", {})
@@ -39,13 +47,17 @@ def _override(spec: dict[str, Any], pipeline_name: str | None,
             if value is not None:
                 inputs["parameters"][name]["defaultValue"] = value
         elif name in inputs.get("artifacts", {}):
-            raise CompileError(f"pipeline parameter {name!r} is an artifact; artifact inputs "
-                               "cannot have defaults", pipeline=spec["pipelineInfo"]["name"],
-                               hint="remove it from pipeline_parameters")
+            raise CompileError(
+                f"pipeline parameter {name!r} is an artifact; artifact inputs cannot have defaults",
+                pipeline=spec["pipelineInfo"]["name"],
+                hint="remove it from pipeline_parameters",
+            )
         else:
-            raise CompileError(f"pipeline parameter {name!r} does not match any pipeline input",
-                               pipeline=spec["pipelineInfo"]["name"],
-                               hint=f"inputs: {', '.join(inputs.get('parameters', {}))}")
+            raise CompileError(
+                f"pipeline parameter {name!r} does not match any pipeline input",
+                pipeline=spec["pipelineInfo"]["name"],
+                hint=f"inputs: {', '.join(inputs.get('parameters', {}))}",
+            )
 
 
 def compile_pipeline(
@@ -74,10 +86,11 @@ def compile_pipeline(
     try:
         return _normalize(spec)
     except (ValueError, TypeError) as exc:  # protobuf's ParseError is a ValueError
-        raise CompileError(f"the pipeline spec is invalid: {exc}",
-                           pipeline=spec["pipelineInfo"]["name"],
-                           hint="check constant arguments: only str, int, float, bool, "
-                           "list and dict are allowed") from None
+        raise CompileError(
+            f"the pipeline spec is invalid: {exc}",
+            pipeline=spec["pipelineInfo"]["name"],
+            hint="check constant arguments: only str, int, float, bool, list and dict are allowed",
+        ) from None
 
 
 def _header(spec: dict[str, Any], description: str | None) -> str:
@@ -92,7 +105,8 @@ def _header(spec: dict[str, Any], description: str | None) -> str:
         lines.append(heading)
         entries = []
         for name, body in spec["root"][key].get("parameters", {}).items():
-            text = f"#    {name}: {_COMMENT_TYPES.get(body['parameterType'], body['parameterType'])}"
+            type_name = _COMMENT_TYPES.get(body["parameterType"], body["parameterType"])
+            text = f"#    {name}: {type_name}"
             if "defaultValue" in body:
                 default = body["defaultValue"]
                 default = f"'{default}'" if isinstance(default, str) else default
@@ -109,8 +123,10 @@ def serialize(spec: dict[str, Any], path: str, description: str | None = None) -
     if path.endswith(".json"):
         return json.dumps(spec, indent=2, sort_keys=True)
     if not path.endswith((".yaml", ".yml")):
-        raise CompileError(f"the output path {path} should end with .yaml, .yml or .json",
-                           hint="pass a package_path like 'pipeline.yaml'")
+        raise CompileError(
+            f"the output path {path} should end with .yaml, .yml or .json",
+            hint="pass a package_path like 'pipeline.yaml'",
+        )
     import yaml
 
     return _header(spec, description) + yaml.dump(spec, sort_keys=True)
@@ -147,12 +163,15 @@ class Compiler:
         type_check: bool = True,
     ) -> None:
         """Compile and write YAML (or JSON when the path ends with .json), atomically."""
-        spec = compile_pipeline(pipeline_func, pipeline_name=pipeline_name,
-                                pipeline_parameters=pipeline_parameters)
+        spec = compile_pipeline(
+            pipeline_func, pipeline_name=pipeline_name, pipeline_parameters=pipeline_parameters
+        )
         description = pipeline_func.description if isinstance(pipeline_func, Pipeline) else None
         text = serialize(spec, os.fspath(package_path), description)
         try:
             write_atomic(os.fspath(package_path), text)
         except OSError as exc:
-            raise CompileError(f"cannot write {package_path}: {exc.strerror or exc}",
-                               hint="check that the folder exists and is writable") from None
+            raise CompileError(
+                f"cannot write {package_path}: {exc.strerror or exc}",
+                hint="check that the folder exists and is writable",
+            ) from None

@@ -17,8 +17,18 @@ from ..dsl._structures import (
 
 _G = 10**9
 _MEMORY_UNITS = {
-    "E": 10**18, "Ei": 1 << 60, "P": 10**15, "Pi": 1 << 50, "T": 10**12, "Ti": 1 << 40,
-    "G": 10**9, "Gi": 1 << 30, "M": 10**6, "Mi": 1 << 20, "K": 10**3, "Ki": 1 << 10,
+    "E": 10**18,
+    "Ei": 1 << 60,
+    "P": 10**15,
+    "Pi": 1 << 50,
+    "T": 10**12,
+    "Ti": 1 << 40,
+    "G": 10**9,
+    "Gi": 1 << 30,
+    "M": 10**6,
+    "Mi": 1 << 20,
+    "K": 10**3,
+    "Ki": 1 << 10,
 }
 
 
@@ -106,9 +116,12 @@ def _resources(container: ContainerSpec) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if res is None:
         return out
-    numeric = (("cpu_request", "cpuRequest", cpu_to_float), ("cpu_limit", "cpuLimit", cpu_to_float),
-               ("memory_request", "memoryRequest", memory_to_float),
-               ("memory_limit", "memoryLimit", memory_to_float))
+    numeric = (
+        ("cpu_request", "cpuRequest", cpu_to_float),
+        ("cpu_limit", "cpuLimit", cpu_to_float),
+        ("memory_request", "memoryRequest", memory_to_float),
+        ("memory_limit", "memoryLimit", memory_to_float),
+    )
     for attr, key, convert in numeric:
         value = getattr(res, attr)
         if value is None:

@@ -1,8 +1,8 @@
 """Component loading and the kfp 1.x function API (`kfp.components`).
 
-    from pinnace import components
-    op = components.load_component_from_file("component.yaml")
-    make_op = components.create_component_from_func(make_data, base_image="python:3.9")
+from pinnace import components
+op = components.load_component_from_file("component.yaml")
+make_op = components.create_component_from_func(make_data, base_image="python:3.9")
 """
 
 from __future__ import annotations

@@ -25,8 +25,11 @@ def _artifact(body: dict) -> str:
 def _param_type(body: dict, field: str) -> str:
     ir_type = body["parameterType"]
     if ir_type not in IR_TO_SPEC_TYPE:
-        raise SpecError(f"unknown parameter type {ir_type!r}", field=field,
-                        hint="use a type of the KFP pipeline spec")
+        raise SpecError(
+            f"unknown parameter type {ir_type!r}",
+            field=field,
+            hint="use a type of the KFP pipeline spec",
+        )
     return IR_TO_SPEC_TYPE[ir_type]
 
 
@@ -36,10 +39,14 @@ def _inputs(definitions: dict) -> dict[str, InputSpec]:
         inputs[name] = InputSpec(
             type=_param_type(body, f"inputDefinitions.parameters.{name}"),
             default=body.get("defaultValue"),
-            optional=body.get("isOptional", "defaultValue" in body))
+            optional=body.get("isOptional", "defaultValue" in body),
+        )
     for name, body in definitions.get("artifacts", {}).items():
-        inputs[name] = InputSpec(type=_artifact(body), optional=body.get("isOptional", False),
-                                 is_artifact_list=body.get("isArtifactList", False))
+        inputs[name] = InputSpec(
+            type=_artifact(body),
+            optional=body.get("isOptional", False),
+            is_artifact_list=body.get("isArtifactList", False),
+        )
     return inputs
 
 
@@ -48,8 +55,9 @@ def _outputs(definitions: dict) -> dict[str, OutputSpec]:
     for name, body in definitions.get("parameters", {}).items():
         outputs[name] = OutputSpec(type=_param_type(body, f"outputDefinitions.parameters.{name}"))
     for name, body in definitions.get("artifacts", {}).items():
-        outputs[name] = OutputSpec(type=_artifact(body),
-                                   is_artifact_list=body.get("isArtifactList", False))
+        outputs[name] = OutputSpec(
+            type=_artifact(body), is_artifact_list=body.get("isArtifactList", False)
+        )
     return outputs
 
 
@@ -76,9 +84,9 @@ def _header_description(text: str) -> str | None:
     description = lines[2]
     index = 3
     while index < len(lines) and lines[index].startswith(more):
-        description += "\n" + lines[index][len(more) + 1:]
+        description += "\n" + lines[index][len(more) + 1 :]
         index += 1
-    return description[len(heading):]
+    return description[len(heading) :]
 
 
 def spec_from_ir(spec: dict[str, Any], text: str = "") -> ComponentSpec:
@@ -86,15 +94,23 @@ def spec_from_ir(spec: dict[str, Any], text: str = "") -> ComponentSpec:
     try:
         raw_name = spec["pipelineInfo"]["name"]
         body = spec.get("components", {}).get("comp-" + rename_for_k8s(raw_name), spec["root"])
-        executor = spec.get("deploymentSpec", {}).get("executors", {}).get(
-            "exec-" + rename_for_k8s(raw_name))
+        executor = (
+            spec.get("deploymentSpec", {})
+            .get("executors", {})
+            .get("exec-" + rename_for_k8s(raw_name))
+        )
     except (KeyError, TypeError, AttributeError) as exc:
-        raise SpecError(f"not a component spec: missing {exc}", field="pipelineInfo.name",
-                        hint="load a YAML written by compiling a component") from None
+        raise SpecError(
+            f"not a component spec: missing {exc}",
+            field="pipelineInfo.name",
+            hint="load a YAML written by compiling a component",
+        ) from None
     if executor is None or "container" not in executor:
-        raise SpecError(f"component {raw_name!r} has no container executor",
-                        field="deploymentSpec.executors",
-                        hint="pipelines used as components are not supported yet")
+        raise SpecError(
+            f"component {raw_name!r} has no container executor",
+            field="deploymentSpec.executors",
+            hint="pipelines used as components are not supported yet",
+        )
     container = executor["container"]
     env = container.get("env") or []
     env = {e["name"]: e.get("value", "") for e in env} if isinstance(env, list) else dict(env)
@@ -103,7 +119,11 @@ def spec_from_ir(spec: dict[str, Any], text: str = "") -> ComponentSpec:
         name=raw_name,
         inputs=_inputs(body.get("inputDefinitions", {})),
         outputs=_outputs(body.get("outputDefinitions", {})),
-        container=ContainerSpec(image=container["image"], command=list(command),
-                                args=list(container.get("args") or []), env=env),
+        container=ContainerSpec(
+            image=container["image"],
+            command=list(command),
+            args=list(container.get("args") or []),
+            env=env,
+        ),
         description=_docstring_in(command) or _header_description(text),
     )

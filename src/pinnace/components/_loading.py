@@ -32,8 +32,10 @@ class YamlComponent(BaseComponent):
 
 def _component_from_dict(document: Any, text: str) -> YamlComponent:
     if not isinstance(document, dict):
-        raise SpecError("a component YAML must hold a mapping",
-                        hint="load a component.yaml or a compiled component")
+        raise SpecError(
+            "a component YAML must hold a mapping",
+            hint="load a component.yaml or a compiled component",
+        )
     if "implementation" in document:
         return YamlComponent(spec_from_v1(document), text, v1=True)
     return YamlComponent(spec_from_ir(document, text), text)
@@ -46,11 +48,14 @@ def load_component_from_text(text: str) -> YamlComponent:
     try:
         documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
-        raise SpecError(f"the component YAML cannot be parsed: {exc}",
-                        hint="check indentation and quoting") from None
+        raise SpecError(
+            f"the component YAML cannot be parsed: {exc}", hint="check indentation and quoting"
+        ) from None
     if len(documents) not in (1, 2):
-        raise SpecError(f"expected one or two YAML documents, got {len(documents)}",
-                        hint="a component file holds one component spec")
+        raise SpecError(
+            f"expected one or two YAML documents, got {len(documents)}",
+            hint="a component file holds one component spec",
+        )
     return _component_from_dict(documents[0], text)
 
 
@@ -60,9 +65,11 @@ def load_component_from_file(file_path: str | os.PathLike) -> YamlComponent:
         with open(file_path, encoding="utf-8") as handle:
             text = handle.read()
     except OSError as exc:
-        raise PipelineSourceError(f"cannot read component file: {exc.strerror or exc}",
-                                  path=os.fspath(file_path),
-                                  hint="check the path") from None
+        raise PipelineSourceError(
+            f"cannot read component file: {exc.strerror or exc}",
+            path=os.fspath(file_path),
+            hint="check the path",
+        ) from None
     try:
         return load_component_from_text(text)
     except SpecError as exc:
@@ -75,8 +82,9 @@ def load_component_from_url(url: str, auth: Any = None) -> YamlComponent:
         with urllib.request.urlopen(url, timeout=30) as response:
             text = response.read().decode("utf-8")
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise PipelineSourceError(f"cannot download component: {exc}", path=url,
-                                  hint="check the URL and your network") from None
+        raise PipelineSourceError(
+            f"cannot download component: {exc}", path=url, hint="check the URL and your network"
+        ) from None
     return load_component_from_text(text)
 
 
@@ -100,9 +108,12 @@ def create_component_from_func(
 
     from ._v1_func import func_to_v1_component_spec
 
-    spec = func_to_v1_component_spec(func, base_image=base_image,
-                                     packages_to_install=packages_to_install,
-                                     annotations=annotations)
+    spec = func_to_v1_component_spec(
+        func,
+        base_image=base_image,
+        packages_to_install=packages_to_install,
+        annotations=annotations,
+    )
     text = yaml.dump(spec, sort_keys=False)
     if output_component_file:
         from ..compiler._compiler import write_atomic

@@ -49,9 +49,19 @@ def _json_or_text(value: Any) -> Any:
 
 
 _DEFAULT_CASTS = {
-    "integer": int, "int": int, "double": float, "float": float, "string": str, "str": str,
-    "text": str, "bool": _truth, "boolean": _truth, "dict": _json_or_text,
-    "list": _json_or_text, "jsonobject": _json_or_text, "jsonarray": _json_or_text,
+    "integer": int,
+    "int": int,
+    "double": float,
+    "float": float,
+    "string": str,
+    "str": str,
+    "text": str,
+    "bool": _truth,
+    "boolean": _truth,
+    "dict": _json_or_text,
+    "list": _json_or_text,
+    "jsonobject": _json_or_text,
+    "jsonarray": _json_or_text,
 }
 
 
@@ -114,15 +124,18 @@ def _inputs(component: dict, files: set[str]) -> dict[str, InputSpec]:
         if not is_param and not optional:
             default = None
         inputs[sanitize_input_name(spec["name"])] = InputSpec(
-            type=type_, default=default, optional=optional)
+            type=type_, default=default, optional=optional
+        )
     return inputs
 
 
 def _outputs(component: dict, files: set[str]) -> dict[str, OutputSpec]:
     return {
         sanitize_input_name(spec["name"]): OutputSpec(
-            type=_file_type(spec.get("type")) if spec["name"] in files
-            else _spec_type(spec.get("type"))[0])
+            type=_file_type(spec.get("type"))
+            if spec["name"] in files
+            else _spec_type(spec.get("type"))[0]
+        )
         for spec in component.get("outputs") or []
     }
 
@@ -132,12 +145,18 @@ def _convert(arg: Any, component: dict) -> Any:
     if isinstance(arg, str):
         return arg
     if not isinstance(arg, dict) or len(arg) != 1:
-        raise SpecError(f"unexpected command-line element {arg!r}",
-                        field="implementation.container",
-                        hint="use a string or one placeholder such as {inputValue: name}")
+        raise SpecError(
+            f"unexpected command-line element {arg!r}",
+            field="implementation.container",
+            hint="use a string or one placeholder such as {inputValue: name}",
+        )
     key, value = next(iter(arg.items()))
-    simple = {"inputValue": ph.input_value, "inputPath": ph.input_path,
-              "inputUri": ph.input_uri, "outputUri": ph.output_uri}
+    simple = {
+        "inputValue": ph.input_value,
+        "inputPath": ph.input_path,
+        "inputUri": ph.input_uri,
+        "outputUri": ph.output_uri,
+    }
     if key in simple:
         return simple[key](sanitize_input_name(value))
     if key == "outputPath":
@@ -146,23 +165,31 @@ def _convert(arg: Any, component: dict) -> Any:
                 # Pinnace: a v1 output written to a file is always an artifact (files may
                 # be binary, e.g. a joblib model); kfp 2 would make String outputs parameters.
                 return ph.output_path(sanitize_input_name(value))
-        raise SpecError(f"{value!r} is not an output of the component",
-                        field="implementation.container", hint="declare it under outputs:")
+        raise SpecError(
+            f"{value!r} is not an output of the component",
+            field="implementation.container",
+            hint="declare it under outputs:",
+        )
     if key == "executorInput":
         return ph.EXECUTOR_INPUT
     if key == "concat":
         return ph.ConcatPlaceholder([_convert(v, component) for v in value])
     if key == "if":
         then, else_ = value["then"], value.get("else")
-        then = ([_convert(v, component) for v in then] if isinstance(then, list)
-                else _convert(then, component))
+        then = (
+            [_convert(v, component) for v in then]
+            if isinstance(then, list)
+            else _convert(then, component)
+        )
         if isinstance(else_, list):
             else_ = [_convert(v, component) for v in else_]
         # a non-list `else` stays as written, like kfp 2.17.3 leaves it
-        return ph.IfPresentPlaceholder(sanitize_input_name(value["cond"]["isPresent"]),
-                                       then, else_)
-    raise SpecError(f"unsupported placeholder {key!r}", field="implementation.container",
-                    hint="see the kfp 1.x component.yaml placeholder reference")
+        return ph.IfPresentPlaceholder(sanitize_input_name(value["cond"]["isPresent"]), then, else_)
+    raise SpecError(
+        f"unsupported placeholder {key!r}",
+        field="implementation.container",
+        hint="see the kfp 1.x component.yaml placeholder reference",
+    )
 
 
 def spec_from_v1(component: dict) -> ComponentSpec:
@@ -170,15 +197,18 @@ def spec_from_v1(component: dict) -> ComponentSpec:
     component = copy.deepcopy(component)
     container = (component.get("implementation") or {}).get("container")
     if container is None:
-        raise SpecError("only container implementations are supported",
-                        field="implementation", hint="graph components are not supported yet")
+        raise SpecError(
+            "only container implementations are supported",
+            field="implementation",
+            hint="graph components are not supported yet",
+        )
     if "image" not in container:
-        raise SpecError("missing image", field="implementation.container.image",
-                        hint="set the container image")
+        raise SpecError(
+            "missing image", field="implementation.container.image", hint="set the container image"
+        )
     command = [ph.to_string(_convert(c, component)) for c in container.get("command") or []]
     args = [ph.to_string(_convert(c, component)) for c in container.get("args") or []]
-    env = {k: ph.to_string(_convert(v, component))
-           for k, v in (container.get("env") or {}).items()}
+    env = {k: ph.to_string(_convert(v, component)) for k, v in (container.get("env") or {}).items()}
     parts = [container.get("command"), container.get("args"), container.get("env")]
     return ComponentSpec(
         name=component.get("name", "name"),

@@ -1,14 +1,14 @@
 """The pipeline authoring SDK, with the names of `kfp.dsl` (kfp 2.x).
 
-    from pinnace import dsl
+from pinnace import dsl
 
-    @dsl.component
-    def add(a: int, b: int) -> int:
-        return a + b
+@dsl.component
+def add(a: int, b: int) -> int:
+    return a + b
 
-    @dsl.pipeline
-    def my_pipeline(a: int = 1):
-        add(a=a, b=2)
+@dsl.pipeline
+def my_pipeline(a: int = 1):
+    add(a=a, b=2)
 """
 
 from __future__ import annotations

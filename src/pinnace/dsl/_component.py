@@ -10,9 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import CompileError
-from ._interface import extract_interface
 from ._placeholders import EXECUTOR_INPUT
-from ._structures import ComponentSpec, ContainerSpec
+from ._structures import ComponentSpec
 from ._task import PipelineTask
 
 DEFAULT_BASE_IMAGE = "python:3.11"
@@ -59,16 +58,17 @@ class BaseComponent:
         spec = self.component_spec
         if args and not self.allow_positional:
             raise CompileError(
-                f"component {self.name!r} was called with {len(args)} positional "
-                "argument(s)",
+                f"component {self.name!r} was called with {len(args)} positional argument(s)",
                 hint="pass arguments by keyword, e.g. comp(x=1)",
             )
         names = list(spec.inputs)
         if len(args) > len(names):
-            raise CompileError(f"component {self.name!r} takes {len(names)} inputs but "
-                               f"{len(args)} positional arguments were given",
-                               hint=f"inputs: {', '.join(names) or 'none'}")
-        arguments = dict(zip(names, args))
+            raise CompileError(
+                f"component {self.name!r} takes {len(names)} inputs but "
+                f"{len(args)} positional arguments were given",
+                hint=f"inputs: {', '.join(names) or 'none'}",
+            )
+        arguments = dict(zip(names, args, strict=False))
         for key, value in kwargs.items():
             if key not in spec.inputs:
                 raise CompileError(
@@ -81,8 +81,7 @@ class BaseComponent:
         missing = [n for n in spec.required_inputs if n not in arguments]
         if missing:
             raise CompileError(
-                f"{self.name}() missing {len(missing)} required argument(s): "
-                f"{', '.join(missing)}",
+                f"{self.name}() missing {len(missing)} required argument(s): {', '.join(missing)}",
                 hint="pass a value, a pipeline parameter or another task's output for each",
             )
         return PipelineTask(spec, arguments)
@@ -110,8 +109,9 @@ def function_source(func: Callable) -> str:
     return "\n".join(itertools.dropwhile(lambda line: not line.startswith("def"), lines))
 
 
-def _index_url_options(pip_index_urls: list[str] | None,
-                       pip_trusted_hosts: list[str] | None) -> str:
+def _index_url_options(
+    pip_index_urls: list[str] | None, pip_trusted_hosts: list[str] | None
+) -> str:
     if not pip_index_urls:
         return ""
     options = [f"--index-url {pip_index_urls[0]}"]
@@ -137,8 +137,11 @@ def install_command(
 ) -> list[str]:
     """The `sh -c` prefix that pip-installs packages (and kfp) before the step runs."""
     packages = packages_to_install or []
-    inject_kfp = (install_kfp_package and target_image is None
-                  and not any(p.startswith("kfp") for p in packages))
+    inject_kfp = (
+        install_kfp_package
+        and target_image is None
+        and not any(p.startswith("kfp") for p in packages)
+    )
     if not inject_kfp and not packages:
         return []
     index_options = _index_url_options(pip_index_urls, pip_trusted_hosts)
@@ -153,8 +156,11 @@ def install_command(
         if kfp_package_path:
             commands.append(_pip_install([kfp_package_path], index_options))
         else:
-            kfp_parts = [f"kfp=={KFP_RUNTIME_VERSION}", "--no-deps",
-                         'typing-extensions>=3.7.4,<5; python_version<"3.9"']
+            kfp_parts = [
+                f"kfp=={KFP_RUNTIME_VERSION}",
+                "--no-deps",
+                'typing-extensions>=3.7.4,<5; python_version<"3.9"',
+            ]
             commands.append(_pip_install(kfp_parts, index_options))
     return ["sh", "-c", _PIP_SCRIPT.format(commands=" ".join(commands))]
 

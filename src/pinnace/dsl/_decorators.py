@@ -44,11 +44,16 @@ def component(
             return a + b
     """
     options = dict(
-        base_image=base_image, target_image=target_image,
-        packages_to_install=packages_to_install, pip_index_urls=pip_index_urls,
-        output_component_file=output_component_file, install_kfp_package=install_kfp_package,
-        kfp_package_path=kfp_package_path, pip_trusted_hosts=pip_trusted_hosts,
-        use_venv=use_venv, additional_funcs=additional_funcs,
+        base_image=base_image,
+        target_image=target_image,
+        packages_to_install=packages_to_install,
+        pip_index_urls=pip_index_urls,
+        output_component_file=output_component_file,
+        install_kfp_package=install_kfp_package,
+        kfp_package_path=kfp_package_path,
+        pip_trusted_hosts=pip_trusted_hosts,
+        use_venv=use_venv,
+        additional_funcs=additional_funcs,
         embedded_artifact_path=embedded_artifact_path,
         task_config_passthroughs=task_config_passthroughs,
     )
@@ -81,8 +86,7 @@ def create_component_from_func(func: Callable, **options: Any) -> PythonComponen
         image = options.get("base_image") or DEFAULT_BASE_IMAGE
         command = lightweight_command(func, options.get("additional_funcs"))
     spec = extract_interface(func)
-    spec.container = ContainerSpec(image=image, command=prefix + command,
-                                   args=executor_args(func))
+    spec.container = ContainerSpec(image=image, command=prefix + command, args=executor_args(func))
     made = PythonComponent(spec, func)
     if options.get("output_component_file"):
         from ..compiler import Compiler
@@ -142,11 +146,23 @@ def pipeline(
             add(a=a, b=b)
     """
     if func is None:
-        return functools.partial(pipeline, name=name, description=description,
-                                 pipeline_root=pipeline_root, display_name=display_name,
-                                 pipeline_config=pipeline_config)
+        return functools.partial(
+            pipeline,
+            name=name,
+            description=description,
+            pipeline_root=pipeline_root,
+            display_name=display_name,
+            pipeline_config=pipeline_config,
+        )
     if pipeline_config is not None:
-        raise CompileError("pipeline_config is not supported by Pinnace yet",
-                           hint="remove pipeline_config from @dsl.pipeline")
-    return Pipeline(func, name=name, description=description,
-                    pipeline_root=pipeline_root, display_name=display_name)
+        raise CompileError(
+            "pipeline_config is not supported by Pinnace yet",
+            hint="remove pipeline_config from @dsl.pipeline",
+        )
+    return Pipeline(
+        func,
+        name=name,
+        description=description,
+        pipeline_root=pipeline_root,
+        display_name=display_name,
+    )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 _SECTION = re.compile(r"^(\w+( \w+)?):\s*$")
-_PARAM_SECTIONS = {"args", "arguments", "parameters", "params", "returns", "return"}
+ARG_SECTIONS = frozenset({"args", "arguments", "parameters", "params"})
+RETURN_SECTIONS = frozenset({"returns", "return"})
 _PARAM = re.compile(r"^(\*{0,2}\w+)\s*(\([^)]*\))?\s*:\s*(.*)$")
 
 
@@ -27,8 +28,8 @@ def description(doc: str | None) -> str | None:
     return f"{short.strip()}\n{long}" if long else short.strip()
 
 
-def param_descriptions(doc: str | None) -> dict[str, str]:
-    """`{name: description}` from the Args/Returns sections of a docstring."""
+def param_descriptions(doc: str | None, sections: frozenset[str] = ARG_SECTIONS) -> dict[str, str]:
+    """`{name: description}` from the given sections (Args by default) of a docstring."""
     found: dict[str, str] = {}
     if not doc:
         return found
@@ -39,7 +40,7 @@ def param_descriptions(doc: str | None) -> dict[str, str]:
         stripped = raw.strip()
         header = _SECTION.match(stripped)
         if header and not raw.startswith(" "):
-            in_params = header.group(1).lower() in _PARAM_SECTIONS
+            in_params = header.group(1).lower() in sections
             current, indent = None, None
             continue
         if not in_params or not stripped:

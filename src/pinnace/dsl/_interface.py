@@ -17,7 +17,7 @@ SINGLE_OUTPUT_NAME = "Output"
 
 
 def function_to_component_name(name: str) -> str:
-    """`add_numbers` -> `Add numbers` (kfp's display form; the spec name then becomes `add-numbers`)."""
+    """`add_numbers` -> `Add numbers`; the spec name then becomes `add-numbers` (as in kfp)."""
     spaced = re.sub(" +", " ", name.replace("_", " ")).strip(" ")
     return spaced[0].upper() + spaced[1:]
 
@@ -41,8 +41,11 @@ def annotation_to_type(annotation: Any) -> Any:
         name = python_type_name(annotation)
         if name:
             return name
-        title = annotation.schema_title if io_types.is_artifact_class(annotation) else (
-            annotation.__name__)
+        title = (
+            annotation.schema_title
+            if io_types.is_artifact_class(annotation)
+            else (annotation.__name__)
+        )
     elif hasattr(annotation, "__forward_arg__"):
         title = str(annotation.__forward_arg__)
     else:
@@ -64,8 +67,9 @@ def _type_and_list(annotation: Any) -> tuple[Any, bool]:
     if is_list:
         annotation = annotation.__args__[0]
     if _is_artifact_class(annotation):
-        return io_types.bundled_artifact_type(annotation.schema_title,
-                                              annotation.schema_version), is_list
+        return io_types.bundled_artifact_type(
+            annotation.schema_title, annotation.schema_version
+        ), is_list
     return annotation_to_type(annotation), is_list
 
 
@@ -108,12 +112,16 @@ def _read_parameters(func: Callable, where: str) -> tuple[dict, dict]:
     hints = _resolved_hints(func)
     for param in inspect.signature(func).parameters.values():
         if param.name == SINGLE_OUTPUT_NAME:
-            raise CompileError(f"{where}: {SINGLE_OUTPUT_NAME!r} is an invalid parameter name",
-                               hint="rename the parameter")
+            raise CompileError(
+                f"{where}: {SINGLE_OUTPUT_NAME!r} is an invalid parameter name",
+                hint="rename the parameter",
+            )
         annotation = io_types.strip_optional(hints.get(param.name, param.annotation))
         if annotation is inspect.Parameter.empty:
-            raise CompileError(f"{where}: missing type annotation for argument {param.name!r}",
-                               hint="annotate every argument, e.g. `n: int`")
+            raise CompileError(
+                f"{where}: missing type annotation for argument {param.name!r}",
+                hint="annotate every argument, e.g. `n: int`",
+            )
         if io_types.is_output_artifact(annotation) or io_types.is_output_path(annotation):
             outputs[_unique(param.name, outputs)] = _output_spec(annotation)
         else:
@@ -151,10 +159,14 @@ def extract_interface(
     for out_name, spec in _read_return(func).items():
         outputs[_unique(out_name, outputs)] = spec
     doc = inspect.getdoc(func)
-    docs = _docstring.param_descriptions(doc)
-    for spec_name, spec in [*inputs.items(), *outputs.items()]:
-        if spec_name in docs:
-            spec.description = docs[spec_name]
+    for specs, sections in (
+        (inputs, _docstring.ARG_SECTIONS),
+        (outputs, _docstring.RETURN_SECTIONS),
+    ):
+        docs = _docstring.param_descriptions(doc, sections)
+        for spec_name, spec in specs.items():
+            if spec_name in docs:
+                spec.description = docs[spec_name]
     return ComponentSpec(
         name=name or function_to_component_name(func.__name__),
         inputs=inputs,

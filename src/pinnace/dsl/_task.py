@@ -116,7 +116,9 @@ class PipelineTask:
         self.display_name = name
         return self
 
-    def set_caching_options(self, enable_caching: bool, cache_key: str | None = None) -> PipelineTask:
+    def set_caching_options(
+        self, enable_caching: bool, cache_key: str | None = None
+    ) -> PipelineTask:
         self.enable_caching = enable_caching
         self.cache_key = cache_key
         return self
@@ -189,24 +191,31 @@ class PipelineTask:
         return container.resources
 
     def _invalid(self, message: str, value: Any) -> None:
-        raise CompileError(f"{message} Got {value!r}.", task=self.name,
-                           hint="see the Kubernetes resource units documentation")
+        raise CompileError(
+            f"{message} Got {value!r}.",
+            task=self.name,
+            hint="see the Kubernetes resource units documentation",
+        )
 
     def _cpu(self, cpu: Any) -> str:
         if isinstance(cpu, PipelineChannel):
             return str(cpu)
         if not isinstance(cpu, str) or _CPU.match(cpu) is None:
-            self._invalid('Invalid cpu string. Should be float or integer, or integer '
-                          'followed by "m".', cpu)
+            self._invalid(
+                'Invalid cpu string. Should be float or integer, or integer followed by "m".', cpu
+            )
         return cpu
 
     def _memory(self, memory: Any) -> str:
         if isinstance(memory, PipelineChannel):
             return str(memory)
         if not isinstance(memory, str) or _MEMORY.match(memory) is None:
-            self._invalid('Invalid memory string. Should be a number or a number followed '
-                          'by one of "E", "Ei", "P", "Pi", "T", "Ti", "G", "Gi", "M", "Mi", '
-                          '"K", "Ki".', memory)
+            self._invalid(
+                "Invalid memory string. Should be a number or a number followed "
+                'by one of "E", "Ei", "P", "Pi", "T", "Ti", "G", "Gi", "M", "Mi", '
+                '"K", "Ki".',
+                memory,
+            )
         return memory
 
 
@@ -239,7 +248,8 @@ def _check_argument(spec: ComponentSpec, name: str, value: Any) -> None:
     if not ok:
         shown_given = given_param or (f"List[{given}]" if given_list else given)
         shown_expected = expected_param or (
-            f"List[{expected.type}]" if expected_list else expected.type)
+            f"List[{expected.type}]" if expected_list else expected.type
+        )
         raise CompileError(
             f"incompatible argument passed to the input {name!r} of component "
             f"{spec.name!r}: argument type {shown_given!r} is incompatible with the input "

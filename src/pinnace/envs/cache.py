@@ -28,7 +28,7 @@ from pinnace.envs.requirements import RequirementFix, normalize_requirements, re
 from pinnace.errors import EnvironmentBuildError
 
 MARKER = "pinnace-env.json"
-_KEY_VERSION = "1"  # bump when the layout of an environment changes
+_KEY_VERSION = "2"  # bump when the layout of an environment changes
 _MAX_ERROR_LINES = 25
 _NETWORK_FAILURES = ("Failed to fetch", "error sending request", "tcp connect error", "dns error")
 
@@ -137,7 +137,11 @@ class EnvironmentCache:
                 indexes,
             )
             venv = temporary / "v"
-            install = [uv, "pip", "install", "--python", str(_venv_python(venv))]
+            # Bytecode is compiled at build time: tasks import from a read-mostly cache, and
+            # PYTHONDONTWRITEBYTECODE (common in containers and CI) would otherwise make every
+            # task recompile pandas and scikit-learn (seconds per task).
+            install = [uv, "pip", "install", "--compile-bytecode",
+                       "--python", str(_venv_python(venv))]
             install += [*indexes.uv_args(), *self._offline_args(), *requirements]
             self._run_uv(install, requirements, indexes)
             marker = {"python": self.python, "requirements": list(requirements)}

@@ -96,30 +96,30 @@ def resolve_indexes(
     """The index configuration for a build, following the precedence in the module docstring."""
     env = os.environ if env is None else env
     pip = read_pip_config(env)
-    carried = {
-        "find_links": tuple(_split(pip.get("find-links"))),
-        "cert": _existing_file(pip.get("cert"), env),
-    }
+    find_links = tuple(_split(pip.get("find-links")))
+    cert = _existing_file(pip.get("cert"), env)
     if index_urls:
         return IndexConfig(
             index_url=index_urls[0],
             extra_index_urls=tuple(index_urls[1:]),
             trusted_hosts=tuple(trusted_hosts),
             source="the component's pip_index_urls",
-            **carried,
+            find_links=find_links,
+            cert=cert,
         )
     uv_source = _uv_index_source(env)
     if uv_source:
         return IndexConfig(trusted_hosts=tuple(trusted_hosts), source=uv_source, uv_configured=True)
     if not any(pip.get(key) for key in ("index-url", "extra-index-url", "find-links", "no-index")):
-        return IndexConfig(trusted_hosts=tuple(trusted_hosts), cert=carried["cert"])
+        return IndexConfig(trusted_hosts=tuple(trusted_hosts), cert=cert)
     return IndexConfig(
         index_url=pip.get("index-url") or None,
         extra_index_urls=tuple(_split(pip.get("extra-index-url"))),
         trusted_hosts=tuple(_split(pip.get("trusted-host"))) + tuple(trusted_hosts),
         no_index=_truthy(pip.get("no-index")),
         source=f"pip configuration ({pip.get(':source:', 'PIP_* variables')})",
-        **carried,
+        find_links=find_links,
+        cert=cert,
     )
 
 
@@ -174,9 +174,13 @@ def pip_config_files(env: Mapping[str, str]) -> list[Path]:
     return files
 
 
+class _PipConfigParser(configparser.RawConfigParser):
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr.lower().replace("_", "-")  # as pip normalizes its keys
+
+
 def _read_pip_file(path: Path) -> dict[str, str]:
-    parser = configparser.RawConfigParser()
-    parser.optionxform = lambda option: option.lower().replace("_", "-")  # type: ignore[method-assign]
+    parser = _PipConfigParser()
     try:
         if not path.is_file():
             return {}

@@ -11,7 +11,9 @@ import contextlib
 import inspect
 import json
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -107,6 +109,7 @@ class Executor:
         self.executor_output: dict[str, Any] = {}
         self.input_artifacts: dict[str, Any] = {}
         self.output_artifacts: dict[str, Any] = {}
+        self._scratch_dir: str | None = None
         self._assign_artifacts()
 
     @staticmethod
@@ -205,8 +208,26 @@ class Executor:
                 return True, self._output_parameter_path(name)
             return True, self._artifact_path(self.output_artifacts, name, "output")
         if types.is_input_path(annotation):
+            if name not in self.input_artifacts and is_parameter(annotation.type):
+                return True, self._parameter_file(name)
             return True, self._artifact_path(self.input_artifacts, name, "input")
         return False, None
+
+    def _parameter_file(self, name: str) -> str:
+        """A file holding an input parameter's value, for `InputPath(str)` and friends.
+
+        kfp 2's executor fails here (it looks for an artifact); the kfp 1.x function API
+        passed parameters this way, so Pinnace supports it.
+        """
+        value = self._parameter_value(name)
+        if value is None:
+            raise ValueError(f"Failed to get input parameter value for InputPath {name!r}")
+        if self._scratch_dir is None:
+            self._scratch_dir = tempfile.mkdtemp(prefix="pinnace-inputs-")
+        path = os.path.join(self._scratch_dir, name)
+        with open(path, "w") as f:
+            f.write(serialize_parameter(value))
+        return path
 
     def _embedded_artifact(self, annotation: Any) -> Any:
         inner = annotation.__args__[0]
@@ -225,8 +246,12 @@ class Executor:
 
     def execute(self) -> str | None:
         """Call the function and write its outputs; return the executor output file path."""
-        result = self.func(**self.build_arguments())
-        return self.write_executor_output(result)
+        try:
+            result = self.func(**self.build_arguments())
+            return self.write_executor_output(result)
+        finally:
+            if self._scratch_dir is not None:
+                shutil.rmtree(self._scratch_dir, ignore_errors=True)
 
     def write_executor_output(self, func_output: Any = None) -> str | None:
         """Record the return value and output artifacts, then write executor_output.json."""
@@ -292,6 +317,16 @@ class Executor:
                 f"Unknown return type: {annotation}. Must be one of the supported data types: "
                 "https://www.kubeflow.org/docs/components/pipelines/v2/data-types/"
             )
+
+
+def serialize_parameter(value: Any) -> str:
+    """A parameter value as text, as kfp serializes output parameters."""
+    _check_serializable(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return json.dumps(value)
 
 
 def _check_serializable(value: Any) -> None:

@@ -30,7 +30,9 @@ class InvocationError(Exception):
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """kfp's `executor_main` flags; unknown flags are ignored, as kfp does."""
-    parser = argparse.ArgumentParser(description="Pinnace task runtime (KFP executor).")
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {__package__}", description="Pinnace task runtime (KFP executor)."
+    )
     parser.add_argument("--component_module_path", type=str)
     parser.add_argument("--function_to_execute", type=str, required=True)
     parser.add_argument("--executor_input", type=str, required=True)

@@ -75,8 +75,8 @@ def convert_argo_workflow(
                 path=path,
                 hint=_HINT,
             )
-    templates = {t.get("name"): t for t in spec["templates"] if isinstance(t, Mapping)}
-    entry = templates.get(spec.get("entrypoint"))
+    templates = {str(t.get("name")): t for t in spec["templates"] if isinstance(t, Mapping)}
+    entry = templates.get(str(spec.get("entrypoint")))
     if entry is None or "dag" not in entry:
         raise SpecError(
             f"the entrypoint {spec.get('entrypoint')!r} is not a DAG template",

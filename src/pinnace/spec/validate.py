@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -94,10 +95,54 @@ def _proto_problem(doc: Mapping[str, Any], message_name: str) -> SpecProblem | N
     try:
         json_format.ParseDict(doc, message)
     except json_format.ParseError as exc:
-        return _translate_parse_error(str(exc))
+        problem = _translate_parse_error(str(exc))
+        if problem.field.startswith("?"):
+            chain = problem.field[1:].split(".")
+            problem = SpecProblem(_locate(doc, chain, message_name, str(exc)), problem.message)
+        return problem
     except Exception as exc:  # protobuf raises TypeError/ValueError on odd shapes
         return SpecProblem("", f"not a valid {message_name}: {exc}")
     return None
+
+
+def _locate(doc: Mapping[str, Any], chain: list[str], message_name: str, error: str) -> str:
+    """Find the real path of a field protobuf named only by its chain of field names.
+
+    Protobuf skips map keys and some levels (root.tasks for root.dag.tasks.x); candidates are
+    paths whose keys contain the chain in order, and the culprit is the candidate whose
+    removal changes the parse error.
+    """
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    candidates: list[list[Any]] = []
+    stack: list[tuple[Any, list[Any], int]] = [(doc, [], 0)]
+    while stack and len(candidates) < 50:
+        node, keys, matched = stack.pop()
+        items = (
+            node.items()
+            if isinstance(node, Mapping)
+            else (enumerate(node) if isinstance(node, list) else ())
+        )
+        for key, child in items:
+            hit = matched < len(chain) and key == chain[matched]
+            if hit and matched + 1 == len(chain):
+                candidates.append([*keys, key])
+            else:
+                stack.append((child, [*keys, key], matched + hit))
+    for keys in candidates:
+        trimmed = copy.deepcopy(dict(doc))
+        parent = trimmed
+        for key in keys[:-1]:
+            parent = parent[key]
+        del parent[keys[-1]]
+        try:
+            json_format.ParseDict(trimmed, getattr(pipeline_spec_pb2, message_name)())
+        except json_format.ParseError as exc:
+            if str(exc) == error:
+                continue
+        return ".".join(str(k) for k in keys)
+    return ".".join(chain)
 
 
 def _translate_parse_error(text: str) -> SpecProblem:
@@ -110,7 +155,7 @@ def _translate_parse_error(text: str) -> SpecProblem:
         first_line = first_line[: at.start()]
     else:
         # Older protobuf messages (and some type errors) carry only the chain of field names.
-        field = ".".join(re.findall(r"Failed to parse (\S+) field: ", first_line))
+        field = "?" + ".".join(re.findall(r"Failed to parse (\S+) field: ", first_line))
     reason = _PREFIX.sub("", first_line).rstrip(".")
     unknown = _UNKNOWN.search(reason)
     if unknown:
@@ -222,12 +267,12 @@ def _producer_problems(
     components: Mapping[str, Any],
     upstream: list[str],
 ) -> Iterator[SpecProblem]:
-    producer = ref.get("producerTask")
+    producer = str(ref.get("producerTask"))
     if producer not in tasks:
         yield SpecProblem(f"{field}.producerTask", f"task {producer!r} is not in the same DAG")
         return
     upstream.append(producer)
-    comp_name = (tasks[producer].get("componentRef") or {}).get("name")
+    comp_name = str((tasks[producer].get("componentRef") or {}).get("name"))
     producer_component = components.get(comp_name)
     if producer_component is None:
         return  # reported on the producer task itself

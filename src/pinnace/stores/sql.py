@@ -47,9 +47,9 @@ class SqlMetadataStore:
     """A `MetadataStore` in a SQL database; opening it upgrades the schema to head.
 
     Example:
-        >>> store = SqlMetadataStore("sqlite:////tmp/pinnace-doc.db")
-        >>> store.list_runs(limit=1)
-        [...]
+        >>> store = SqlMetadataStore("sqlite:////tmp/pinnace-example/pinnace.db")
+        >>> store.get_run("r-1").state  # after the engine created run "r-1"
+        <RunState.RUNNING: 'RUNNING'>
         >>> store.close()
     """
 

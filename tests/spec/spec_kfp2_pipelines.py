@@ -3,7 +3,7 @@
 # No `from __future__ import annotations` here: kfp reads the real annotation objects.
 import warnings
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from kfp import compiler, dsl
 from kfp.dsl import Dataset, Input, Model, Output
@@ -66,7 +66,7 @@ def inner(x: float = 1.0) -> float:
 
 
 @dsl.pipeline(name="control-flow")
-def control_flow(xs: list[float] = [1.0, 2.0]) -> None:  # noqa: B006 - kfp reads the default
+def control_flow(xs: list[float] = [1.0, 2.0]) -> None:  # kfp reads the default
     bye = show(msg="bye")
     with dsl.ExitHandler(bye):
         f = flip()
@@ -93,3 +93,14 @@ def compile_all(folder: Path) -> dict[str, Path]:
         paths[name] = folder / f"{name}.yaml"
         compiler.Compiler().compile(func, str(paths[name]))
     return paths
+
+
+def compile_nesting(component: Any, target: Path) -> Path:
+    """Compile a pipeline whose one task runs `component` (which takes `dataset_url`)."""
+
+    @dsl.pipeline(name="outer")
+    def outer(url: str = "data.csv") -> None:
+        component(dataset_url=url)
+
+    compiler.Compiler().compile(outer, str(target))
+    return target
