@@ -77,8 +77,9 @@ def run(
     """
     from .backend import open_backend
 
-    spec = resolve_spec(pipeline, pipeline_name)
-    backend = open_backend(settings or Settings.load())
+    settings = settings or Settings.load()
+    spec = resolve_spec(pipeline, pipeline_name, force_kfp_alias=settings.kfp_alias == "always")
+    backend = open_backend(settings)
     try:
         executor = backend.local_executor(parallelism=parallelism,
                                           use_current_python=use_current_python)
@@ -93,13 +94,16 @@ def run(
         backend.close()
 
 
-def resolve_spec(pipeline: Any, pipeline_name: str | None = None) -> dict[str, Any]:
+def resolve_spec(pipeline: Any, pipeline_name: str | None = None, *,
+                 force_kfp_alias: bool = False) -> dict[str, Any]:
+    """The pipeline spec of a pipeline function, a pipeline file, or a spec dict."""
     if isinstance(pipeline, Mapping):
         return dict(pipeline)
     if isinstance(pipeline, (str, Path)):
         from .sources import load_pipeline_file
 
-        return load_pipeline_file(pipeline, pipeline_name=pipeline_name)
+        return load_pipeline_file(pipeline, pipeline_name=pipeline_name,
+                                  force_kfp_alias=force_kfp_alias)
     from .compiler import compile_pipeline
 
     return compile_pipeline(pipeline)

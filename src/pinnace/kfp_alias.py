@@ -86,10 +86,10 @@ def kfp_alias(*, force: bool = False) -> Iterator[bool]:
     saved = {name: sys.modules.pop(name) for name in list(sys.modules)
              if (name == "kfp" or name.startswith("kfp.")) and not name.startswith(_KEEP_PREFIX)}
     root = _proxy("kfp")
-    if namespace is not None and namespace.submodule_search_locations and not force:
-        root.__path__ = list(namespace.submodule_search_locations)  # type: ignore[attr-defined]
-    else:
-        root.__path__ = []  # type: ignore[attr-defined]
+    # Keep the real `kfp` folders on the path so `kfp.pipeline_spec` (the protos) still
+    # imports; the aliased names are served first by the finder below.
+    locations = namespace.submodule_search_locations if namespace is not None else None
+    root.__path__ = list(locations or [])  # type: ignore[attr-defined]
     if _KEEP_PREFIX in sys.modules:
         root.pipeline_spec = sys.modules[_KEEP_PREFIX]  # type: ignore[attr-defined]
     v2 = _proxy("kfp.v2")

@@ -29,6 +29,9 @@ class Settings:
     artifact_root: str
     parallelism: int
     use_current_python: bool = False
+    #: "auto": `import kfp` in pipeline files means Pinnace when kfp is not installed;
+    #: "always": even when it is (lets the kfp 1.x book code run beside a kfp 2.x install)
+    kfp_alias: str = "auto"
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -68,8 +71,14 @@ class Settings:
         use_current = pick("use_current_python", False)
         if isinstance(use_current, str):
             use_current = use_current.lower() in ("1", "true", "yes", "on")
+        kfp_alias = str(pick("kfp_alias", "auto")).lower()
+        if kfp_alias not in ("auto", "always"):
+            from .errors import UserInputError
+
+            raise UserInputError(f"PINNACE_KFP_ALIAS must be 'auto' or 'always', not {kfp_alias!r}")
         return cls(
             home=home,
+            kfp_alias=kfp_alias,
             database_url=str(database_url),
             artifact_root=artifact_root,
             parallelism=max(1, parallelism),

@@ -16,11 +16,15 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
                   help="Where to write the spec (.yaml or .json).")
     @click.option("--pipeline", "pipeline_name", metavar="FUNC",
                   help="The pipeline function to compile when the file defines several.")
-    def compile_command(pipeline: str, output: str, pipeline_name: str | None) -> None:
+    @click.pass_context
+    def compile_command(ctx: click.Context, pipeline: str, output: str,
+                        pipeline_name: str | None) -> None:
         """Compile PIPELINE to a KFP pipeline spec (IR YAML, schemaVersion 2.1.0)."""
         from ..compiler._compiler import serialize, write_atomic
         from ..sources import load_pipeline_file
 
-        spec = load_pipeline_file(pipeline, pipeline_name=pipeline_name)
+        config = settings(ctx)
+        spec = load_pipeline_file(pipeline, pipeline_name=pipeline_name,
+                                  force_kfp_alias=config.kfp_alias == "always")
         write_atomic(str(Path(output)), serialize(spec, str(output)))
         click.echo(f"wrote {output}")
