@@ -33,7 +33,17 @@ _LAZY = {
     "Settings": ("pinnace.settings", "Settings"),
 }
 
-__all__ = sorted([*_LAZY, "__version__"])
+__all__ = [
+    "PinnaceError",
+    "RunResult",
+    "Settings",
+    "TaskResult",
+    "__version__",
+    "compiler",
+    "components",
+    "dsl",
+    "run",
+]
 
 
 def __getattr__(name: str) -> Any:

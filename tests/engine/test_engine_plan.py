@@ -1,0 +1,251 @@
+"""Planning: binding run parameters, ordering tasks, rejecting specs the engine cannot run."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pinnace import dsl
+from pinnace.compiler import compile_pipeline
+from pinnace.engine.plan import bind_parameters, make_plan
+from pinnace.errors import ParameterError, SpecError
+
+
+@dsl.component
+def add(a: int, b: int = 1) -> int:
+    return a + b
+
+
+@dsl.component
+def echo(text: str) -> str:
+    return text
+
+
+@dsl.pipeline(name="typed")
+def typed_pipeline(
+    count: int,
+    ratio: float = 0.5,
+    flag: bool = False,
+    items: list = [1, 2],  # noqa: B006 - a pipeline default, compiled, never mutated
+    config: dict = {"k": "v"},  # noqa: B006
+    name: str = "x",
+):
+    add(a=count)
+
+
+@dsl.pipeline(name="diamond")
+def diamond_pipeline(n: int = 1):
+    top = add(a=n)
+    left = add(a=top.output)
+    right = add(a=top.output)
+    add(a=left.output, b=right.output)
+
+
+def bind(arguments: dict[str, Any]) -> dict[str, Any]:
+    return make_plan(compile_pipeline(typed_pipeline), arguments).parameters
+
+
+def test_defaults_are_applied_and_arguments_win():
+    params = bind({"count": 3, "name": "given"})
+    assert params == {"count": 3, "ratio": 0.5, "flag": False, "items": [1, 2],
+                      "config": {"k": "v"}, "name": "given"}
+
+
+def test_missing_required_parameter_names_it_and_says_how_to_pass_it():
+    with pytest.raises(ParameterError) as info:
+        bind({})
+    text = str(info.value)
+    assert "'count'" in text and "required" in text
+    assert "-p count=VALUE" in text and "arguments=" in text
+
+
+def test_optional_parameter_without_default_is_left_out():
+    definitions = {"parameters": {"maybe": {"parameterType": "STRING", "isOptional": True}}}
+    assert bind_parameters(definitions, {}) == {}
+
+
+def test_unknown_parameter_is_rejected_listing_the_real_ones():
+    with pytest.raises(ParameterError) as info:
+        bind({"count": 1, "cuont": 2})
+    assert "'cuont'" in str(info.value)
+    assert "count" in str(info.value).split("hint:")[1]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("count", "3", 3),
+        ("ratio", "2", 2.0),
+        ("ratio", "0.25", 0.25),
+        ("flag", "true", True),
+        ("flag", "False", False),
+        ("items", "[1, \"a\"]", [1, "a"]),
+        ("config", "{\"a\": 1}", {"a": 1}),
+        ("name", "42", "42"),
+    ],
+)
+def test_strings_from_a_command_line_are_parsed(name, text, expected):
+    value = bind({"count": 1, name: text})[name]
+    assert value == expected and type(value) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("count", True),  # bool is an int subclass in Python, not an integer parameter
+        ("count", "three"),
+        ("count", 2.5),
+        ("flag", "yes"),
+        ("flag", 1),
+        ("items", "not json"),
+        ("items", {"a": 1}),
+        ("config", "[1]"),
+        ("ratio", "fast"),
+        ("name", 3),
+    ],
+)
+def test_wrong_types_are_rejected_naming_the_parameter(name, value):
+    arguments = {"count": 1, name: value}
+    with pytest.raises(ParameterError) as info:
+        bind(arguments)
+    assert f"'{name}'" in str(info.value)
+
+
+def test_whole_float_is_accepted_as_integer():
+    assert bind({"count": 4.0})["count"] == 4
+
+
+def test_tasks_are_in_topological_order():
+    plan = make_plan(compile_pipeline(diamond_pipeline))
+    order = [t.name for t in plan.tasks]
+    assert order.index("add") < order.index("add-2") < order.index("add-4")
+    assert order.index("add") < order.index("add-3") < order.index("add-4")
+    assert plan.task("add-4").upstream == ("add-2", "add-3")
+
+
+def test_cycle_is_a_spec_error_naming_the_cycle():
+    spec = copy.deepcopy(compile_pipeline(diamond_pipeline))
+    spec["root"]["dag"]["tasks"]["add"]["dependentTasks"] = ["add-4"]
+    with pytest.raises(SpecError) as info:
+        make_plan(spec)
+    text = str(info.value)
+    assert "cycle" in text
+    for name in ("add ", "add-4"):
+        assert name in text + " "
+
+
+def test_unknown_upstream_task_is_a_spec_error():
+    spec = copy.deepcopy(compile_pipeline(diamond_pipeline))
+    spec["root"]["dag"]["tasks"]["add"]["dependentTasks"] = ["ghost"]
+    with pytest.raises(SpecError, match="ghost"):
+        make_plan(spec)
+
+
+def test_unknown_component_is_a_spec_error_with_its_field():
+    spec = copy.deepcopy(compile_pipeline(diamond_pipeline))
+    spec["root"]["dag"]["tasks"]["add"]["componentRef"]["name"] = "comp-missing"
+    with pytest.raises(SpecError) as info:
+        make_plan(spec)
+    assert "comp-missing" in str(info.value)
+    assert info.value.field == "root.dag.tasks.add.componentRef.name"
+
+
+def test_unknown_executor_is_a_spec_error_with_its_field():
+    spec = copy.deepcopy(compile_pipeline(diamond_pipeline))
+    spec["components"]["comp-add"]["executorLabel"] = "exec-missing"
+    with pytest.raises(SpecError) as info:
+        make_plan(spec)
+    assert "exec-missing" in str(info.value)
+    assert info.value.field == "deploymentSpec.executors.exec-missing"
+
+
+# -- specs compiled by the real kfp: constructs this engine does not run yet ---------------
+
+
+def kfp_spec(pipeline_func: Any, tmp_path: Path) -> dict[str, Any]:
+    from kfp import compiler
+
+    path = tmp_path / "pipeline.yaml"
+    compiler.Compiler().compile(pipeline_func, str(path))
+    return yaml.safe_load(path.read_text())
+
+
+def test_kfp_condition_is_a_clear_spec_error(tmp_path):
+    from kfp import dsl as kdsl
+
+    @kdsl.component
+    def flip() -> str:
+        return "heads"
+
+    @kdsl.component
+    def say(text: str):
+        print(text)
+
+    @kdsl.pipeline(name="condition")
+    def pipeline():
+        coin = flip()
+        with kdsl.If(coin.output == "heads"):
+            say(text="yes")
+
+    with pytest.raises(SpecError) as info:
+        make_plan(kfp_spec(pipeline, tmp_path))
+    assert "not supported" in str(info.value)
+    assert info.value.field.startswith("root.dag.tasks.")
+
+
+def test_kfp_parallel_for_is_a_clear_spec_error(tmp_path):
+    from kfp import dsl as kdsl
+
+    @kdsl.component
+    def say(text: str):
+        print(text)
+
+    @kdsl.pipeline(name="loop")
+    def pipeline():
+        with kdsl.ParallelFor(["a", "b"]) as item:
+            say(text=item)
+
+    with pytest.raises(SpecError) as info:
+        make_plan(kfp_spec(pipeline, tmp_path))
+    assert "loops" in str(info.value) or "not supported" in str(info.value)
+
+
+def test_kfp_nested_pipeline_is_a_clear_spec_error(tmp_path):
+    from kfp import dsl as kdsl
+
+    @kdsl.component
+    def say(text: str):
+        print(text)
+
+    @kdsl.pipeline(name="inner")
+    def inner(text: str):
+        say(text=text)
+
+    @kdsl.pipeline(name="outer")
+    def pipeline():
+        inner(text="hi")
+
+    with pytest.raises(SpecError) as info:
+        make_plan(kfp_spec(pipeline, tmp_path))
+    assert "nested pipelines" in str(info.value)
+    assert info.value.field.endswith(".dag")
+
+
+def test_kfp_compiled_plain_pipeline_plans(tmp_path):
+    from kfp import dsl as kdsl
+
+    @kdsl.component
+    def double(n: int) -> int:
+        return 2 * n
+
+    @kdsl.pipeline(name="plain")
+    def pipeline(n: int = 2):
+        double(n=double(n=n).output)
+
+    plan = make_plan(kfp_spec(pipeline, tmp_path), {"n": "5"})
+    assert plan.parameters == {"n": 5}
+    assert [t.name for t in plan.tasks] == ["double", "double-2"]
