@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import PinnaceError, PipelineSourceError, UserInputError
+from .errors import CompileError, PinnaceError, PipelineSourceError
 
 _SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -130,12 +130,20 @@ def compile_from_namespace(
             hint="choose one with --pipeline NAME")
     try:
         return compile_pipeline(chosen)
-    except UserInputError:
-        raise
+    except CompileError as exc:
+        raise _in_file(exc, file) from None
     except PinnaceError:
         raise
     except Exception as exc:
         raise _user_code_error(exc, file) from None
+
+
+def _in_file(exc: CompileError, file: Path) -> CompileError:
+    """The same error, its message prefixed with the file that defines the pipeline."""
+    if not exc.message.startswith(f"{file}:"):
+        exc.message = f"{file}: {exc.message}"
+        exc.args = (exc.message,)
+    return exc
 
 
 def source_kind(path: str | Path) -> str:

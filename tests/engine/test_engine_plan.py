@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from engine_helpers import kfp_spec
 
 from pinnace import dsl
 from pinnace.compiler import compile_pipeline
@@ -30,8 +29,8 @@ def typed_pipeline(
     count: int,
     ratio: float = 0.5,
     flag: bool = False,
-    items: list = [1, 2],  # noqa: B006 - a pipeline default, compiled, never mutated
-    config: dict = {"k": "v"},  # noqa: B006
+    items: list = [1, 2],
+    config: dict = {"k": "v"},
     name: str = "x",
 ):
     add(a=count)
@@ -51,8 +50,14 @@ def bind(arguments: dict[str, Any]) -> dict[str, Any]:
 
 def test_defaults_are_applied_and_arguments_win():
     params = bind({"count": 3, "name": "given"})
-    assert params == {"count": 3, "ratio": 0.5, "flag": False, "items": [1, 2],
-                      "config": {"k": "v"}, "name": "given"}
+    assert params == {
+        "count": 3,
+        "ratio": 0.5,
+        "flag": False,
+        "items": [1, 2],
+        "config": {"k": "v"},
+        "name": "given",
+    }
 
 
 def test_missing_required_parameter_names_it_and_says_how_to_pass_it():
@@ -83,8 +88,8 @@ def test_unknown_parameter_is_rejected_listing_the_real_ones():
         ("ratio", "0.25", 0.25),
         ("flag", "true", True),
         ("flag", "False", False),
-        ("items", "[1, \"a\"]", [1, "a"]),
-        ("config", "{\"a\": 1}", {"a": 1}),
+        ("items", '[1, "a"]', [1, "a"]),
+        ("config", '{"a": 1}', {"a": 1}),
         ("name", "42", "42"),
     ],
 )
@@ -127,6 +132,17 @@ def test_tasks_are_in_topological_order():
     assert plan.task("add-4").upstream == ("add-2", "add-3")
 
 
+def test_task_order_does_not_depend_on_the_order_of_the_spec_map():
+    spec = compile_pipeline(diamond_pipeline)
+    reordered = copy.deepcopy(spec)
+    tasks = reordered["root"]["dag"]["tasks"]
+    reordered["root"]["dag"]["tasks"] = dict(reversed(list(tasks.items())))
+    assert list(reordered["root"]["dag"]["tasks"]) != list(spec["root"]["dag"]["tasks"])
+    names = [t.name for t in make_plan(spec).tasks]
+    assert [t.name for t in make_plan(reordered).tasks] == names
+    assert names == ["add", "add-2", "add-3", "add-4"]
+
+
 def test_cycle_is_a_spec_error_naming_the_cycle():
     spec = copy.deepcopy(compile_pipeline(diamond_pipeline))
     spec["root"]["dag"]["tasks"]["add"]["dependentTasks"] = ["add-4"]
@@ -166,86 +182,28 @@ def test_unknown_executor_is_a_spec_error_with_its_field():
 # -- specs compiled by the real kfp: constructs this engine does not run yet ---------------
 
 
-def kfp_spec(pipeline_func: Any, tmp_path: Path) -> dict[str, Any]:
-    from kfp import compiler
-
-    path = tmp_path / "pipeline.yaml"
-    compiler.Compiler().compile(pipeline_func, str(path))
-    return yaml.safe_load(path.read_text())
-
-
 def test_kfp_condition_is_a_clear_spec_error(tmp_path):
-    from kfp import dsl as kdsl
-
-    @kdsl.component
-    def flip() -> str:
-        return "heads"
-
-    @kdsl.component
-    def say(text: str):
-        print(text)
-
-    @kdsl.pipeline(name="condition")
-    def pipeline():
-        coin = flip()
-        with kdsl.If(coin.output == "heads"):
-            say(text="yes")
-
     with pytest.raises(SpecError) as info:
-        make_plan(kfp_spec(pipeline, tmp_path))
-    assert "not supported" in str(info.value)
+        make_plan(kfp_spec("condition_pipeline", tmp_path))
+    assert "conditions and loops are not supported" in str(info.value)
     assert info.value.field.startswith("root.dag.tasks.")
 
 
 def test_kfp_parallel_for_is_a_clear_spec_error(tmp_path):
-    from kfp import dsl as kdsl
-
-    @kdsl.component
-    def say(text: str):
-        print(text)
-
-    @kdsl.pipeline(name="loop")
-    def pipeline():
-        with kdsl.ParallelFor(["a", "b"]) as item:
-            say(text=item)
-
     with pytest.raises(SpecError) as info:
-        make_plan(kfp_spec(pipeline, tmp_path))
-    assert "loops" in str(info.value) or "not supported" in str(info.value)
+        make_plan(kfp_spec("loop_pipeline", tmp_path))
+    assert "conditions and loops are not supported" in str(info.value)
+    assert info.value.field.startswith("root.dag.tasks.")
 
 
 def test_kfp_nested_pipeline_is_a_clear_spec_error(tmp_path):
-    from kfp import dsl as kdsl
-
-    @kdsl.component
-    def say(text: str):
-        print(text)
-
-    @kdsl.pipeline(name="inner")
-    def inner(text: str):
-        say(text=text)
-
-    @kdsl.pipeline(name="outer")
-    def pipeline():
-        inner(text="hi")
-
     with pytest.raises(SpecError) as info:
-        make_plan(kfp_spec(pipeline, tmp_path))
+        make_plan(kfp_spec("nested_pipeline", tmp_path))
     assert "nested pipelines" in str(info.value)
     assert info.value.field.endswith(".dag")
 
 
 def test_kfp_compiled_plain_pipeline_plans(tmp_path):
-    from kfp import dsl as kdsl
-
-    @kdsl.component
-    def double(n: int) -> int:
-        return 2 * n
-
-    @kdsl.pipeline(name="plain")
-    def pipeline(n: int = 2):
-        double(n=double(n=n).output)
-
-    plan = make_plan(kfp_spec(pipeline, tmp_path), {"n": "5"})
+    plan = make_plan(kfp_spec("plain_pipeline", tmp_path), {"n": "5"})
     assert plan.parameters == {"n": 5}
     assert [t.name for t in plan.tasks] == ["double", "double-2"]

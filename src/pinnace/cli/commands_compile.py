@@ -26,5 +26,7 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         config = settings(ctx)
         spec = load_pipeline_file(pipeline, pipeline_name=pipeline_name,
                                   force_kfp_alias=config.kfp_alias == "always")
-        write_atomic(str(Path(output)), serialize(spec, str(output)))
+        # kfp's header names the pipeline's description; the spec keeps it in pipelineInfo.
+        description = spec.get("pipelineInfo", {}).get("description")
+        write_atomic(str(Path(output)), serialize(spec, str(output), description))
         click.echo(f"wrote {output}")

@@ -24,6 +24,10 @@ class YamlComponent(BaseComponent):
     pipelines keep working.
     """
 
+    # Set only on components made from a function (kfp 1.x `create_component_from_func`);
+    # declared without a value because the executor tells the two kinds apart by getattr.
+    python_func: Callable[..., Any]
+
     def __init__(self, component_spec: Any, text: str = "", v1: bool = False) -> None:
         super().__init__(component_spec)
         self.component_text = text

@@ -175,7 +175,7 @@ def _path_style(annotation: Any) -> bool:
 
 
 def _strip_optional(annotation: Any) -> Any:
-    args = getattr(annotation, "__args__", None)
+    args: tuple[Any, ...] = getattr(annotation, "__args__", ())
     if getattr(annotation, "__origin__", None) is typing.Union and args[1] is type(None):
         return args[0]
     return annotation

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ..dsl import _placeholders as ph
@@ -48,7 +49,7 @@ def _json_or_text(value: Any) -> Any:
         return value
 
 
-_DEFAULT_CASTS = {
+_DEFAULT_CASTS: dict[str, Callable[[Any], Any]] = {
     "integer": int,
     "int": int,
     "double": float,

@@ -49,7 +49,7 @@ def strip_type_hints(source: str) -> str:
         return source
     offsets = _LineOffsets(source)
     by_start = {offsets.of(tok.start): i for i, tok in enumerate(tokens)}
-    spans = []
+    spans: list[tuple[int, int]] = []
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             spans.extend(_annotation_spans(node, tokens, by_start, offsets))

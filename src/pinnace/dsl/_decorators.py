@@ -43,7 +43,7 @@ def component(
         def add(a: int, b: int) -> int:
             return a + b
     """
-    options = dict(
+    options: dict[str, Any] = dict(
         base_image=base_image,
         target_image=target_image,
         packages_to_install=packages_to_install,

@@ -42,7 +42,8 @@ def annotation_to_type(annotation: Any) -> Any:
         if name:
             return name
         title = (
-            annotation.schema_title
+            # Duck-typed artifact class (ours, kfp's or a custom one): has `schema_title`.
+            annotation.schema_title  # type: ignore[attr-defined]
             if io_types.is_artifact_class(annotation)
             else (annotation.__name__)
         )
@@ -50,7 +51,9 @@ def annotation_to_type(annotation: Any) -> Any:
         title = str(annotation.__forward_arg__)
     else:
         title = str(annotation)
-    return python_type_name(title) or title
+    # kfp looks the title up in its Python-type table here too, but that table is keyed by
+    # types, so a title string never matches: the title is the type.
+    return title
 
 
 def _is_artifact_class(obj: Any) -> bool:

@@ -138,10 +138,9 @@ class RunDriver:
     def _loop(self, run: RunRecord, state: _RunState) -> None:
         pending = [t for t in state.plan.tasks if t.name not in state.finished]
         while pending or state.running or state.delayed:
-            if state.failure is None:
-                self._start_ready(run, state, pending)
-            else:
-                state.delayed.clear()
+            # After a failure no new task starts, but retries already due still run (as an
+            # Argo retryStrategy would); dropping them would leave their tasks RUNNING.
+            self._start_ready(run, state, pending)
             if not state.running and not state.delayed:
                 break
             timeout = self._next_delay(state)
@@ -169,7 +168,9 @@ class RunDriver:
                 self._start(run, state, task)
 
     def _next_delay(self, state: _RunState) -> float | None:
-        if not state.delayed:
+        # With every slot taken nothing can start before a running task ends: wait for it
+        # (a due retry would otherwise make this a zero timeout, a busy loop).
+        if not state.delayed or len(state.running) >= self.executor.capacity:
             return None
         return max(0.0, min(t for t, _ in state.delayed) - time.monotonic())
 
@@ -338,9 +339,13 @@ class RunDriver:
     def _abort(self, run: RunRecord, state: _RunState, exc: BaseException) -> None:
         """Leave nothing RUNNING when the driver itself is interrupted or breaks."""
         interrupted = isinstance(exc, KeyboardInterrupt)
+        reason = "canceled by the user" if interrupted else f"internal error: {exc!r}"
         for attempt in state.running.values():
             self.executor.cancel(attempt.execution.execution_id)
-        reason = "canceled by the user" if interrupted else f"internal error: {exc!r}"
+            # The execution record too: a RUNNING execution of a finished run would be a lie.
+            self.metadata.update_execution(attempt.execution.execution_id,
+                                           state=TaskState.CANCELED, finished_at=_now(),
+                                           error=reason)
         for task in state.plan.tasks:
             record = state.records[task.name]
             if not record.state.terminal:

@@ -65,8 +65,10 @@ def make_plan(spec: Mapping[str, Any], arguments: Mapping[str, Any] | None = Non
     """
     root = spec.get("root") or {}
     parameters = bind_parameters(root.get("inputDefinitions", {}), arguments or {})
+    # By name: a spec's map order is not meaningful (kfp writes it sorted, a dict built in
+    # memory may not be), and ready tasks must start in the same order on every run.
     tasks = [_plan_task(spec, name, task) for name, task in
-             (root.get("dag", {}).get("tasks") or {}).items()]
+             sorted((root.get("dag", {}).get("tasks") or {}).items())]
     return Plan(
         pipeline_name=spec.get("pipelineInfo", {}).get("name", "pipeline"),
         parameters=parameters,

@@ -57,6 +57,10 @@ def settle_orphaned_runs(store: MetadataStore) -> list[str]:
                     task.error = "interrupted: " + reason
                     task.finished_at = now
                     store.upsert_task(task)
+            for execution in store.list_executions(run.run_id):
+                if execution.state is TaskState.RUNNING:
+                    store.update_execution(execution.execution_id, state=TaskState.FAILED,
+                                           finished_at=now, error="interrupted: " + reason)
             store.update_run(run.run_id, state=RunState.FAILED, error=reason, finished_at=now)
             settled.append(run.run_id)
     return settled

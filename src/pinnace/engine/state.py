@@ -82,9 +82,10 @@ _TASK_MOVES: dict[TaskState, frozenset[TaskState]] = {
     TaskState.RUNNING: frozenset(
         {TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELED, TaskState.RUNNING}
     ),
+    # Resuming a run puts its unfinished tasks back to PENDING.
     TaskState.FAILED: frozenset({TaskState.PENDING}),
     TaskState.CANCELED: frozenset({TaskState.PENDING}),
-    TaskState.SKIPPED: frozenset(),
+    TaskState.SKIPPED: frozenset({TaskState.PENDING}),
     TaskState.SUCCEEDED: frozenset(),
     TaskState.CACHED: frozenset(),
 }

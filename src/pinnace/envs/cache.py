@@ -140,8 +140,14 @@ class EnvironmentCache:
             # Bytecode is compiled at build time: tasks import from a read-mostly cache, and
             # PYTHONDONTWRITEBYTECODE (common in containers and CI) would otherwise make every
             # task recompile pandas and scikit-learn (seconds per task).
-            install = [uv, "pip", "install", "--compile-bytecode",
-                       "--python", str(_venv_python(venv))]
+            install = [
+                uv,
+                "pip",
+                "install",
+                "--compile-bytecode",
+                "--python",
+                str(_venv_python(venv)),
+            ]
             install += [*indexes.uv_args(), *self._offline_args(), *requirements]
             self._run_uv(install, requirements, indexes)
             marker = {"python": self.python, "requirements": list(requirements)}

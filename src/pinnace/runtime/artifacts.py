@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from typing import Any
 
 # Remote URI schemes and the local mount folder each one is read from inside a task,
 # the same mapping kfp's executor uses, so `artifact.path` agrees with kfp.
@@ -181,7 +183,8 @@ class ClassificationMetrics(Artifact):
     def set_confusion_matrix_categories(self, categories: list[str]) -> None:
         """Start an all-zero confusion matrix over `categories`."""
         self._categories = list(categories)
-        self._matrix = [{"row": [0] * len(categories)} for _ in categories]
+        # Rows hold the caller's own sequence, unchanged, as kfp does (so `Any` values).
+        self._matrix: list[dict[str, Any]] = [{"row": [0] * len(categories)} for _ in categories]
         self._confusion_matrix = {
             "annotationSpecs": [{"displayName": c} for c in categories],
             "rows": self._matrix,
@@ -195,7 +198,7 @@ class ClassificationMetrics(Artifact):
             )
         return self._categories.index(category)
 
-    def log_confusion_matrix_row(self, row_category: str, row: list[float]) -> None:
+    def log_confusion_matrix_row(self, row_category: str, row: Sequence[float]) -> None:
         """Set one row of the confusion matrix."""
         index = self._category_index(row_category)
         if len(row) != len(self._categories):

@@ -117,7 +117,8 @@ class Executor:
         artifacts.CONTAINER_TASK_ROOT = root
         real = sys.modules.get("kfp.dsl.types.artifact_types")
         if real is not None and not getattr(real, "__pinnace_standin__", False):
-            real.CONTAINER_TASK_ROOT = root  # so kfp's own dsl.get_uri() works too
+            # So kfp's own dsl.get_uri() works too; a module found at run time, untyped here.
+            real.CONTAINER_TASK_ROOT = root  # type: ignore[attr-defined]
 
     # -- inputs -------------------------------------------------------------------------
 

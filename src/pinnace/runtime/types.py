@@ -214,7 +214,7 @@ def is_list_of_artifacts(annotation: Any) -> bool:
     """True for `List[Dataset]` / `list[Model]` (a list of artifacts)."""
     if getattr(annotation, "__origin__", None) is not list:
         return False
-    args = getattr(annotation, "__args__", ())
+    args: tuple[Any, ...] = getattr(annotation, "__args__", ())
     return len(args) == 1 and isinstance(args[0], type) and is_artifact_class(args[0])
 
 
@@ -235,7 +235,7 @@ def is_task_final_status(annotation: Any) -> bool:
 
 def strip_optional(annotation: Any) -> Any:
     """`Optional[str]` and `str | None` -> `str`; anything else unchanged."""
-    args = getattr(annotation, "__args__", ())
+    args: tuple[Any, ...] = getattr(annotation, "__args__", ())
     is_union = getattr(annotation, "__origin__", None) is Union or (
         _UnionType is not None and isinstance(annotation, _UnionType)
     )

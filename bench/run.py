@@ -1,0 +1,302 @@
+"""Pinnace benchmark: the book pipeline and trivial tasks against floors and kfp.local.
+
+    .venv/bin/python bench/run.py [--quick] [--skip-kfp-local] [--repeat N]
+
+Everything is measured in this one run, in a fresh temporary Pinnace home (never ~/.pinnace):
+the home is warmed once (task environments built), then every Pinnace run has the task cache
+off. Prints a table and writes the same figures to bench/results.json. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+import _floor  # noqa: E402
+import _kfp_local  # noqa: E402
+import _pinnace  # noqa: E402
+
+EXAMPLE = REPO / "examples" / "basic_pipeline.py"
+TRIVIAL = BENCH / "trivial_pipelines.py"
+N_TRIVIAL = 20
+BOOK_TARGET = 4.0
+OVERHEAD_TARGET_MS = 50.0
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def repeated(count: int, measure: Any) -> dict[str, Any]:
+    """`measure()` `count` times: the median wall (the figure used), min and every sample."""
+    samples = [measure() for _ in range(count)]
+    walls = [s["wall"] for s in samples]
+    return {"wall": statistics.median(walls), "min": min(walls), "samples": samples}
+
+
+def bench_book(home: Path, scratch: Path, repeat: int) -> dict[str, Any]:
+    from pinnace.data import SALARY_CSV
+    from pinnace.envs.cache import EnvironmentCache
+
+    log("warming the home: first book runs, CLI then engine (they build the task environments)")
+    # Both: the environment key holds the interpreter's path as spelled (`python3` for the
+    # CLI's shebang, `python` here), so each side may build its own environments once.
+    cold = {
+        "cli": _pinnace.time_cli(home, EXAMPLE, cwd=scratch)["wall"],
+        "engine": _pinnace.time_engine(home, str(EXAMPLE))["wall"],
+    }
+    env = EnvironmentCache(home / "envs").ensure(["pandas", "scikit-learn", "joblib"])
+    log(f"book floor with {env.python}")
+    floor = repeated(
+        repeat,
+        lambda: _floor.time_book_floor(
+            env.python, EXAMPLE, Path(SALARY_CSV), scratch / "book-floor"
+        ),
+    )
+    log("book pipeline, `pinnace run --no-cache` (CLI)")
+    cli = repeated(repeat, lambda: _pinnace.time_cli(home, EXAMPLE, cwd=scratch))
+    log("book pipeline, pinnace.run(cache=False) (engine)")
+    engine = repeated(repeat, lambda: _pinnace.time_engine(home, str(EXAMPLE)))
+    return {
+        "cold_first_runs": cold,
+        "floor": floor,
+        "cli": cli,
+        "engine": engine,
+        "task_python": str(env.python),
+        "csv": str(SALARY_CSV),
+    }
+
+
+def bench_trivial(home: Path, scratch: Path, repeat: int, cpus: int) -> dict[str, Any]:
+    log(f"trivial tasks: chain and fan-out of {N_TRIVIAL}, parallelism {cpus}")
+    _pinnace.time_engine(home, _chain(), parallelism=cpus)  # warm-up, not measured
+    floor = repeated(
+        repeat,
+        lambda: _floor.time_trivial_floor(
+            Path(sys.executable), N_TRIVIAL, scratch / "trivial-floor"
+        ),
+    )
+    result: dict[str, Any] = {"floor": floor, "n": N_TRIVIAL, "parallelism": cpus}
+    for shape, pipeline in (("chain", _chain()), ("fanout", _fanout())):
+        cli = repeated(
+            repeat,
+            lambda s=shape: _pinnace.time_cli(
+                home, TRIVIAL, pipeline_name=s, parallelism=cpus, cwd=scratch
+            ),
+        )
+        engine = repeated(
+            repeat, lambda p=pipeline: _pinnace.time_engine(home, p, parallelism=cpus)
+        )
+        for measured in (cli, engine):
+            for sample in measured["samples"]:
+                sample["timing"] = _pinnace.task_timing(home, sample["run_id"], sample["wall"])
+        result[shape] = {"cli": cli, "engine": engine}
+    return result
+
+
+def _chain() -> Any:
+    return _trivial_module().chain
+
+
+def _fanout() -> Any:
+    return _trivial_module().fanout
+
+
+def _trivial_module() -> Any:
+    import trivial_pipelines
+
+    return trivial_pipelines
+
+
+def bench_kfp(book: dict[str, Any], quick: bool) -> dict[str, Any]:
+    venv = BENCH / ".cache" / "kfp-venv"
+    log(f"kfp.local: side venv {venv} (kfp=={_kfp_local.KFP_VERSION})")
+    try:
+        python = _kfp_local.ensure_kfp_venv(venv, Path(book["task_python"]))
+    except RuntimeError as exc:
+        return {"error": str(exc)}
+    csv = Path(book["csv"])
+    result: dict[str, Any] = {"python": str(python)}
+    runs = [("book", "book", False), ("chain", "chain", False), ("fanout", "fanout", False)]
+    if not quick:
+        runs.append(("book_venv", "book", True))
+    for key, mode, use_venv in runs:
+        log(f"kfp.local {mode}, SubprocessRunner(use_venv={use_venv})")
+        result[key] = _kfp_local.time_kfp_local(
+            python, mode, use_venv=use_venv, csv=csv, n=N_TRIVIAL
+        )
+        if result[key].get("error"):
+            log(f"kfp.local {key} failed: {result[key]['error'].splitlines()[0]}")
+    return result
+
+
+def summarize(
+    book: dict[str, Any], trivial: dict[str, Any], kfp: dict[str, Any] | None, cpus: int
+) -> list[dict[str, Any]]:
+    """The table rows: seconds, ratio to the floor, per-task overhead, concurrency."""
+    floor = book["floor"]["wall"]
+    rows = [_row("book floor: 5 bodies, one fresh process", floor, floor)]
+    rows.append(
+        _row(
+            "book, pinnace run --no-cache (CLI)",
+            book["cli"]["wall"],
+            floor,
+            target=f"<= {BOOK_TARGET:g}x",
+        )
+    )
+    rows.append(_row("book, pinnace.run(cache=False) (engine)", book["engine"]["wall"], floor))
+    for key, label in (("book", "use_venv=False"), ("book_venv", "use_venv=True")):
+        if kfp and key in kfp:
+            rows += _kfp_rows(f"book, kfp.local {label}", kfp[key], floor)
+    t_floor = trivial["floor"]["wall"]
+    rows.append(_row(f"trivial floor: {N_TRIVIAL} calls, one fresh process", t_floor, None))
+    for shape in ("chain", "fanout"):
+        for kind, label in (("cli", "CLI"), ("engine", "engine")):
+            measured = trivial[shape][kind]
+            row = _row(
+                f"{shape} of {N_TRIVIAL}, Pinnace {label}",
+                measured["wall"],
+                None,
+                per_task=(measured["wall"] - t_floor) / N_TRIVIAL,
+                target=f"< {OVERHEAD_TARGET_MS:g} ms/task",
+            )
+            if shape == "fanout":
+                row["concurrency"] = statistics.median(
+                    s["timing"]["concurrency"] for s in measured["samples"]
+                )
+                row["target"] = f"concurrency ~{cpus}"
+            rows.append(row)
+        if kfp and shape in kfp:
+            rows += _kfp_rows(
+                f"{shape} of {N_TRIVIAL}, kfp.local", kfp[shape], None, per_task_floor=t_floor
+            )
+    return rows
+
+
+def _row(
+    label: str,
+    seconds: float | None,
+    floor: float | None,
+    *,
+    per_task: float | None = None,
+    target: str = "",
+) -> dict[str, Any]:
+    return {
+        "label": label,
+        "seconds": seconds,
+        "x_floor": seconds / floor if floor and seconds is not None else None,
+        "ms_per_task": per_task * 1000 if per_task is not None else None,
+        "concurrency": None,
+        "target": target,
+    }
+
+
+def _kfp_rows(
+    label: str,
+    measured: dict[str, Any],
+    floor: float | None,
+    *,
+    per_task_floor: float | None = None,
+) -> list[dict[str, Any]]:
+    if measured.get("error"):
+        row = _row(f"{label} FAILED", None, None)
+        row["target"] = measured["error"].splitlines()[0][:60]
+        return [row]
+    rows = []
+    for key, kind in (("wall", "process"), ("pipeline", "pipeline call")):
+        seconds = measured[key]
+        per_task = (seconds - per_task_floor) / N_TRIVIAL if per_task_floor is not None else None
+        rows.append(_row(f"{label} ({kind})", seconds, floor, per_task=per_task))
+    return rows
+
+
+def render(rows: list[dict[str, Any]], header: str) -> str:
+    def cell(value: float | None, fmt: str) -> str:
+        width = int(fmt.split(".")[0])
+        return format(value, fmt) if value is not None else f"{'-':>{width}}"
+
+    width = max(len(r["label"]) for r in rows)
+    lines = [
+        header,
+        f"{'':{width}}  {'seconds':>8}  {'x floor':>8}  {'ms/task':>8}  {'conc.':>6}  target",
+    ]
+    for r in rows:
+        lines.append(
+            f"{r['label']:{width}}  {cell(r['seconds'], '8.2f')}  "
+            f"{cell(r['x_floor'], '8.1f')}  {cell(r['ms_per_task'], '8.0f')}  "
+            f"{cell(r['concurrency'], '6.2f')}  {r['target']}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="one sample each, and skip kfp.local with use_venv=True",
+    )
+    parser.add_argument("--skip-kfp-local", action="store_true", help="measure Pinnace only")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="samples per Pinnace figure, the median is used [3; 1 with --quick]",
+    )
+    parser.add_argument("--keep-home", action="store_true", help="keep the temporary home")
+    parser.add_argument("--output", type=Path, default=BENCH / "results.json")
+    args = parser.parse_args(argv)
+    repeat = max(1, args.repeat or (1 if args.quick else 3))
+    cpus = os.cpu_count() or 1
+    home = Path(tempfile.mkdtemp(prefix="pinnace-bench-home-"))
+    scratch = Path(tempfile.mkdtemp(prefix="pinnace-bench-scratch-"))
+    log(f"home {home}, {cpus} CPUs, repeat {repeat}")
+    started = time.perf_counter()
+    try:
+        book = bench_book(home, scratch, repeat)
+        trivial = bench_trivial(home, scratch, repeat, cpus)
+        kfp = None if args.skip_kfp_local else bench_kfp(book, args.quick)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        if not args.keep_home:
+            shutil.rmtree(home, ignore_errors=True)
+    rows = summarize(book, trivial, kfp, cpus)
+    header = (
+        f"Pinnace bench: {cpus} CPUs, {platform.python_implementation()} "
+        f"{platform.python_version()}, median of {repeat}, kfp.local 1 sample each"
+    )
+    print(render(rows, header))
+    document = {
+        "machine": {
+            "cpus": cpus,
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "repeat": repeat,
+        "quick": args.quick,
+        "seconds_total": time.perf_counter() - started,
+        "rows": rows,
+        "book": book,
+        "trivial": trivial,
+        "kfp_local": kfp,
+    }
+    args.output.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    log(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

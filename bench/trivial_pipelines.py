@@ -1,0 +1,28 @@
+"""Trivial pipelines for the per-task overhead: a chain of 20 steps and a fan-out of 20.
+
+pinnace run --no-cache bench/trivial_pipelines.py --pipeline chain
+"""
+
+from __future__ import annotations
+
+from pinnace import dsl
+
+N = 20
+
+
+@dsl.component
+def step(x: int) -> int:
+    return x + 1
+
+
+@dsl.pipeline(name="bench-chain")
+def chain(x: int = 0):
+    task = step(x=x)
+    for _ in range(N - 1):
+        task = step(x=task.output)
+
+
+@dsl.pipeline(name="bench-fanout")
+def fanout(x: int = 0):
+    for _ in range(N):
+        step(x=x)

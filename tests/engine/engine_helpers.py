@@ -1,0 +1,59 @@
+"""Shared helpers for the engine tests: compile the kfp fixtures, build a driver in memory."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "engine"
+
+
+def fixture_module(name: str) -> ModuleType:
+    """Import tests/fixtures/engine/<name>.py by path (fixture folders are not packages)."""
+    spec = importlib.util.spec_from_file_location(f"engine_fixture_{name}", FIXTURES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def kfp_spec(pipeline_name: str, tmp_path: Path) -> dict[str, Any]:
+    """Compile a pipeline of kfp_control_flow.py with the real kfp (the test oracle)."""
+    from kfp import compiler
+
+    module = fixture_module("kfp_control_flow")
+    path = tmp_path / f"{pipeline_name}.yaml"
+    compiler.Compiler().compile(getattr(module, pipeline_name), str(path))
+    return yaml.safe_load(path.read_text())
+
+
+def memory_driver(tmp_path: Path, *, parallelism: int = 2, on_event: Any = None) -> Any:
+    """A RunDriver on the in-memory metadata store, a folder artifact store and real subprocesses.
+
+    The caller closes `driver.executor`.
+    """
+    from pinnace.engine.driver import RunDriver
+    from pinnace.engine.events import ignore_events
+    from pinnace.envs.cache import EnvironmentCache
+    from pinnace.executors.local import LocalExecutor
+    from pinnace.executors.runtime_copy import materialize_runtime
+    from pinnace.stores import open_artifact_store, open_metadata_store
+
+    executor = LocalExecutor(
+        env_cache=EnvironmentCache(tmp_path / "envs"),
+        runtime_path=materialize_runtime(tmp_path),
+        parallelism=parallelism,
+        use_current_python=True,
+    )
+    return RunDriver(
+        metadata=open_metadata_store("memory://"),
+        artifacts=open_artifact_store(str(tmp_path / "artifacts")),
+        executor=executor,
+        work_dir=tmp_path / "work",
+        logs_dir=tmp_path / "logs",
+        on_event=on_event or ignore_events,
+    )

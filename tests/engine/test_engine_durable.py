@@ -1,0 +1,187 @@
+"""Durable runs: a driver killed mid-run is settled on the next open, then resumed."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from engine_helpers import FIXTURES, memory_driver
+
+from pinnace import dsl
+from pinnace.backend import open_backend
+from pinnace.compiler import compile_pipeline
+from pinnace.engine.state import RunState, TaskState
+from pinnace.settings import Settings
+from pinnace.stores import open_metadata_store
+
+PINNACE = Path(sys.executable).parent / "pinnace"
+
+
+def task_processes_under(home: Path) -> list[int]:
+    """Pids of task processes started for `home` (their working folder is inside it)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if Path(os.readlink(entry / "cwd")).is_relative_to(home):
+                pids.append(int(entry.name))
+    return pids
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def home(tmp_path: Path):
+    home = tmp_path / "home"
+    yield home
+    # The killed driver's task processes live in their own sessions: end them here.
+    for pid in task_processes_under(home):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not PINNACE.exists(), reason="the pinnace command is not installed")
+def test_killed_run_is_settled_then_resumed_without_redoing_finished_tasks(home, tmp_path):
+    settings = Settings.load(env={}, home=home)
+    open_backend(settings).close()  # create the database before two processes share it
+    control = tmp_path / "control"
+    control.write_text("30")
+    log = (tmp_path / "driver.out").open("wb")
+    driver = subprocess.Popen(
+        [
+            str(PINNACE),
+            "--home",
+            str(home),
+            "run",
+            str(FIXTURES / "durable_pipeline.py"),
+            "-p",
+            f"control={control}",
+            "--use-current-python",
+            "--parallelism",
+            "2",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PINNACE_HOME": str(home)},
+    )
+    store = open_metadata_store(settings.database_url)
+    try:
+
+        def quick_done_slow_running():
+            runs = store.list_runs()
+            if not runs:
+                return None
+            tasks = {t.task_name: t.state for t in store.list_tasks(runs[0].run_id)}
+            ok = (
+                tasks.get("quick") is TaskState.SUCCEEDED and tasks.get("slow") is TaskState.RUNNING
+            )
+            return runs[0].run_id if ok else None
+
+        run_id = wait_for(quick_done_slow_running, 30, "quick to succeed while slow runs")
+        driver.kill()
+        driver.wait(timeout=10)
+    finally:
+        store.close()
+        if driver.poll() is None:
+            driver.kill()
+        log.close()
+
+    backend = open_backend(settings)  # settles the run of the dead driver
+    try:
+        run = backend.metadata.get_run(run_id)
+        assert run.state is RunState.FAILED
+        assert "exited before the run finished" in run.error
+        assert f"pinnace runs resume {run_id}" in run.error
+        tasks = {t.task_name: t for t in backend.metadata.list_tasks(run_id)}
+        assert tasks["quick"].state is TaskState.SUCCEEDED
+        assert tasks["slow"].state is TaskState.FAILED
+        assert "interrupted" in tasks["slow"].error
+        executions = backend.metadata.list_executions(run_id)
+        assert all(e.state is not TaskState.RUNNING for e in executions)
+
+        # Kill the orphaned sleeper, make the slow task fast, then resume.
+        for pid in task_processes_under(home):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        control.write_text("0.1")
+        executor = backend.local_executor(parallelism=2, use_current_python=True)
+        try:
+            final = backend.driver(executor).drive(run_id)
+        finally:
+            executor.close()
+        assert final.state is RunState.SUCCEEDED, final.error
+        tasks = {t.task_name: t for t in backend.metadata.list_tasks(run_id)}
+        assert tasks["slow"].outputs["parameters"] == {"Output": "slept 0.1"}
+        executions = backend.metadata.list_executions(run_id)
+        assert sum(e.task_name == "quick" for e in executions) == 1  # not re-executed
+        assert sum(e.task_name == "slow" for e in executions) == 2
+    finally:
+        backend.close()
+
+
+@dsl.component
+def ready() -> str:
+    return "ready"
+
+
+@dsl.component
+def check(control: str, before: str) -> str:
+    with open(control) as f:
+        text = f.read()
+    if text != "good":
+        raise ValueError(f"control file says {text!r}")
+    return text
+
+
+@dsl.component
+def report(verdict: str) -> str:
+    return "report: " + verdict
+
+
+@dsl.pipeline(name="resumable")
+def resumable(control: str):
+    first = ready()
+    verdict = check(control=control, before=first.output)
+    report(verdict=verdict.output)
+
+
+def test_resuming_a_failed_run_reruns_only_the_failed_and_skipped_tasks(tmp_path):
+    control = tmp_path / "control"
+    control.write_text("bad")
+    driver = memory_driver(tmp_path)
+    try:
+        record = driver.create_run(compile_pipeline(resumable), {"control": str(control)})
+        failed = driver.drive(record.run_id)
+        states = {t.task_name: t.state for t in driver.metadata.list_tasks(record.run_id)}
+        control.write_text("good")
+        resumed = driver.drive(record.run_id)
+    finally:
+        driver.executor.close()
+    assert failed.state is RunState.FAILED
+    assert states == {
+        "ready": TaskState.SUCCEEDED,
+        "check": TaskState.FAILED,
+        "report": TaskState.SKIPPED,
+    }
+    assert resumed.state is RunState.SUCCEEDED, resumed.error
+    tasks = {t.task_name: t for t in driver.metadata.list_tasks(record.run_id)}
+    assert tasks["report"].outputs["parameters"] == {"Output": "report: good"}
+    assert tasks["report"].error is None
+    executions = driver.metadata.list_executions(record.run_id)
+    assert [e.task_name for e in executions].count("ready") == 1
+    assert [e.task_name for e in executions].count("check") == 2
