@@ -199,3 +199,53 @@ def test_an_environment_that_cannot_be_built_fails_the_task_cleanly(settings, mo
     log = log_of(result, "needs-missing-package")
     assert "pinnace-no-such-package-xyz" in log
     assert "Traceback" not in log
+
+
+def test_cancel_escalates_to_sigkill_for_a_task_ignoring_sigterm(tmp_path, monkeypatch):
+    monkeypatch.setattr("pinnace.executors.local._KILL_GRACE_SECONDS", 0.5)
+    executor = LocalExecutor(
+        env_cache=EnvironmentCache(tmp_path / "envs"),
+        runtime_path=materialize_runtime(tmp_path),
+        parallelism=1,
+    )
+    workdir = tmp_path / "w"
+    workdir.mkdir()
+    ready = workdir / "trap-set"
+    launch = TaskLaunch(
+        run_id="r", task_name="stubborn", execution_id="e2", image="busybox",
+        command=("sh", "-c", f"trap '' TERM; touch {ready}; sleep 30"), args=(),
+        executor_input={}, output_metadata_path=workdir / "executor_output.json",
+        workdir=workdir, log_path=tmp_path / "stubborn.log",
+    )
+    try:
+        future = executor.submit(launch)
+        deadline = time.monotonic() + 10
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        begin = time.monotonic()
+        executor.cancel("e2")
+        outcome = future.result(timeout=10)
+    finally:
+        executor.close()
+    assert time.monotonic() - begin < 5
+    assert outcome.error == "canceled"
+
+
+def pythonpath_of_task() -> str:
+    import os as os_
+
+    print("PP=" + os_.environ["PYTHONPATH"])
+    return os_.environ["PYTHONPATH"]
+
+
+def test_a_pythonpath_set_by_the_task_is_kept_after_the_runtime(settings):
+    component = dsl.component(pythonpath_of_task)
+
+    @dsl.pipeline(name="pythonpath")
+    def pipeline():
+        component().set_env_variable("PYTHONPATH", "/opt/extra")
+
+    result = pinnace.run(pipeline, settings=settings)
+    value = result.tasks[0].outputs["Output"]
+    parts = value.split(os.pathsep)
+    assert parts[-1] == "/opt/extra" and "runtime" in parts[0]

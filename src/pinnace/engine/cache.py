@@ -1,9 +1,10 @@
 """Task cache keys, with KFP's semantics.
 
-A task reuses an earlier successful execution when the component's container (image,
-command, args), its declared outputs and its inputs (parameter values and the identity of
-input artifacts) all match. Input artifacts are identified by URI, so a downstream task
-hits the cache only when its upstream outputs were themselves reused, as in KFP.
+A task reuses an earlier successful execution of the same pipeline (by name) when the
+component's container (image, command, args), its declared outputs and its inputs
+(parameter values and the identity of input artifacts) all match. Input artifacts are
+identified by URI, so a downstream task hits the cache only when its upstream outputs were
+themselves reused, as in KFP.
 """
 
 from __future__ import annotations
@@ -18,11 +19,20 @@ from .plan import PlannedTask
 _CACHE_KEY_VERSION = "pinnace-cache-1"
 
 
-def cache_key(task: PlannedTask, inputs: BoundInputs) -> str:
+def cache_key(task: PlannedTask, inputs: BoundInputs, pipeline_name: str = "") -> str:
+    """The fingerprint of a task's execution, scoped to its pipeline as KFP scopes it.
+
+    A user-given `cachingOptions.cacheKey` replaces the inputs and container, as in KFP.
+    """
+    custom = task.spec.get("cachingOptions", {}).get("cacheKey")
+    if custom:
+        text = "\x00".join((_CACHE_KEY_VERSION, pipeline_name, task.component_name, custom))
+        return hashlib.sha256(text.encode()).hexdigest()
     container = task.executor.get("container", {})
     outputs = task.component.get("outputDefinitions", {})
     document: dict[str, Any] = {
         "version": _CACHE_KEY_VERSION,
+        "pipeline": pipeline_name,
         "container": {
             "image": container.get("image", ""),
             "command": container.get("command", []),

@@ -61,6 +61,8 @@ class _RunState:
     #: (not-before monotonic time, task) for retries waiting out their backoff
     delayed: list[tuple[float, PlannedTask]] = field(default_factory=list)
     failure: str | None = None
+    #: executions each task had before this drive began: a resumed run gets a fresh retry budget
+    prior_attempts: dict[str, int] = field(default_factory=dict)
 
 
 class RunDriver:
@@ -105,6 +107,8 @@ class RunDriver:
     def drive(self, run_id: str) -> RunRecord:
         """Run (or resume) `run_id` until it is terminal; finished tasks are kept."""
         run = self.metadata.get_run(run_id)
+        if run.state is RunState.SUCCEEDED:
+            return run  # nothing left to do
         state = self._prepare(run)
         try:
             self._loop(run, state)
@@ -116,7 +120,8 @@ class RunDriver:
     def _prepare(self, run: RunRecord) -> _RunState:
         plan = make_plan(run.spec, run.parameters)
         records = {r.task_name: r for r in self.metadata.list_tasks(run.run_id)}
-        state = _RunState(plan=plan, records=records)
+        state = _RunState(plan=plan, records=records,
+                          prior_attempts={n: r.attempts for n, r in records.items()})
         for task in plan.tasks:
             record = records.get(task.name)
             if record is None:
@@ -158,7 +163,7 @@ class RunDriver:
         for not_before, task in list(state.delayed):
             if not_before <= now and len(state.running) < self.executor.capacity:
                 state.delayed.remove((not_before, task))
-                self._start(run, state, task)
+                self._start(run, state, task, retry=True)
         for task in list(pending):
             if len(state.running) >= self.executor.capacity or state.failure:
                 return
@@ -174,7 +179,8 @@ class RunDriver:
             return None
         return max(0.0, min(t for t, _ in state.delayed) - time.monotonic())
 
-    def _start(self, run: RunRecord, state: _RunState, task: PlannedTask) -> None:
+    def _start(self, run: RunRecord, state: _RunState, task: PlannedTask, *,
+               retry: bool = False) -> None:
         record = state.records[task.name]
         try:
             inputs = bind_inputs(task, state.plan.parameters, state.finished)
@@ -182,9 +188,10 @@ class RunDriver:
             self._fail(run, state, task, str(exc))
             return
         record.inputs = inputs.as_dict()
-        key = cache_key(task, inputs) if task.cache_enabled else None
+        key = cache_key(task, inputs, state.plan.pipeline_name) if task.cache_enabled else None
         record.cache_key = key
-        if key and run.cache_enabled and self._reuse(run, state, task, key):
+        # A retry re-executes: its task is RUNNING and must not turn CACHED midway.
+        if key and run.cache_enabled and not retry and self._reuse(run, state, task, key):
             return
         self._submit(run, state, task, inputs, key)
 
@@ -270,8 +277,9 @@ class RunDriver:
         if error is None and outputs is not None:
             self._succeed(run, state, attempt, outputs, seconds)
             shutil.rmtree(execution_workdir(attempt), ignore_errors=True)
-        elif state.records[task.name].attempts < max_attempts(task.retry_policy):
-            delay = backoff_seconds(task.retry_policy, state.records[task.name].attempts)
+        elif (tried := state.records[task.name].attempts
+              - state.prior_attempts.get(task.name, 0)) < max_attempts(task.retry_policy):
+            delay = backoff_seconds(task.retry_policy, tried)
             state.delayed.append((time.monotonic() + delay, task))
             self._emit(run.run_id, task.name, "RETRYING",
                        f"{error}; retrying in {delay:.1f}s", seconds)

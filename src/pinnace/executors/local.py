@@ -24,6 +24,8 @@ from ..errors import ExecutorError, PinnaceError
 from .base import ExecutionOutcome, TaskLaunch
 from .runtime_copy import RUNTIME_PACKAGE
 
+_KILL_GRACE_SECONDS = 5.0
+
 # Variables of the driving process that must not leak into a task's interpreter.
 _DROPPED_ENV = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
 
@@ -58,6 +60,10 @@ class LocalExecutor:
         if process is not None and process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
+            # A task that ignores SIGTERM is killed after a grace period.
+            timer = threading.Timer(_KILL_GRACE_SECONDS, _kill_group, (process,))
+            timer.daemon = True
+            timer.start()
 
     def close(self) -> None:
         with self._lock:
@@ -125,7 +131,9 @@ class LocalExecutor:
                log: IO[bytes]) -> ExecutionOutcome:
         env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
         env.update(launch.env)
-        env["PYTHONPATH"] = str(self._runtime_path)
+        # The runtime comes first; a PYTHONPATH the task itself sets (set_env_variable) stays.
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(self._runtime_path), launch.env.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"
         with self._lock:
             if launch.execution_id in self._canceled:
@@ -160,6 +168,12 @@ def _describe_exit(code: int, launch: TaskLaunch, executor: LocalExecutor) -> st
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else code
         return f"killed by signal {name}"
     return f"exited with code {code}; see the task log"
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def _write(log: IO[bytes], text: str) -> None:
