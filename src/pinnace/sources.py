@@ -22,8 +22,11 @@ def load_pipeline_file(
     """The pipeline spec (IR dict) defined by a file; raises PipelineSourceError if none."""
     file = Path(path)
     if not file.is_file():
-        raise PipelineSourceError("no such file", path=str(path),
-                                  hint="give the path of a .py, .ipynb, .yaml or .json file")
+        raise PipelineSourceError(
+            "no such file",
+            path=str(path),
+            hint="give the path of a .py, .ipynb, .yaml or .json file",
+        )
     suffix = file.suffix.lower()
     if suffix in _SPEC_SUFFIXES:
         from .spec.load import load_spec
@@ -34,8 +37,11 @@ def load_pipeline_file(
     elif suffix == ".py":
         source = file.read_text(encoding="utf-8")
     else:
-        raise PipelineSourceError(f"unknown file type {suffix!r}", path=str(file),
-                                  hint="Pinnace reads .py, .ipynb, .yaml, .yml and .json")
+        raise PipelineSourceError(
+            f"unknown file type {suffix!r}",
+            path=str(file),
+            hint="Pinnace reads .py, .ipynb, .yaml, .yml and .json",
+        )
     namespace = exec_pipeline_source(source, file, force_kfp_alias=force_kfp_alias)
     return compile_from_namespace(namespace, file, pipeline_name)
 
@@ -76,8 +82,12 @@ def exec_pipeline_source(
     try:
         code = compile(source, filename, "exec", flags=0, dont_inherit=True)
     except SyntaxError as exc:
-        raise PipelineSourceError(f"syntax error: {exc.msg}", path=str(file), line=exc.lineno,
-                                  hint="fix the Python syntax at that line") from None
+        raise PipelineSourceError(
+            f"syntax error: {exc.msg}",
+            path=str(file),
+            line=exc.lineno,
+            hint="fix the Python syntax at that line",
+        ) from None
     # inspect.getsource needs the text of notebooks and generated code: register it.
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace: dict[str, Any] = {"__name__": "__pinnace_pipeline__", "__file__": filename}
@@ -97,12 +107,17 @@ def exec_pipeline_source(
 
 
 def _user_code_error(exc: BaseException, file: Path) -> PipelineSourceError:
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if f.filename == str(file.resolve())]
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(file.resolve())
+    ]
     line = frames[-1].lineno if frames else None
     detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    return PipelineSourceError(f"running the pipeline file raised {detail}", path=str(file),
-                               line=line, hint="fix the error at that line")
+    return PipelineSourceError(
+        f"running the pipeline file raised {detail}",
+        path=str(file),
+        line=line,
+        hint="fix the error at that line",
+    )
 
 
 def compile_from_namespace(
@@ -115,19 +130,25 @@ def compile_from_namespace(
     if pipeline_name is not None:
         if pipeline_name not in pipelines:
             raise PipelineSourceError(
-                f"no pipeline function named {pipeline_name!r}", path=str(file),
-                hint=f"pipelines in this file: {', '.join(sorted(pipelines)) or '(none)'}")
+                f"no pipeline function named {pipeline_name!r}",
+                path=str(file),
+                hint=f"pipelines in this file: {', '.join(sorted(pipelines)) or '(none)'}",
+            )
         chosen = pipelines[pipeline_name]
     elif len(pipelines) == 1:
         chosen = next(iter(pipelines.values()))
     elif not pipelines:
         raise PipelineSourceError(
-            "defines no pipeline", path=str(file),
-            hint="decorate the pipeline function with @dsl.pipeline")
+            "defines no pipeline",
+            path=str(file),
+            hint="decorate the pipeline function with @dsl.pipeline",
+        )
     else:
         raise PipelineSourceError(
-            f"defines several pipelines ({', '.join(sorted(pipelines))})", path=str(file),
-            hint="choose one with --pipeline NAME")
+            f"defines several pipelines ({', '.join(sorted(pipelines))})",
+            path=str(file),
+            hint="choose one with --pipeline NAME",
+        )
     try:
         return compile_pipeline(chosen)
     except CompileError as exc:

@@ -48,8 +48,10 @@ class CliResult:
         raise AssertionError(f"no JSON document ends stdout\n{self.describe()}")
 
     def describe(self) -> str:
-        return (f"pinnace {' '.join(self.args)} -> {self.returncode} in {self.seconds:.1f}s\n"
-                f"--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}")
+        return (
+            f"pinnace {' '.join(self.args)} -> {self.returncode} in {self.seconds:.1f}s\n"
+            f"--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
+        )
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -59,13 +61,24 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def pinnace(home: Path, *args: str | os.PathLike[str], cwd: Path | None = None,
-            env: dict[str, str] | None = None, timeout: float = 600) -> CliResult:
+def pinnace(
+    home: Path,
+    *args: str | os.PathLike[str],
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> CliResult:
     """Run `pinnace --home HOME ARGS...`, streaming stderr so its lines carry arrival times."""
     argv = ["--home", str(home), *map(str, args)]
     started = time.monotonic()
-    process = subprocess.Popen([str(PINNACE), *argv], cwd=cwd or REPO, env=env or clean_env(),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [str(PINNACE), *argv],
+        cwd=cwd or REPO,
+        env=env or clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     stderr_lines: list[tuple[float, str]] = []
     stdout_parts: list[str] = []
 
@@ -88,14 +101,26 @@ def pinnace(home: Path, *args: str | os.PathLike[str], cwd: Path | None = None,
             process.kill()
         for reader in readers:
             reader.join()
-    return CliResult(argv, returncode, "".join(stdout_parts),
-                     "".join(line + "\n" for _, line in stderr_lines),
-                     time.monotonic() - started, stderr_lines)
+    return CliResult(
+        argv,
+        returncode,
+        "".join(stdout_parts),
+        "".join(line + "\n" for _, line in stderr_lines),
+        time.monotonic() - started,
+        stderr_lines,
+    )
 
 
 def python_json(code: str) -> Any:
     """Run `code` in a fresh interpreter of the test venv; it prints one JSON document."""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=clean_env(), cwd=REPO, check=False, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        cwd=REPO,
+        check=False,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])

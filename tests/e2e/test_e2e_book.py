@@ -6,6 +6,7 @@ This is the acceptance test of Pinnace's first release. It builds real virtual e
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 from pathlib import Path
@@ -13,11 +14,9 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e_support import EXAMPLES, REPO, CliResult, clean_env, pinnace
+from e2e_support import EXAMPLES, CliResult, clean_env, pinnace
 
-import pinnace as pinnace_api
 from pinnace.data import SALARY_CSV
-from pinnace.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -89,11 +88,12 @@ def test_progress_names_each_task_as_it_happens(first_run: CliResult) -> None:
         if match and match.group(2) in BOOK_TASKS:
             arrivals.setdefault((match.group(1), match.group(2)), seconds)
     assert set(arrivals) == {(s, t) for s in ("RUNNING", "SUCCEEDED") for t in BOOK_TASKS}, (
-        first_run.stderr)
+        first_run.stderr
+    )
     # Lines arrive while the run goes on, not all at the end: the first task's success is
     # printed well before the last task starts (each task takes seconds).
     assert arrivals[("SUCCEEDED", BOOK_TASKS[0])] + 1.0 < arrivals[("RUNNING", BOOK_TASKS[-1])]
-    for earlier, later in zip(BOOK_TASKS, BOOK_TASKS[1:]):
+    for earlier, later in itertools.pairwise(BOOK_TASKS):
         assert arrivals[("SUCCEEDED", earlier)] <= arrivals[("RUNNING", later)]
 
 
@@ -144,8 +144,9 @@ def test_runs_list_and_show(home: Path, first_run: CliResult) -> None:
 
 
 def test_kfp1_argo_yaml_runs_with_a_local_csv(home: Path, first_run: CliResult) -> None:
-    result = pinnace(home, "run", EXAMPLES / "basic_pipeline.yaml",
-                     "-p", f"dataset_url={SALARY_CSV}", "--json")
+    result = pinnace(
+        home, "run", EXAMPLES / "basic_pipeline.yaml", "-p", f"dataset_url={SALARY_CSV}", "--json"
+    )
     assert result.returncode == 0, result.describe()
     document = result.json()
     assert document["state"] == "SUCCEEDED"
@@ -164,39 +165,26 @@ def test_compiled_spec_is_a_real_kfp_spec(compiled_spec: Path) -> None:
     assert loaded.name == "basic-pipeline"
     assert set(loaded.pipeline_spec.root.dag.tasks) == set(BOOK_TASKS)
     assert compiled_spec.read_text().startswith(
-        "# PIPELINE DEFINITION\n# Name: basic-pipeline\n# Description: Basic pipeline\n")
+        "# PIPELINE DEFINITION\n# Name: basic-pipeline\n# Description: Basic pipeline\n"
+    )
 
 
 def test_compiled_spec_runs_without_cache_reusing_envs(
     home: Path, first_run: CliResult, compiled_spec: Path
 ) -> None:
-    result = pinnace(home, "run", compiled_spec, "--no-cache", "--json")
+    # A file:// URL for the dataset, the spec Pinnace compiled, and no task cache.
+    csv_url = SALARY_CSV.resolve().as_uri()
+    result = pinnace(
+        home, "run", compiled_spec, "--no-cache", "-p", f"dataset_url={csv_url}", "--json"
+    )
     assert result.returncode == 0, result.describe()
     document = result.json()
     assert _states(document) == dict.fromkeys(BOOK_TASKS, "SUCCEEDED")
     logs = pinnace(home, "logs", document["run_id"]).stdout
     assert logs.count(") reused") == len(BOOK_TASKS), logs
     assert " built " not in logs
-    assert _printed_float(_log(home, document["run_id"], "evaluate-model")) == pytest.approx(
-        R2_SCORE, abs=1e-6)
-
-
-def test_python_api_with_a_file_url(home: Path, first_run: CliResult) -> None:
-    result = pinnace_api.run(EXAMPLES / "basic_pipeline.py",
-                             arguments={"dataset_url": SALARY_CSV.resolve().as_uri()},
-                             settings=Settings.load(home=home, env={}))
-    assert isinstance(result, pinnace_api.RunResult)
-    assert result.state == "SUCCEEDED" and result.succeeded
-    assert [t.name for t in result.tasks] == BOOK_TASKS
-    assert all(t.state == "SUCCEEDED" for t in result.tasks)
-    assert not result.task("download-dataset").cached  # a new dataset_url: a new key
-    model_uri = result.task("train-model").outputs["model"]
-    assert Path(model_uri).is_file()
-    log = Path(result.task("evaluate-model").log_path or "").read_text()
-    assert _printed_float(log) == pytest.approx(R2_SCORE, abs=1e-6)
-    document = result.to_json()
-    assert document["run_id"] == result.run_id and document["state"] == "SUCCEEDED"
-    assert [t["name"] for t in document["tasks"]] == BOOK_TASKS
+    score = _printed_float(_log(home, document["run_id"], "evaluate-model"))
+    assert score == pytest.approx(R2_SCORE, abs=1e-6)
 
 
 def test_unchanged_notebook_compiles_with_the_kfp_alias(
@@ -204,8 +192,15 @@ def test_unchanged_notebook_compiles_with_the_kfp_alias(
 ) -> None:
     notebook = tmp_path / "book_notebook.ipynb"
     shutil.copy(EXAMPLES / "book_notebook.ipynb", notebook)
-    result = pinnace(home, "compile", notebook, "-o", "out.yaml", cwd=tmp_path,
-                     env=clean_env(PINNACE_KFP_ALIAS="always"))
+    result = pinnace(
+        home,
+        "compile",
+        notebook,
+        "-o",
+        "out.yaml",
+        cwd=tmp_path,
+        env=clean_env(PINNACE_KFP_ALIAS="always"),
+    )
     assert result.returncode == 0, result.describe()
     assert "Traceback" not in result.output
     # The notebook's own last cell compiled the pipeline into the working folder too.

@@ -16,8 +16,9 @@ def _parse_parameters(values: tuple[str, ...]) -> dict[str, str]:
     for item in values:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise ParameterError(f"expected NAME=VALUE, got {item!r}",
-                                 hint="example: -p dataset_url=data.csv")
+            raise ParameterError(
+                f"expected NAME=VALUE, got {item!r}", hint="example: -p dataset_url=data.csv"
+            )
         parameters[name.strip()] = value
     return parameters
 
@@ -25,30 +26,60 @@ def _parse_parameters(values: tuple[str, ...]) -> dict[str, str]:
 def register(cli: click.Group, settings: Callable[..., Any]) -> None:
     @cli.command("run")
     @click.argument("pipeline", type=click.Path(dir_okay=False))
-    @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
-                  help="A pipeline parameter (repeatable). Lists and dicts as JSON.")
-    @click.option("--pipeline", "pipeline_name", metavar="FUNC",
-                  help="The pipeline function to run when the file defines several.")
+    @click.option(
+        "-p",
+        "--param",
+        "params",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="A pipeline parameter (repeatable). Lists and dicts as JSON.",
+    )
+    @click.option(
+        "--pipeline",
+        "pipeline_name",
+        metavar="FUNC",
+        help="The pipeline function to run when the file defines several.",
+    )
     @click.option("--no-cache", is_flag=True, help="Run every task; reuse no earlier outputs.")
-    @click.option("--parallelism", type=click.IntRange(min=1), default=None,
-                  help="Tasks run at once [default: number of CPUs].")
-    @click.option("--use-current-python", is_flag=True,
-                  help="Run tasks with this interpreter instead of per-task environments.")
+    @click.option(
+        "--parallelism",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Tasks run at once [default: number of CPUs].",
+    )
+    @click.option(
+        "--use-current-python",
+        is_flag=True,
+        help="Run tasks with this interpreter instead of per-task environments.",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON last.")
     @click.pass_context
-    def run_command(ctx: click.Context, pipeline: str, params: tuple[str, ...],
-                    pipeline_name: str | None, no_cache: bool, parallelism: int | None,
-                    use_current_python: bool, as_json: bool) -> None:
+    def run_command(
+        ctx: click.Context,
+        pipeline: str,
+        params: tuple[str, ...],
+        pipeline_name: str | None,
+        no_cache: bool,
+        parallelism: int | None,
+        use_current_python: bool,
+        as_json: bool,
+    ) -> None:
         """Run PIPELINE (.py, .ipynb, .yaml or .json) on this machine."""
         from ..api import run
         from .main import EXIT_RUN_NOT_SUCCEEDED, print_json
         from .progress import ProgressPrinter
 
-        config = settings(ctx, parallelism=parallelism,
-                          use_current_python=use_current_python or None)
-        result = run(pipeline, _parse_parameters(params), pipeline_name=pipeline_name,
-                     cache=not no_cache, settings=config,
-                     on_event=ProgressPrinter(config.logs_dir))
+        config = settings(
+            ctx, parallelism=parallelism, use_current_python=use_current_python or None
+        )
+        result = run(
+            pipeline,
+            _parse_parameters(params),
+            pipeline_name=pipeline_name,
+            cache=not no_cache,
+            settings=config,
+            on_event=ProgressPrinter(config.logs_dir),
+        )
         if as_json:
             print_json(result.to_json())
         else:

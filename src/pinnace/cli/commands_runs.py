@@ -18,8 +18,9 @@ def find_run_id(metadata: Any, prefix: str) -> str:
         return matches[0]
     if not matches:
         raise NotFoundError(f"no run {prefix!r}", hint="list runs with `pinnace runs list`")
-    raise NotFoundError(f"{prefix!r} matches {len(matches)} runs",
-                        hint="give more characters of the run id")
+    raise NotFoundError(
+        f"{prefix!r} matches {len(matches)} runs", hint="give more characters of the run id"
+    )
 
 
 def _duration(run: Any) -> str:
@@ -48,13 +49,23 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         finally:
             backend.close()
         if as_json:
-            print_json([{"run_id": r.run_id, "pipeline": r.pipeline_name,
-                         "state": r.state.value, "created_at": r.created_at.isoformat()}
-                        for r in records])
+            print_json(
+                [
+                    {
+                        "run_id": r.run_id,
+                        "pipeline": r.pipeline_name,
+                        "state": r.state.value,
+                        "created_at": r.created_at.isoformat(),
+                    }
+                    for r in records
+                ]
+            )
             return
         for r in records:
-            click.echo(f"{r.run_id}  {r.state.value:<9}  {_duration(r):>8}  "
-                       f"{r.created_at:%Y-%m-%d %H:%M:%S}  {r.pipeline_name}")
+            click.echo(
+                f"{r.run_id}  {r.state.value:<9}  {_duration(r):>8}  "
+                f"{r.created_at:%Y-%m-%d %H:%M:%S}  {r.pipeline_name}"
+            )
 
     @runs.command("show")
     @click.argument("run_id")
@@ -127,8 +138,10 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         if task is not None:
             tasks = [t for t in tasks if task in (t.task_name, t.display_name)]
             if not tasks:
-                raise NotFoundError(f"run {full_id} has no task {task!r}",
-                                    hint="see its tasks with `pinnace runs show RUN_ID`")
+                raise NotFoundError(
+                    f"run {full_id} has no task {task!r}",
+                    hint="see its tasks with `pinnace runs show RUN_ID`",
+                )
         for record in tasks:
             click.echo(click.style(f"==> {record.task_name} ({record.state.value})", bold=True))
             if record.log_path:

@@ -7,6 +7,9 @@ Exit codes (documented in the README):
   3  a task environment could not be built (package or index problem)
   4  the metadata or artifact store, or Pinnace itself, failed
   130 interrupted (Ctrl-C); the run is recorded as CANCELED
+
+Errors print one line (and a hint), never a traceback; PINNACE_DEBUG=1 shows the traceback
+of an internal error.
 """
 
 from __future__ import annotations
@@ -24,8 +27,12 @@ EXIT_RUN_NOT_SUCCEEDED = 1
 EXIT_INTERRUPTED = 130
 
 
+EXIT_INTERNAL_ERROR = 4
+DEBUG_VARIABLE = "PINNACE_DEBUG"
+
+
 class _Group(click.Group):
-    """Maps PinnaceError to its documented exit code with a readable message."""
+    """Maps errors to their documented exit codes with a readable message, no traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -36,12 +43,37 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # usage errors and --help: click prints them itself
+        except Exception as exc:
+            _report_internal_error(exc)
+            sys.exit(EXIT_INTERNAL_ERROR)
+
+
+def _report_internal_error(exc: Exception) -> None:
+    """A bug in Pinnace (not in the user's input): one line, the traceback on request."""
+    import os
+    import traceback
+
+    click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
+    if os.environ.get(DEBUG_VARIABLE):
+        click.echo("".join(traceback.format_exception(exc)), err=True, nl=False)
+    else:
+        click.echo(
+            f"  hint: this is a bug in Pinnace; rerun with {DEBUG_VARIABLE}=1 to see "
+            "the traceback, and report it",
+            err=True,
+        )
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pinnace")
-@click.option("--home", type=click.Path(file_okay=False), default=None,
-              help="Pinnace home folder [env PINNACE_HOME; default ~/.pinnace].")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Pinnace home folder [env PINNACE_HOME; default ~/.pinnace].",
+)
 @click.pass_context
 def cli(ctx: click.Context, home: str | None) -> None:
     """Pinnace: Kubeflow Pipelines without the cluster."""
@@ -54,11 +86,19 @@ def _settings(ctx: click.Context, **overrides: Any) -> Any:
     return Settings.load(home=ctx.obj["home"], **overrides)
 
 
-from . import commands_compile, commands_run, commands_runs  # noqa: E402
+from . import (  # noqa: E402
+    commands_compile,
+    commands_run,
+    commands_runs,
+    commands_server,
+    commands_users,
+)
 
 commands_run.register(cli, _settings)
 commands_compile.register(cli, _settings)
 commands_runs.register(cli, _settings)
+commands_server.register(cli, _settings)
+commands_users.register(cli, _settings)
 
 
 def main() -> None:

@@ -9,8 +9,15 @@ import click
 
 from ..engine.events import EngineEvent
 
-_COLORS = {"SUCCEEDED": "green", "CACHED": "cyan", "FAILED": "red", "SKIPPED": "yellow",
-           "CANCELED": "yellow", "RETRYING": "yellow", "RUNNING": "blue"}
+_COLORS = {
+    "SUCCEEDED": "green",
+    "CACHED": "cyan",
+    "FAILED": "red",
+    "SKIPPED": "yellow",
+    "CANCELED": "yellow",
+    "RETRYING": "yellow",
+    "RUNNING": "blue",
+}
 _LOG_TAIL_LINES = 40
 
 

@@ -1,0 +1,66 @@
+"""`pinnace server`: serve the KFP v2beta1 API (uvicorn) over this home's stores."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from ..errors import UserInputError
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def register(cli: click.Group, settings: Callable[..., Any]) -> None:
+    @cli.command("server")
+    @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+    @click.option("--port", type=int, default=8888, show_default=True)
+    @click.option(
+        "--database-url", default=None, help="Metadata database [env PINNACE_DATABASE_URL]."
+    )
+    @click.option(
+        "--artifact-root", default=None, help="Artifact folder or URL [env PINNACE_ARTIFACT_ROOT]."
+    )
+    @click.option("--path-prefix", default=None, help="Serve under this path, e.g. /pipeline.")
+    @click.option("--no-auth", is_flag=True, help="No accounts (allowed on loopback only).")
+    @click.option("--max-upload-bytes", type=int, default=None, help="Upload size limit [32 MiB].")
+    @click.pass_context
+    def server_command(
+        ctx: click.Context,
+        host: str,
+        port: int,
+        database_url: str | None,
+        artifact_root: str | None,
+        path_prefix: str | None,
+        no_auth: bool,
+        max_upload_bytes: int | None,
+    ) -> None:
+        """Serve the Kubeflow Pipelines v2beta1 API; kfp.Client(host=...) works against it."""
+        if no_auth and not is_loopback(host):
+            raise UserInputError(
+                f"refusing to serve {host} without authentication",
+                hint="drop --no-auth (API tokens: `pinnace tokens create`), or bind 127.0.0.1",
+            )
+        import uvicorn
+
+        from ..server import ServerOptions, create_app
+
+        config = settings(ctx, database_url=database_url, artifact_root=artifact_root)
+        options = ServerOptions.load(
+            auth=not no_auth, path_prefix=path_prefix, max_upload_bytes=max_upload_bytes
+        )
+        app = create_app(config, options, announce=lambda m: click.echo(m, err=True))
+        click.echo(
+            f"pinnace server on http://{host}:{port}{options.path_prefix} (home {config.home})",
+            err=True,
+        )
+        uvicorn.run(app, host=host, port=port, log_level="info")
