@@ -114,7 +114,8 @@ class EnvironmentCache:
         payload = json.dumps(
             {
                 "v": _KEY_VERSION,
-                "python": os.path.abspath(self.python),
+                # The resolved interpreter: `.venv/bin/python` and `.venv/bin/python3` are one env.
+                "python": os.path.realpath(self.python),
                 "version": self._interpreter_version(),
                 "requirements": sorted(requirements),
                 "index_urls": list(index_urls),
