@@ -12,14 +12,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .base import (
+    ApiTokenRecord,
     ArtifactRecord,
     ArtifactStore,
     CacheEntry,
     ExecutionRecord,
+    ExperimentRecord,
+    ListQuery,
     MetadataStore,
+    Page,
     PipelineRecord,
+    PipelineVersionRecord,
+    Predicate,
+    RecurringRunRecord,
     RunRecord,
     TaskRecord,
+    UserRecord,
 )
 
 if TYPE_CHECKING:
@@ -65,17 +73,25 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ApiTokenRecord",
     "ArtifactRecord",
     "ArtifactStore",
     "CacheEntry",
     "ExecutionRecord",
+    "ExperimentRecord",
     "FsspecArtifactStore",
     "InMemoryMetadataStore",
+    "ListQuery",
     "MetadataStore",
+    "Page",
     "PipelineRecord",
+    "PipelineVersionRecord",
+    "Predicate",
+    "RecurringRunRecord",
     "RunRecord",
     "SqlMetadataStore",
     "TaskRecord",
+    "UserRecord",
     "open_artifact_store",
     "open_metadata_store",
 ]

@@ -10,16 +10,46 @@ from typing import Any, TypeVar
 from ..engine.state import RunState, TaskState
 from ..errors import NotFoundError, StoreError
 from .base import (
+    ApiTokenRecord,
     ArtifactRecord,
     CacheEntry,
     ExecutionRecord,
+    ExperimentRecord,
+    PipelineRecord,
+    PipelineVersionRecord,
+    RecurringRunRecord,
+    RunRecord,
+    TaskRecord,
+    UserRecord,
+)
+
+Record = (
+    PipelineRecord
+    | RunRecord
+    | TaskRecord
+    | ExecutionRecord
+    | ArtifactRecord
+    | CacheEntry
+    | PipelineVersionRecord
+    | ExperimentRecord
+    | UserRecord
+    | ApiTokenRecord
+    | RecurringRunRecord
+)
+R = TypeVar(
+    "R",
     PipelineRecord,
     RunRecord,
     TaskRecord,
+    ExecutionRecord,
+    ArtifactRecord,
+    CacheEntry,
+    PipelineVersionRecord,
+    ExperimentRecord,
+    UserRecord,
+    ApiTokenRecord,
+    RecurringRunRecord,
 )
-
-Record = PipelineRecord | RunRecord | TaskRecord | ExecutionRecord | ArtifactRecord | CacheEntry
-R = TypeVar("R", PipelineRecord, RunRecord, TaskRecord, ExecutionRecord, ArtifactRecord, CacheEntry)
 
 #: the fields of each record that hold JSON documents
 JSON_FIELDS: dict[type, tuple[str, ...]] = {
@@ -29,6 +59,11 @@ JSON_FIELDS: dict[type, tuple[str, ...]] = {
     ExecutionRecord: ("environment",),
     ArtifactRecord: ("metadata",),
     CacheEntry: ("outputs",),
+    PipelineVersionRecord: ("spec",),
+    ExperimentRecord: (),
+    UserRecord: (),
+    ApiTokenRecord: (),
+    RecurringRunRecord: ("spec", "parameters"),
 }
 
 RUN_FIELDS = frozenset(f.name for f in fields(RunRecord))

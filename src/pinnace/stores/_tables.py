@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 #: the migration the code expects; opening a store upgrades older databases to it
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 # Named constraints let later migrations drop or alter them (SQLite batch mode needs names).
 NAMING_CONVENTION = {
@@ -70,7 +70,10 @@ pipelines = Table(
     Column("description", Text, nullable=False, default=""),
     Column("spec", JSON, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("display_name", String, nullable=False, default=""),
+    Column("namespace", String, nullable=True),
     Index("ix_pipelines_name", "name", unique=True),
+    Index("ix_pipelines_namespace_created_at", "namespace", "created_at"),
 )
 
 runs = Table(
@@ -95,7 +98,16 @@ runs = Table(
     Column("owner", String, nullable=True),
     Column("outputs", JSON, nullable=False),
     Column("cache_enabled", Boolean, nullable=False, default=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("experiment_id", String, nullable=True),
+    Column("namespace", String, nullable=True),
+    Column("storage_state", String(16), nullable=False, default="AVAILABLE"),
+    Column("pipeline_version_id", String, nullable=True),
+    Column("recurring_run_id", String, nullable=True),
     Index("ix_runs_created_at", "created_at"),
+    Index("ix_runs_experiment_id_created_at", "experiment_id", "created_at"),
+    Index("ix_runs_namespace_created_at", "namespace", "created_at"),
+    Index("ix_runs_recurring_run_id", "recurring_run_id"),
     Index("ix_runs_state_created_at", "state", "created_at"),
     Index("ix_runs_pipeline_id", "pipeline_id"),
 )
@@ -172,4 +184,87 @@ cache_entries = Table(
     Column("outputs", JSON, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_cache_entries_run_id", "run_id"),
+)
+
+pipeline_versions = Table(
+    "pipeline_versions",
+    metadata,
+    Column("pipeline_version_id", String, primary_key=True),
+    Column(
+        "pipeline_id",
+        String,
+        ForeignKey("pipelines.pipeline_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String, nullable=False),
+    Column("display_name", String, nullable=False, default=""),
+    Column("description", Text, nullable=False, default=""),
+    Column("code_source_url", String, nullable=False, default=""),
+    Column("spec", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_pipeline_versions_pipeline_id_created_at", "pipeline_id", "created_at"),
+)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("experiment_id", String, primary_key=True),
+    Column("name", String, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("namespace", String, nullable=True),
+    Column("storage_state", String(16), nullable=False, default="AVAILABLE"),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_run_created_at", UtcDateTime, nullable=True),
+    Index("ix_experiments_namespace_name", "namespace", "name"),
+    Index("ix_experiments_created_at", "created_at"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("password_hash", String, nullable=False),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("namespace", String, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_id", String, primary_key=True),
+    Column("token_hash", String, nullable=False),
+    Column("user_name", String, ForeignKey("users.name", ondelete="CASCADE"), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_used_at", UtcDateTime, nullable=True),
+    Column("expires_at", UtcDateTime, nullable=True),
+    Index("ix_api_tokens_token_hash", "token_hash", unique=True),
+    Index("ix_api_tokens_user_name", "user_name"),
+)
+
+recurring_runs = Table(
+    "recurring_runs",
+    metadata,
+    Column("recurring_run_id", String, primary_key=True),
+    Column("name", String, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("experiment_id", String, nullable=True),
+    Column("namespace", String, nullable=True),
+    Column("pipeline_id", String, nullable=True),
+    Column("pipeline_version_id", String, nullable=True),
+    Column("spec", JSON, nullable=False),
+    Column("parameters", JSON, nullable=False),
+    Column("cron", String, nullable=True),
+    Column("interval_seconds", Integer, nullable=True),
+    Column("start_time", UtcDateTime, nullable=True),
+    Column("end_time", UtcDateTime, nullable=True),
+    Column("max_concurrency", Integer, nullable=False, default=1),
+    Column("no_catchup", Boolean, nullable=False, default=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("last_scheduled_at", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_recurring_runs_namespace_created_at", "namespace", "created_at"),
+    Index("ix_recurring_runs_enabled", "enabled"),
 )

@@ -22,6 +22,9 @@ class PipelineRecord:
     description: str
     spec: dict[str, Any]
     created_at: datetime
+    display_name: str = ""
+    #: the owning user's namespace; None = shared (visible to everyone)
+    namespace: str | None = None
 
 
 @dataclass
@@ -42,6 +45,14 @@ class RunRecord:
     outputs: dict[str, Any] = field(default_factory=dict)
     pipeline_id: str | None = None
     cache_enabled: bool = True
+    description: str = ""
+    experiment_id: str | None = None
+    #: the owning user's namespace; None for runs started without accounts (the CLI)
+    namespace: str | None = None
+    #: "AVAILABLE" or "ARCHIVED" (KFP's StorageState)
+    storage_state: str = "AVAILABLE"
+    pipeline_version_id: str | None = None
+    recurring_run_id: str | None = None
 
 
 @dataclass
@@ -104,6 +115,114 @@ class CacheEntry:
     created_at: datetime
 
 
+@dataclass
+class PipelineVersionRecord:
+    pipeline_version_id: str
+    pipeline_id: str
+    name: str
+    spec: dict[str, Any]
+    created_at: datetime
+    display_name: str = ""
+    description: str = ""
+    code_source_url: str = ""
+
+
+@dataclass
+class ExperimentRecord:
+    experiment_id: str
+    name: str
+    created_at: datetime
+    description: str = ""
+    namespace: str | None = None
+    storage_state: str = "AVAILABLE"
+    last_run_created_at: datetime | None = None
+
+
+@dataclass
+class UserRecord:
+    name: str
+    #: "scrypt$n$r$p$salt_hex$hash_hex"; never the password itself
+    password_hash: str
+    created_at: datetime
+    is_admin: bool = False
+    #: the namespace the user's objects live in (defaults to the user name)
+    namespace: str = ""
+
+
+@dataclass
+class ApiTokenRecord:
+    token_id: str
+    #: sha256 hex of the token; the token itself is shown once and never stored
+    token_hash: str
+    user_name: str
+    created_at: datetime
+    description: str = ""
+    last_used_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass
+class RecurringRunRecord:
+    recurring_run_id: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    description: str = ""
+    experiment_id: str | None = None
+    namespace: str | None = None
+    pipeline_id: str | None = None
+    pipeline_version_id: str | None = None
+    #: the spec to run when no pipeline version is referenced
+    spec: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    #: a five/six-field cron expression, or None with `interval_seconds` set
+    cron: str | None = None
+    interval_seconds: int | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    max_concurrency: int = 1
+    no_catchup: bool = False
+    enabled: bool = True
+    #: the last time slot a run was started for (the scheduler's bookmark)
+    last_scheduled_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Predicate:
+    """One condition of a list query: `field op value`; fields are checked against an allowlist.
+
+    op is one of "eq", "ne", "gt", "ge", "lt", "le", "in", "substring".
+    """
+
+    field: str
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """What a list call wants: AND-ed predicates, one sort key, a page window.
+
+    `namespaces` (when not None) restricts rows to those namespaces (None in the set
+    means rows without a namespace).
+    """
+
+    predicates: tuple[Predicate, ...] = ()
+    sort_by: str = "created_at"
+    descending: bool = True
+    limit: int = 20
+    offset: int = 0
+    namespaces: frozenset[str | None] | None = None
+
+
+@dataclass
+class Page:
+    """One page of records and the number of records matching the query in all."""
+
+    records: list[Any]
+    total: int
+
+
 class MetadataStore(Protocol):
     """Durable record of everything that happened; every engine transition goes here first."""
 
@@ -129,6 +248,14 @@ class MetadataStore(Protocol):
 
     def get_cache(self, cache_key: str) -> CacheEntry | None: ...
     def put_cache(self, entry: CacheEntry) -> None: ...
+
+    # Generic access to the catalog records (pipelines, versions, experiments, runs, users,
+    # tokens, recurring runs): `kind` is the record class, `key` its primary key.
+    def insert_record(self, record: Any) -> None: ...
+    def get_record(self, kind: type[Any], key: str) -> Any: ...  # raises NotFoundError
+    def update_record(self, kind: type[Any], key: str, **changes: Any) -> Any: ...
+    def delete_record(self, kind: type[Any], key: str) -> None: ...  # raises NotFoundError
+    def query_records(self, kind: type[Any], query: ListQuery) -> Page: ...
 
     def close(self) -> None: ...
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import copy
 import threading
+from dataclasses import fields
 from typing import Any, TypeVar
 
 from ..engine.state import RunState
+from ._catalog import KINDS, check_query, kind_of, matches, sort_key
 from ._common import (
     EXECUTION_FIELDS,
     RUN_FIELDS,
@@ -28,6 +30,8 @@ from .base import (
     ArtifactRecord,
     CacheEntry,
     ExecutionRecord,
+    ListQuery,
+    Page,
     PipelineRecord,
     RunRecord,
     TaskRecord,
@@ -54,6 +58,10 @@ class InMemoryMetadataStore:
         self._executions: dict[str, ExecutionRecord] = {}
         self._artifacts: dict[str, ArtifactRecord] = {}
         self._cache: dict[str, CacheEntry] = {}
+        # catalog records by kind; pipelines and runs share the dicts above
+        self._catalog: dict[type, dict[str, Any]] = {k: {} for k in KINDS}
+        self._catalog[PipelineRecord] = self._pipelines
+        self._catalog[RunRecord] = self._runs
 
     # pipelines
 
@@ -174,6 +182,85 @@ class InMemoryMetadataStore:
         with self._lock:
             self._run(new.run_id)
             self._cache[new.cache_key] = new
+
+    # catalog records
+
+    def insert_record(self, record: Any) -> None:
+        kind = kind_of(type(record))
+        new = normalized(record)
+        key = getattr(new, kind.key)
+        with self._lock:
+            table = self._catalog[kind.record]
+            if key in table:
+                raise already_exists(kind.label, key)
+            if kind.parent is not None:
+                parent = kind_of(kind.parent[0])
+                if getattr(new, kind.parent[1]) not in self._catalog[parent.record]:
+                    raise parent.not_found(getattr(new, kind.parent[1]))
+            if isinstance(new, RunRecord):
+                self.create_run(new)
+            else:
+                table[key] = new
+
+    def get_record(self, kind_class: type, key: str) -> Any:
+        kind = kind_of(kind_class)
+        with self._lock:
+            found = self._catalog[kind.record].get(key)
+            if found is None:
+                raise kind.not_found(key)
+            return _copy(found)
+
+    def update_record(self, kind_class: type, key: str, **changes: Any) -> Any:
+        kind = kind_of(kind_class)
+        allowed = frozenset(f.name for f in fields(kind.record))
+        check_changes(kind.record, allowed, kind.key, changes)
+        with self._lock:
+            old = self._catalog[kind.record].get(key)
+            if old is None:
+                raise kind.not_found(key)
+            new = apply_changes(old, changes)
+            self._catalog[kind.record][key] = new
+            return _copy(new)
+
+    def delete_record(self, kind_class: type, key: str) -> None:
+        kind = kind_of(kind_class)
+        with self._lock:
+            if self._catalog[kind.record].pop(key, None) is None:
+                raise kind.not_found(key)
+            self._cascade(kind.record, key)
+
+    def query_records(self, kind_class: type, query: ListQuery) -> Page:
+        kind = kind_of(kind_class)
+        query = check_query(kind, query)
+        with self._lock:
+            rows = [
+                r
+                for r in self._catalog[kind.record].values()
+                if all(matches(r, p) for p in query.predicates)
+                and (query.namespaces is None or r.namespace in query.namespaces)
+            ]
+        rows.sort(key=sort_key(query.sort_by, kind.key), reverse=query.descending)
+        window = rows[query.offset : query.offset + query.limit]
+        return Page(records=[_copy(r) for r in window], total=len(rows))
+
+    def _cascade(self, kind: type, key: str) -> None:
+        """What the SQL store's foreign keys do when a row goes (call with the lock held)."""
+        for child in KINDS.values():
+            if child.parent is not None and child.parent[0] is kind:
+                table = self._catalog[child.record]
+                for child_key in [
+                    k for k, r in table.items() if getattr(r, child.parent[1]) == key
+                ]:
+                    del table[child_key]
+        if kind is PipelineRecord:
+            for run in self._runs.values():
+                if run.pipeline_id == key:
+                    run.pipeline_id = None
+        if kind is RunRecord:
+            self._tasks.pop(key, None)
+            for table in (self._executions, self._artifacts, self._cache):
+                for k in [k for k, r in table.items() if r.run_id == key]:
+                    del table[k]
 
     def close(self) -> None:
         """Nothing to release; kept for the `MetadataStore` interface."""

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, insert, select, update
+from sqlalchemy import Connection, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from ..engine.state import RunState
@@ -21,7 +20,6 @@ from ._common import (
     EXECUTION_FIELDS,
     RUN_FIELDS,
     R,
-    Record,
     already_exists,
     apply_changes,
     check_changes,
@@ -33,6 +31,9 @@ from ._common import (
     run_not_found,
 )
 from ._database import WRITE_OPTION, create_store_engine, ensure_schema, safe_url
+from ._sql_catalog import SqlCatalogMixin
+from ._sql_catalog import row_record as _record
+from ._sql_catalog import row_values as _values
 from .base import (
     ArtifactRecord,
     CacheEntry,
@@ -43,7 +44,7 @@ from .base import (
 )
 
 
-class SqlMetadataStore:
+class SqlMetadataStore(SqlCatalogMixin):
     """A `MetadataStore` in a SQL database; opening it upgrades the schema to head.
 
     Example:
@@ -278,21 +279,6 @@ class SqlMetadataStore:
                 if isinstance(exc, ImportError)
                 else None,
             ) from exc
-
-
-def _values(record: Record) -> dict[str, Any]:
-    values = {f.name: getattr(record, f.name) for f in fields(record)}
-    if "state" in values:
-        values["state"] = values["state"].value
-    return values
-
-
-def _record(kind: type[R], row: Row[Any]) -> R:
-    mapping = row._mapping
-    values = {f.name: mapping[f.name] for f in fields(kind)}
-    if "state" in values:
-        values["state"] = coerce_state(kind, values["state"])
-    return kind(**values)
 
 
 def _reason(exc: BaseException) -> str:

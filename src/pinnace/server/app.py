@@ -1,0 +1,146 @@
+"""`create_app(settings)`: the FastAPI application, composed at the edge.
+
+Example:
+    >>> app = create_app(Settings.load(home="/tmp/pinnace-home"))   # doctest: +SKIP
+    >>> uvicorn.run(app, host="127.0.0.1", port=8888)                # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from ..settings import Settings
+from . import problems
+from .auth import DEFAULT_AUTHENTICATORS
+from .context import ServerContext, ServerOptions
+from .services.accounts import ADMIN, ensure_admin
+
+_LOG = logging.getLogger("pinnace.server")
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413, by header or while streaming."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(
+        self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length", b"")
+        # Multipart framing adds a little to the file itself; allow for it.
+        limit = self.limit + 64 * 1024
+        if length.isdigit() and int(length) > limit:
+            response = problems.problem(413, 8, f"the request body is over {self.limit} bytes")
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def bounded_receive() -> dict[str, Any]:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                from .errors import PayloadTooLargeError
+
+                raise PayloadTooLargeError(f"the request body is over {self.limit} bytes")
+            return message
+
+        await self.app(scope, bounded_receive, send)
+
+
+def create_app(
+    settings: Settings,
+    options: ServerOptions | None = None,
+    *,
+    announce: Callable[[str], None] | None = None,
+) -> FastAPI:
+    """The Pinnace server application for `settings.home`.
+
+    Opens the stores (settling runs a dead process left behind), creates the first
+    `admin` user when auth is on and no user exists (its generated password goes to
+    `announce`, default stderr, once), and drives submitted runs in background threads.
+    """
+    from ..backend import open_backend
+    from .routes import experiments, pipelines, public, recurring, runs
+    from .run_manager import RunManager
+
+    options = options or ServerOptions.load()
+    backend = open_backend(settings)
+    if options.auth:
+        generated = ensure_admin(backend.metadata, options.admin_password)
+        if generated:
+            (announce or _to_stderr)(
+                f"created user {ADMIN!r} with password: {generated}\n"
+                "  (shown once; change it by adding another admin with `pinnace users add`)"
+            )
+    ctx = ServerContext(backend=backend, manager=RunManager(backend), options=options)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        ctx.manager.close()
+        backend.close()
+
+    app = FastAPI(
+        title="Pinnace",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.ctx = ctx
+    app.state.authenticators = list(DEFAULT_AUTHENTICATORS)
+    problems.install(app)
+    for module in (public, pipelines, experiments, runs, recurring):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, limit=options.max_upload_bytes)
+    if options.path_prefix:
+        app.add_middleware(PathPrefix, prefix=options.path_prefix)
+    return app
+
+
+class PathPrefix:
+    """Serve under `prefix` (kfp.Client keeps a host's path, Kubeflow uses /pipeline); the
+    routes also answer without it, for proxies that strip the prefix."""
+
+    def __init__(self, app: Any, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket") and not scope.get("root_path"):
+            # Starlette strips root_path from the path when the path starts with it.
+            scope = {**scope, "root_path": self.prefix}
+        await self.app(scope, receive, send)
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def iter_routes(app: Any) -> list[tuple[str, frozenset[str]]]:
+    """Every (path, methods) the app serves, through included routers (for route-table tests)."""
+    found: list[tuple[str, frozenset[str]]] = []
+
+    def walk(routes: list[Any]) -> None:
+        for route in routes:
+            inner = getattr(route, "original_router", None)
+            if inner is not None:
+                walk(inner.routes)
+            elif getattr(route, "methods", None):
+                found.append((route.path, frozenset(route.methods)))
+
+    walk(app.routes)
+    return found

@@ -1,0 +1,59 @@
+"""What a request's services need: the stores, the run manager and the server's options."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..backend import Backend
+    from .run_manager import RunManager
+
+DEFAULT_MAX_UPLOAD_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Server-only options; `load` reads flags first, then `PINNACE_*` variables."""
+
+    auth: bool = True
+    path_prefix: str = ""
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    #: the first admin's password; a random one is generated (and printed once) when empty
+    admin_password: str | None = None
+
+    @classmethod
+    def load(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        auth: bool | None = None,
+        path_prefix: str | None = None,
+        max_upload_bytes: int | None = None,
+    ) -> ServerOptions:
+        env = os.environ if env is None else env
+        prefix = path_prefix if path_prefix is not None else env.get("PINNACE_PATH_PREFIX", "")
+        size = max_upload_bytes or int(
+            env.get("PINNACE_MAX_UPLOAD_BYTES") or DEFAULT_MAX_UPLOAD_BYTES
+        )
+        return cls(
+            auth=True if auth is None else auth,
+            path_prefix=normalize_prefix(prefix),
+            max_upload_bytes=size,
+            admin_password=env.get("PINNACE_ADMIN_PASSWORD") or None,
+        )
+
+
+def normalize_prefix(prefix: str) -> str:
+    """ "pipeline/" → "/pipeline"; "" and "/" → ""."""
+    prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
+    return prefix
+
+
+@dataclass
+class ServerContext:
+    backend: Backend
+    manager: RunManager
+    options: ServerOptions

@@ -1,0 +1,27 @@
+"""Errors only the server raises (they extend the tree in `pinnace.errors`)."""
+
+from __future__ import annotations
+
+from ..errors import PinnaceError, UserInputError
+
+
+class AuthenticationError(PinnaceError):
+    """No credentials, or credentials that are wrong, expired or revoked (HTTP 401)."""
+
+    exit_code = 2
+
+
+class PermissionDeniedError(UserInputError):
+    """The caller is known but may not do this (HTTP 403)."""
+
+
+class ConflictError(UserInputError):
+    """The object exists already, e.g. a pipeline of that name (HTTP 409)."""
+
+
+class PreconditionError(UserInputError):
+    """The object is not in a state that allows this, e.g. retrying a running run (HTTP 400)."""
+
+
+class PayloadTooLargeError(UserInputError):
+    """A request body over the configured limit (HTTP 413)."""

@@ -1,0 +1,99 @@
+"""The one place PinnaceError classes become HTTP problems: `{code, message, details}`.
+
+`code` is the gRPC status code KFP's gateway sends; the HTTP status follows grpc-gateway's
+mapping. Unexpected exceptions answer 500 without a traceback or internal paths.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from ..engine.state import IllegalTransition
+from ..errors import NotFoundError, PinnaceError, StoreError, UserInputError
+from .errors import (
+    AuthenticationError,
+    ConflictError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    PreconditionError,
+)
+
+_LOG = logging.getLogger("pinnace.server")
+
+# (error class, HTTP status, gRPC code); the first matching class wins, so subclasses first.
+_MAPPING: tuple[tuple[type[BaseException], int, int], ...] = (
+    (AuthenticationError, 401, 16),  # UNAUTHENTICATED
+    (PermissionDeniedError, 403, 7),  # PERMISSION_DENIED
+    (NotFoundError, 404, 5),  # NOT_FOUND
+    (ConflictError, 409, 6),  # ALREADY_EXISTS
+    (PayloadTooLargeError, 413, 8),  # RESOURCE_EXHAUSTED
+    (PreconditionError, 400, 9),  # FAILED_PRECONDITION
+    (IllegalTransition, 400, 9),
+    (UserInputError, 400, 3),  # INVALID_ARGUMENT
+    (StoreError, 503, 14),  # UNAVAILABLE
+    (PinnaceError, 500, 13),  # INTERNAL
+)
+_HTTP_TO_GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 409: 6, 413: 8, 415: 3, 422: 3}
+
+
+def problem(status: int, code: int, message: str, hint: str | None = None) -> JSONResponse:
+    details: list[dict[str, Any]] = []
+    if hint:
+        details.append({"@type": "type.googleapis.com/google.rpc.Help", "hint": hint})
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    body = {"code": code, "message": message, "details": details}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def status_of(exc: BaseException) -> tuple[int, int]:
+    for kind, status, code in _MAPPING:
+        if isinstance(exc, kind):
+            return status, code
+    return 500, 13
+
+
+def _pinnace_error(request: Request, exc: Exception) -> JSONResponse:
+    status, code = status_of(exc)
+    if status >= 500:
+        _LOG.error("%s %s failed: %s", request.method, request.url.path, exc)
+    message = getattr(exc, "message", str(exc))
+    return problem(status, code, message, getattr(exc, "hint", None))
+
+
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    parts = []
+    for error in errors[:5]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        parts.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
+    return problem(
+        400,
+        3,
+        "invalid request: " + ("; ".join(parts) or "malformed body"),
+        "send JSON with the fields of the KFP v2beta1 API (snake_case)",
+    )
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = exc.detail if isinstance(exc, HTTPException) else "error"
+    return problem(status, _HTTP_TO_GRPC.get(status, 2), str(detail))
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    _LOG.exception("%s %s failed", request.method, request.url.path)
+    return problem(500, 13, "internal server error; see the server log")
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on `app`."""
+    app.add_exception_handler(PinnaceError, _pinnace_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

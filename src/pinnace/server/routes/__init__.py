@@ -1,0 +1,1 @@
+"""The HTTP routes; each calls service functions and converts with `views`."""

@@ -1,0 +1,1 @@
+"""Service functions: the server's business logic, called by routes and by the CLI."""

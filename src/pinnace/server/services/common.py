@@ -1,0 +1,63 @@
+"""Namespace rules every service applies: what a caller may see and where new objects go."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import NotFoundError
+from ...stores.base import MetadataStore
+from ..errors import PermissionDeniedError
+from .accounts import Principal
+
+
+def load_visible(
+    store: MetadataStore, kind: type, key: str, principal: Principal, *, shared: bool = False
+) -> Any:
+    """The record, or NotFoundError when it is missing *or* in a namespace the caller does
+    not see (404 either way, so existence never leaks). `shared`: namespace-less records
+    are readable by everyone (pipelines uploaded without accounts)."""
+    record = store.get_record(kind, key)
+    if not can_see(principal, record.namespace, shared=shared):
+        raise store_not_found(store, kind, key)
+    return record
+
+
+def can_see(principal: Principal, namespace: str | None, *, shared: bool = False) -> bool:
+    if principal.is_admin:
+        return True
+    return namespace == principal.namespace or (shared and namespace is None)
+
+
+def check_writable(principal: Principal, namespace: str | None) -> None:
+    """Shared (namespace-less) objects are changed by admins only."""
+    if not principal.is_admin and namespace != principal.namespace:
+        raise PermissionDeniedError("only an admin may change shared objects")
+
+
+def store_not_found(store: MetadataStore, kind: type, key: str) -> NotFoundError:
+    from ...stores._catalog import kind_of
+
+    return kind_of(kind).not_found(key)
+
+
+def owner_namespace(principal: Principal, requested: str | None) -> str | None:
+    """The namespace a new object goes to: the caller's own; an admin may name another."""
+    if requested and requested != principal.namespace:
+        if not principal.is_admin:
+            raise PermissionDeniedError(
+                f"you may not create objects in namespace {requested!r}",
+                hint="leave namespace empty to use your own",
+            )
+        return requested
+    return principal.namespace
+
+
+def visible_namespaces(
+    principal: Principal, requested: str | None, *, shared: bool = False
+) -> frozenset[str | None] | None:
+    """The namespaces a list call covers: an admin sees all unless one is named."""
+    if principal.is_admin:
+        return frozenset({requested}) if requested else None
+    if requested and requested != principal.namespace:
+        raise PermissionDeniedError(f"you may not list namespace {requested!r}")
+    return frozenset({principal.namespace, None}) if shared else frozenset({principal.namespace})

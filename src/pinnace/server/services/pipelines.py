@@ -1,0 +1,290 @@
+"""Pipelines and their versions: upload (YAML, JSON, zip, tar.gz), create, read, list, delete."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import uuid
+import zipfile
+from datetime import datetime, timezone
+from pathlib import PurePosixPath
+from typing import Any
+
+from ...errors import SpecError, UserInputError
+from ...spec.load import load_spec
+from ...spec.yaml_safe import YamlLimits
+from ...stores.base import (
+    ListQuery,
+    MetadataStore,
+    Page,
+    PipelineRecord,
+    PipelineVersionRecord,
+    Predicate,
+)
+from ..errors import ConflictError, PayloadTooLargeError
+from .accounts import Principal
+from .common import check_writable, load_visible, owner_namespace
+
+_SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def read_pipeline_package(filename: str, data: bytes, max_bytes: int) -> dict[str, Any]:
+    """The pipeline spec (IR) in an uploaded file: YAML/JSON, or the first spec in a
+    zip or gzipped tarball. kfp 1.x Argo workflows are converted."""
+    if len(data) > max_bytes:
+        raise PayloadTooLargeError(f"the file is over the limit of {max_bytes} bytes")
+    if data[:4] == b"PK\x03\x04":
+        data, filename = _from_zip(data, max_bytes)
+    elif data[:2] == b"\x1f\x8b":
+        data, filename = _from_tarball(data, max_bytes)
+    elif not filename.lower().endswith(_SPEC_SUFFIXES) and filename:
+        raise UserInputError(
+            f"unexpected file {filename!r}",
+            hint="upload a .yaml, .yml, .json, .zip or .tar.gz file",
+        )
+    limits = YamlLimits(max_bytes=max_bytes)
+    return load_spec(
+        data, path_hint=PurePosixPath(filename).name or "upload", limits=limits
+    ).pipeline_spec
+
+
+def _from_zip(data: bytes, max_bytes: int) -> tuple[bytes, str]:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for info in archive.infolist():
+                if not info.is_dir() and info.filename.lower().endswith(_SPEC_SUFFIXES):
+                    if info.file_size > max_bytes:
+                        raise PayloadTooLargeError("the pipeline file in the zip is too large")
+                    with archive.open(info) as member:
+                        return _bounded(member.read(max_bytes + 1), max_bytes), info.filename
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise SpecError(f"not a readable zip file: {exc}") from None
+    raise SpecError("the zip file holds no .yaml, .yml or .json pipeline file")
+
+
+def _from_tarball(data: bytes, max_bytes: int) -> tuple[bytes, str]:
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+            for member in archive:
+                if member.isfile() and member.name.lower().endswith(_SPEC_SUFFIXES):
+                    if member.size > max_bytes:
+                        raise PayloadTooLargeError("the pipeline file in the tarball is too large")
+                    handle = archive.extractfile(member)
+                    if handle is not None:  # read in memory only: nothing touches the disk
+                        return _bounded(handle.read(max_bytes + 1), max_bytes), member.name
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise SpecError(f"not a readable gzipped tarball: {exc}") from None
+    raise SpecError("the tarball holds no .yaml, .yml or .json pipeline file")
+
+
+def _bounded(data: bytes, max_bytes: int) -> bytes:
+    if len(data) > max_bytes:
+        raise PayloadTooLargeError(f"the pipeline file is over {max_bytes} bytes unpacked")
+    return data
+
+
+def _spec_name(spec: dict[str, Any]) -> str:
+    return str((spec.get("pipelineInfo") or {}).get("name") or "")
+
+
+def create_pipeline(
+    store: MetadataStore,
+    principal: Principal,
+    *,
+    name: str,
+    display_name: str = "",
+    description: str = "",
+    namespace: str | None = None,
+    spec: dict[str, Any] | None = None,
+) -> PipelineRecord:
+    if not name:
+        raise UserInputError("a pipeline needs a name", hint="pass name or display_name")
+    if store.get_pipeline_by_name(name) is not None:
+        raise ConflictError(
+            f"a pipeline named {name!r} already exists", hint="upload a new version of it instead"
+        )
+    record = PipelineRecord(
+        pipeline_id=uuid.uuid4().hex,
+        name=name,
+        description=description,
+        spec=spec or {},
+        created_at=_now(),
+        display_name=display_name or name,
+        namespace=owner_namespace(principal, namespace),
+    )
+    store.insert_record(record)
+    return record
+
+
+def upload_pipeline(
+    store: MetadataStore,
+    principal: Principal,
+    *,
+    filename: str,
+    data: bytes,
+    max_bytes: int,
+    name: str | None = None,
+    display_name: str | None = None,
+    description: str = "",
+    namespace: str | None = None,
+) -> tuple[PipelineRecord, PipelineVersionRecord]:
+    """Create a pipeline and its first version (same name) from an uploaded file."""
+    spec = read_pipeline_package(filename, data, max_bytes)
+    name = name or display_name or PurePosixPath(filename).stem or _spec_name(spec)
+    pipeline = create_pipeline(
+        store,
+        principal,
+        name=name,
+        display_name=display_name or name,
+        description=description,
+        namespace=namespace,
+        spec=spec,
+    )
+    version = add_version(
+        store,
+        pipeline,
+        name=name,
+        display_name=display_name or name,
+        description=description,
+        spec=spec,
+    )
+    return pipeline, version
+
+
+def upload_version(
+    store: MetadataStore,
+    principal: Principal,
+    *,
+    pipeline_id: str,
+    filename: str,
+    data: bytes,
+    max_bytes: int,
+    name: str | None = None,
+    display_name: str | None = None,
+    description: str = "",
+    code_source_url: str = "",
+) -> PipelineVersionRecord:
+    if not pipeline_id:
+        raise UserInputError("pipelineid is required", hint="pass ?pipelineid=<pipeline id>")
+    pipeline = get_pipeline(store, principal, pipeline_id)
+    check_writable(principal, pipeline.namespace)
+    spec = read_pipeline_package(filename, data, max_bytes)
+    name = name or display_name or PurePosixPath(filename).stem or _spec_name(spec)
+    return add_version(
+        store,
+        pipeline,
+        name=name,
+        display_name=display_name or name,
+        description=description,
+        spec=spec,
+        code_source_url=code_source_url,
+    )
+
+
+def add_version(
+    store: MetadataStore,
+    pipeline: PipelineRecord,
+    *,
+    name: str,
+    spec: dict[str, Any],
+    display_name: str = "",
+    description: str = "",
+    code_source_url: str = "",
+) -> PipelineVersionRecord:
+    taken = store.query_records(
+        PipelineVersionRecord,
+        ListQuery(
+            predicates=(
+                Predicate("pipeline_id", "eq", pipeline.pipeline_id),
+                Predicate("name", "eq", name),
+            ),
+            limit=1,
+        ),
+    ).total
+    if taken:
+        raise ConflictError(
+            f"pipeline {pipeline.name!r} already has a version named {name!r}",
+            hint="pick another version name",
+        )
+    version = PipelineVersionRecord(
+        pipeline_version_id=uuid.uuid4().hex,
+        pipeline_id=pipeline.pipeline_id,
+        name=name,
+        spec=spec,
+        created_at=_now(),
+        display_name=display_name or name,
+        description=description,
+        code_source_url=code_source_url,
+    )
+    store.insert_record(version)
+    store.update_record(PipelineRecord, pipeline.pipeline_id, spec=spec)
+    return version
+
+
+def get_pipeline(store: MetadataStore, principal: Principal, pipeline_id: str) -> PipelineRecord:
+    return load_visible(store, PipelineRecord, pipeline_id, principal, shared=True)
+
+
+def get_pipeline_by_name(store: MetadataStore, principal: Principal, name: str) -> PipelineRecord:
+    record = store.get_pipeline_by_name(name)
+    return get_pipeline(store, principal, record.pipeline_id if record else name)
+
+
+def delete_pipeline(store: MetadataStore, principal: Principal, pipeline_id: str) -> None:
+    check_writable(principal, get_pipeline(store, principal, pipeline_id).namespace)
+    store.delete_record(PipelineRecord, pipeline_id)  # its versions go with it
+
+
+def get_version(
+    store: MetadataStore, principal: Principal, pipeline_id: str, version_id: str
+) -> PipelineVersionRecord:
+    get_pipeline(store, principal, pipeline_id)
+    version = store.get_record(PipelineVersionRecord, version_id)
+    if version.pipeline_id != pipeline_id:
+        raise _version_missing(version_id)
+    return version
+
+
+def _version_missing(version_id: str) -> Exception:
+    from ...stores._catalog import kind_of
+
+    return kind_of(PipelineVersionRecord).not_found(version_id)
+
+
+def latest_version(store: MetadataStore, pipeline_id: str) -> PipelineVersionRecord:
+    page = store.query_records(
+        PipelineVersionRecord,
+        ListQuery(predicates=(Predicate("pipeline_id", "eq", pipeline_id),), limit=1),
+    )
+    if not page.records:
+        raise UserInputError(
+            f"pipeline {pipeline_id!r} has no versions", hint="upload a version first"
+        )
+    return page.records[0]
+
+
+def list_versions(
+    store: MetadataStore, principal: Principal, pipeline_id: str, query: ListQuery
+) -> Page:
+    get_pipeline(store, principal, pipeline_id)
+    scoped = ListQuery(
+        (*query.predicates, Predicate("pipeline_id", "eq", pipeline_id)),
+        query.sort_by,
+        query.descending,
+        query.limit,
+        query.offset,
+    )
+    return store.query_records(PipelineVersionRecord, scoped)
+
+
+def delete_version(
+    store: MetadataStore, principal: Principal, pipeline_id: str, version_id: str
+) -> None:
+    pipeline = get_pipeline(store, principal, pipeline_id)
+    check_writable(principal, pipeline.namespace)
+    get_version(store, principal, pipeline_id, version_id)
+    store.delete_record(PipelineVersionRecord, version_id)

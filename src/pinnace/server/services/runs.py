@@ -1,0 +1,150 @@
+"""Runs: create (from a spec or a pipeline version), read, list, terminate, retry, archive."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from ...errors import SpecError, UserInputError
+from ...spec.load import load_spec
+from ...stores.base import (
+    ExperimentRecord,
+    ListQuery,
+    Page,
+    PipelineVersionRecord,
+    RunRecord,
+)
+from ..context import ServerContext
+from ..errors import PreconditionError
+from .accounts import Principal
+from .common import load_visible
+from .experiments import default_experiment, get_experiment
+from .pipelines import get_pipeline, get_version, latest_version
+
+
+def resolve_spec(
+    ctx: ServerContext,
+    principal: Principal,
+    *,
+    pipeline_spec: Any = None,
+    version_ref: Mapping[str, Any] | None = None,
+    pipeline_version_id: str | None = None,
+) -> tuple[dict[str, Any], PipelineVersionRecord | None]:
+    """The IR a run should execute, and the pipeline version it came from (if any)."""
+    store = ctx.backend.metadata
+    if pipeline_spec is not None:
+        if not isinstance(pipeline_spec, Mapping):
+            raise SpecError("pipeline_spec must be an object", field="pipeline_spec")
+        # The SDK wraps the spec when the YAML also has a platform spec.
+        if "pipeline_spec" in pipeline_spec:
+            pipeline_spec = pipeline_spec["pipeline_spec"]
+        return load_spec(pipeline_spec, path_hint="pipeline_spec").pipeline_spec, None
+    if version_ref:
+        pipeline_id = str(version_ref.get("pipeline_id") or "")
+        pipeline = get_pipeline(store, principal, pipeline_id)
+        version_id = version_ref.get("pipeline_version_id")
+        version = (
+            get_version(store, principal, pipeline.pipeline_id, str(version_id))
+            if version_id
+            else latest_version(store, pipeline.pipeline_id)
+        )
+        return version.spec, version
+    if pipeline_version_id:
+        version = store.get_record(PipelineVersionRecord, pipeline_version_id)
+        get_version(store, principal, version.pipeline_id, pipeline_version_id)
+        return version.spec, version
+    raise UserInputError(
+        "a run needs pipeline_spec or pipeline_version_reference",
+        hint="kfp.Client().create_run_from_pipeline_package sends pipeline_spec",
+    )
+
+
+def create_run(
+    ctx: ServerContext,
+    principal: Principal,
+    *,
+    display_name: str,
+    description: str = "",
+    experiment_id: str | None = None,
+    spec: dict[str, Any],
+    version: PipelineVersionRecord | None,
+    parameters: Mapping[str, Any] | None,
+    cache: bool = True,
+    recurring_run_id: str | None = None,
+) -> RunRecord:
+    """Check, store and start a run in the caller's namespace."""
+    store = ctx.backend.metadata
+    experiment = (
+        get_experiment(store, principal, experiment_id)
+        if experiment_id
+        else default_experiment(store, principal)
+    )
+    record = ctx.manager.create_run(
+        spec,
+        dict(parameters or {}),
+        cache=cache,
+        display_name=display_name or None,
+        pipeline_id=version.pipeline_id if version else None,
+    )
+    record = store.update_record(
+        RunRecord,
+        record.run_id,
+        experiment_id=experiment.experiment_id,
+        namespace=experiment.namespace,
+        description=description,
+        pipeline_version_id=version.pipeline_version_id if version else None,
+        recurring_run_id=recurring_run_id,
+    )
+    store.update_record(
+        ExperimentRecord, experiment.experiment_id, last_run_created_at=record.created_at
+    )
+    ctx.manager.start(record.run_id)
+    return record
+
+
+def get_run(ctx: ServerContext, principal: Principal, run_id: str) -> RunRecord:
+    return load_visible(ctx.backend.metadata, RunRecord, run_id, principal)
+
+
+def list_runs(ctx: ServerContext, query: ListQuery) -> Page:
+    return ctx.backend.metadata.query_records(RunRecord, query)
+
+
+def terminate_run(ctx: ServerContext, principal: Principal, run_id: str) -> None:
+    run = get_run(ctx, principal, run_id)
+    if run.state.terminal:
+        return
+    if not ctx.manager.terminate(run_id):
+        raise PreconditionError(
+            f"run {run_id!r} is driven by another process ({run.owner or 'unknown'})",
+            hint="stop it there (Ctrl-C in the terminal that runs it)",
+        )
+
+
+def retry_run(ctx: ServerContext, principal: Principal, run_id: str) -> None:
+    """Resume a FAILED or CANCELED run: finished tasks are kept, the rest run again."""
+    run = get_run(ctx, principal, run_id)
+    if not run.state.terminal or run.state.value == "SUCCEEDED" or ctx.manager.is_active(run_id):
+        raise PreconditionError(
+            f"run {run_id!r} is {run.state.value}; only FAILED or CANCELED runs can be retried"
+        )
+    ctx.manager.start(run_id)
+
+
+def set_storage_state(ctx: ServerContext, principal: Principal, run_id: str, state: str) -> None:
+    get_run(ctx, principal, run_id)
+    ctx.backend.metadata.update_record(RunRecord, run_id, storage_state=state)
+
+
+def delete_run(ctx: ServerContext, principal: Principal, run_id: str) -> None:
+    run = get_run(ctx, principal, run_id)
+    if not run.state.terminal or ctx.manager.is_active(run_id):
+        raise PreconditionError(
+            f"run {run_id!r} is still {run.state.value}", hint="terminate it first"
+        )
+    ctx.backend.metadata.delete_record(RunRecord, run_id)
+
+
+def run_finished(run: RunRecord) -> datetime | None:
+    return run.finished_at if run.state.terminal else None

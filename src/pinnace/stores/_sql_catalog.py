@@ -1,0 +1,163 @@
+"""Generic catalog access for the SQL store: insert, get, update, delete and list in SQL."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+
+from . import _tables as t
+from ._catalog import Kind, check_query, kind_of
+from ._common import (
+    JSON_FIELDS,
+    R,
+    Record,
+    already_exists,
+    apply_changes,
+    check_changes,
+    coerce_state,
+    normalized,
+)
+from .base import ListQuery, Page, Predicate
+
+
+def row_values(record: Record) -> dict[str, Any]:
+    """A record as column values (states as their strings)."""
+    values = {f.name: getattr(record, f.name) for f in fields(record)}
+    if "state" in values:
+        values["state"] = values["state"].value
+    return values
+
+
+def row_record(kind: type[R], row: Row[Any]) -> R:
+    """A row as a record of class `kind`."""
+    mapping = row._mapping
+    values = {f.name: mapping[f.name] for f in fields(kind)}
+    if "state" in values:
+        values["state"] = coerce_state(kind, values["state"])
+    return kind(**values)
+
+
+def table_of(kind: Kind) -> Table:
+    return t.metadata.tables[kind.table]
+
+
+def _condition(table: Table, predicate: Predicate) -> ColumnElement[bool]:
+    column = table.c[predicate.field]
+    value = predicate.value
+    op = predicate.op
+    if op == "substring":
+        # Lower both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not.
+        return func.lower(column).contains(str(value).lower(), autoescape=True)
+    if op == "in":
+        return column.in_(list(value))
+    if value is None:
+        return column.is_(None) if op == "eq" else column.is_not(None)
+    if op == "eq":
+        return column == value
+    if op == "ne":
+        return or_(column != value, column.is_(None))
+    comparisons = {
+        "gt": column.__gt__,
+        "ge": column.__ge__,
+        "lt": column.__lt__,
+        "le": column.__le__,
+    }
+    return comparisons[op](value)
+
+
+def _where(table: Table, query: ListQuery) -> list[ColumnElement[bool]]:
+    conditions = [_condition(table, p) for p in query.predicates]
+    if query.namespaces is not None:
+        names = [n for n in query.namespaces if n is not None]
+        scope = table.c.namespace.in_(names)
+        if None in query.namespaces:
+            scope = or_(scope, table.c.namespace.is_(None))
+        conditions.append(scope)
+    return conditions
+
+
+class SqlCatalogMixin:
+    """Mixed into `SqlMetadataStore`; relies on its `_read`, `_write`, `_one` helpers."""
+
+    def insert_record(self, record: Any) -> None:
+        kind = kind_of(type(record))
+        new = normalized(record)
+        with self._write(f"create {kind.label}") as conn:  # type: ignore[attr-defined]
+            table = table_of(kind)
+            key = getattr(new, kind.key)
+            if self._one(conn, table, kind.record, **{kind.key: key}):  # type: ignore[attr-defined]
+                raise already_exists(kind.label, key)
+            if kind.parent is not None:
+                parent = kind_of(kind.parent[0])
+                parent_key = getattr(new, kind.parent[1])
+                if not self._one(
+                    conn,
+                    table_of(parent),
+                    parent.record,  # type: ignore[attr-defined]
+                    **{parent.key: parent_key},
+                ):
+                    raise parent.not_found(parent_key)
+            conn.execute(insert(table).values(row_values(new)))
+
+    def get_record(self, kind_class: type, key: str) -> Any:
+        kind = kind_of(kind_class)
+        with self._read(f"read {kind.label}") as conn:  # type: ignore[attr-defined]
+            found = self._one(conn, table_of(kind), kind.record, **{kind.key: key})  # type: ignore[attr-defined]
+        if found is None:
+            raise kind.not_found(key)
+        return found
+
+    def update_record(self, kind_class: type, key: str, **changes: Any) -> Any:
+        kind = kind_of(kind_class)
+        check_changes(kind.record, frozenset(kind.fields | _json(kind)), kind.key, changes)
+        with self._write(f"update {kind.label}") as conn:  # type: ignore[attr-defined]
+            table = table_of(kind)
+            old = self._one(conn, table, kind.record, lock=True, **{kind.key: key})  # type: ignore[attr-defined]
+            if old is None:
+                raise kind.not_found(key)
+            new = apply_changes(old, changes)
+            values = row_values(new)
+            del values[kind.key]
+            conn.execute(update(table).where(table.c[kind.key] == key).values(values))
+            return new
+
+    def delete_record(self, kind_class: type, key: str) -> None:
+        kind = kind_of(kind_class)
+        with self._write(f"delete {kind.label}") as conn:  # type: ignore[attr-defined]
+            table = table_of(kind)
+            # Foreign keys cascade (tasks, executions, artifacts, versions, tokens).
+            if conn.execute(delete(table).where(table.c[kind.key] == key)).rowcount == 0:
+                raise kind.not_found(key)
+
+    def query_records(self, kind_class: type, query: ListQuery) -> Page:
+        kind = kind_of(kind_class)
+        query = check_query(kind, query)
+        table = table_of(kind)
+        where = and_(True, *_where(table, query))
+        column, tie = table.c[query.sort_by], table.c[kind.key]
+        order = (column.desc(), tie.desc()) if query.descending else (column.asc(), tie.asc())
+        rows_query = (
+            select(table).where(where).order_by(*order).limit(query.limit).offset(query.offset)
+        )
+        count_query = select(func.count()).select_from(table).where(where)
+        with self._read(f"list {kind.label}s") as conn:  # type: ignore[attr-defined]
+            records = [row_record(kind.record, row) for row in conn.execute(rows_query)]
+            total = conn.execute(count_query).scalar_one()
+        return Page(records=records, total=int(total))
+
+
+def _json(kind: Kind) -> frozenset[str]:
+    return frozenset(JSON_FIELDS[kind.record])
