@@ -21,11 +21,13 @@ def fixture_module(name: str) -> ModuleType:
     return module
 
 
-def kfp_spec(pipeline_name: str, tmp_path: Path) -> dict[str, Any]:
-    """Compile a pipeline of kfp_control_flow.py with the real kfp (the test oracle)."""
+def kfp_spec(
+    pipeline_name: str, tmp_path: Path, module_name: str = "kfp_control_flow"
+) -> dict[str, Any]:
+    """Compile a pipeline of a fixture module with the real kfp (the test oracle)."""
     from kfp import compiler
 
-    module = fixture_module("kfp_control_flow")
+    module = fixture_module(module_name)
     path = tmp_path / f"{pipeline_name}.yaml"
     compiler.Compiler().compile(getattr(module, pipeline_name), str(path))
     return yaml.safe_load(path.read_text())
@@ -57,3 +59,24 @@ def memory_driver(tmp_path: Path, *, parallelism: int = 2, on_event: Any = None)
         logs_dir=tmp_path / "logs",
         on_event=on_event or ignore_events,
     )
+
+
+def run_kfp(
+    pipeline_name: str,
+    tmp_path: Path,
+    arguments: dict[str, Any] | None = None,
+    *,
+    parallelism: int = 4,
+    spec: dict[str, Any] | None = None,
+    **create: Any,
+) -> Any:
+    """Compile a kfp_flow.py pipeline with kfp and drive it; returns (run, tasks by path)."""
+    spec = spec or kfp_spec(pipeline_name, tmp_path, "kfp_flow")
+    driver = memory_driver(tmp_path, parallelism=parallelism)
+    try:
+        record = driver.create_run(spec, arguments, **create)
+        run = driver.drive(record.run_id)
+        tasks = {t.task_name: t for t in driver.metadata.list_tasks(record.run_id)}
+    finally:
+        driver.executor.close()
+    return run, tasks

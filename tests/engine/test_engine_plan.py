@@ -179,28 +179,36 @@ def test_unknown_executor_is_a_spec_error_with_its_field():
     assert info.value.field == "deploymentSpec.executors.exec-missing"
 
 
-# -- specs compiled by the real kfp: constructs this engine does not run yet ---------------
+# -- specs compiled by the real kfp: DAG components are planned recursively ---------------
 
 
-def test_kfp_condition_is_a_clear_spec_error(tmp_path):
-    with pytest.raises(SpecError) as info:
-        make_plan(kfp_spec("condition_pipeline", tmp_path))
-    assert "conditions and loops are not supported" in str(info.value)
-    assert info.value.field.startswith("root.dag.tasks.")
+def test_kfp_condition_plans_a_dag_task_with_its_condition(tmp_path):
+    plan = make_plan(kfp_spec("condition_pipeline", tmp_path))
+    group = plan.task("condition-1")
+    assert group.kind == "dag" and "heads" in group.condition
+    assert [c.name for c in group.children] == ["say"]
 
 
-def test_kfp_parallel_for_is_a_clear_spec_error(tmp_path):
-    with pytest.raises(SpecError) as info:
-        make_plan(kfp_spec("loop_pipeline", tmp_path))
-    assert "conditions and loops are not supported" in str(info.value)
-    assert info.value.field.startswith("root.dag.tasks.")
+def test_kfp_parallel_for_plans_a_loop(tmp_path):
+    plan = make_plan(kfp_spec("loop_pipeline", tmp_path))
+    (loop,) = plan.tasks
+    assert loop.kind == "dag" and loop.iterator["items"]["raw"] == '["a", "b"]'
+    assert [c.name for c in loop.children] == ["say"]
 
 
-def test_kfp_nested_pipeline_is_a_clear_spec_error(tmp_path):
-    with pytest.raises(SpecError) as info:
-        make_plan(kfp_spec("nested_pipeline", tmp_path))
-    assert "nested pipelines" in str(info.value)
-    assert info.value.field.endswith(".dag")
+def test_kfp_nested_pipeline_plans_its_inner_tasks(tmp_path):
+    plan = make_plan(kfp_spec("nested_pipeline", tmp_path))
+    (inner,) = plan.tasks
+    assert inner.kind == "dag" and inner.condition is None and inner.iterator is None
+    assert [c.name for c in inner.children] == ["say"]
+
+
+def test_a_component_containing_itself_is_a_spec_error(tmp_path):
+    spec = kfp_spec("nested_pipeline", tmp_path)
+    inner = spec["components"]["comp-inner"]["dag"]["tasks"]
+    inner["again"] = {"componentRef": {"name": "comp-inner"}, "taskInfo": {"name": "again"}}
+    with pytest.raises(SpecError, match="contains itself"):
+        make_plan(spec)
 
 
 def test_kfp_compiled_plain_pipeline_plans(tmp_path):

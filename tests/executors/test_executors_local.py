@@ -212,10 +212,16 @@ def test_cancel_escalates_to_sigkill_for_a_task_ignoring_sigterm(tmp_path, monke
     workdir.mkdir()
     ready = workdir / "trap-set"
     launch = TaskLaunch(
-        run_id="r", task_name="stubborn", execution_id="e2", image="busybox",
-        command=("sh", "-c", f"trap '' TERM; touch {ready}; sleep 30"), args=(),
-        executor_input={}, output_metadata_path=workdir / "executor_output.json",
-        workdir=workdir, log_path=tmp_path / "stubborn.log",
+        run_id="r",
+        task_name="stubborn",
+        execution_id="e2",
+        image="busybox",
+        command=("sh", "-c", f"trap '' TERM; touch {ready}; sleep 30"),
+        args=(),
+        executor_input={},
+        output_metadata_path=workdir / "executor_output.json",
+        workdir=workdir,
+        log_path=tmp_path / "stubborn.log",
     )
     try:
         future = executor.submit(launch)

@@ -42,70 +42,148 @@ class BoundInputs:
         return {"parameters": self.parameters, "artifacts": self.artifacts}
 
 
+FinalStatus = Callable[[str], dict[str, Any]]
+
+
 def bind_inputs(
-    task: PlannedTask, pipeline_parameters: Mapping[str, Any],
+    task: PlannedTask,
+    pipeline_parameters: Mapping[str, Any],
     finished: Mapping[str, TaskOutputs],
+    *,
+    artifacts: Mapping[str, list[ArtifactDict]] | None = None,
+    final_status: FinalStatus | None = None,
+    lenient: bool = False,
+    coerce: bool = True,
+    where: str | None = None,
 ) -> BoundInputs:
-    """Resolve every input of `task` from pipeline parameters, constants and upstream outputs."""
-    where = f"root.dag.tasks.{task.name}.inputs"
+    """Resolve every input of `task` inside its enclosing DAG.
+
+    `pipeline_parameters` and `artifacts` are the enclosing DAG's own inputs (the pipeline
+    parameters for root tasks), `finished` the outputs of its finished sibling tasks by name.
+    `lenient` (tasks that run after an upstream failure) leaves out inputs whose producer
+    did not finish, so the component's default applies, as in KFP. DAG inputs are passed on
+    as they are (`coerce=False`); their tasks check the types.
+    """
+    where = f"{where or 'root.dag.tasks.' + task.name}.inputs"
+    scope = _Scope(pipeline_parameters, artifacts or {}, finished, final_status, lenient)
     bindings = task.spec.get("inputs", {})
     definitions = task.component.get("inputDefinitions", {})
     parameters: dict[str, Any] = {}
     for name, binding in (bindings.get("parameters") or {}).items():
-        field = f"{where}.parameters.{name}"
-        value = _parameter_value(binding, pipeline_parameters, finished, field)
+        value = scope.parameter(binding, f"{where}.parameters.{name}", task.name)
         if value is not _MISSING:
             parameters[name] = value
+    _fill_constant_placeholders(parameters, bindings.get("parameters") or {})
     for name, definition in (definitions.get("parameters") or {}).items():
         if name not in parameters and "defaultValue" in definition:
             parameters[name] = definition["defaultValue"]
-        if name in parameters and parameters[name] is not None:
+        if coerce and name in parameters and parameters[name] is not None:
             kind = definition.get("parameterType", "STRING")
             parameters[name] = coerce_parameter(name, parameters[name], kind)
-    artifacts: dict[str, list[ArtifactDict]] = {}
+    bound: dict[str, list[ArtifactDict]] = {}
     for name, binding in (bindings.get("artifacts") or {}).items():
-        artifacts[name] = _artifact_value(binding, finished, f"{where}.artifacts.{name}")
-    return BoundInputs(parameters, artifacts)
+        value = scope.artifact(binding, f"{where}.artifacts.{name}")
+        if value is not _MISSING:
+            bound[name] = value
+    return BoundInputs(parameters, bound)
 
 
-_MISSING = object()
+_MISSING: Any = object()
 
 
-def _parameter_value(
-    binding: Mapping[str, Any], pipeline_parameters: Mapping[str, Any],
-    finished: Mapping[str, TaskOutputs], where: str,
-) -> Any:
-    if "runtimeValue" in binding:
-        return binding["runtimeValue"].get("constant")
-    if "componentInputParameter" in binding:
-        return pipeline_parameters.get(binding["componentInputParameter"], _MISSING)
-    if "taskOutputParameter" in binding:
-        ref = binding["taskOutputParameter"]
-        outputs = finished[ref["producerTask"]]
-        key = ref["outputParameterKey"]
-        if key not in outputs.parameters:
-            raise SpecError(f"task {ref['producerTask']!r} produced no output parameter {key!r}",
-                            field=where)
-        return outputs.parameters[key]
-    raise SpecError(f"unsupported input binding {sorted(binding)}", field=where)
+@dataclass(frozen=True)
+class _Scope:
+    """Where a task's input bindings resolve: its enclosing DAG's inputs and its siblings."""
+
+    parameters: Mapping[str, Any]
+    artifacts: Mapping[str, list[ArtifactDict]]
+    finished: Mapping[str, TaskOutputs]
+    final_status: FinalStatus | None
+    lenient: bool
+
+    def producer(self, name: str, where: str) -> TaskOutputs | None:
+        outputs = self.finished.get(name)
+        if outputs is None and not self.lenient:
+            raise SpecError(
+                f"task {name!r} did not run, so its outputs do not exist "
+                "(it was skipped by a condition?)",
+                field=where,
+                hint="read outputs of conditional tasks through dsl.OneOf",
+            )
+        return outputs
+
+    def parameter(self, binding: Mapping[str, Any], where: str, task: str) -> Any:
+        value = self._parameter(binding, where)
+        selector = binding.get("parameterExpressionSelector")
+        if selector and value is not _MISSING:
+            from .cel import select
+
+            value = select(selector, value, task=task)
+        return value
+
+    def _parameter(self, binding: Mapping[str, Any], where: str) -> Any:
+        if "runtimeValue" in binding:
+            return binding["runtimeValue"].get("constant")
+        if "componentInputParameter" in binding:
+            return self.parameters.get(binding["componentInputParameter"], _MISSING)
+        if "taskOutputParameter" in binding:
+            ref = binding["taskOutputParameter"]
+            outputs = self.producer(ref["producerTask"], where)
+            key = ref["outputParameterKey"]
+            if outputs is None:
+                return _MISSING
+            if key not in outputs.parameters:
+                if self.lenient:
+                    return _MISSING
+                raise SpecError(
+                    f"task {ref['producerTask']!r} produced no output parameter {key!r}",
+                    field=where,
+                )
+            return outputs.parameters[key]
+        if "taskFinalStatus" in binding and self.final_status is not None:
+            return self.final_status(binding["taskFinalStatus"].get("producerTask", ""))
+        raise SpecError(f"unsupported input binding {sorted(binding)}", field=where)
+
+    def artifact(self, binding: Mapping[str, Any], where: str) -> Any:
+        if "componentInputArtifact" in binding:
+            return self.artifacts.get(binding["componentInputArtifact"], _MISSING)
+        if "taskOutputArtifact" in binding:
+            ref = binding["taskOutputArtifact"]
+            outputs = self.producer(ref["producerTask"], where)
+            key = ref["outputArtifactKey"]
+            if outputs is None or (key not in outputs.artifacts and self.lenient):
+                return _MISSING
+            if key not in outputs.artifacts:
+                raise SpecError(
+                    f"task {ref['producerTask']!r} produced no artifact {key!r}", field=where
+                )
+            return outputs.artifacts[key]
+        raise SpecError(f"unsupported artifact binding {sorted(binding)}", field=where)
 
 
-def _artifact_value(
-    binding: Mapping[str, Any], finished: Mapping[str, TaskOutputs], where: str
-) -> list[ArtifactDict]:
-    if "taskOutputArtifact" in binding:
-        ref = binding["taskOutputArtifact"]
-        outputs = finished[ref["producerTask"]]
-        key = ref["outputArtifactKey"]
-        if key not in outputs.artifacts:
-            raise SpecError(f"task {ref['producerTask']!r} produced no artifact {key!r}",
-                            field=where)
-        return outputs.artifacts[key]
-    raise SpecError(f"unsupported artifact binding {sorted(binding)}", field=where)
+_INPUT_REFERENCE = re.compile(r"\{\{\$\.inputs\.parameters\['(?P<n>[^']+)'\]\}\}")
+
+
+def _fill_constant_placeholders(parameters: dict[str, Any], bindings: Mapping[str, Any]) -> None:
+    """Fill `{{$.inputs.parameters['x']}}` inside constants (kfp's f-strings of channels)."""
+    for name, binding in bindings.items():
+        value = parameters.get(name)
+        if "runtimeValue" not in binding or not isinstance(value, str):
+            continue
+
+        def replace(match: re.Match[str]) -> str:
+            other = parameters.get(match["n"], _MISSING)
+            if other is _MISSING:
+                return match.group(0)
+            return other if isinstance(other, str) else json.dumps(other)
+
+        parameters[name] = _INPUT_REFERENCE.sub(replace, value)
 
 
 def build_executor_input(
-    task: PlannedTask, inputs: BoundInputs, workdir: Path,
+    task: PlannedTask,
+    inputs: BoundInputs,
+    workdir: Path,
     local_path: Callable[[str], Path],
 ) -> dict[str, Any]:
     """The KFP ExecutorInput for one execution; output paths point under `workdir`."""
@@ -123,10 +201,16 @@ def build_executor_input(
     for name, definition in (outputs.get("artifacts") or {}).items():
         path = workdir / "outputs" / "artifacts" / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        out_artifacts[name] = {"artifacts": [{
-            "name": name, "type": definition.get("artifactType", {}), "uri": str(path),
-            "metadata": {},
-        }]}
+        out_artifacts[name] = {
+            "artifacts": [
+                {
+                    "name": name,
+                    "type": definition.get("artifactType", {}),
+                    "uri": str(path),
+                    "metadata": {},
+                }
+            ]
+        }
     executor_input: dict[str, Any] = {
         "inputs": {},
         "outputs": {"outputFile": str(workdir / "executor_output.json")},
@@ -162,7 +246,7 @@ def resolve_placeholders(items: list[str], executor_input: Mapping[str, Any]) ->
 
 
 def _expand_structured(item: str, executor_input: Mapping[str, Any]) -> list[str]:
-    if not (item.startswith("{\"") and item.endswith("}")):
+    if not (item.startswith('{"') and item.endswith("}")):
         return [item]
     try:
         data = json.loads(item)
@@ -180,9 +264,10 @@ def _expand_node(node: Any, executor_input: Mapping[str, Any]) -> list[str]:
         spec = node["IfPresent"]
         name = spec.get("InputName", "")
         inputs = executor_input.get("inputs", {})
-        present = (name in inputs.get("parameterValues", {})
-                   and inputs["parameterValues"][name] is not None) or name in inputs.get(
-            "artifacts", {})
+        present = (
+            name in inputs.get("parameterValues", {})
+            and inputs["parameterValues"][name] is not None
+        ) or name in inputs.get("artifacts", {})
         branch = spec.get("Then" if present else "Else") or []
         if isinstance(branch, str):
             branch = [branch]

@@ -12,23 +12,37 @@ from .inputs import resolve_placeholders
 from .plan import PlannedTask
 
 _MEMORY_UNITS = {
-    "": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-    "KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40,
+    "": 1,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "KI": 2**10,
+    "MI": 2**20,
+    "GI": 2**30,
+    "TI": 2**40,
 }
 _MEMORY = re.compile(r"^\s*([0-9.]+)\s*([KMGT]I?)?B?\s*$", re.IGNORECASE)
 
 
 def make_launch(
-    *, run_id: str, task: PlannedTask, execution_id: str, executor_input: dict[str, Any],
-    workdir: Path, log_path: Path,
+    *,
+    run_id: str,
+    task: PlannedTask,
+    execution_id: str,
+    executor_input: dict[str, Any],
+    workdir: Path,
+    log_path: Path,
+    task_name: str | None = None,
 ) -> TaskLaunch:
+    """`task_name` is the instance's path (defaults to the task's name in its DAG)."""
     container = task.executor["container"]
     command = resolve_placeholders(list(container.get("command", [])), executor_input)
     args = resolve_placeholders(list(container.get("args", [])), executor_input)
     env = {e["name"]: str(e.get("value", "")) for e in container.get("env", []) if "name" in e}
     return TaskLaunch(
         run_id=run_id,
-        task_name=task.name,
+        task_name=task_name or task.name,
         execution_id=execution_id,
         image=container.get("image", ""),
         command=tuple(command),

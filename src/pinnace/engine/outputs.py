@@ -21,10 +21,17 @@ class ArtifactCommitter(Protocol):
 
 
 def collect_outputs(
-    task: PlannedTask, executor_input: Mapping[str, Any], run_id: str,
+    task: PlannedTask,
+    executor_input: Mapping[str, Any],
+    run_id: str,
     store: ArtifactCommitter,
+    *,
+    task_name: str | None = None,
 ) -> TaskOutputs:
-    """Read the executor output and output files, commit artifacts to the store."""
+    """Read the executor output and output files, commit artifacts to the store.
+
+    `task_name` is the instance's path, which keeps loop iterations' artifacts apart.
+    """
     written = _read_executor_output(Path(executor_input["outputs"]["outputFile"]))
     definitions = task.component.get("outputDefinitions", {})
     parameters: dict[str, Any] = {}
@@ -43,11 +50,12 @@ def collect_outputs(
             raise OutputError(
                 f"output artifact {name!r} was not written (expected a file or folder at {local})"
             )
-        uri = store.uri_for(run_id, task.name, name)
+        uri = store.uri_for(run_id, task_name or task.name, name)
         store.commit(local, uri)
         metadata = {**declared.get("metadata", {}), **reported.get("metadata", {})}
-        artifacts[name] = [{"name": name, "uri": uri, "type": declared.get("type", {}),
-                            "metadata": metadata}]
+        artifacts[name] = [
+            {"name": name, "uri": uri, "type": declared.get("type", {}), "metadata": metadata}
+        ]
     return TaskOutputs(parameters, artifacts)
 
 
@@ -72,6 +80,7 @@ def _read_parameter_file(name: str, path: Path, kind: str) -> Any:
     except ValueError:
         if kind == "BOOLEAN" and text.strip() in ("True", "False"):
             return text.strip() == "True"
-        raise OutputError(f"output parameter {name!r} is not a valid {kind.lower()}: "
-                          f"{text[:80]!r}") from None
+        raise OutputError(
+            f"output parameter {name!r} is not a valid {kind.lower()}: {text[:80]!r}"
+        ) from None
     return value

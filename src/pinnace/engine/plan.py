@@ -17,12 +17,18 @@ _PARAMETER_TYPES: dict[str, tuple[type, ...]] = {
     "BOOLEAN": (bool,),
     "LIST": (list,),
     "STRUCT": (dict,),
+    # The exit task's `PipelineTaskFinalStatus`: a struct the engine fills in.
+    "TASK_FINAL_STATUS": (dict,),
 }
 
 
 @dataclass(frozen=True)
 class PlannedTask:
-    """One task of the root DAG: its spec, component, executor and upstream tasks."""
+    """One task of a DAG (the root DAG or a DAG component): its spec, component and kind.
+
+    `kind` is "container" (a process), "importer" (no process) or "dag" (a group whose
+    `children` are the tasks of the component's DAG, in a topological order).
+    """
 
     name: str
     display_name: str
@@ -31,6 +37,8 @@ class PlannedTask:
     component: Mapping[str, Any]
     executor: Mapping[str, Any]
     upstream: tuple[str, ...]
+    kind: str = "container"
+    children: tuple[PlannedTask, ...] = ()
 
     @property
     def cache_enabled(self) -> bool:
@@ -40,10 +48,30 @@ class PlannedTask:
     def retry_policy(self) -> Mapping[str, Any]:
         return self.spec.get("retryPolicy", {})
 
+    @property
+    def condition(self) -> str | None:
+        """The CEL trigger condition (`dsl.If`), or None."""
+        return self.spec.get("triggerPolicy", {}).get("condition") or None
+
+    @property
+    def runs_after_failure(self) -> bool:
+        """Exit tasks and `ignore_upstream_failure()`: run once the upstream are terminal."""
+        strategy = self.spec.get("triggerPolicy", {}).get("strategy")
+        return strategy == "ALL_UPSTREAM_TASKS_COMPLETED"
+
+    @property
+    def iterator(self) -> Mapping[str, Any] | None:
+        """The `parameterIterator` or `artifactIterator` of a loop (`dsl.ParallelFor`)."""
+        return self.spec.get("parameterIterator") or self.spec.get("artifactIterator") or None
+
+    @property
+    def dag_outputs(self) -> Mapping[str, Any]:
+        return self.component.get("dag", {}).get("outputs", {})
+
 
 @dataclass(frozen=True)
 class Plan:
-    """A run's tasks in a topological order, and its resolved pipeline parameters."""
+    """A run's root tasks in a topological order, and its resolved pipeline parameters."""
 
     pipeline_name: str
     parameters: Mapping[str, Any]
@@ -60,37 +88,48 @@ class Plan:
 def make_plan(spec: Mapping[str, Any], arguments: Mapping[str, Any] | None = None) -> Plan:
     """Check `arguments` against the spec's pipeline parameters and order its tasks.
 
-    Raises ParameterError for a missing, unknown or ill-typed parameter and SpecError for
-    constructs this engine does not run yet (the field path says which).
+    DAG components (conditions, loops, exit handlers, nested pipelines) are planned
+    recursively. Raises ParameterError for a missing, unknown or ill-typed parameter and
+    SpecError for a broken spec (the field path says which).
     """
     root = spec.get("root") or {}
     parameters = bind_parameters(root.get("inputDefinitions", {}), arguments or {})
-    # By name: a spec's map order is not meaningful (kfp writes it sorted, a dict built in
-    # memory may not be), and ready tasks must start in the same order on every run.
-    tasks = [_plan_task(spec, name, task) for name, task in
-             sorted((root.get("dag", {}).get("tasks") or {}).items())]
     return Plan(
         pipeline_name=spec.get("pipelineInfo", {}).get("name", "pipeline"),
         parameters=parameters,
-        tasks=tuple(_topological(tasks)),
+        tasks=plan_dag(spec, root.get("dag", {}), "root.dag", ()),
         outputs=root.get("dag", {}).get("outputs", {}),
     )
 
 
-def bind_parameters(
-    definitions: Mapping[str, Any], arguments: Mapping[str, Any]
-) -> dict[str, Any]:
+def plan_dag(
+    spec: Mapping[str, Any], dag: Mapping[str, Any], where: str, enclosing: tuple[str, ...]
+) -> tuple[PlannedTask, ...]:
+    """The tasks of one DAG in a topological order; `enclosing` guards against recursion."""
+    # By name: a spec's map order is not meaningful (kfp writes it sorted, a dict built in
+    # memory may not be), and ready tasks must start in the same order on every run.
+    tasks = [
+        _plan_task(spec, name, task, f"{where}.tasks.{name}", enclosing)
+        for name, task in sorted((dag.get("tasks") or {}).items())
+    ]
+    return tuple(_topological(tasks, f"{where}.tasks"))
+
+
+def bind_parameters(definitions: Mapping[str, Any], arguments: Mapping[str, Any]) -> dict[str, Any]:
     """Apply defaults and type checks to pipeline parameters (strings from a CLI are coerced)."""
     declared = definitions.get("parameters", {}) or {}
     unknown = sorted(set(arguments) - set(declared))
     if unknown:
         raise ParameterError(
-            "not a parameter of this pipeline", parameter=unknown[0],
+            "not a parameter of this pipeline",
+            parameter=unknown[0],
             hint=f"the pipeline's parameters are: {', '.join(sorted(declared)) or '(none)'}",
         )
     if definitions.get("artifacts"):
-        raise SpecError("pipeline-level input artifacts are not supported yet",
-                        field="root.inputDefinitions.artifacts")
+        raise SpecError(
+            "pipeline-level input artifacts are not supported yet",
+            field="root.inputDefinitions.artifacts",
+        )
     bound: dict[str, Any] = {}
     for name, definition in declared.items():
         kind = definition.get("parameterType", "STRING")
@@ -102,7 +141,8 @@ def bind_parameters(
             continue
         else:
             raise ParameterError(
-                f"required ({kind.lower()}) but not given", parameter=name,
+                f"required ({kind.lower()}) but not given",
+                parameter=name,
                 hint=f"pass it with -p {name}=VALUE (or arguments={{'{name}': ...}})",
             )
     return bound
@@ -140,40 +180,52 @@ def _parse_text(name: str, text: str, kind: str) -> Any:
         return json.loads(text)
     except ValueError:
         raise ParameterError(
-            f"expected {kind.lower()}, got {text!r}", parameter=name,
+            f"expected {kind.lower()}, got {text!r}",
+            parameter=name,
             hint="lists and dicts are given as JSON, booleans as true/false",
         ) from None
 
 
-def _plan_task(spec: Mapping[str, Any], name: str, task: Mapping[str, Any]) -> PlannedTask:
-    where = f"root.dag.tasks.{name}"
-    for unsupported in ("triggerPolicy", "iteratorPolicy", "parameterIterator",
-                        "artifactIterator"):
-        if unsupported in task:
-            raise SpecError("conditions and loops are not supported by this engine yet",
-                            field=f"{where}.{unsupported}")
+def _plan_task(
+    spec: Mapping[str, Any],
+    name: str,
+    task: Mapping[str, Any],
+    where: str,
+    enclosing: tuple[str, ...],
+) -> PlannedTask:
     component_name = task.get("componentRef", {}).get("name", "")
     component = (spec.get("components") or {}).get(component_name)
     if component is None:
-        raise SpecError(f"component {component_name!r} is not defined",
-                        field=f"{where}.componentRef.name")
+        raise SpecError(
+            f"component {component_name!r} is not defined", field=f"{where}.componentRef.name"
+        )
+    common = {
+        "name": name,
+        "display_name": task.get("taskInfo", {}).get("name", name),
+        "spec": task,
+        "component_name": component_name,
+        "component": component,
+        "upstream": tuple(sorted(_upstream(task))),
+    }
     if "dag" in component:
-        raise SpecError("nested pipelines are not supported by this engine yet",
-                        field=f"components.{component_name}.dag")
+        if component_name in enclosing:
+            raise SpecError(
+                f"component {component_name!r} contains itself",
+                field=f"components.{component_name}.dag",
+            )
+        children = plan_dag(
+            spec, component["dag"], f"components.{component_name}.dag", (*enclosing, component_name)
+        )
+        return PlannedTask(executor={}, kind="dag", children=children, **common)
     label = component.get("executorLabel", "")
     executor = (spec.get("deploymentSpec", {}).get("executors") or {}).get(label)
+    if executor is not None and "importer" in executor:
+        return PlannedTask(executor=executor, kind="importer", **common)
     if executor is None or "container" not in executor:
-        raise SpecError(f"executor {label!r} has no container",
-                        field=f"deploymentSpec.executors.{label}")
-    return PlannedTask(
-        name=name,
-        display_name=task.get("taskInfo", {}).get("name", name),
-        spec=task,
-        component_name=component_name,
-        component=component,
-        executor=executor,
-        upstream=tuple(sorted(_upstream(task))),
-    )
+        raise SpecError(
+            f"executor {label!r} has no container", field=f"deploymentSpec.executors.{label}"
+        )
+    return PlannedTask(executor=executor, **common)
 
 
 def _upstream(task: Mapping[str, Any]) -> set[str]:
@@ -190,13 +242,12 @@ def _upstream(task: Mapping[str, Any]) -> set[str]:
     return names
 
 
-def _topological(tasks: list[PlannedTask]) -> list[PlannedTask]:
+def _topological(tasks: list[PlannedTask], where: str) -> list[PlannedTask]:
     by_name = {t.name: t for t in tasks}
     for task in tasks:
         for up in task.upstream:
             if up not in by_name:
-                raise SpecError(f"depends on unknown task {up!r}",
-                                field=f"root.dag.tasks.{task.name}")
+                raise SpecError(f"depends on unknown task {up!r}", field=f"{where}.{task.name}")
     ordered: list[PlannedTask] = []
     state: dict[str, int] = {}  # 1 = visiting, 2 = done
 
@@ -204,8 +255,8 @@ def _topological(tasks: list[PlannedTask]) -> list[PlannedTask]:
         if state.get(task.name) == 2:
             return
         if state.get(task.name) == 1:
-            cycle = " -> ".join([*path[path.index(task.name):], task.name])
-            raise SpecError(f"the tasks form a cycle: {cycle}", field="root.dag.tasks")
+            cycle = " -> ".join([*path[path.index(task.name) :], task.name])
+            raise SpecError(f"the tasks form a cycle: {cycle}", field=where)
         state[task.name] = 1
         for up in task.upstream:
             visit(by_name[up], [*path, task.name])

@@ -46,21 +46,28 @@ def settle_orphaned_runs(store: MetadataStore) -> list[str]:
         for run in store.list_runs(limit=10_000, state=state):
             if owner_alive(run.owner):
                 continue
-            reason = (f"the process driving this run ({run.owner or 'unknown'}) exited before "
-                      "the run finished; resume it with `pinnace runs resume "
-                      f"{run.run_id}` (finished tasks are reused)")
+            reason = (
+                f"the process driving this run ({run.owner or 'unknown'}) exited before "
+                "the run finished; resume it with `pinnace runs resume "
+                f"{run.run_id}` (finished tasks are reused)"
+            )
             now = datetime.now(timezone.utc)
             for task in store.list_tasks(run.run_id):
                 if task.state in (TaskState.RUNNING, TaskState.PENDING):
-                    task.state = (TaskState.FAILED if task.state is TaskState.RUNNING
-                                  else TaskState.CANCELED)
+                    task.state = (
+                        TaskState.FAILED if task.state is TaskState.RUNNING else TaskState.CANCELED
+                    )
                     task.error = "interrupted: " + reason
                     task.finished_at = now
                     store.upsert_task(task)
             for execution in store.list_executions(run.run_id):
                 if execution.state is TaskState.RUNNING:
-                    store.update_execution(execution.execution_id, state=TaskState.FAILED,
-                                           finished_at=now, error="interrupted: " + reason)
+                    store.update_execution(
+                        execution.execution_id,
+                        state=TaskState.FAILED,
+                        finished_at=now,
+                        error="interrupted: " + reason,
+                    )
             store.update_run(run.run_id, state=RunState.FAILED, error=reason, finished_at=now)
             settled.append(run.run_id)
     return settled

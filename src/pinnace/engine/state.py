@@ -71,13 +71,17 @@ _RUN_MOVES: dict[RunState, frozenset[RunState]] = {
 }
 
 _TASK_TERMINAL = frozenset(
-    {TaskState.SUCCEEDED, TaskState.CACHED, TaskState.FAILED, TaskState.SKIPPED,
-     TaskState.CANCELED}
+    {TaskState.SUCCEEDED, TaskState.CACHED, TaskState.FAILED, TaskState.SKIPPED, TaskState.CANCELED}
 )
 _TASK_MOVES: dict[TaskState, frozenset[TaskState]] = {
     TaskState.PENDING: frozenset(
-        {TaskState.RUNNING, TaskState.CACHED, TaskState.SKIPPED, TaskState.CANCELED,
-         TaskState.FAILED}
+        {
+            TaskState.RUNNING,
+            TaskState.CACHED,
+            TaskState.SKIPPED,
+            TaskState.CANCELED,
+            TaskState.FAILED,
+        }
     ),
     TaskState.RUNNING: frozenset(
         {TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELED, TaskState.RUNNING}

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
@@ -22,6 +24,15 @@ from ..envs.cache import Environment, EnvironmentCache
 from ..envs.commands import LightweightProgram, recognize_command
 from ..errors import ExecutorError, PinnaceError
 from .base import ExecutionOutcome, TaskLaunch
+from .containers import (
+    ENGINES,
+    EngineProbe,
+    container_command,
+    current_user,
+    input_paths,
+    probe_engines,
+)
+from .limits import GpuPool, MemoryWatch, cpu_settings, discover_gpus
 from .runtime_copy import RUNTIME_PACKAGE
 
 _KILL_GRACE_SECONDS = 5.0
@@ -34,9 +45,19 @@ class LocalExecutor:
     """Runs executions as local subprocesses, at most `parallelism` at a time."""
 
     def __init__(
-        self, *, env_cache: EnvironmentCache, runtime_path: Path, parallelism: int,
+        self,
+        *,
+        env_cache: EnvironmentCache,
+        runtime_path: Path,
+        parallelism: int,
         use_current_python: bool = False,
+        container_engines: Sequence[str] = ENGINES,
+        gpus: Sequence[str] | None = None,
     ) -> None:
+        """`gpus` None discovers them (PINNACE_GPUS, else nvidia-smi) at the first GPU task."""
+        self._engines = tuple(container_engines)
+        self._probe: EngineProbe | None = None
+        self._gpus: GpuPool | None = GpuPool(list(gpus)) if gpus is not None else None
         self._envs = env_cache
         self._runtime_path = runtime_path
         self._parallelism = max(1, parallelism)
@@ -78,10 +99,41 @@ class LocalExecutor:
         with open(launch.log_path, "ab", buffering=0) as log:
             try:
                 argv, environment = self._prepare(launch, log)
+                gpus = self._take_gpus(launch, log)
             except PinnaceError as exc:
                 _write(log, f"pinnace: {exc}\n")
                 return ExecutionOutcome(exit_code=-1, error=exc.message)
-            return self._spawn(launch, argv, environment, log)
+            if gpus is None:
+                return ExecutionOutcome(exit_code=-1, error="canceled", environment=environment)
+            try:
+                return self._spawn(launch, argv, environment, log, gpus)
+            finally:
+                if gpus and self._gpus is not None:
+                    self._gpus.release(gpus)
+
+    def _take_gpus(self, launch: TaskLaunch, log: IO[bytes]) -> list[str] | None:
+        """The GPUs this execution gets ([] when it asks for none), None if canceled."""
+        count = launch.resources.accelerator_count or 0
+        if count <= 0:
+            return []
+        kind = (launch.resources.accelerator_type or "").lower()
+        if kind and "gpu" not in kind and "nvidia" not in kind:
+            raise ExecutorError(
+                f"asks for accelerator {launch.resources.accelerator_type!r}, "
+                "which this machine does not have",
+                task=launch.task_name,
+                hint="only NVIDIA GPUs are handed out locally",
+            )
+        with self._lock:
+            if self._gpus is None:
+                self._gpus = GpuPool(discover_gpus())
+        _write(log, f"pinnace: waiting for {count} GPU(s)\n")
+        gpus = self._gpus.acquire(
+            count, launch.task_name, lambda: self.was_canceled(launch.execution_id)
+        )
+        if gpus is not None:
+            _write(log, f"pinnace: CUDA_VISIBLE_DEVICES={','.join(gpus)}\n")
+        return gpus
 
     def _prepare(self, launch: TaskLaunch, log: IO[bytes]) -> tuple[list[str], dict[str, Any]]:
         program = recognize_command(list(launch.command), list(launch.args))
@@ -92,12 +144,23 @@ class LocalExecutor:
         module.write_text(program.program_text, encoding="utf-8")
         python = str(env.python)
         if program.kind == "kfp-v2":
-            argv = [python, "-m", RUNTIME_PACKAGE, "--component_module_path", str(module),
-                    *program.program_args]
+            argv = [
+                python,
+                "-m",
+                RUNTIME_PACKAGE,
+                "--component_module_path",
+                str(module),
+                *program.program_args,
+            ]
         else:
             argv = [python, "-u", str(module), *program.program_args]
-        info = {"python": python, "requirements": list(env.requirements), "key": env.key,
-                "reused": env.reused, "image": launch.image}
+        info = {
+            "python": python,
+            "requirements": list(env.requirements),
+            "key": env.key,
+            "reused": env.reused,
+            "image": launch.image,
+        }
         return argv, info
 
     def _environment(self, program: LightweightProgram, log: IO[bytes]) -> Environment:
@@ -113,46 +176,96 @@ class LocalExecutor:
         return env
 
     def _host_command(self, launch: TaskLaunch, log: IO[bytes]) -> list[str]:
+        """A container component: in docker/podman when one answers, else on this machine."""
         argv = [*launch.command, *launch.args]
+        probe = self._container_engine()
+        if probe.engine is not None and launch.image:
+            _write(log, f"pinnace: running image {launch.image!r} with {probe.engine}\n")
+            return container_command(
+                probe.engine,
+                image=launch.image,
+                command=launch.command,
+                args=launch.args,
+                workdir=launch.workdir,
+                mounts=input_paths(launch.executor_input),
+                env=launch.env,
+                user=current_user(),
+                name=f"pinnace-{launch.execution_id}",
+            )
         if not argv:
             raise ExecutorError("the container has no command to run", task=launch.task_name)
         if shutil.which(argv[0]) is None:
             raise ExecutorError(
-                f"needs the container image {launch.image!r}: its program {argv[0]!r} is not "
-                "on this machine, and the local executor does not run container images yet",
+                f"needs the container image {launch.image!r}: no container engine answered "
+                f"({probe.explain()}), and its program {argv[0]!r} is not on this machine",
                 task=launch.task_name,
-                hint="write the step as a Python component, or install the program locally",
+                hint="start docker or podman, write the step as a Python component, or "
+                "install the program locally",
             )
-        _write(log, f"pinnace: warning: image {launch.image!r} not used; running "
-                    f"{argv[0]!r} on this machine\n")
+        _write(
+            log,
+            f"pinnace: warning: image {launch.image!r} not used ({probe.explain()}); "
+            f"running {argv[0]!r} on this machine\n",
+        )
         return argv
 
-    def _spawn(self, launch: TaskLaunch, argv: list[str], environment: dict[str, Any],
-               log: IO[bytes]) -> ExecutionOutcome:
+    def _container_engine(self) -> EngineProbe:
+        with self._lock:
+            if self._probe is None:
+                self._probe = probe_engines(self._engines)
+            return self._probe
+
+    def _spawn(
+        self,
+        launch: TaskLaunch,
+        argv: list[str],
+        environment: dict[str, Any],
+        log: IO[bytes],
+        gpus: list[str],
+    ) -> ExecutionOutcome:
         env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
+        # Each GPU task sees exactly its devices; other tasks see none.
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+        threads: dict[str, str] = {}
+        cores = cpu_settings(launch.resources.cpu_limit, threads)
+        env.update(threads)
         env.update(launch.env)
         # The runtime comes first; a PYTHONPATH the task itself sets (set_env_variable) stays.
         env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(self._runtime_path), launch.env.get("PYTHONPATH", "")) if p)
+            p for p in (str(self._runtime_path), launch.env.get("PYTHONPATH", "")) if p
+        )
         env["PYTHONUNBUFFERED"] = "1"
         with self._lock:
             if launch.execution_id in self._canceled:
                 return ExecutionOutcome(exit_code=-1, error="canceled", environment=environment)
             try:
                 process = subprocess.Popen(
-                    argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    cwd=launch.workdir, env=env, start_new_session=True,
+                    argv,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    cwd=launch.workdir,
+                    env=env,
+                    start_new_session=True,
+                    preexec_fn=_pin_to(cores) if cores else None,
                 )
             except OSError as exc:
                 return ExecutionOutcome(exit_code=-1, error=f"could not start {argv[0]}: {exc}")
             self._processes[launch.execution_id] = process
+        limit = launch.resources.memory_limit_bytes
+        watch = MemoryWatch(process.pid, limit, lambda: _kill_group(process)) if limit else None
         try:
             code = process.wait()
         finally:
+            if watch is not None:
+                watch.stop()
             with self._lock:
                 self._processes.pop(launch.execution_id, None)
-        return ExecutionOutcome(exit_code=code, error=_describe_exit(code, launch, self),
-                                environment=environment)
+        error = _describe_exit(code, launch, self)
+        if watch is not None and watch.exceeded:
+            error = watch.message()
+            _write(log, f"pinnace: {error}\n")
+        return ExecutionOutcome(exit_code=code, error=error, environment=environment)
 
     def was_canceled(self, execution_id: str) -> bool:
         with self._lock:
@@ -167,7 +280,38 @@ def _describe_exit(code: int, launch: TaskLaunch, executor: LocalExecutor) -> st
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else code
         return f"killed by signal {name}"
+    reason = _failure_from_log(launch.log_path)
+    if reason:
+        return f"exited with code {code}: {reason}; see the task log"
     return f"exited with code {code}; see the task log"
+
+
+_RUNTIME_FAILURE = re.compile(r"^pinnace runtime: component '[^']*' failed: (?P<reason>.+)$")
+_EXCEPTION_LINE = re.compile(r"^(?P<reason>[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*)$")
+
+
+def _failure_from_log(log_path: Path) -> str | None:
+    """The component's exception as the runtime (or a traceback) reported it, if any."""
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 8192))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    for pattern in (_RUNTIME_FAILURE, _EXCEPTION_LINE):
+        for line in reversed(lines):
+            match = pattern.match(line.strip())
+            if match:
+                return match["reason"][:300]
+    return None
+
+
+def _pin_to(cores: set[int]) -> Any:
+    def pin() -> None:  # runs in the child between fork and exec
+        os.sched_setaffinity(0, cores)
+
+    return pin
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

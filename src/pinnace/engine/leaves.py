@@ -1,0 +1,267 @@
+"""Container and importer task instances: the cache, submitting, completing, failing."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from concurrent.futures import Future
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import PinnaceError
+from ..executors.base import ExecutionOutcome
+from ..stores.base import ArtifactRecord, CacheEntry, ExecutionRecord, RunRecord
+from .cache import cache_key
+from .importer import import_artifact, is_external, local_copy
+from .inputs import BoundInputs, TaskOutputs, build_executor_input
+from .launch import make_launch
+from .nodes import Attempt, Node, Progress
+from .outputs import OutputError, collect_outputs
+from .retry import backoff_seconds, max_attempts
+from .state import TaskState
+
+if TYPE_CHECKING:
+    from .driver import RunDriver
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Leaves:
+    """The task-execution half of RunDriver (mixed in; `self` is the driver)."""
+
+    def _start_container(
+        self: RunDriver,
+        run: RunRecord,
+        progress: Progress,
+        node: Node,
+        inputs: BoundInputs,
+        *,
+        retry: bool = False,
+    ) -> None:
+        task, record = node.task, progress.records[node.path]
+        record.inputs = inputs.as_dict()
+        key = cache_key(task, inputs, progress.plan.pipeline_name) if task.cache_enabled else None
+        record.cache_key = key
+        # A retry re-executes: its task is RUNNING and must not turn CACHED midway.
+        if key and run.cache_enabled and not retry and self._reuse(run, progress, node, key):
+            return
+        try:
+            self._submit(run, progress, node, inputs, key)
+        except PinnaceError as exc:  # e.g. an input artifact that cannot be fetched
+            self._fail(run, progress, node.path, str(exc))
+
+    def _reuse(self: RunDriver, run: RunRecord, progress: Progress, node: Node, key: str) -> bool:
+        entry = self.metadata.get_cache(key)
+        if entry is None:
+            return False
+        ttl = self.cache_ttl.get(run.run_id)
+        if ttl is not None and (_now() - _aware(entry.created_at)).total_seconds() > ttl:
+            return False
+        uris = [a["uri"] for arts in entry.outputs.get("artifacts", {}).values() for a in arts]
+        if not all(is_external(u, self.artifacts.root) or self.artifacts.exists(u) for u in uris):
+            return False
+        record = progress.records[node.path]
+        record.state = record.state.check_move(TaskState.CACHED)
+        record.outputs = entry.outputs
+        record.cached_from = f"{entry.run_id}/{entry.task_name}"
+        record.started_at = record.finished_at = _now()
+        self.metadata.upsert_task(record)
+        outputs = TaskOutputs.from_dict(entry.outputs)
+        self._record_artifacts(run.run_id, node.path, outputs)
+        progress.finished[node.path] = outputs
+        self._emit(
+            run.run_id,
+            node.path,
+            TaskState.CACHED.value,
+            f"reused the outputs of run {entry.run_id[:8]}",
+        )
+        return True
+
+    def _submit(
+        self: RunDriver,
+        run: RunRecord,
+        progress: Progress,
+        node: Node,
+        inputs: BoundInputs,
+        key: str | None,
+    ) -> None:
+        task, record = node.task, progress.records[node.path]
+        workdir = self.work_dir / run.run_id / node.path / str(record.attempts + 1)
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        log_path = self.logs_dir / run.run_id / f"{node.path}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        executor_input = build_executor_input(task, inputs, workdir, self._local_path)
+        record.attempts += 1
+        execution_id = uuid.uuid4().hex
+        launch = make_launch(
+            run_id=run.run_id,
+            task=task,
+            execution_id=execution_id,
+            executor_input=executor_input,
+            workdir=workdir,
+            log_path=log_path,
+            task_name=node.path,
+        )
+        execution = ExecutionRecord(
+            execution_id=execution_id,
+            run_id=run.run_id,
+            task_name=node.path,
+            attempt=record.attempts,
+            state=TaskState.RUNNING,
+            started_at=_now(),
+            log_path=str(log_path),
+        )
+        self.metadata.add_execution(execution)
+        record.state = record.state.check_move(TaskState.RUNNING)
+        record.started_at = record.started_at or execution.started_at
+        record.log_path = str(log_path)
+        self.metadata.upsert_task(record)
+        future = self.executor.submit(launch)
+        progress.running[future] = Attempt(
+            node.path, task, execution, inputs, executor_input, key, time.monotonic()
+        )
+        suffix = f" (attempt {record.attempts})" if record.attempts > 1 else ""
+        self._emit(run.run_id, node.path, TaskState.RUNNING.value, f"started{suffix}")
+
+    def _local_path(self: RunDriver, uri: str) -> Path:
+        if is_external(uri, self.artifacts.root):
+            return local_copy(uri, self.work_dir / "imported")
+        local = self.artifacts.local_path(uri)
+        if local is not None:
+            return local
+        dest = self.work_dir / "inputs" / uuid.uuid5(uuid.NAMESPACE_URL, uri).hex
+        return dest if dest.exists() else self.artifacts.fetch(uri, dest)
+
+    def _import(
+        self: RunDriver, run: RunRecord, progress: Progress, node: Node, inputs: BoundInputs
+    ) -> None:
+        """An importer task: its artifact is an existing URI; no process runs."""
+        record = progress.records[node.path]
+        record.inputs = inputs.as_dict()
+        try:
+            outputs = import_artifact(node.task, inputs, node.path)
+        except PinnaceError as exc:
+            self._fail(run, progress, node.path, str(exc))
+            return
+        record.state = record.state.check_move(TaskState.RUNNING)
+        record.started_at = _now()
+        self.metadata.upsert_task(record)
+        record.outputs = outputs.as_dict()
+        self._move(run, record, TaskState.SUCCEEDED, None)
+        self._record_artifacts(run.run_id, node.path, outputs)
+        progress.finished[node.path] = outputs
+
+    def _complete(
+        self: RunDriver,
+        run: RunRecord,
+        progress: Progress,
+        attempt: Attempt,
+        future: Future[ExecutionOutcome],
+    ) -> None:
+        path, execution = attempt.path, attempt.execution
+        seconds = time.monotonic() - attempt.started
+        try:
+            outcome = future.result()
+        except Exception as exc:  # an executor bug must fail the task, not hang the run
+            outcome = ExecutionOutcome(exit_code=-1, error=f"executor error: {exc}")
+        error = outcome.error or (
+            f"exited with code {outcome.exit_code}" if outcome.exit_code else None
+        )
+        outputs = None
+        if error is None:
+            try:
+                outputs = collect_outputs(
+                    attempt.task, attempt.executor_input, run.run_id, self.artifacts, task_name=path
+                )
+            except (OutputError, PinnaceError) as exc:
+                error = str(exc)
+        self.metadata.update_execution(
+            execution.execution_id,
+            state=TaskState.FAILED if error else TaskState.SUCCEEDED,
+            finished_at=_now(),
+            exit_code=outcome.exit_code,
+            error=error,
+            environment=outcome.environment,
+        )
+        policy = attempt.task.retry_policy
+        tried = progress.records[path].attempts - progress.prior_attempts.get(path, 0)
+        if error is None and outputs is not None:
+            self._succeed(run, progress, attempt, outputs, seconds)
+            shutil.rmtree(
+                Path(attempt.executor_input["outputs"]["outputFile"]).parent, ignore_errors=True
+            )
+        elif tried < max_attempts(policy):
+            delay = backoff_seconds(policy, tried)
+            progress.delayed.append((time.monotonic() + delay, path))
+            self._emit(run.run_id, path, "RETRYING", f"{error}; retrying in {delay:.1f}s", seconds)
+        else:
+            self._fail(run, progress, path, error or "failed", seconds)
+
+    def _succeed(
+        self: RunDriver,
+        run: RunRecord,
+        progress: Progress,
+        attempt: Attempt,
+        outputs: TaskOutputs,
+        seconds: float,
+    ) -> None:
+        record = progress.records[attempt.path]
+        record.state = record.state.check_move(TaskState.SUCCEEDED)
+        record.outputs = outputs.as_dict()
+        record.finished_at = _now()
+        self.metadata.upsert_task(record)
+        self._record_artifacts(run.run_id, attempt.path, outputs)
+        if attempt.key:
+            self.metadata.put_cache(
+                CacheEntry(
+                    cache_key=attempt.key,
+                    run_id=run.run_id,
+                    task_name=attempt.path,
+                    outputs=record.outputs,
+                    created_at=record.finished_at,
+                )
+            )
+        progress.finished[attempt.path] = outputs
+        self._emit(run.run_id, attempt.path, TaskState.SUCCEEDED.value, "", seconds)
+
+    def _fail(
+        self: RunDriver,
+        run: RunRecord,
+        progress: Progress,
+        path: str,
+        error: str,
+        seconds: float | None = None,
+    ) -> None:
+        record = progress.records[path]
+        record.state = record.state.check_move(TaskState.FAILED)
+        record.error = error
+        record.finished_at = _now()
+        self.metadata.upsert_task(record)
+        progress.failure = progress.failure or f"task {path!r} failed: {error}"
+        self._emit(run.run_id, path, TaskState.FAILED.value, error, seconds)
+
+    def _record_artifacts(self: RunDriver, run_id: str, path: str, outputs: TaskOutputs) -> None:
+        for name, artifacts in outputs.artifacts.items():
+            for artifact in artifacts:
+                self.metadata.add_artifact(
+                    ArtifactRecord(
+                        artifact_id=uuid.uuid4().hex,
+                        run_id=run_id,
+                        task_name=path,
+                        output_name=name,
+                        uri=artifact["uri"],
+                        schema_title=artifact.get("type", {}).get("schemaTitle", "system.Artifact"),
+                        metadata=artifact.get("metadata", {}),
+                        created_at=_now(),
+                    )
+                )
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; the engine writes UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

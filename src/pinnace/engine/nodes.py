@@ -1,0 +1,102 @@
+"""Task instances of a run, addressed by path, and the driver's in-memory view of a run.
+
+A task of the root DAG is addressed by its name (`train`); a task inside a DAG component by
+`parent/child` (`condition-branches-1/condition-2/show`); a loop iteration by its index
+(`for-loop-1[0]`, whose tasks are `for-loop-1[0]/square`). Every instance resolves its inputs
+in a scope: the inputs of its enclosing DAG instance, and its siblings (same prefix).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..executors.base import ExecutionOutcome
+from ..stores.base import ExecutionRecord, TaskRecord
+from .inputs import ArtifactDict, BoundInputs, TaskOutputs
+from .plan import Plan, PlannedTask
+
+
+@dataclass
+class Node:
+    """One instance of a planned task in a run."""
+
+    path: str
+    task: PlannedTask
+    #: the path prefix of this node's siblings: "" in the root DAG, "parent/" inside one
+    prefix: str
+    parent: str | None
+    #: the resolved inputs of the enclosing DAG instance
+    parameters: Mapping[str, Any]
+    artifacts: Mapping[str, list[ArtifactDict]]
+    #: set on loop iterations: the iteration index and its inputs (loop inputs + item)
+    iteration: int | None = None
+    inputs: BoundInputs | None = None
+    children: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        """ "container", "importer", "dag", "loop" or "iteration"."""
+        if self.task.kind != "dag":
+            return self.task.kind
+        if self.iteration is not None:
+            return "iteration"
+        return "loop" if self.task.iterator else "dag"
+
+    @property
+    def is_group(self) -> bool:
+        return self.kind in ("dag", "loop", "iteration")
+
+    def sibling(self, name: str) -> str:
+        return self.prefix + name
+
+
+def iteration_path(loop_path: str, index: int) -> str:
+    return f"{loop_path}[{index}]"
+
+
+@dataclass
+class Attempt:
+    """One execution of a container task, in flight."""
+
+    path: str
+    task: PlannedTask
+    execution: ExecutionRecord
+    inputs: BoundInputs
+    executor_input: dict[str, Any]
+    key: str | None
+    started: float
+
+
+@dataclass
+class Progress:
+    """Everything the driver knows about a run while it drives it."""
+
+    plan: Plan
+    records: dict[str, TaskRecord]
+    nodes: dict[str, Node] = field(default_factory=dict)
+    #: paths of nodes not started yet, in the order they became known
+    pending: list[str] = field(default_factory=list)
+    #: outputs of finished instances (tasks and groups) by path
+    finished: dict[str, TaskOutputs] = field(default_factory=dict)
+    running: dict[Future[ExecutionOutcome], Attempt] = field(default_factory=dict)
+    #: (not-before monotonic time, path) for retries waiting out their backoff
+    delayed: list[tuple[float, str]] = field(default_factory=list)
+    failure: str | None = None
+    #: executions each task had before this drive began: a resumed run gets a fresh retry budget
+    prior_attempts: dict[str, int] = field(default_factory=dict)
+
+    def sibling_outputs(self, node: Node) -> dict[str, TaskOutputs]:
+        """Finished siblings' outputs by their task name (the names bindings use)."""
+        return {
+            name[len(node.prefix) :]: outputs
+            for name, outputs in self.finished.items()
+            if name.startswith(node.prefix)
+            and "/" not in name[len(node.prefix) :]
+            and "[" not in name[len(node.prefix) :]
+        }
+
+    def state_of(self, path: str) -> Any:
+        return self.records[path].state
