@@ -62,6 +62,7 @@ def run(
     *,
     pipeline_name: str | None = None,
     cache: bool = True,
+    cache_ttl: float | None = None,
     parallelism: int | None = None,
     use_current_python: bool | None = None,
     settings: Settings | None = None,
@@ -70,7 +71,8 @@ def run(
     """Run a pipeline locally and wait for it to finish.
 
     `pipeline` is a `@dsl.pipeline` function, a path to a pipeline file (.py, .ipynb,
-    .yaml, .json) or a pipeline spec dict.
+    .yaml, .json) or a pipeline spec dict. `cache=False` runs every task; `cache_ttl`
+    (seconds) reuses only cached outputs younger than that.
 
         >>> result = pinnace.run(my_pipeline, arguments={"n": 3})   # doctest: +SKIP
         >>> result.state, [t.state for t in result.tasks]           # doctest: +SKIP
@@ -85,7 +87,8 @@ def run(
                                           use_current_python=use_current_python)
         try:
             driver = backend.driver(executor, on_event)
-            record = driver.create_run(spec, arguments, cache=cache)
+            record = driver.create_run(spec, arguments, cache=cache,
+                                       cache_ttl_seconds=cache_ttl)
             driver.drive(record.run_id)
         finally:
             executor.close()
