@@ -1,253 +1,187 @@
-"""Build the IR (PipelineSpec, schema 2.1.0) of a pipeline as a JSON-like dict."""
+"""Build the IR (PipelineSpec, schema 2.1.0) of a pipeline as a JSON-like dict, group by
+group, in the order kfp 2.x builds it (so generated names agree)."""
 
 from __future__ import annotations
 
-import inspect
+import copy
 from typing import Any
 
 from .. import __version__
-from ..dsl._channel import PipelineChannel, channels_in, create_channel, replace_in
-from ..dsl._context import PipelineContext
+from ..dsl._context import PipelineContext, TasksGroup
+from ..dsl._control_flow import ConditionBranches, ExitHandler, ParallelFor, _ConditionBase
 from ..dsl._decorators import Pipeline
-from ..dsl._interface import SINGLE_OUTPUT_NAME
-from ..dsl._placeholders import input_value
-from ..dsl._structures import rename_for_k8s, unique_name
+from ..dsl._structures import is_task_final_status, rename_for_k8s, unique_name
 from ..dsl._task import PipelineTask
-from ..errors import CompileError, PinnaceError
+from ..errors import CompileError
 from . import _ir
+from ._dag_outputs import dag_outputs, oneof_dag_outputs, pipeline_outputs_dict
+from ._group_specs import group_component, group_task, loop_group_channels
+from ._groups import (
+    GroupGraph,
+    channels_of_conditions,
+    condition_channels,
+    dependencies,
+    group_inputs,
+    group_outputs,
+)
+from ._merge import merge_sub_pipeline
+from ._run import run_pipeline_function
+from ._task_specs import apply_ignore_upstream_failure, exit_task_spec, task_spec
 
 SCHEMA_VERSION = "2.1.0"
 SDK_VERSION = f"pinnace-{__version__}"
-_RESOURCE_FIELDS = (
-    "cpu_request",
-    "cpu_limit",
-    "memory_request",
-    "memory_limit",
-    "accelerator_type",
-    "accelerator_count",
-)
 
 
-def _injected(channel: PipelineChannel) -> str:
-    return f"pipelinechannel--{channel.full_name}"
+class _Build:
+    """The state of one pipeline's build: the spec so far and the graph analysis."""
+
+    def __init__(self, context: PipelineContext, root: dict[str, Any], outputs: dict) -> None:
+        self.context = context
+        self.components: dict[str, Any] = {}
+        self.executors: dict[str, Any] = {}
+        self.root = root
+        self.graph = GroupGraph(context)
+        self.conditions = condition_channels(context.root)
+        self.inputs = group_inputs(self.graph, self.conditions)
+        self.outputs, self.pipeline_outputs = group_outputs(self.graph, outputs)
+        self.dependencies = dependencies(self.graph, self.conditions)
+        self.is_component = False
+
+    def component_of(self, group: TasksGroup) -> dict[str, Any]:
+        if group is self.context.root:
+            return self.root
+        return self.components["comp-" + rename_for_k8s(group.name)]
+
+    def add_component(self, name: str, component: dict) -> str:
+        name = unique_name(name, self.components)
+        self.components[name] = component
+        return name
+
+    def add_executor(self, label: str, executor: dict) -> str:
+        label = unique_name(label, self.executors)
+        self.executors[label] = executor
+        return label
 
 
-def _channel_source(channel: PipelineChannel) -> dict[str, Any]:
-    """Where a task input comes from: a sibling task's output or a pipeline input."""
-    if channel.is_artifact:
-        if channel.task_name:
-            return {
-                "taskOutputArtifact": {
-                    "producerTask": rename_for_k8s(channel.task_name),
-                    "outputArtifactKey": channel.name,
-                }
-            }
-        return {"componentInputArtifact": channel.full_name}
-    if channel.task_name:
-        return {
-            "taskOutputParameter": {
-                "producerTask": rename_for_k8s(channel.task_name),
-                "outputParameterKey": channel.name,
-            }
-        }
-    return {"componentInputParameter": channel.full_name}
-
-
-def _task_inputs(task: PipelineTask) -> dict[str, Any]:
-    parameters: dict[str, Any] = {}
-    artifacts: dict[str, Any] = {}
-    values = dict(task.inputs)
-    resources = task.container.resources if task.container else None
-    for field in _RESOURCE_FIELDS:
-        value = getattr(resources, field, None) if resources else None
-        if value and channels_in(value):
-            values[field] = value  # kfp passes run-time resources as task inputs
-    if task.container and channels_in(task.container.image):
-        values["base_image"] = task.container.image
-    for name, value in values.items():
-        if isinstance(value, PipelineChannel):
-            target = artifacts if value.is_artifact else parameters
-            target[name] = _channel_source(value)
-            continue
-        for channel in channels_in(value):
-            extra = _injected(channel)
-            if extra in values:
-                raise CompileError(
-                    f"input name {extra!r} collides with a compiler-made input",
-                    task=task.name,
-                    hint="rename the component input",
-                )
-            value = replace_in(value, channel.pattern, input_value(extra))
-            parameters[extra] = _channel_source(channel)
-        parameters[name] = {"runtimeValue": {"constant": value}}
-    result: dict[str, Any] = {}
-    if parameters:
-        result["parameters"] = parameters
-    if artifacts:
-        result["artifacts"] = artifacts
-    return result
-
-
-def _dependencies(task: PipelineTask, known: dict[str, PipelineTask]) -> list[str]:
-    upstream = {c.task_name for c in task.channel_inputs if c.task_name}
-    upstream.update(task.dependent_tasks)
-    for name in upstream:
-        if name not in known:
+def _task_component(build: _Build, task: PipelineTask, exit_task: bool = False) -> dict:
+    """The component (and executor) of a task; a nested pipeline merges its own specs."""
+    for name, spec in task.component_spec.inputs.items():
+        exempt = exit_task or task.ignore_upstream_failure_tag or build.is_component
+        if is_task_final_status(spec.type) and not exempt:
             raise CompileError(
-                f"task depends on {name!r}, which is not in this pipeline",
+                f"input {name!r} is a PipelineTaskFinalStatus, which only exit tasks "
+                "(dsl.ExitHandler) and tasks with .ignore_upstream_failure() receive",
                 task=task.name,
-                hint="pass outputs only of tasks created in the same pipeline",
+                hint="use the component as the exit task of a dsl.ExitHandler",
             )
-    return [rename_for_k8s(name) for name in sorted(upstream)]
+    graph = task.component_spec.graph
+    if graph is not None:
+        return merge_sub_pipeline(build, sub_pipeline_spec(graph))
+    component = _ir.interface(task.component_spec)
+    label = "exec-" + rename_for_k8s(task.name)
+    if task.container is not None:
+        executor = {"container": _ir.container_spec(task.container)}
+    elif task.importer_spec is not None:
+        executor = {"importer": _ir.importer_spec(task.importer_spec, task.inputs)}
+    else:
+        raise CompileError("task has no implementation", task=task.name, hint="")
+    component["executorLabel"] = build.add_executor(label, executor)
+    return component
 
 
-def _task_spec(task: PipelineTask, component_name: str, known: dict) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "taskInfo": {"name": task.display_name or task.name},
-        "componentRef": {"name": component_name},
-        "cachingOptions": {"enableCache": task.enable_caching},
-    }
-    if task.cache_key:
-        spec["cachingOptions"]["cacheKey"] = task.cache_key
-    if task.retry_policy is not None:
-        spec["retryPolicy"] = task.retry_policy.to_ir()
-    inputs = _task_inputs(task)
-    if inputs:
-        spec["inputs"] = inputs
-    dependencies = _dependencies(task, known)
-    if dependencies:
-        spec["dependentTasks"] = dependencies
-    return spec
+def _subgroup_entry(build: _Build, group: TasksGroup, sub: Any, dag: list[str]) -> tuple:
+    channels = list(build.inputs.get(sub.name, {}).values())
+    outputs = build.outputs.get(sub.name, {})
+    parent = build.component_of(group)
+    is_root = group is build.context.root
+    if isinstance(sub, PipelineTask):
+        spec = task_spec(sub, parent.get("inputDefinitions", {}), dag)
+        return spec, _task_component(build, sub)
+    if isinstance(sub, ParallelFor):
+        channels = loop_group_channels(sub, channels, build.graph)
+    elif isinstance(sub, _ConditionBase):
+        channels = channels + channels_of_conditions(sub.conditions)
+    elif isinstance(sub, ExitHandler):
+        outputs = {}
+    component = group_component(channels, outputs)
+    spec = group_task(sub, channels, dag, is_root)
+    if isinstance(sub, ConditionBranches):
+        oneof_dag_outputs(component, outputs)
+    elif outputs:
+        dag_outputs(component, outputs)
+    return spec, component
 
 
-def _dag_outputs(returned: Any, pipeline: Pipeline) -> dict[str, Any]:
-    if returned is None:
-        return {}
-    if isinstance(returned, PipelineChannel):
-        returned = {SINGLE_OUTPUT_NAME: returned}
-    elif isinstance(returned, tuple) and hasattr(returned, "_asdict"):
-        returned = dict(returned._asdict())
-    if not isinstance(returned, dict):
-        raise CompileError(
-            f"the pipeline function returned {type(returned).__name__}",
-            pipeline=pipeline.name,
-            hint="return a task output, a NamedTuple of outputs, or nothing",
-        )
-    params: dict[str, Any] = {}
-    artifacts: dict[str, Any] = {}
-    for name, channel in returned.items():
-        if name not in pipeline.component_spec.outputs:
-            raise CompileError(
-                f"pipeline output {name!r} is not declared",
-                pipeline=pipeline.name,
-                hint="annotate the pipeline function's return type",
+def _build_group(build: _Build, group: TasksGroup) -> None:
+    subgroups: list[Any] = group.groups + group.tasks
+    dag = [rename_for_k8s(s.name) for s in subgroups]
+    tasks = build.component_of(group).setdefault("dag", {}).setdefault("tasks", {})
+    for sub in subgroups:
+        spec, component = _subgroup_entry(build, group, sub, dag)
+        depends = sorted(build.dependencies.get(sub.name, ()))
+        if depends:
+            spec["dependentTasks"] = [rename_for_k8s(d) for d in depends]
+        if isinstance(sub, PipelineTask):
+            apply_ignore_upstream_failure(sub, spec)
+        name = build.add_component("comp-" + rename_for_k8s(sub.name), component)
+        spec["componentRef"] = {"name": name}
+        tasks[sub.name] = spec
+
+
+def _build_exit_handlers(build: _Build, parent: TasksGroup) -> None:
+    for group in parent.groups:
+        if isinstance(group, ExitHandler):
+            if not parent.is_root:
+                raise CompileError(
+                    "ExitHandler can only be used within the outermost scope of a pipeline "
+                    f"function definition, not within {type(parent).__name__} {parent.name}",
+                    pipeline=build.context.name,
+                    hint="move the `with dsl.ExitHandler` block to the top level",
+                )
+            task = group.exit_task
+            handler = rename_for_k8s(group.name)
+            spec = exit_task_spec(task, handler, build.root.get("inputDefinitions", {}))
+            component = _task_component(build, task, exit_task=True)
+            spec["componentRef"]["name"] = build.add_component(
+                spec["componentRef"]["name"], component
             )
-        if channel.is_artifact:
-            artifacts[name] = {
-                "artifactSelectors": [
-                    {"producerSubtask": channel.task_name, "outputArtifactKey": channel.name}
-                ]
-            }
-        else:
-            params[name] = {
-                "valueFromParameter": {
-                    "producerSubtask": channel.task_name,
-                    "outputParameterKey": channel.name,
-                }
-            }
-    outputs: dict[str, Any] = {}
-    if params:
-        outputs["parameters"] = params
-    if artifacts:
-        outputs["artifacts"] = artifacts
-    return outputs
+            build.root["dag"]["tasks"][rename_for_k8s(task.name)] = spec
+        _build_exit_handlers(build, group)
 
 
-def _run_pipeline_function(pipeline: Pipeline) -> tuple[PipelineContext, Any]:
-    args = [
-        create_channel(name, spec.type, is_artifact_list=spec.is_artifact_list)
-        for name, spec in pipeline.component_spec.inputs.items()
-    ]
-    context = PipelineContext(pipeline.name)
+def create_pipeline_spec(pipeline: Pipeline) -> dict[str, Any]:
+    """The IR of a pipeline, before protobuf normalization."""
+    _check_name(pipeline.name)
+    context, returned = run_pipeline_function(pipeline)
     try:
-        with context:
-            returned = pipeline.pipeline_func(*args)
+        return _assemble(pipeline, context, returned)
     except CompileError as exc:
         if exc.pipeline is not None:
             raise
         error = CompileError(exc.message, pipeline=pipeline.name, hint=exc.hint)
         error.task = exc.task
         raise error from None
-    except PinnaceError:
-        raise
-    except Exception as exc:
-        line = _error_line(exc, pipeline)
-        raise CompileError(
-            f"the pipeline function raised {type(exc).__name__}: {exc}{line}",
-            pipeline=pipeline.name,
-            hint="fix the pipeline function; it runs at compile time with placeholders "
-            "instead of values, so it cannot compute with parameter values",
-        ) from exc
-    if not context.tasks:
-        raise CompileError(
-            "the pipeline has no tasks",
-            pipeline=pipeline.name,
-            hint="call at least one component inside the pipeline function",
-        )
-    return context, returned
 
 
-def _error_line(exc: Exception, pipeline: Pipeline) -> str:
-    source = (
-        inspect.getsourcefile(pipeline.pipeline_func) if callable(pipeline.pipeline_func) else None
-    )
-    tb = exc.__traceback__
-    where = ""
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == source:
-            where = f" (at {source}:{tb.tb_lineno})"
-        tb = tb.tb_next
-    return where
-
-
-def _component_entries(tasks: list[PipelineTask], known: dict) -> tuple[dict, dict, dict]:
-    components: dict[str, Any] = {}
-    executors: dict[str, Any] = {}
-    dag_tasks: dict[str, Any] = {}
-    for task in tasks:
-        component_name = unique_name("comp-" + rename_for_k8s(task.name), components)
-        component = _ir.interface(task.component_spec)
-        if task.container is not None:
-            label = unique_name("exec-" + rename_for_k8s(task.name), executors)
-            component["executorLabel"] = label
-            executors[label] = {"container": _ir.container_spec(task.container)}
-        components[component_name] = component
-        dag_tasks[task.name] = _task_spec(task, component_name, known)
-    return components, executors, dag_tasks
-
-
-def build_pipeline_spec(pipeline: Pipeline) -> dict[str, Any]:
-    """The IR of a pipeline, before protobuf normalization."""
-    if pipeline.name == "" or len(pipeline.name) > 128 or not pipeline.name[0].isalnum():
-        raise CompileError(
-            f"invalid pipeline name {pipeline.name!r}",
-            hint="use a name matching ^[a-z0-9][a-z0-9-]{0,127}$ in @dsl.pipeline(name=...)",
-        )
-    context, returned = _run_pipeline_function(pipeline)
-    tasks = context.root.tasks
-    components, executors, dag_tasks = _component_entries(tasks, context.tasks)
-    root: dict[str, Any] = {"dag": {"tasks": dag_tasks}, **_ir.interface(pipeline.component_spec)}
-    outputs = _dag_outputs(returned, pipeline)
-    if outputs:
-        root["dag"]["outputs"] = outputs
+def _assemble(pipeline: Pipeline, context: PipelineContext, returned: Any) -> dict[str, Any]:
+    outputs = pipeline_outputs_dict(returned, pipeline)
+    root: dict[str, Any] = _ir.interface(pipeline.component_spec)
+    build = _Build(context, root, outputs)
+    # kfp lets a lone component take a PipelineTaskFinalStatus (it is compiled to be
+    # used as an exit task later).
+    build.is_component = getattr(pipeline, "is_single_component", False)
+    for group in build.graph.all_groups:
+        _build_group(build, group)
+    _build_exit_handlers(build, context.root)
+    dag_outputs(root, build.pipeline_outputs, pipeline.component_spec, pipeline.name)
     info: dict[str, Any] = {"name": pipeline.name}
     if pipeline.display_name is not None:
         info["displayName"] = pipeline.display_name
     if pipeline.description is not None:
         info["description"] = pipeline.description
     spec: dict[str, Any] = {
-        "components": components,
-        "deploymentSpec": {"executors": executors},
+        "components": build.components,
+        "deploymentSpec": {"executors": build.executors},
         "pipelineInfo": info,
         "root": root,
         "schemaVersion": SCHEMA_VERSION,
@@ -256,6 +190,27 @@ def build_pipeline_spec(pipeline: Pipeline) -> dict[str, Any]:
     if pipeline.pipeline_root is not None:
         spec["defaultPipelineRoot"] = pipeline.pipeline_root
     return spec
+
+
+def _check_name(name: str) -> None:
+    if name == "" or len(name) > 128 or not name[0].isalnum():
+        raise CompileError(
+            f"invalid pipeline name {name!r}",
+            hint="use a name matching ^[a-z0-9][a-z0-9-]{0,127}$ in @dsl.pipeline(name=...)",
+        )
+
+
+def sub_pipeline_spec(pipeline: Pipeline) -> dict[str, Any]:
+    """The IR of a pipeline used as a component (built once, then copied)."""
+    cached = getattr(pipeline, "_pinnace_spec", None)
+    if cached is None:
+        cached = create_pipeline_spec(pipeline)
+        pipeline._pinnace_spec = cached  # type: ignore[attr-defined]
+    return copy.deepcopy(cached)
+
+
+def build_pipeline_spec(pipeline: Pipeline) -> dict[str, Any]:
+    return create_pipeline_spec(pipeline)
 
 
 def build_component_spec(component: Any) -> dict[str, Any]:
@@ -270,4 +225,5 @@ def build_component_spec(component: Any) -> dict[str, Any]:
     holder.pipeline_func, holder.component_spec = one_task, spec
     holder.name, holder.description = spec.name, None
     holder.pipeline_root = holder.display_name = None
+    holder.is_single_component = True  # type: ignore[attr-defined]
     return build_pipeline_spec(holder)

@@ -19,6 +19,7 @@ _COMMENT_TYPES = {
     "LIST": "list",
     "STRUCT": "dict",
     "BOOLEAN": "bool",
+    "TASK_FINAL_STATUS": "PipelineTaskFinalStatus",
 }
 
 

@@ -13,6 +13,7 @@ from ..dsl._structures import (
     OutputSpec,
     artifact_schema,
     ir_parameter_type,
+    is_task_final_status,
 )
 
 _G = 10**9
@@ -39,8 +40,11 @@ def artifact_type(type_: str) -> dict[str, str]:
 
 def _input_definition(spec: InputSpec) -> tuple[str, dict[str, Any]]:
     ir_type = ir_parameter_type(spec.type)
-    if ir_type is not None:
-        entry: dict[str, Any] = {"parameterType": ir_type}
+    if is_task_final_status(spec.type):
+        entry: dict[str, Any] = {"parameterType": "TASK_FINAL_STATUS", "isOptional": True}
+        kind = "parameters"
+    elif ir_type is not None:
+        entry = {"parameterType": ir_type}
         if spec.optional:
             entry["isOptional"] = True
             if spec.default is not None:
@@ -157,4 +161,18 @@ def container_spec(container: ContainerSpec) -> dict[str, Any]:
     resources = _resources(container)
     if resources:
         out["resources"] = resources
+    return out
+
+
+def importer_spec(importer: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+    """One executor's `importer` entry (`dsl.importer`)."""
+    uri = inputs.get("uri")
+    out: dict[str, Any] = {
+        "artifactUri": ({"constant": uri} if isinstance(uri, str) else {"runtimeParameter": "uri"}),
+        "typeSchema": artifact_type(importer.schema_title),
+    }
+    if importer.reimport:
+        out["reimport"] = True
+    if importer.metadata:
+        out["metadata"] = importer.metadata
     return out

@@ -7,6 +7,8 @@ make_op = components.create_component_from_func(make_data, base_image="python:3.
 
 from __future__ import annotations
 
+from ..dsl._component import BaseComponent, PythonComponent
+from ..dsl._container_component import ContainerComponent
 from ..runtime.types import InputPath, OutputPath
 from ._loading import (
     YamlComponent,
@@ -18,8 +20,11 @@ from ._loading import (
 )
 
 __all__ = [
+    "BaseComponent",
+    "ContainerComponent",
     "InputPath",
     "OutputPath",
+    "PythonComponent",
     "YamlComponent",
     "create_component_from_func",
     "func_to_container_op",

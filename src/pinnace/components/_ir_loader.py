@@ -24,6 +24,8 @@ def _artifact(body: dict) -> str:
 
 def _param_type(body: dict, field: str) -> str:
     ir_type = body["parameterType"]
+    if ir_type == "TASK_FINAL_STATUS":
+        return "PipelineTaskFinalStatus"
     if ir_type not in IR_TO_SPEC_TYPE:
         raise SpecError(
             f"unknown parameter type {ir_type!r}",

@@ -30,24 +30,62 @@ from ..runtime.types import (
 )
 from ._channel import PipelineArtifactChannel, PipelineChannel, PipelineParameterChannel
 from ._component import BaseComponent, PythonComponent
+from ._container_component import ContainerSpec, container_component
+from ._control_flow import Condition, Elif, Else, ExitHandler, If, ParallelFor
 from ._decorators import Pipeline, component, pipeline
+from ._importer import importer
+from ._loops import Collected
+from ._oneof import OneOf
 from ._placeholders import EXECUTOR_INPUT as PIPELINE_TASK_EXECUTOR_INPUT_PLACEHOLDER
+from ._placeholders import (
+    PIPELINE_JOB_CREATE_TIME_UTC_PLACEHOLDER,
+    PIPELINE_JOB_ID_PLACEHOLDER,
+    PIPELINE_JOB_NAME_PLACEHOLDER,
+    PIPELINE_JOB_RESOURCE_NAME_PLACEHOLDER,
+    PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER,
+    PIPELINE_ROOT_PLACEHOLDER,
+    PIPELINE_TASK_EXECUTOR_OUTPUT_PATH_PLACEHOLDER,
+    PIPELINE_TASK_ID_PLACEHOLDER,
+    PIPELINE_TASK_NAME_PLACEHOLDER,
+    ConcatPlaceholder,
+    IfPresentPlaceholder,
+)
 from ._task import PipelineTask
 
 __all__ = [
     "HTML",
+    "PIPELINE_JOB_CREATE_TIME_UTC_PLACEHOLDER",
+    "PIPELINE_JOB_ID_PLACEHOLDER",
+    "PIPELINE_JOB_NAME_PLACEHOLDER",
+    "PIPELINE_JOB_RESOURCE_NAME_PLACEHOLDER",
+    "PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER",
+    "PIPELINE_ROOT_PLACEHOLDER",
     "PIPELINE_TASK_EXECUTOR_INPUT_PLACEHOLDER",
+    "PIPELINE_TASK_EXECUTOR_OUTPUT_PATH_PLACEHOLDER",
+    "PIPELINE_TASK_ID_PLACEHOLDER",
+    "PIPELINE_TASK_NAME_PLACEHOLDER",
     "Artifact",
     "BaseComponent",
     "ClassificationMetrics",
+    "Collected",
+    "ConcatPlaceholder",
+    "Condition",
+    "ContainerSpec",
     "Dataset",
+    "Elif",
+    "Else",
+    "ExitHandler",
+    "If",
+    "IfPresentPlaceholder",
     "Input",
     "InputPath",
     "Markdown",
     "Metrics",
     "Model",
+    "OneOf",
     "Output",
     "OutputPath",
+    "ParallelFor",
     "Pipeline",
     "PipelineArtifactChannel",
     "PipelineChannel",
@@ -57,5 +95,7 @@ __all__ = [
     "PythonComponent",
     "SlicedClassificationMetrics",
     "component",
+    "container_component",
+    "importer",
     "pipeline",
 ]

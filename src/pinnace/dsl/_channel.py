@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,16 @@ if TYPE_CHECKING:
 # Same serialized form as kfp, so channels inside f-strings survive a round trip.
 _TEMPLATE = "{{channel:task=%s;name=%s;type=%s;}}"
 _REGEX = r'{{channel:task=([\w\s_-]*);name=([\w\s_-]+);type=([\w\s{}":_-]*);}}'
+
+
+@dataclasses.dataclass
+class ConditionOperation:
+    """`left <operator> right`, made by comparing a channel (`task.output == "a"`)."""
+
+    operator: str
+    left_operand: Any
+    right_operand: Any
+    negate: bool = False
 
 
 class PipelineChannel:
@@ -34,11 +45,22 @@ class PipelineChannel:
         is_artifact_list: bool = False,
         task: PipelineTask | None = None,
     ) -> None:
+        from ._context import PipelineContext
+
         self.name = name
         self.channel_type = channel_type
         self.task_name = task_name or None
         self.is_artifact_list = is_artifact_list
-        self.task = task
+        # The pipeline being defined, to resolve `task` by name as kfp does (a channel's
+        # producer may be renamed to a group while the compiler surfaces outputs).
+        self.pipeline = PipelineContext.active()
+
+    @property
+    def task(self) -> Any:
+        """The task (or group) producing this channel; None for a pipeline parameter."""
+        if self.task_name is None or self.pipeline is None:
+            return None
+        return self.pipeline.task_or_group(self.task_name)
 
     @property
     def full_name(self) -> str:
@@ -59,8 +81,25 @@ class PipelineChannel:
     def __hash__(self) -> int:
         return hash(self.pattern)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, PipelineChannel) and self.pattern == other.pattern
+    # Comparisons build conditions for dsl.If, as in kfp; sets and dicts still dedupe
+    # channels by pattern because a ConditionOperation is truthy.
+    def __eq__(self, other: object) -> ConditionOperation:  # type: ignore[override]
+        return ConditionOperation("==", self, other)
+
+    def __ne__(self, other: object) -> ConditionOperation:  # type: ignore[override]
+        return ConditionOperation("!=", self, other)
+
+    def __lt__(self, other: object) -> ConditionOperation:
+        return ConditionOperation("<", self, other)
+
+    def __le__(self, other: object) -> ConditionOperation:
+        return ConditionOperation("<=", self, other)
+
+    def __gt__(self, other: object) -> ConditionOperation:
+        return ConditionOperation(">", self, other)
+
+    def __ge__(self, other: object) -> ConditionOperation:
+        return ConditionOperation(">=", self, other)
 
 
 class PipelineParameterChannel(PipelineChannel):

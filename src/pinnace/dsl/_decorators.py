@@ -10,6 +10,7 @@ from ..errors import CompileError
 from ._component import (
     DEFAULT_BASE_IMAGE,
     EXECUTOR_MODULE,
+    BaseComponent,
     PythonComponent,
     executor_args,
     install_command,
@@ -95,12 +96,13 @@ def create_component_from_func(func: Callable, **options: Any) -> PythonComponen
     return made
 
 
-class Pipeline:
+class Pipeline(BaseComponent):
     """A pipeline defined with `@dsl.pipeline`: its function plus name and metadata.
 
     The function runs only when the pipeline is compiled (or run), with channels
     standing in for its parameters. `pinnace.run` and the compiler read `name`,
-    `pipeline_func`, `description`, `display_name` and `pipeline_root`.
+    `pipeline_func`, `description`, `display_name` and `pipeline_root`. Called inside
+    another pipeline it is a component: a task whose implementation is its DAG.
     """
 
     def __init__(
@@ -112,20 +114,11 @@ class Pipeline:
         display_name: str | None = None,
     ) -> None:
         self.pipeline_func = func
-        self.component_spec = extract_interface(func, name=name, description=description)
-        self.name = self.component_spec.name
-        self.description = self.component_spec.description
+        super().__init__(extract_interface(func, name=name, description=description))
+        self.component_spec.graph = self
         self.pipeline_root = pipeline_root
         self.display_name = display_name
         functools.update_wrapper(self, func)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise CompileError(
-            f"pipeline {self.name!r} was called directly",
-            pipeline=self.name,
-            hint="compile it (pinnace.compiler.Compiler().compile) or run it "
-            "(pinnace.run); pipelines inside pipelines are not supported yet",
-        )
 
 
 def pipeline(

@@ -77,6 +77,9 @@ def _type_and_list(annotation: Any) -> tuple[Any, bool]:
 
 
 def _input_spec(annotation: Any, param: inspect.Parameter, where: str) -> InputSpec:
+    if io_types.is_task_final_status(annotation):
+        # Filled in by the engine for exit tasks, never passed by the caller.
+        return InputSpec(type="PipelineTaskFinalStatus", optional=True)
     type_, is_list = _type_and_list(annotation)
     is_artifact = not _is_parameter(type_)
     has_default = param.default is not inspect.Parameter.empty
@@ -145,7 +148,7 @@ def _read_return(func: Callable) -> dict[str, OutputSpec]:
     if annotation is None or annotation is inspect.Parameter.empty:
         return {}
     if hasattr(annotation, "_fields"):
-        fields = getattr(annotation, "__annotations__", {})
+        fields = _resolved_hints(annotation) or getattr(annotation, "__annotations__", {})
         outputs: dict[str, OutputSpec] = {}
         for name in annotation._fields:
             outputs[_unique(name, outputs)] = _output_spec(fields[name])

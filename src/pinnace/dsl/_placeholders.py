@@ -32,6 +32,59 @@ def output_uri(name: str) -> str:
     return f"{{{{$.outputs.artifacts['{name}'].uri}}}}"
 
 
+class Placeholder:
+    """A run-time value in a container component's command line (kfp's placeholders);
+    usable in f-strings, where it becomes its `{{$...}}` text."""
+
+    template = ""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __str__(self) -> str:
+        return self.template.replace("NAME", self.name)
+
+
+class InputValuePlaceholder(Placeholder):
+    template = "{{$.inputs.parameters['NAME']}}"
+
+
+class InputPathPlaceholder(Placeholder):
+    template = "{{$.inputs.artifacts['NAME'].path}}"
+
+
+class InputUriPlaceholder(Placeholder):
+    template = "{{$.inputs.artifacts['NAME'].uri}}"
+
+
+class InputMetadataPlaceholder(Placeholder):
+    template = "{{$.inputs.artifacts['NAME'].metadata}}"
+
+
+class InputListOfArtifactsPlaceholder(Placeholder):
+    template = "{{$.inputs.artifacts['NAME']}}"
+
+
+class OutputParameterPlaceholder(Placeholder):
+    template = "{{$.outputs.parameters['NAME'].output_file}}"
+
+
+class OutputPathPlaceholder(Placeholder):
+    template = "{{$.outputs.artifacts['NAME'].path}}"
+
+
+class OutputUriPlaceholder(Placeholder):
+    template = "{{$.outputs.artifacts['NAME'].uri}}"
+
+
+class OutputMetadataPlaceholder(Placeholder):
+    template = "{{$.outputs.artifacts['NAME'].metadata}}"
+
+
+class OutputListOfArtifactsPlaceholder(Placeholder):
+    template = "{{$.outputs.artifacts['NAME']}}"
+
+
 class ConcatPlaceholder:
     """Concatenation of several command-line elements (serialized as JSON, as kfp does)."""
 
@@ -72,11 +125,26 @@ def to_struct(element: Any) -> Any:
     """A command-line element inside a Concat/IfPresent: structs stay structs."""
     if isinstance(element, (ConcatPlaceholder, IfPresentPlaceholder)):
         return element.to_struct()
+    if isinstance(element, Placeholder):
+        return str(element)
     return element
 
 
 def to_string(element: Any) -> Any:
     """A top-level command-line element as the string the spec holds."""
-    if isinstance(element, (ConcatPlaceholder, IfPresentPlaceholder)):
+    if isinstance(element, (ConcatPlaceholder, IfPresentPlaceholder, Placeholder)):
         return str(element)
     return element
+
+
+# Run-time values the backend fills in (kfp 2.x `dsl.PIPELINE_*_PLACEHOLDER`).
+PIPELINE_JOB_NAME_PLACEHOLDER = "{{$.pipeline_job_name}}"
+PIPELINE_JOB_RESOURCE_NAME_PLACEHOLDER = "{{$.pipeline_job_resource_name}}"
+PIPELINE_JOB_ID_PLACEHOLDER = "{{$.pipeline_job_uuid}}"
+PIPELINE_TASK_NAME_PLACEHOLDER = "{{$.pipeline_task_name}}"
+PIPELINE_TASK_ID_PLACEHOLDER = "{{$.pipeline_task_uuid}}"
+PIPELINE_TASK_EXECUTOR_OUTPUT_PATH_PLACEHOLDER = "{{$.outputs.output_file}}"
+PIPELINE_ROOT_PLACEHOLDER = "{{$.pipeline_root}}"
+PIPELINE_JOB_CREATE_TIME_UTC_PLACEHOLDER = "{{$.pipeline_job_create_time_utc}}"
+PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER = "{{$.pipeline_job_schedule_time_utc}}"
+WORKSPACE_PATH_PLACEHOLDER = "{{$.workspace_path}}"

@@ -61,6 +61,11 @@ def ir_parameter_type(type_: Any) -> str | None:
     return io_types.parameter_type_name(type_)
 
 
+def is_task_final_status(type_: Any) -> bool:
+    """True for the `PipelineTaskFinalStatus` input type of exit tasks."""
+    return type_ == "PipelineTaskFinalStatus" or io_types.is_task_final_status(type_)
+
+
 def is_parameter_type(type_: Any) -> bool:
     """True when the spec type is a parameter (not an artifact)."""
     return ir_parameter_type(type_) is not None
@@ -162,6 +167,10 @@ class ComponentSpec:
     outputs: dict[str, OutputSpec] = dataclasses.field(default_factory=dict)
     container: ContainerSpec | None = None
     description: str | None = None
+    #: `dsl.importer`'s implementation: an ImporterSpec instead of a container.
+    importer: Any = None
+    #: A pipeline used as a component: the `Pipeline` whose IR implements it.
+    graph: Any = None
 
     def __post_init__(self) -> None:
         self.name = rename_for_k8s(self.name)

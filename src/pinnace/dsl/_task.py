@@ -16,6 +16,7 @@ from ._structures import (
     RetryPolicy,
     artifact_schema,
     ir_parameter_type,
+    is_task_final_status,
     python_type_name,
 )
 
@@ -68,10 +69,13 @@ class PipelineTask:
         for name, value in args.items():
             _check_argument(component_spec, name, value)
         self.component_spec = component_spec
-        self.parent_group: TasksGroup | None = None
+        self.parent_task_group: TasksGroup | None = None
+        self.is_exit_handler = False
+        self.ignore_upstream_failure_tag = False
         self.name = context.add_task(self)
         self.inputs: dict[str, Any] = dict(args)
         self.container = copy.deepcopy(component_spec.container)
+        self.importer_spec = component_spec.importer
         self.display_name: str | None = None
         self.enable_caching = True
         self.cache_key: str | None = None
@@ -81,7 +85,11 @@ class PipelineTask:
             out_name: create_channel(out_name, spec.type, self.name, spec.is_artifact_list, self)
             for out_name, spec in component_spec.outputs.items()
         }
-        self.channel_inputs = channels_in(list(args.values()))
+        # As kfp: channels passed directly (keeping their kind: loop item, Collected,
+        # OneOf), then channels found inside constants such as f-strings.
+        direct = [v for v in args.values() if isinstance(v, PipelineChannel)]
+        nested = channels_in([v for v in args.values() if not isinstance(v, PipelineChannel)])
+        self.channel_inputs: list[PipelineChannel] = direct + nested
 
     @property
     def outputs(self) -> Mapping[str, PipelineChannel]:
@@ -101,15 +109,33 @@ class PipelineTask:
         return next(iter(self._outputs.values()))
 
     def after(self, *tasks: PipelineTask) -> PipelineTask:
-        """Run this task only after the given tasks finished."""
+        """Run this task only after the given tasks (or dsl.ExitHandler groups) finished."""
         for task in tasks:
-            if not isinstance(task, PipelineTask):
+            if not isinstance(task, (PipelineTask, TasksGroup)):
                 raise CompileError(
                     f".after() expects tasks, got {type(task).__name__}",
                     task=self.name,
                     hint="pass the task objects returned by component calls",
                 )
             self.dependent_tasks.append(task.name)
+        return self
+
+    def ignore_upstream_failure(self) -> PipelineTask:
+        """Run this task even when its upstream tasks failed (it may take a
+        `PipelineTaskFinalStatus` of its one upstream task)."""
+        for name, spec in self.component_spec.inputs.items():
+            if is_task_final_status(spec.type):
+                continue
+            value = self.inputs.get(name)
+            if isinstance(value, PipelineChannel) and not spec.optional and value.task_name:
+                raise CompileError(
+                    f"input {name!r} takes an output of the upstream task "
+                    f"{value.task_name!r} but has no default value",
+                    task=self.name,
+                    hint="tasks using .ignore_upstream_failure() need defaults for inputs "
+                    "fed by upstream tasks, in case those fail to produce them",
+                )
+        self.ignore_upstream_failure_tag = True
         return self
 
     def set_display_name(self, name: str) -> PipelineTask:
@@ -137,6 +163,12 @@ class PipelineTask:
 
     def set_env_variable(self, name: str, value: str) -> PipelineTask:
         self._container("set_env_variable").env[name] = value
+        return self
+
+    def set_container_image(self, name: Any) -> PipelineTask:
+        """Run this task in another image (a constant or a pipeline parameter)."""
+        self._container("set_container_image").image = str(name)
+        self.channel_inputs.extend(channels_in(str(name)))  # as kfp registers them
         return self
 
     def set_cpu_request(self, cpu: Any) -> PipelineTask:
@@ -234,8 +266,37 @@ def _given_type(value: Any, component: str, name: str) -> Any:
 
 def _check_argument(spec: ComponentSpec, name: str, value: Any) -> None:
     """kfp's type check of one argument against the component input it is bound to."""
+    from ._loops import LoopArgumentVariable, LoopParameterArgument
+
     expected = spec.inputs[name]
     given = _given_type(value, spec.name, name)
+    if isinstance(value, (LoopParameterArgument, LoopArgumentVariable)) and given == "String":
+        return  # kfp: an item of unknown type fits any input
+    problem = _incompatible(value, given, expected)
+    if problem:
+        raise CompileError(
+            f"incompatible argument passed to the input {name!r} of component "
+            f"{spec.name!r}: argument type {problem[0]!r} is incompatible with the input "
+            f"type {problem[1]!r}",
+            hint="pass a value or an output of the input's type",
+        )
+
+
+def _check_output_type(channel: Any, spec: ComponentSpec, name: str, count: int) -> None:
+    """A pipeline output must have the type its return annotation declares."""
+    problem = _incompatible(channel, channel.channel_type, spec.outputs[name])
+    if problem:
+        shown = "" if count == 1 else f"{name!r} "
+        raise CompileError(
+            f"Incompatible return type provided for output {shown}of pipeline "
+            f"{spec.name!r}. Output of type {problem[0]!r} cannot be surfaced as pipeline "
+            f"output type {problem[1]!r}",
+            hint="fix the pipeline's return annotation or return another output",
+        )
+
+
+def _incompatible(value: Any, given: Any, expected: Any) -> tuple[str, str] | None:
+    """(given, expected) type names when they do not fit, else None."""
     given_param, expected_param = ir_parameter_type(given), ir_parameter_type(expected.type)
     given_list = False if given_param else getattr(value, "is_artifact_list", False)
     expected_list = False if expected_param else expected.is_artifact_list
@@ -245,17 +306,13 @@ def _check_argument(spec: ComponentSpec, name: str, value: Any) -> None:
         ok = given_param == expected_param
     else:
         ok = _artifacts_compatible(given, expected.type) and given_list == expected_list
-    if not ok:
-        shown_given = given_param or (f"List[{given}]" if given_list else given)
-        shown_expected = expected_param or (
-            f"List[{expected.type}]" if expected_list else expected.type
-        )
-        raise CompileError(
-            f"incompatible argument passed to the input {name!r} of component "
-            f"{spec.name!r}: argument type {shown_given!r} is incompatible with the input "
-            f"type {shown_expected!r}",
-            hint="pass a value or an output of the input's type",
-        )
+    if ok:
+        return None
+    shown_given = given_param or (f"List[{given}]" if given_list else given)
+    shown_expected = expected_param or (
+        f"List[{expected.type}]" if expected_list else expected.type
+    )
+    return str(shown_given), str(shown_expected)
 
 
 def _artifacts_compatible(given: str, expected: str) -> bool:
