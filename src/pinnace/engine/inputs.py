@@ -216,7 +216,9 @@ def build_executor_input(
         "outputs": {"outputFile": str(workdir / "executor_output.json")},
     }
     if inputs.parameters:
-        executor_input["inputs"]["parameterValues"] = inputs.parameters
+        executor_input["inputs"]["parameterValues"] = {
+            name: as_protojson(value) for name, value in inputs.parameters.items()
+        }
     if input_artifacts:
         executor_input["inputs"]["artifacts"] = input_artifacts
     if out_parameters:
@@ -224,6 +226,21 @@ def build_executor_input(
     if out_artifacts:
         executor_input["outputs"]["artifacts"] = out_artifacts
     return executor_input
+
+
+def as_protojson(value: Any) -> Any:
+    """A parameter value as Kubeflow's Go driver writes it into the executor input.
+
+    Parameters are protobuf Values (every number a double) and protojson prints an integral
+    double without a fraction, so a component receives `[1, 2]`, not `[1.0, 2.0]`.
+    """
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    if isinstance(value, list):
+        return [as_protojson(item) for item in value]
+    if isinstance(value, dict):
+        return {key: as_protojson(item) for key, item in value.items()}
+    return value
 
 
 _PLACEHOLDER = re.compile(r"\{\{\$(?P<body>[^{}]*)\}\}")
