@@ -54,17 +54,7 @@ SKIPS = {
 }
 
 #: engine behaviour that differs from Kubeflow; strict, so a fix makes these fail loudly
-_UNWRITTEN = (
-    "Pinnace fails a task that does not write a declared output artifact "
-    "(engine/outputs.py collect_outputs: 'output artifact ... was not written'); Kubeflow's "
-    "launcher only warns ('We allow components to not produce output files') and records "
-    "the artifact's URI; tests/engine/test_engine_driver_runs.py asserts the failure"
-)
-XFAILS = {
-    "p06_artifacts.py": _UNWRITTEN + " (produce writes no cm/scm/metrics file)",
-    "p11_v1_component.py": _UNWRITTEN + " (shout-text writes neither of its outputs)",
-    "p13_docstrings_defaults.py": _UNWRITTEN + " (documented writes no model)",
-}
+XFAILS: dict[str, str] = {}
 
 
 def _params() -> list[Any]:

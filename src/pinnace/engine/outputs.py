@@ -46,16 +46,21 @@ def collect_outputs(
         declared = spec["artifacts"][0]
         reported = (written.get("artifacts", {}).get(name, {}).get("artifacts") or [{}])[0]
         local = Path(reported.get("uri") or declared["uri"])
-        if not local.exists():
-            raise OutputError(
-                f"output artifact {name!r} was not written (expected a file or folder at {local})"
-            )
         uri = store.uri_for(run_id, task_name or task.name, name)
-        store.commit(local, uri)
         metadata = {**declared.get("metadata", {}), **reported.get("metadata", {})}
-        artifacts[name] = [
-            {"name": name, "uri": uri, "type": declared.get("type", {}), "metadata": metadata}
-        ]
+        artifact = {
+            "name": name,
+            "uri": uri,
+            "type": declared.get("type", {}),
+            "metadata": metadata,
+        }
+        if local.exists():
+            store.commit(local, uri)
+        else:
+            # As Kubeflow's launcher: a component may leave an output unwritten; the URI is
+            # still recorded (nothing is there) and downstream tasks decide what that means.
+            artifact["written"] = False
+        artifacts[name] = [artifact]
     return TaskOutputs(parameters, artifacts)
 
 
