@@ -53,6 +53,18 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         help="Run tasks with this interpreter instead of per-task environments.",
     )
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON last.")
+    @click.option(
+        "--server",
+        metavar="URL",
+        default=None,
+        help="Submit to this Pinnace (or KFP) server and follow the run there.",
+    )
+    @click.option(
+        "--token",
+        envvar="PINNACE_TOKEN",
+        default=None,
+        help="API token for --server [env PINNACE_TOKEN].",
+    )
     @click.pass_context
     def run_command(
         ctx: click.Context,
@@ -63,8 +75,10 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         parallelism: int | None,
         use_current_python: bool,
         as_json: bool,
+        server: str | None,
+        token: str | None,
     ) -> None:
-        """Run PIPELINE (.py, .ipynb, .yaml or .json) on this machine."""
+        """Run PIPELINE (.py, .ipynb, .yaml or .json) on this machine, or on --server."""
         from ..api import run
         from .main import EXIT_RUN_NOT_SUCCEEDED, print_json
         from .progress import ProgressPrinter
@@ -72,6 +86,11 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         config = settings(
             ctx, parallelism=parallelism, use_current_python=use_current_python or None
         )
+        if server:
+            code = _run_on_server(
+                server, token, pipeline, _parse_parameters(params), pipeline_name, config, as_json
+            )
+            sys.exit(code)
         result = run(
             pipeline,
             _parse_parameters(params),
@@ -88,3 +107,43 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
                 click.echo(f"  {result.error}", err=True)
         if not result.succeeded:
             sys.exit(EXIT_RUN_NOT_SUCCEEDED)
+
+
+def _run_on_server(
+    server: str,
+    token: str | None,
+    pipeline: str,
+    parameters: dict[str, str],
+    pipeline_name: str | None,
+    config: Any,
+    as_json: bool,
+) -> int:
+    """Compile or load PIPELINE here, submit it to `server`, print progress; the exit code."""
+    from ..api import resolve_spec
+    from ..client import Client
+    from ..client._follow import follow_run, result_document
+    from ..engine.events import EngineEvent
+    from .main import EXIT_RUN_NOT_SUCCEEDED, print_json
+    from .progress import ProgressPrinter
+
+    spec = resolve_spec(pipeline, pipeline_name, force_kfp_alias=config.kfp_alias == "always")
+    client = Client(server, token=token)
+    submitted = client.create_run_from_pipeline_spec(spec, parameters)
+    run_id = submitted["run_id"]
+    printer = ProgressPrinter(config.logs_dir)
+    click.echo(f"run {run_id} on {client.host}", err=True)
+
+    def on_change(task: str | None, state: str, error: str) -> None:
+        if task is not None:
+            printer(EngineEvent(run_id, task, state, error))
+
+    finished = follow_run(client, run_id, on_change)
+    state = str(finished.get("state", ""))
+    if as_json:
+        print_json(result_document(finished))
+    else:
+        click.echo(f"run {run_id} {state}")
+        error = (finished.get("error") or {}).get("message")
+        if error:
+            click.echo(f"  {error}", err=True)
+    return 0 if state == "SUCCEEDED" else EXIT_RUN_NOT_SUCCEEDED

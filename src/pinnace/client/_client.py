@@ -207,6 +207,20 @@ class Client:
             spec, arguments, run_name, experiment_name, namespace, experiment_id
         )
 
+    def create_run_from_pipeline_spec(
+        self,
+        spec: dict[str, Any],
+        arguments: dict[str, Any] | None = None,
+        run_name: str | None = None,
+        experiment_name: str | None = None,
+        namespace: str | None = None,
+        experiment_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Submit a pipeline spec (IR dict) as a run."""
+        return self._create_run(
+            spec, arguments, run_name, experiment_name, namespace, experiment_id
+        )
+
     def create_run_from_pipeline_func(
         self,
         pipeline_func: Any,

@@ -73,11 +73,15 @@ def create_app(
     `announce`, default stderr, once), and drives submitted runs in background threads.
     """
     from ..backend import open_backend
-    from .routes import experiments, pipelines, public, recurring, runs
+    from ..engine.settle import settle_orphaned_runs
+    from .metrics import AccessLog, ServerMetrics, install_access_log_handler
+    from .routes import experiments, observability, pipelines, public, recurring, runs
     from .run_manager import RunManager
+    from .scheduler import Scheduler
 
     options = options or ServerOptions.load()
-    backend = open_backend(settings)
+    backend = open_backend(settings, settle=False)
+    orphaned = settle_orphaned_runs(backend.metadata)
     if options.auth:
         generated = ensure_admin(backend.metadata, options.admin_password)
         if generated:
@@ -85,11 +89,23 @@ def create_app(
                 f"created user {ADMIN!r} with password: {generated}\n"
                 "  (shown once; change it by adding another admin with `pinnace users add`)"
             )
-    ctx = ServerContext(backend=backend, manager=RunManager(backend), options=options)
+    metrics = ServerMetrics()
+    ctx = ServerContext(
+        backend=backend,
+        manager=RunManager(backend, on_event=metrics.on_engine_event),
+        metrics=metrics,
+        options=options,
+        orphaned_runs=tuple(orphaned),
+    )
+    ctx.scheduler = Scheduler(ctx, tick_seconds=options.scheduler_tick_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if options.resume_orphaned_runs:
+            resume_server_runs(ctx)
+        ctx.scheduler.start()
         yield
+        ctx.scheduler.stop()
         ctx.manager.close()
         backend.close()
 
@@ -103,9 +119,12 @@ def create_app(
     app.state.ctx = ctx
     app.state.authenticators = list(DEFAULT_AUTHENTICATORS)
     problems.install(app)
-    for module in (public, pipelines, experiments, runs, recurring):
+    for module in (public, pipelines, experiments, runs, recurring, observability):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=options.max_upload_bytes)
+    if options.access_log:
+        install_access_log_handler()
+        app.add_middleware(AccessLog, metrics=metrics)
     if options.path_prefix:
         app.add_middleware(PathPrefix, prefix=options.path_prefix)
     return app
@@ -124,6 +143,41 @@ class PathPrefix:
             # Starlette strips root_path from the path when the path starts with it.
             scope = {**scope, "root_path": self.prefix}
         await self.app(scope, receive, send)
+
+
+def resume_server_runs(ctx: ServerContext) -> list[str]:
+    """Resume the runs settled at start-up that were the server's own (they belong to an
+    experiment; runs a terminal started have none and are left to `pinnace runs resume`)."""
+    from ..errors import NotFoundError
+    from ..stores.base import RunRecord
+
+    resumed = []
+    for run_id in ctx.orphaned_runs:
+        try:
+            run = ctx.backend.metadata.get_record(RunRecord, run_id)
+        except NotFoundError:
+            continue
+        if run.experiment_id is not None:
+            _LOG.info("resuming run %s, left unfinished by a stopped server", run_id)
+            ctx.manager.start(run_id)
+            resumed.append(run_id)
+    _until_driven(ctx, resumed)
+    return resumed
+
+
+def _until_driven(ctx: ServerContext, run_ids: list[str], timeout: float = 10.0) -> None:
+    """Wait (briefly) until resumed runs left their settled FAILED state, so no client sees
+    a run that is about to run again as failed."""
+    import time
+
+    from ..engine.state import RunState
+
+    deadline = time.monotonic() + timeout
+    for run_id in run_ids:
+        while time.monotonic() < deadline and ctx.manager.is_active(run_id):
+            if ctx.backend.metadata.get_run(run_id).state is not RunState.FAILED:
+                break
+            time.sleep(0.01)
 
 
 def _to_stderr(message: str) -> None:

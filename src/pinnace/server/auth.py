@@ -1,8 +1,8 @@
 """Who is calling: the authenticators tried for each request, and the route dependency.
 
 Authenticators run in order; each returns a Principal, None (not my kind of credentials)
-or raises AuthenticationError (my kind, but wrong). Bearer tokens come first; a cookie
-session authenticator for the dashboard can be appended to `app.state.authenticators`.
+or raises AuthenticationError (my kind, but wrong). Bearer tokens come first (a request
+with one never looks at cookies), then the dashboard's cookie session (`sessions.py`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,13 @@ def bearer_token(request: Request, ctx: ServerContext) -> Principal | None:
     return principal_for_token(ctx.backend.metadata, token.strip())
 
 
-DEFAULT_AUTHENTICATORS: tuple[Authenticator, ...] = (bearer_token,)
+def _cookie_session(request: Request, ctx: ServerContext) -> Principal | None:
+    from .sessions import cookie_session
+
+    return cookie_session(request, ctx)
+
+
+DEFAULT_AUTHENTICATORS: tuple[Authenticator, ...] = (bearer_token, _cookie_session)
 
 
 def context(request: Request) -> ServerContext:

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..backend import Backend
+    from .metrics import ServerMetrics
     from .run_manager import RunManager
+    from .scheduler import Scheduler
 
 DEFAULT_MAX_UPLOAD_BYTES = 32 * 1024 * 1024
 
@@ -23,6 +25,12 @@ class ServerOptions:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     #: the first admin's password; a random one is generated (and printed once) when empty
     admin_password: str | None = None
+    #: how often the recurring-run scheduler looks for due slots; 0 turns it off
+    scheduler_tick_seconds: float = 1.0
+    #: resume the server's runs that a killed server process left unfinished
+    resume_orphaned_runs: bool = True
+    #: one JSON line per request on the `pinnace.server.access` logger (stderr)
+    access_log: bool = True
 
     @classmethod
     def load(
@@ -43,6 +51,7 @@ class ServerOptions:
             path_prefix=normalize_prefix(prefix),
             max_upload_bytes=size,
             admin_password=env.get("PINNACE_ADMIN_PASSWORD") or None,
+            scheduler_tick_seconds=float(env.get("PINNACE_SCHEDULER_TICK_SECONDS") or 1.0),
         )
 
 
@@ -57,3 +66,7 @@ class ServerContext:
     backend: Backend
     manager: RunManager
     options: ServerOptions
+    scheduler: Scheduler | None = None
+    metrics: ServerMetrics | None = None
+    #: runs a dead server left unfinished, settled at start-up and resumed by this one
+    orphaned_runs: tuple[str, ...] = ()

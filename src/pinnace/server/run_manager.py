@@ -17,6 +17,7 @@ from ..errors import NotFoundError
 
 if TYPE_CHECKING:
     from ..backend import Backend
+    from ..engine.events import EventSink
     from ..executors.local import LocalExecutor
     from ..stores.base import MetadataStore
 
@@ -50,8 +51,9 @@ class _CancelableStore:
 class RunManager:
     """Starts, resumes and terminates runs; one shared local executor for all of them."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, on_event: EventSink | None = None) -> None:
         self._backend = backend
+        self._on_event = on_event
         self._executor: LocalExecutor | None = None
         self._lock = threading.Lock()
         self._active: dict[str, tuple[threading.Thread, _CancelableStore]] = {}
@@ -77,6 +79,10 @@ class RunManager:
                 return
             self._active[run_id] = (thread, store)
         thread.start()
+
+    def active_count(self) -> int:
+        with self._lock:
+            return len(self._active)
 
     def is_active(self, run_id: str) -> bool:
         with self._lock:
@@ -122,6 +128,7 @@ class RunManager:
             executor=self.executor(),
             work_dir=settings.work_dir,
             logs_dir=settings.logs_dir,
+            **({"on_event": self._on_event} if self._on_event else {}),
         )
 
     def _drive(self, run_id: str, store: _CancelableStore) -> None:

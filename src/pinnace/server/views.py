@@ -84,7 +84,9 @@ def run(record: RunRecord, details: dict[str, Any] | None = None) -> dict[str, A
             "pipeline_spec": None if version_ref else record.spec,
             "runtime_config": compact({"parameters": record.parameters}),
             "created_at": timestamp(record.created_at),
-            "scheduled_at": timestamp(record.started_at or record.created_at),
+            "scheduled_at": timestamp(
+                record.scheduled_at or record.started_at or record.created_at
+            ),
             "finished_at": timestamp(record.finished_at if record.state.terminal else None),
             "state": record.state.value,
             "error": _error(record.error),

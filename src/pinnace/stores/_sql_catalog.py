@@ -121,13 +121,30 @@ class SqlCatalogMixin:
         return found
 
     def update_record(self, kind_class: type, key: str, **changes: Any) -> Any:
+        return self._update(kind_class, key, None, changes)
+
+    def update_record_if(
+        self, kind_class: type, key: str, expected: dict[str, Any], **changes: Any
+    ) -> Any | None:
+        return self._update(kind_class, key, expected, changes)
+
+    def _update(
+        self, kind_class: type, key: str, expected: dict[str, Any] | None, changes: dict[str, Any]
+    ) -> Any | None:
         kind = kind_of(kind_class)
-        check_changes(kind.record, frozenset(kind.fields | _json(kind)), kind.key, changes)
+        allowed = frozenset(kind.fields | _json(kind))
+        check_changes(kind.record, allowed, kind.key, changes)
+        if expected:
+            check_changes(kind.record, allowed, kind.key, expected)
+        # One write transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: FOR UPDATE) makes the
+        # compare and the set atomic across threads and processes.
         with self._write(f"update {kind.label}") as conn:  # type: ignore[attr-defined]
             table = table_of(kind)
             old = self._one(conn, table, kind.record, lock=True, **{kind.key: key})  # type: ignore[attr-defined]
             if old is None:
                 raise kind.not_found(key)
+            if expected and any(getattr(old, f) != v for f, v in expected.items()):
+                return None
             new = apply_changes(old, changes)
             values = row_values(new)
             del values[kind.key]

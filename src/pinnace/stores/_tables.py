@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 #: the migration the code expects; opening a store upgrades older databases to it
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 # Named constraints let later migrations drop or alter them (SQLite batch mode needs names).
 NAMING_CONVENTION = {
@@ -104,10 +104,13 @@ runs = Table(
     Column("storage_state", String(16), nullable=False, default="AVAILABLE"),
     Column("pipeline_version_id", String, nullable=True),
     Column("recurring_run_id", String, nullable=True),
+    Column("scheduled_at", UtcDateTime, nullable=True),
     Index("ix_runs_created_at", "created_at"),
     Index("ix_runs_experiment_id_created_at", "experiment_id", "created_at"),
     Index("ix_runs_namespace_created_at", "namespace", "created_at"),
     Index("ix_runs_recurring_run_id", "recurring_run_id"),
+    # One run per schedule slot, whichever process claims it (NULLs never collide).
+    Index("ix_runs_recurring_run_id_scheduled_at", "recurring_run_id", "scheduled_at", unique=True),
     Index("ix_runs_state_created_at", "state", "created_at"),
     Index("ix_runs_pipeline_id", "pipeline_id"),
 )

@@ -53,6 +53,8 @@ class RunRecord:
     storage_state: str = "AVAILABLE"
     pipeline_version_id: str | None = None
     recurring_run_id: str | None = None
+    #: the schedule slot a recurring run started this run for; unique per recurring run
+    scheduled_at: datetime | None = None
 
 
 @dataclass
@@ -254,6 +256,12 @@ class MetadataStore(Protocol):
     def insert_record(self, record: Any) -> None: ...
     def get_record(self, kind: type[Any], key: str) -> Any: ...  # raises NotFoundError
     def update_record(self, kind: type[Any], key: str, **changes: Any) -> Any: ...
+    def update_record_if(
+        self, kind: type[Any], key: str, expected: dict[str, Any], **changes: Any
+    ) -> Any | None:
+        """Compare-and-set in one transaction: apply `changes` only when every field in
+        `expected` still holds that value; the updated record, or None when one differs."""
+
     def delete_record(self, kind: type[Any], key: str) -> None: ...  # raises NotFoundError
     def query_records(self, kind: type[Any], query: ListQuery) -> Page: ...
 

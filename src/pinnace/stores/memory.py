@@ -12,6 +12,7 @@ from dataclasses import fields
 from typing import Any, TypeVar
 
 from ..engine.state import RunState
+from ..errors import StoreError
 from ._catalog import KINDS, check_query, kind_of, matches, sort_key
 from ._common import (
     EXECUTION_FIELDS,
@@ -211,16 +212,48 @@ class InMemoryMetadataStore:
             return _copy(found)
 
     def update_record(self, kind_class: type, key: str, **changes: Any) -> Any:
+        return self._update(kind_class, key, None, changes)
+
+    def update_record_if(
+        self, kind_class: type, key: str, expected: dict[str, Any], **changes: Any
+    ) -> Any | None:
+        return self._update(kind_class, key, expected, changes)
+
+    def _update(
+        self, kind_class: type, key: str, expected: dict[str, Any] | None, changes: dict[str, Any]
+    ) -> Any | None:
         kind = kind_of(kind_class)
         allowed = frozenset(f.name for f in fields(kind.record))
         check_changes(kind.record, allowed, kind.key, changes)
+        if expected:
+            check_changes(kind.record, allowed, kind.key, expected)
         with self._lock:
             old = self._catalog[kind.record].get(key)
             if old is None:
                 raise kind.not_found(key)
+            if expected and any(getattr(old, f) != v for f, v in expected.items()):
+                return None
             new = apply_changes(old, changes)
+            if isinstance(new, RunRecord):
+                self._check_slot(new)
             self._catalog[kind.record][key] = new
             return _copy(new)
+
+    def _check_slot(self, new: RunRecord) -> None:
+        """The twin of the SQL unique index on (recurring_run_id, scheduled_at)."""
+        if new.recurring_run_id is None or new.scheduled_at is None:
+            return
+        for other in self._runs.values():
+            if (
+                other.run_id != new.run_id
+                and other.recurring_run_id == new.recurring_run_id
+                and other.scheduled_at == new.scheduled_at
+            ):
+                raise StoreError(
+                    "cannot update run: a database constraint refused it: the schedule slot "
+                    f"{new.scheduled_at.isoformat()} already has run {other.run_id}",
+                    hint="the referenced run or pipeline may have been deleted meanwhile",
+                )
 
     def delete_record(self, kind_class: type, key: str) -> None:
         kind = kind_of(kind_class)

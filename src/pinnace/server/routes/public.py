@@ -1,17 +1,19 @@
-"""Routes without authentication: health check and login."""
+"""Routes without authentication (health check, login), and logout."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from ... import __version__
-from ..auth import context
-from ..services.accounts import login
+from ..auth import context, current_principal
+from ..services.accounts import Principal, login, revoke_token
+from ..sessions import SESSION_COOKIE, clear_session_cookies, set_session_cookies
 
 router = APIRouter()
+Caller = Depends(current_principal)
 
 
 def _healthz(request: Request) -> dict[str, Any]:
@@ -32,15 +34,30 @@ class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str
     password: str
+    #: a browser login: the token goes only into the HttpOnly cookie, not the JSON answer
+    session: bool = False
 
 
 @router.post("/apis/pinnace/v1/login")
-def login_route(request: Request, body: LoginRequest) -> dict[str, Any]:
-    """Check a password; answer a 24-hour API token (the dashboard will use a cookie)."""
+def login_route(request: Request, response: Response, body: LoginRequest) -> dict[str, Any]:
+    """Check a password; answer a 24-hour token and set the session and CSRF cookies."""
     principal, token = login(context(request).backend.metadata, body.username, body.password)
-    return {
-        "token": token,
+    set_session_cookies(request, response, token)
+    answer = {
         "user": principal.name,
         "namespace": principal.namespace,
         "is_admin": principal.is_admin,
     }
+    return answer if body.session else {"token": token, **answer}
+
+
+@router.post("/apis/pinnace/v1/logout")
+def logout_route(
+    request: Request, response: Response, principal: Principal = Caller
+) -> dict[str, Any]:
+    """End the cookie session (its token is deleted) and clear the cookies."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        revoke_token(context(request).backend.metadata, token)
+    clear_session_cookies(response)
+    return {}

@@ -192,6 +192,17 @@ def principal_for_token(store: MetadataStore, token: str) -> Principal:
     return _principal(user)
 
 
+def revoke_token(store: MetadataStore, token: str) -> bool:
+    """Delete the stored token `token` (a logout); False when it was not there."""
+    page = store.query_records(
+        ApiTokenRecord,
+        ListQuery(predicates=(Predicate("token_hash", "eq", _token_hash(token)),), limit=1),
+    )
+    for record in page.records:
+        store.delete_record(ApiTokenRecord, record.token_id)
+    return bool(page.records)
+
+
 def login(store: MetadataStore, name: str, password: str) -> tuple[Principal, str]:
     """Check a user's password and hand out a 24-hour token."""
     user = find_user(store, name)

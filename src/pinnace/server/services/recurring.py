@@ -48,10 +48,10 @@ def _time(value: Any, field: str) -> datetime | None:
 def _check_cron(expression: str) -> str:
     from croniter import croniter
 
-    if not expression or not croniter.is_valid(expression):
+    if not expression or not croniter.is_valid(expression, second_at_beginning=True):
         raise UserInputError(
             f"invalid cron expression {expression!r}",
-            hint="e.g. '0 0 * * *' (five fields) or with seconds (six)",
+            hint="e.g. '0 0 * * *' (five fields) or with seconds first (six, as KFP)",
         )
     return expression
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ...errors import SpecError, UserInputError
+from ...errors import SpecError, StoreError, UserInputError
 from ...spec.load import load_spec
 from ...stores.base import (
     ExperimentRecord,
@@ -72,8 +72,13 @@ def create_run(
     parameters: Mapping[str, Any] | None,
     cache: bool = True,
     recurring_run_id: str | None = None,
+    scheduled_at: datetime | None = None,
 ) -> RunRecord:
-    """Check, store and start a run in the caller's namespace."""
+    """Check, store and start a run in the caller's namespace.
+
+    `scheduled_at`: the schedule slot of a recurring run; a slot that has a run already is
+    refused (StoreError) and the new run is removed again.
+    """
     store = ctx.backend.metadata
     experiment = (
         get_experiment(store, principal, experiment_id)
@@ -87,15 +92,20 @@ def create_run(
         display_name=display_name or None,
         pipeline_id=version.pipeline_id if version else None,
     )
-    record = store.update_record(
-        RunRecord,
-        record.run_id,
-        experiment_id=experiment.experiment_id,
-        namespace=experiment.namespace,
-        description=description,
-        pipeline_version_id=version.pipeline_version_id if version else None,
-        recurring_run_id=recurring_run_id,
-    )
+    try:
+        record = store.update_record(
+            RunRecord,
+            record.run_id,
+            experiment_id=experiment.experiment_id,
+            namespace=experiment.namespace,
+            description=description,
+            pipeline_version_id=version.pipeline_version_id if version else None,
+            recurring_run_id=recurring_run_id,
+            scheduled_at=scheduled_at,
+        )
+    except StoreError:
+        store.delete_record(RunRecord, record.run_id)
+        raise
     store.update_record(
         ExperimentRecord, experiment.experiment_id, last_run_created_at=record.created_at
     )
