@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install Pinnace with its test dependencies in .venv and run the whole test suite.
+# The dashboard's browser tests drive Debian's Chromium: it is installed here when missing
+# (needs apt and root, as on CI); without it those tests fail with a message saying so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+    && [ "$(id -u)" = "0" ]; then
+  echo "installing Debian's chromium for the browser tests" >&2
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq chromium >/dev/null
+fi
+python3 -m venv .venv
+.venv/bin/pip install -q -e '.[test]'
+exec .venv/bin/python -m pytest -q "$@"
