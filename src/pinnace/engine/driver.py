@@ -114,6 +114,11 @@ class RunDriver(Scheduling, Leaves):
         except BaseException as exc:
             self._abort(run, progress, exc)
             raise
+        finally:
+            discard = getattr(self.executor, "discard_prestarted", None)
+            if discard is not None:
+                discard(run_id)  # warm processes of tasks that never started
+            wait(progress.removals)
         return self._finish(run, progress)
 
     def _prepare(self, run: RunRecord) -> Progress:
@@ -150,6 +155,7 @@ class RunDriver(Scheduling, Leaves):
             self._advance(run, progress)
             if not progress.running and not progress.delayed:
                 break
+            self._prestart(run, progress)
             timeout = self._next_delay(progress)
             if progress.running:
                 done, _ = wait(list(progress.running), timeout=timeout, return_when=FIRST_COMPLETED)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..executors.base import Resources, TaskLaunch
+from ..executors.prestart import UpcomingTask
 from .inputs import resolve_placeholders
 from .plan import PlannedTask
 
@@ -39,7 +40,7 @@ def make_launch(
     container = task.executor["container"]
     command = resolve_placeholders(list(container.get("command", [])), executor_input)
     args = resolve_placeholders(list(container.get("args", [])), executor_input)
-    env = {e["name"]: str(e.get("value", "")) for e in container.get("env", []) if "name" in e}
+    env = _container_env(container)
     return TaskLaunch(
         run_id=run_id,
         task_name=task_name or task.name,
@@ -54,6 +55,24 @@ def make_launch(
         env=env,
         resources=parse_resources(container.get("resources", {})),
     )
+
+
+def upcoming_task(*, run_id: str, task: PlannedTask, path: str) -> UpcomingTask:
+    """What the executor may prepare for `task` before its inputs are known."""
+    container = task.executor["container"]
+    return UpcomingTask(
+        hint=f"{run_id}/{path}",
+        run_id=run_id,
+        image=container.get("image", ""),
+        command=tuple(container.get("command", [])),
+        args=tuple(container.get("args", [])),
+        env=_container_env(container),
+        resources=parse_resources(container.get("resources", {})),
+    )
+
+
+def _container_env(container: Mapping[str, Any]) -> dict[str, str]:
+    return {e["name"]: str(e.get("value", "")) for e in container.get("env", []) if "name" in e}
 
 
 def parse_resources(resources: Mapping[str, Any]) -> Resources:

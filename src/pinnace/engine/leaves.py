@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +16,7 @@ from ..stores.base import ArtifactRecord, CacheEntry, ExecutionRecord, RunRecord
 from .cache import cache_key
 from .importer import import_artifact, is_external, local_copy
 from .inputs import BoundInputs, TaskOutputs, build_executor_input
-from .launch import make_launch
+from .launch import make_launch, upcoming_task
 from .nodes import Attempt, Node, Progress
 from .outputs import OutputError, collect_outputs
 from .retry import backoff_seconds, max_attempts
@@ -128,6 +128,37 @@ class Leaves:
         suffix = f" (attempt {record.attempts})" if record.attempts > 1 else ""
         self._emit(run.run_id, node.path, TaskState.RUNNING.value, f"started{suffix}")
 
+    def _prestart(self: RunDriver, run: RunRecord, progress: Progress) -> None:
+        """Tell the executor which container tasks start next, so it can get them ready.
+
+        Those are the pending tasks whose upstream tasks are all running, done or upcoming
+        themselves (in plan order: a chain warms a few steps ahead, so that the imports of
+        several tasks use idle cores), at most `capacity` new ones per step. The executor
+        bounds how many it keeps ready. Executors without `prestart` are left alone.
+        """
+        prestart = getattr(self.executor, "prestart", None)
+        if prestart is None or not progress.pending:
+            return
+        upcoming = []
+        soon = set(progress.prestarted)
+        for path in progress.pending:
+            node = progress.nodes[path]
+            if node.kind != "container":
+                continue
+            if progress.failure and not node.task.runs_after_failure:
+                continue
+            siblings = [node.sibling(u) for u in node.task.upstream]
+            if all(p in soon or _underway(progress.records[p].state) for p in siblings):
+                soon.add(path)
+                if path not in progress.prestarted:
+                    upcoming.append(upcoming_task(run_id=run.run_id, task=node.task, path=path))
+                if len(upcoming) >= self.executor.capacity:
+                    break
+        if upcoming:
+            accepted = set(prestart(upcoming))
+            prefix = len(run.run_id) + 1
+            progress.prestarted.update(u.hint[prefix:] for u in upcoming if u.hint in accepted)
+
     def _local_path(self: RunDriver, uri: str) -> Path:
         if is_external(uri, self.artifacts.root):
             return local_copy(uri, self.work_dir / "imported")
@@ -192,9 +223,9 @@ class Leaves:
         tried = progress.records[path].attempts - progress.prior_attempts.get(path, 0)
         if error is None and outputs is not None:
             self._succeed(run, progress, attempt, outputs, seconds)
-            shutil.rmtree(
-                Path(attempt.executor_input["outputs"]["outputFile"]).parent, ignore_errors=True
-            )
+            # Off the driver's thread (~5 ms a task); drive() waits for it before returning.
+            folder = Path(attempt.executor_input["outputs"]["outputFile"]).parent
+            progress.removals.append(_remover().submit(shutil.rmtree, folder, True))
         elif tried < max_attempts(policy):
             delay = backoff_seconds(policy, tried)
             progress.delayed.append((time.monotonic() + delay, path))
@@ -260,6 +291,20 @@ class Leaves:
                         created_at=_now(),
                     )
                 )
+
+
+_REMOVER: list[ThreadPoolExecutor] = []
+
+
+def _remover() -> ThreadPoolExecutor:
+    """One shared thread that removes finished work folders."""
+    if not _REMOVER:
+        _REMOVER.append(ThreadPoolExecutor(1, thread_name_prefix="pinnace-remove"))
+    return _REMOVER[0]
+
+
+def _underway(state: TaskState) -> bool:
+    return state is TaskState.RUNNING or state.ok or state is TaskState.SKIPPED
 
 
 def _aware(moment: datetime) -> datetime:

@@ -77,6 +77,7 @@ class Scheduling:
             progress.finished[path] = TaskOutputs.from_dict(record.outputs)
             return node
         display = task.display_name if iteration is None else f"{task.display_name}[{iteration}]"
+        stored = False
         if record is None:
             record = TaskRecord(
                 run_id=run.run_id,
@@ -89,7 +90,10 @@ class Scheduling:
         elif record.state is not TaskState.PENDING:
             # A resumed run: the instance runs again (its finished children are reused).
             record.state, record.error, record.finished_at = TaskState.PENDING, None, None
-        self.metadata.upsert_task(record)
+        else:
+            stored = True  # PENDING in the store already (create_run): nothing to write
+        if not stored:
+            self.metadata.upsert_task(record)
         progress.pending.append(path)
         return node
 

@@ -25,10 +25,10 @@ from pathlib import Path
 
 from pinnace.envs.indexes import IndexConfig, resolve_indexes
 from pinnace.envs.requirements import RequirementFix, normalize_requirements, requirement_name
-from pinnace.errors import EnvironmentBuildError
+from pinnace.errors import EnvironmentBuildError, PinnaceError
 
 MARKER = "pinnace-env.json"
-_KEY_VERSION = "2"  # bump when the layout of an environment changes
+_KEY_VERSION = "3"  # bump when the layout of an environment changes (3: no build-time .pyc)
 _MAX_ERROR_LINES = 25
 _NETWORK_FAILURES = ("Failed to fetch", "error sending request", "tcp connect error", "dns error")
 
@@ -71,6 +71,7 @@ class EnvironmentCache:
         self.offline = offline
         self._uv = uv
         self._python_version: str | None = None
+        self._keys: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
 
     @staticmethod
     def current() -> Environment:
@@ -109,8 +110,32 @@ class EnvironmentCache:
             seconds = time.monotonic() - started
         return Environment(_venv_python(final), requirements, key, False, seconds, normalized.fixes)
 
+    def find(
+        self, packages: Sequence[str], *, index_urls: Sequence[str] = ()
+    ) -> Environment | None:
+        """The environment for `packages` when it is already built, else None (builds nothing)."""
+        try:
+            normalized = normalize_requirements(packages)
+        except PinnaceError:
+            return None
+        requirements = normalized.requirements
+        key = self.key_for(requirements, index_urls)
+        if not requirements:
+            return Environment(Path(self.python), (), key, True, 0.0, normalized.fixes)
+        final = self.root / key
+        if not (final / MARKER).is_file():
+            return None
+        return Environment(_venv_python(final), requirements, key, True, 0.0, normalized.fixes)
+
     def key_for(self, requirements: Sequence[str], index_urls: Sequence[str] = ()) -> str:
         """The content address of an environment: interpreter, requirements, index URLs."""
+        memo = (tuple(requirements), tuple(index_urls))
+        key = self._keys.get(memo)
+        if key is None:
+            key = self._keys[memo] = self._compute_key(requirements, index_urls)
+        return key
+
+    def _compute_key(self, requirements: Sequence[str], index_urls: Sequence[str]) -> str:
         payload = json.dumps(
             {
                 "v": _KEY_VERSION,
@@ -138,17 +163,10 @@ class EnvironmentCache:
                 indexes,
             )
             venv = temporary / "v"
-            # Bytecode is compiled at build time: tasks import from a read-mostly cache, and
-            # PYTHONDONTWRITEBYTECODE (common in containers and CI) would otherwise make every
-            # task recompile pandas and scikit-learn (seconds per task).
-            install = [
-                uv,
-                "pip",
-                "install",
-                "--compile-bytecode",
-                "--python",
-                str(_venv_python(venv)),
-            ]
+            # No --compile-bytecode (it compiles every module of every package: ~10 s for
+            # pandas + scikit-learn): tasks run with bytecode writing on (see
+            # pinnace.executors.local) and cache what they import, once, atomically.
+            install = [uv, "pip", "install", "--python", str(_venv_python(venv))]
             install += [*indexes.uv_args(), *self._offline_args(), *requirements]
             self._run_uv(install, requirements, indexes)
             marker = {"python": self.python, "requirements": list(requirements)}

@@ -20,6 +20,7 @@ import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pinnace.envs.requirements import requirement_name
@@ -126,7 +127,16 @@ def _runner_kind(runner: str) -> str | None:
 
 
 def _parse_install_script(script: str) -> _Installs | None:
-    """The pip installs of an install prefix, or None if it cannot be read."""
+    """The pip installs of an install prefix, or None if it cannot be read (a fresh copy)."""
+    read = _read_install_script(script)
+    if read is None:
+        return None
+    return _Installs(list(read.packages), list(read.index_urls), list(read.trusted_hosts))
+
+
+@lru_cache(maxsize=256)
+def _read_install_script(script: str) -> _Installs | None:
+    # Cached: the executor reads the same command at every prestart and launch (~1 ms each).
     installs = _Installs()
     try:
         commands = _commands(script)

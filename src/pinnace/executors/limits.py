@@ -102,6 +102,15 @@ def cpu_settings(limit: float | None, env: dict[str, str]) -> set[int] | None:
     return set(available[:count])
 
 
+def pin_to(cores: set[int]) -> Callable[[], None]:
+    """A `preexec_fn` that pins the child process to `cores`."""
+
+    def pin() -> None:  # runs in the child between fork and exec
+        os.sched_setaffinity(0, cores)
+
+    return pin
+
+
 def discover_gpus(environ: dict[str, str] | None = None) -> list[str]:
     """GPU ids: `PINNACE_GPUS=0,1` when set (empty means none), else `nvidia-smi -L`."""
     environ = dict(os.environ) if environ is None else environ

@@ -4,6 +4,9 @@ Lightweight Python components (compiled by kfp 2.x, by Pinnace, or kfp 1.x progr
 recognised from their container command: instead of `pip install`-ing on every run as the
 container would, their program runs in a virtual environment built once per distinct set of
 packages (see pinnace.envs). Other containers run their command on the host.
+
+With `prestart` (the default) the interpreters of upcoming tasks are started ahead of time
+and import their program's modules while earlier tasks run (see executors/prestart.py).
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,8 +37,10 @@ from .containers import (
     input_paths,
     probe_engines,
 )
-from .limits import GpuPool, MemoryWatch, cpu_settings, discover_gpus
+from .limits import GpuPool, MemoryWatch, cpu_settings, discover_gpus, pin_to
+from .prestart import WarmPool, program_modules
 from .runtime_copy import RUNTIME_PACKAGE
+from .warming import Prestarting
 
 _KILL_GRACE_SECONDS = 5.0
 
@@ -41,7 +48,17 @@ _KILL_GRACE_SECONDS = 5.0
 _DROPPED_ENV = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
 
 
-class LocalExecutor:
+@dataclass(frozen=True)
+class _Program:
+    """How a lightweight program runs: what a warm process for it must match."""
+
+    kind: str
+    modules: list[tuple[str, list[str]]]
+    #: an environment Pinnace built (bytecode writing is turned back on in it)
+    managed: bool
+
+
+class LocalExecutor(Prestarting):
     """Runs executions as local subprocesses, at most `parallelism` at a time."""
 
     def __init__(
@@ -53,8 +70,12 @@ class LocalExecutor:
         use_current_python: bool = False,
         container_engines: Sequence[str] = ENGINES,
         gpus: Sequence[str] | None = None,
+        prestart: bool = True,
     ) -> None:
-        """`gpus` None discovers them (PINNACE_GPUS, else nvidia-smi) at the first GPU task."""
+        """`gpus` None discovers them (PINNACE_GPUS, else nvidia-smi) at the first GPU task.
+
+        `prestart` False starts every task's interpreter only at its launch (no warm processes).
+        """
         self._engines = tuple(container_engines)
         self._probe: EngineProbe | None = None
         self._gpus: GpuPool | None = GpuPool(list(gpus)) if gpus is not None else None
@@ -66,6 +87,11 @@ class LocalExecutor:
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         self._canceled: set[str] = set()
         self._lock = threading.Lock()
+        self._warm = WarmPool(self._parallelism) if prestart else None
+        self._warmer: ThreadPoolExecutor | None = None
+        #: interpreter -> modules its programs import (module -> names imported from it)
+        self._seen_modules: dict[str, dict[str, list[str]]] = {}
+        self._modules_lock = threading.Lock()
 
     @property
     def capacity(self) -> int:
@@ -87,18 +113,28 @@ class LocalExecutor:
             timer.start()
 
     def close(self) -> None:
+        if self._warm is not None:
+            self._warm.close()
+        if self._warmer is not None:
+            self._warmer.shutdown(wait=True)
         with self._lock:
             ids = list(self._processes)
         for execution_id in ids:
             self.cancel(execution_id)
         self._pool.shutdown(wait=True)
+        if self._warm is not None:
+            self._warm.discard()  # any started while closing
+
+    def _shape(self, program: LightweightProgram, env: Environment) -> _Program:
+        managed = bool(env.requirements) and not self._use_current
+        return _Program(program.kind, _modules_of(program.program_text), managed)
 
     # -- one execution --------------------------------------------------------------------
 
     def _execute(self, launch: TaskLaunch) -> ExecutionOutcome:
         with open(launch.log_path, "ab", buffering=0) as log:
             try:
-                argv, environment = self._prepare(launch, log)
+                argv, environment, shape = self._prepare(launch, log)
                 gpus = self._take_gpus(launch, log)
             except PinnaceError as exc:
                 _write(log, f"pinnace: {exc}\n")
@@ -106,7 +142,7 @@ class LocalExecutor:
             if gpus is None:
                 return ExecutionOutcome(exit_code=-1, error="canceled", environment=environment)
             try:
-                return self._spawn(launch, argv, environment, log, gpus)
+                return self._spawn(launch, argv, environment, log, gpus, shape)
             finally:
                 if gpus and self._gpus is not None:
                     self._gpus.release(gpus)
@@ -135,10 +171,12 @@ class LocalExecutor:
             _write(log, f"pinnace: CUDA_VISIBLE_DEVICES={','.join(gpus)}\n")
         return gpus
 
-    def _prepare(self, launch: TaskLaunch, log: IO[bytes]) -> tuple[list[str], dict[str, Any]]:
+    def _prepare(
+        self, launch: TaskLaunch, log: IO[bytes]
+    ) -> tuple[list[str], dict[str, Any], _Program | None]:
         program = recognize_command(list(launch.command), list(launch.args))
         if program is None:
-            return self._host_command(launch, log), {"image": launch.image, "host": True}
+            return self._host_command(launch, log), {"image": launch.image, "host": True}, None
         env = self._environment(program, log)
         module = launch.workdir / "ephemeral_component.py"
         module.write_text(program.program_text, encoding="utf-8")
@@ -161,7 +199,7 @@ class LocalExecutor:
             "reused": env.reused,
             "image": launch.image,
         }
-        return argv, info
+        return argv, info, self._shape(program, env)
 
     def _environment(self, program: LightweightProgram, log: IO[bytes]) -> Environment:
         if self._use_current:
@@ -215,6 +253,32 @@ class LocalExecutor:
                 self._probe = probe_engines(self._engines)
             return self._probe
 
+    def _task_env(
+        self,
+        cpu_limit: float | None,
+        task_env: Mapping[str, str],
+        gpus: list[str],
+        managed: bool,
+    ) -> tuple[dict[str, str], set[int] | None]:
+        """The environment variables and CPU pinning of a task's process."""
+        env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
+        if managed:
+            # Pinnace's environments are built without bytecode (fast builds): the tasks
+            # cache what they import, once, even where the driver's shell forbids it.
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+        # Each GPU task sees exactly its devices; other tasks see none.
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+        threads: dict[str, str] = {}
+        cores = cpu_settings(cpu_limit, threads)
+        env.update(threads)
+        env.update(task_env)
+        # The runtime comes first; a PYTHONPATH the task itself sets (set_env_variable) stays.
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(self._runtime_path), task_env.get("PYTHONPATH", "")) if p
+        )
+        env["PYTHONUNBUFFERED"] = "1"
+        return env, cores
+
     def _spawn(
         self,
         launch: TaskLaunch,
@@ -222,33 +286,33 @@ class LocalExecutor:
         environment: dict[str, Any],
         log: IO[bytes],
         gpus: list[str],
+        shape: _Program | None,
     ) -> ExecutionOutcome:
-        env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
-        # Each GPU task sees exactly its devices; other tasks see none.
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
-        threads: dict[str, str] = {}
-        cores = cpu_settings(launch.resources.cpu_limit, threads)
-        env.update(threads)
-        env.update(launch.env)
-        # The runtime comes first; a PYTHONPATH the task itself sets (set_env_variable) stays.
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(self._runtime_path), launch.env.get("PYTHONPATH", "")) if p
-        )
-        env["PYTHONUNBUFFERED"] = "1"
+        managed = shape is not None and shape.managed
+        env, cores = self._task_env(launch.resources.cpu_limit, launch.env, gpus, managed)
+        canceled = ExecutionOutcome(exit_code=-1, error="canceled", environment=environment)
+        if self.was_canceled(launch.execution_id):
+            return canceled
+        # Outside the lock: handing over a launch may wait for the warm process's imports.
+        process = self._warm_process(launch, argv, env, cores, shape, gpus, environment)
         with self._lock:
             if launch.execution_id in self._canceled:
-                return ExecutionOutcome(exit_code=-1, error="canceled", environment=environment)
+                if process is not None:
+                    _kill_group(process)
+                    process.wait()
+                return canceled
             try:
-                process = subprocess.Popen(
-                    argv,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    cwd=launch.workdir,
-                    env=env,
-                    start_new_session=True,
-                    preexec_fn=_pin_to(cores) if cores else None,
-                )
+                if process is None:
+                    process = subprocess.Popen(
+                        argv,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                        cwd=launch.workdir,
+                        env=env,
+                        start_new_session=True,
+                        preexec_fn=pin_to(cores) if cores else None,
+                    )
             except OSError as exc:
                 return ExecutionOutcome(exit_code=-1, error=f"could not start {argv[0]}: {exc}")
             self._processes[launch.execution_id] = process
@@ -307,11 +371,9 @@ def _failure_from_log(log_path: Path) -> str | None:
     return None
 
 
-def _pin_to(cores: set[int]) -> Any:
-    def pin() -> None:  # runs in the child between fork and exec
-        os.sched_setaffinity(0, cores)
-
-    return pin
+@lru_cache(maxsize=64)
+def _modules_of(program_text: str) -> list[tuple[str, list[str]]]:
+    return program_modules(program_text)
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -11,9 +11,7 @@ import contextlib
 import inspect
 import json
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -224,6 +222,8 @@ class Executor:
         if value is None:
             raise ValueError(f"Failed to get input parameter value for InputPath {name!r}")
         if self._scratch_dir is None:
+            import tempfile  # only for inputs that need a scratch copy: keep start-up lean
+
             self._scratch_dir = tempfile.mkdtemp(prefix="pinnace-inputs-")
         path = os.path.join(self._scratch_dir, name)
         with open(path, "w") as f:
@@ -252,6 +252,8 @@ class Executor:
             return self.write_executor_output(result)
         finally:
             if self._scratch_dir is not None:
+                import shutil
+
                 shutil.rmtree(self._scratch_dir, ignore_errors=True)
 
     def write_executor_output(self, func_output: Any = None) -> str | None:

@@ -7,12 +7,9 @@ flags, bad `--executor_input` JSON, module file or function not found).
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import json
 import os
 import sys
-import traceback
 from types import ModuleType
 from typing import Any
 
@@ -28,16 +25,43 @@ class InvocationError(Exception):
     """The runtime was started with arguments it cannot use."""
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """kfp's `executor_main` flags; unknown flags are ignored, as kfp does."""
-    parser = argparse.ArgumentParser(
-        prog=f"python -m {__package__}", description="Pinnace task runtime (KFP executor)."
-    )
-    parser.add_argument("--component_module_path", type=str)
-    parser.add_argument("--function_to_execute", type=str, required=True)
-    parser.add_argument("--executor_input", type=str, required=True)
-    args, _ = parser.parse_known_args(argv)
-    return args
+_FLAGS = ("component_module_path", "function_to_execute", "executor_input")
+_REQUIRED = ("function_to_execute", "executor_input")
+
+
+class Flags:
+    """kfp's `executor_main` flags (None when absent)."""
+
+    def __init__(self) -> None:
+        self.component_module_path: str | None = None
+        self.function_to_execute: str | None = None
+        self.executor_input: str | None = None
+
+
+def parse_args(argv: list[str] | None) -> Flags:
+    """kfp's `executor_main` flags, `--flag value` or `--flag=value`; others are ignored.
+
+    Parsed by hand: argparse alone costs a task ~15 ms of imports. Raises InvocationError
+    when a required flag is missing or has no value.
+    """
+    words = sys.argv[1:] if argv is None else list(argv)
+    flags = Flags()
+    index = 0
+    while index < len(words):
+        name, has_value, value = words[index].partition("=")
+        index += 1
+        if not name.startswith("--") or name[2:] not in _FLAGS:
+            continue
+        if not has_value:
+            if index >= len(words):
+                raise InvocationError(f"argument {name}: expected one argument")
+            value = words[index]
+            index += 1
+        setattr(flags, name[2:], value)
+    missing = [f"--{name}" for name in _REQUIRED if getattr(flags, name) is None]
+    if missing:
+        raise InvocationError(f"the following arguments are required: {', '.join(missing)}")
+    return flags
 
 
 def load_executor_input(text: str) -> dict[str, Any]:
@@ -59,6 +83,8 @@ def load_component_module(module_path: str) -> ModuleType:
         raise InvocationError(f"--component_module_path {module_path!r} is not a .py file")
     directory = os.path.dirname(os.path.abspath(module_path))
     name = os.path.basename(module_path)[: -len(".py")]
+    import importlib.util
+
     spec = importlib.util.spec_from_file_location(name, os.path.join(directory, f"{name}.py"))
     if spec is None or spec.loader is None:
         raise InvocationError(f"cannot load {module_path!r} as a Python module")
@@ -81,8 +107,8 @@ def find_function(module: ModuleType, name: str) -> Any:
 
 def run(argv: list[str] | None = None) -> int:
     """Run one task; return the process exit code (see the module docstring)."""
-    args = parse_args(argv)
     try:
+        args = parse_args(argv)
         executor_input = load_executor_input(args.executor_input)
         if not args.component_module_path:
             raise InvocationError(
@@ -110,6 +136,8 @@ class _ComponentFailed(Exception):
     def __init__(self, original: BaseException) -> None:
         super().__init__(str(original))
         self.original = original
+        import traceback  # only on failure: keep start-up lean
+
         self.formatted = "".join(
             traceback.format_exception(type(original), original, original.__traceback__)
         )
