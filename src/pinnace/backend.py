@@ -35,6 +35,7 @@ class Backend:
             runtime_path=materialize_runtime(self.settings.home),
             parallelism=parallelism or self.settings.parallelism,
             use_current_python=current,
+            prestart=self.settings.prestart,
         )
 
     def driver(self, executor: LocalExecutor, on_event: EventSink = ignore_events) -> RunDriver:

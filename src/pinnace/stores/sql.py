@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from ..engine.state import RunState
+from ..engine.state import RunState, TaskState
 from ..errors import PinnaceError, StoreError
 from . import _tables as t
 from ._common import (
@@ -125,14 +125,16 @@ class SqlMetadataStore(SqlCatalogMixin):
     def upsert_task(self, record: TaskRecord) -> None:
         new = normalized(record)
         with self._write("store task") as conn:
-            self._run(conn, new.run_id)
-            old = self._one(
-                conn, t.tasks, TaskRecord, run_id=new.run_id, task_name=new.task_name, lock=True
+            self._require_run(conn, new.run_id)
+            # Only the old state is needed: decoding the whole stored task would cost more.
+            query = select(t.tasks.c.state).where(
+                t.tasks.c.run_id == new.run_id, t.tasks.c.task_name == new.task_name
             )
-            if old is None:
+            old_state = conn.execute(query.with_for_update()).scalar()
+            if old_state is None:
                 conn.execute(insert(t.tasks).values(_values(new)))
                 return
-            check_state_move(old.state, new.state)
+            check_state_move(TaskState(old_state), new.state)
             conn.execute(
                 update(t.tasks)
                 .where(t.tasks.c.run_id == new.run_id, t.tasks.c.task_name == new.task_name)
@@ -147,7 +149,7 @@ class SqlMetadataStore(SqlCatalogMixin):
     def add_execution(self, record: ExecutionRecord) -> None:
         new = normalized(record)
         with self._write("add execution") as conn:
-            self._run(conn, new.run_id)
+            self._require_run(conn, new.run_id)
             if self._one(conn, t.executions, ExecutionRecord, execution_id=new.execution_id):
                 raise already_exists("execution", new.execution_id)
             conn.execute(insert(t.executions).values(_values(new)))
@@ -176,7 +178,7 @@ class SqlMetadataStore(SqlCatalogMixin):
     def add_artifact(self, record: ArtifactRecord) -> None:
         new = normalized(record)
         with self._write("add artifact") as conn:
-            self._run(conn, new.run_id)
+            self._require_run(conn, new.run_id)
             if self._one(conn, t.artifacts, ArtifactRecord, artifact_id=new.artifact_id):
                 raise already_exists("artifact", new.artifact_id)
             conn.execute(insert(t.artifacts).values(_values(new)))
@@ -193,7 +195,7 @@ class SqlMetadataStore(SqlCatalogMixin):
     def put_cache(self, entry: CacheEntry) -> None:
         new = normalized(entry)
         with self._write("store cache entry") as conn:
-            self._run(conn, new.run_id)
+            self._require_run(conn, new.run_id)
             if self._one(conn, t.cache_entries, CacheEntry, cache_key=new.cache_key, lock=True):
                 conn.execute(
                     update(t.cache_entries)
@@ -211,6 +213,12 @@ class SqlMetadataStore(SqlCatalogMixin):
         return f"SqlMetadataStore({self.url!r})"
 
     # helpers
+
+    def _require_run(self, conn: Connection, run_id: str) -> None:
+        """NotFoundError unless the run exists (without decoding its spec)."""
+        found = conn.execute(select(t.runs.c.run_id).where(t.runs.c.run_id == run_id)).first()
+        if found is None:
+            raise run_not_found(run_id)
 
     def _run(self, conn: Connection, run_id: str, *, lock: bool = False) -> RunRecord:
         run = self._one(conn, t.runs, RunRecord, run_id=run_id, lock=lock)
