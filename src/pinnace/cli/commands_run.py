@@ -42,6 +42,13 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
     )
     @click.option("--no-cache", is_flag=True, help="Run every task; reuse no earlier outputs.")
     @click.option(
+        "--cache-ttl",
+        type=click.FloatRange(min=0),
+        default=None,
+        metavar="SECONDS",
+        help="Reuse only cached outputs younger than this.",
+    )
+    @click.option(
         "--parallelism",
         type=click.IntRange(min=1),
         default=None,
@@ -72,6 +79,7 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         params: tuple[str, ...],
         pipeline_name: str | None,
         no_cache: bool,
+        cache_ttl: float | None,
         parallelism: int | None,
         use_current_python: bool,
         as_json: bool,
@@ -96,6 +104,7 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
             _parse_parameters(params),
             pipeline_name=pipeline_name,
             cache=not no_cache,
+            cache_ttl=cache_ttl,
             settings=config,
             on_event=ProgressPrinter(config.logs_dir),
         )

@@ -9,6 +9,12 @@ from typing import Any
 
 from ..errors import ParameterError, SpecError
 
+#: how errors name the IR parameter types
+_TYPE_WORDS = {
+    "STRING": "a string", "NUMBER_INTEGER": "an integer", "NUMBER_DOUBLE": "a number",
+    "BOOLEAN": "a boolean (true/false)", "LIST": "a JSON list", "STRUCT": "a JSON object",
+}
+
 #: IR parameter types and the Python types a value of each may have.
 _PARAMETER_TYPES: dict[str, tuple[type, ...]] = {
     "STRING": (str,),
@@ -141,7 +147,7 @@ def bind_parameters(definitions: Mapping[str, Any], arguments: Mapping[str, Any]
             continue
         else:
             raise ParameterError(
-                f"required ({kind.lower()}) but not given",
+                f"required ({_TYPE_WORDS.get(kind, kind)}) but not given",
                 parameter=name,
                 hint=f"pass it with -p {name}=VALUE (or arguments={{'{name}': ...}})",
             )
@@ -161,7 +167,8 @@ def coerce_parameter(name: str, value: Any, kind: str) -> Any:
         value = int(value)
     if (isinstance(value, bool) and kind != "BOOLEAN") or not isinstance(value, expected):
         raise ParameterError(
-            f"expected {kind.lower()}, got {type(value).__name__} {value!r}", parameter=name
+            f"expected {_TYPE_WORDS.get(kind, kind)}, got {type(value).__name__} {value!r}",
+            parameter=name,
         )
     return value
 
@@ -180,7 +187,7 @@ def _parse_text(name: str, text: str, kind: str) -> Any:
         return json.loads(text)
     except ValueError:
         raise ParameterError(
-            f"expected {kind.lower()}, got {text!r}",
+            f"expected {_TYPE_WORDS.get(kind, kind)}, got {text!r}",
             parameter=name,
             hint="lists and dicts are given as JSON, booleans as true/false",
         ) from None
