@@ -1,0 +1,159 @@
+"""Dashboard routes beyond the KFP API (`/apis/pinnace/v1/ui/...`): graph, events, logs,
+task details, artifact previews and lists. Same auth and namespace rules as the KFP routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+
+from ..auth import context, current_principal
+from ..services import ui as svc
+from ..services import ui_events, ui_files
+from ..services.accounts import Principal
+from ..wire import list_response, page_window
+
+router = APIRouter(prefix="/apis/pinnace/v1/ui")
+Caller = Depends(current_principal)
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_NOSNIFF = {"X-Content-Type-Options": "nosniff"}
+
+
+@router.get("/runs/{run_id}/graph")
+def run_graph(request: Request, run_id: str, principal: Principal = Caller) -> dict[str, Any]:
+    return svc.run_graph(context(request), principal, run_id)
+
+
+@router.get("/runs/{run_id}/events")
+async def run_events(request: Request, run_id: str, principal: Principal = Caller) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    ctx = context(request)
+    await run_in_threadpool(svc.get_run, ctx, principal, run_id)  # 404 before streaming
+    stream = ui_events.run_events(ctx, principal, run_id, request.is_disconnected)
+    return StreamingResponse(stream, media_type="text/event-stream", headers=_SSE_HEADERS)
+
+
+@router.get("/runs/{run_id}/tasks/{path:path}/logs/stream")
+async def task_log_stream(
+    request: Request, run_id: str, path: str, principal: Principal = Caller
+) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    ctx = context(request)
+    await run_in_threadpool(ui_files.log_file, ctx, principal, run_id, path)  # 404 first
+    stream = ui_events.log_events(ctx, principal, run_id, path, request.is_disconnected)
+    return StreamingResponse(stream, media_type="text/event-stream", headers=_SSE_HEADERS)
+
+
+@router.get("/runs/{run_id}/tasks/{path:path}/logs")
+def task_log(
+    request: Request,
+    run_id: str,
+    path: str,
+    tail_bytes: int | None = Query(None, ge=1),
+    download: bool = False,
+    principal: Principal = Caller,
+) -> Any:
+    ctx = context(request)
+    if not download:
+        return ui_files.log_tail(ctx, principal, run_id, path, tail_bytes)
+    log = ui_files.log_file(ctx, principal, run_id, path)
+    text = log.read_bytes() if log is not None and log.is_file() else b""
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in path)[:100] or "task"
+    return PlainTextResponse(
+        text,
+        headers={"Content-Disposition": f'attachment; filename="{name}.log"', **_NOSNIFF},
+    )
+
+
+@router.get("/runs/{run_id}/tasks/{path:path}")
+def task_details(
+    request: Request, run_id: str, path: str, principal: Principal = Caller
+) -> dict[str, Any]:
+    return svc.task_details(context(request), principal, run_id, path)
+
+
+@router.get("/artifacts")
+def list_artifacts(
+    request: Request,
+    run_id: str | None = None,
+    task: str | None = None,
+    type: str | None = None,
+    page_token: str | None = None,
+    page_size: int | None = None,
+    principal: Principal = Caller,
+) -> dict[str, Any]:
+    found = svc.list_artifacts(context(request), principal, run_id=run_id, task=task, type=type)
+    return _page("artifacts", found, page_token, page_size)
+
+
+@router.get("/executions")
+def list_executions(
+    request: Request,
+    run_id: str | None = None,
+    task: str | None = None,
+    state: str | None = None,
+    page_token: str | None = None,
+    page_size: int | None = None,
+    principal: Principal = Caller,
+) -> dict[str, Any]:
+    found = svc.list_executions(context(request), principal, run_id=run_id, task=task, state=state)
+    return _page("executions", found, page_token, page_size)
+
+
+@router.get("/metrics")
+def run_metrics(
+    request: Request, run_ids: str = "", principal: Principal = Caller
+) -> dict[str, Any]:
+    """`{runs: {run_id: {metric: value}}}` from the Metrics artifacts of comma-separated runs."""
+    ids = [i for i in run_ids.split(",") if i]
+    return {"runs": svc.run_metrics(context(request), principal, ids)}
+
+
+@router.get("/artifacts/{artifact_id}/lineage")
+def artifact_lineage(
+    request: Request, artifact_id: str, principal: Principal = Caller
+) -> dict[str, Any]:
+    return svc.lineage(context(request), principal, artifact_id)
+
+
+@router.get("/artifacts/{artifact_id}/preview")
+def artifact_preview(
+    request: Request, artifact_id: str, principal: Principal = Caller
+) -> dict[str, Any]:
+    return ui_files.artifact_preview(context(request), principal, artifact_id)
+
+
+@router.get("/artifacts/{artifact_id}/content")
+def artifact_content(request: Request, artifact_id: str, principal: Principal = Caller) -> Response:
+    """PNG, JPEG and GIF inline (for <img>); anything else as an attachment."""
+    return _file(request, artifact_id, principal, inline=True)
+
+
+@router.get("/artifacts/{artifact_id}/download")
+def artifact_download(
+    request: Request, artifact_id: str, principal: Principal = Caller
+) -> Response:
+    return _file(request, artifact_id, principal, inline=False)
+
+
+def _file(request: Request, artifact_id: str, principal: Principal, *, inline: bool) -> Response:
+    chunks, content_type, name, shown = ui_files.artifact_content(
+        context(request), principal, artifact_id, inline=inline
+    )
+    disposition = "inline" if shown else f'attachment; filename="{name}"'
+    headers = {
+        "Content-Disposition": disposition,
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        **_NOSNIFF,
+    }
+    return StreamingResponse(chunks, media_type=content_type, headers=headers)
+
+
+def _page(
+    key: str, items: list[dict[str, Any]], page_token: str | None, page_size: int | None
+) -> dict[str, Any]:
+    offset, limit = page_window(page_token, page_size)
+    return list_response(key, items[offset : offset + limit], offset, len(items))
