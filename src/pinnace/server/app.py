@@ -75,7 +75,7 @@ def create_app(
     from ..backend import open_backend
     from ..engine.settle import settle_orphaned_runs
     from .metrics import AccessLog, ServerMetrics, install_access_log_handler
-    from .routes import experiments, observability, pipelines, public, recurring, runs
+    from .routes import experiments, observability, pipelines, public, recurring, runs, ui_api
     from .run_manager import RunManager
     from .scheduler import Scheduler
 
@@ -119,8 +119,11 @@ def create_app(
     app.state.ctx = ctx
     app.state.authenticators = list(DEFAULT_AUTHENTICATORS)
     problems.install(app)
-    for module in (public, pipelines, experiments, runs, recurring, observability):
+    for module in (public, pipelines, experiments, runs, recurring, observability, ui_api):
         app.include_router(module.router)
+    from ..ui import mount_ui  # the dashboard: after the API, whose routes come first
+
+    mount_ui(app, ctx)
     app.add_middleware(BodyLimit, limit=options.max_upload_bytes)
     if options.access_log:
         install_access_log_handler()

@@ -1,4 +1,4 @@
-"""Routes without authentication (health check, login), and logout."""
+"""Routes without authentication (health check, login), logout and who-am-I."""
 
 from __future__ import annotations
 
@@ -61,3 +61,13 @@ def logout_route(
         revoke_token(context(request).backend.metadata, token)
     clear_session_cookies(response)
     return {}
+
+
+@router.get("/apis/pinnace/v1/me")
+def me_route(principal: Principal = Caller) -> dict[str, Any]:
+    """Who the caller is (the dashboard shows it; it also tells whether a session is live)."""
+    return {
+        "user": principal.name,
+        "namespace": principal.namespace,
+        "is_admin": principal.is_admin,
+    }

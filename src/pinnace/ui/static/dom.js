@@ -1,0 +1,133 @@
+// Safe DOM helpers: every string becomes a text node; nothing user-written goes through innerHTML.
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function setAttrs(el, attrs) {
+  if (!attrs) return el;
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on") && typeof value === "function") {
+      el.addEventListener(key.slice(2).toLowerCase(), value);
+    } else if (key === "class" || key === "className") {
+      el.setAttribute("class", Array.isArray(value) ? value.filter(Boolean).join(" ") : value);
+    } else if (key === "dataset") {
+      Object.assign(el.dataset, value);
+    } else if (key === "value" && "value" in el) {
+      el.value = value;
+    } else if (key === "checked" || key === "selected" || key === "disabled") {
+      el[key] = Boolean(value);
+    } else if (key === "text") {
+      el.textContent = String(value);
+    } else {
+      const name = String(key);
+      // href/src with a script scheme would run code: keep only safe URLs.
+      if ((name === "href" || name === "src") && !safeUrl(String(value))) continue;
+      el.setAttribute(name, value === true ? "" : String(value));
+    }
+  }
+  return el;
+}
+
+export function safeUrl(url) {
+  const trimmed = url.trim().toLowerCase();
+  return !/^(javascript|vbscript|data):/.test(trimmed) || trimmed.startsWith("data:image/");
+}
+
+function append(el, children) {
+  for (const child of children) {
+    if (child === undefined || child === null || child === false) continue;
+    if (Array.isArray(child)) append(el, child);
+    else if (child instanceof Node) el.appendChild(child);
+    else el.appendChild(document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+/** h("div", {class: "x", onClick: fn}, "text", child, [more]) → an element; strings are text. */
+export function h(tag, attrs, ...children) {
+  return append(setAttrs(document.createElement(tag), attrs), children);
+}
+
+/** The same for SVG elements. */
+export function s(tag, attrs, ...children) {
+  const el = document.createElementNS(SVG_NS, tag);
+  if (attrs) {
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === undefined || value === null || value === false) continue;
+      if (key.startsWith("on") && typeof value === "function") {
+        el.addEventListener(key.slice(2).toLowerCase(), value);
+      } else {
+        el.setAttribute(key, String(value));
+      }
+    }
+  }
+  return append(el, children);
+}
+
+export function clear(el) {
+  while (el.firstChild) el.removeChild(el.firstChild);
+  return el;
+}
+
+/** Replace `el`'s children with `children`. */
+export function mount(el, ...children) {
+  return append(clear(el), children);
+}
+
+export function text(value) {
+  return document.createTextNode(value === undefined || value === null ? "" : String(value));
+}
+
+/** A local date-time from an RFC 3339 string ("" for none). */
+export function fmtTime(value) {
+  if (!value) return "";
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return String(value);
+  return date.toLocaleString();
+}
+
+/** "1.2s", "3m 04s", "2h 05m" from seconds. */
+export function fmtDuration(seconds) {
+  if (seconds === undefined || seconds === null || Number.isNaN(seconds)) return "";
+  if (seconds < 60) return `${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)}s`;
+  const m = Math.floor(seconds / 60);
+  if (m < 60) return `${m}m ${String(Math.round(seconds % 60)).padStart(2, "0")}s`;
+  return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, "0")}m`;
+}
+
+/** A state badge: <span class="badge state-succeeded">SUCCEEDED</span>. */
+export function badge(state) {
+  const name = String(state || "unknown").toLowerCase();
+  return h("span", { class: `badge state-${name}` }, String(state || "UNKNOWN"));
+}
+
+/** A hash link: link("#/runs/x", "label"). */
+export function link(href, ...children) {
+  return h("a", { href }, ...children);
+}
+
+/** A table from column headers and rows of cells (strings or nodes). */
+export function table(headers, rows, attrs = {}) {
+  return h(
+    "table",
+    { class: ["table", attrs.class] },
+    h("thead", null, h("tr", null, headers.map((x) => h("th", null, x)))),
+    h("tbody", null, rows.map((row) => h("tr", null, row.map((cell) => h("td", null, cell))))),
+  );
+}
+
+/** An error box for a failed call (the server's message, never HTML). */
+export function errorBox(error) {
+  const message = error && error.message ? error.message : String(error);
+  const hint = error && error.hint ? h("div", { class: "hint" }, error.hint) : null;
+  return h("div", { class: "error", role: "alert" }, message, hint);
+}
+
+export function loading(label = "Loading…") {
+  return h("div", { class: "loading" }, label);
+}
+
+/** A collapsible block: <details><summary>title</summary>...</details>. */
+export function collapsible(title, ...children) {
+  return h("details", null, h("summary", null, title), ...children);
+}

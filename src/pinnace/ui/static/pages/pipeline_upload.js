@@ -1,0 +1,104 @@
+// Upload a pipeline (or a new version) from a file or a URL; the browser fetches URLs, never the server.
+
+import * as api from "../api.js";
+import { errorBox, h, mount } from "../dom.js";
+
+/** The bytes and a file name for the upload: the chosen file, or the URL fetched by the browser. */
+async function packageFrom(source, fileInput, urlInput) {
+  if (source === "file") {
+    const file = fileInput.files && fileInput.files[0];
+    if (!file) throw new Error("choose a pipeline file (.yaml, .json, .zip or .tar.gz)");
+    return { blob: file, filename: file.name };
+  }
+  const address = urlInput.value.trim();
+  let parsed;
+  try {
+    parsed = new URL(address);
+  } catch {
+    throw new Error("enter the full URL of a pipeline file (https://…)");
+  }
+  if (!["http:", "https:"].includes(parsed.protocol)) throw new Error("only http and https URLs can be fetched");
+  let response;
+  try {
+    response = await fetch(parsed.href, { credentials: "omit", redirect: "follow" });
+  } catch {
+    const error = new Error(`the browser could not fetch ${parsed.href}`);
+    error.hint = "the site must allow cross-origin requests (CORS); otherwise download the file and upload it";
+    throw error;
+  }
+  if (!response.ok) throw new Error(`fetching ${parsed.href} answered ${response.status}`);
+  const name = decodeURIComponent(parsed.pathname.split("/").pop() || "") || "pipeline.yaml";
+  return { blob: await response.blob(), filename: name };
+}
+
+/**
+ * An upload form. `options.pipelineId` fixes the target pipeline (a new version of it);
+ * otherwise the user picks "new pipeline" or a new version of one of `options.pipelines`.
+ * `onDone(result, {pipelineId, versionId})` runs after a successful upload.
+ */
+export function uploadForm({ pipelineId, pipelines = [], onDone, onCancel } = {}) {
+  const fileInput = h("input", { type: "file", name: "file", accept: ".yaml,.yml,.json,.zip,.tar.gz,.tgz" });
+  const urlInput = h("input", { type: "url", name: "url", placeholder: "https://…/pipeline.yaml" });
+  const name = h("input", { name: "name", placeholder: "defaults to the pipeline's own name" });
+  const description = h("input", { name: "description" });
+  const message = h("div");
+  const sourceFile = h("input", { type: "radio", name: "source", value: "file", checked: true });
+  const sourceUrl = h("input", { type: "radio", name: "source", value: "url" });
+  const fileRow = h("label", null, "Pipeline file", fileInput);
+  const urlRow = h("label", { class: "hidden" }, "URL (fetched by your browser)", urlInput);
+  const showSource = () => {
+    fileRow.classList.toggle("hidden", !sourceFile.checked);
+    urlRow.classList.toggle("hidden", !sourceUrl.checked);
+  };
+  sourceFile.addEventListener("change", showSource);
+  sourceUrl.addEventListener("change", showSource);
+
+  const target = h(
+    "select",
+    { name: "target" },
+    h("option", { value: "" }, "a new pipeline"),
+    pipelines.map((p) => h("option", { value: p.pipeline_id }, `a new version of ${p.display_name || p.name}`)),
+  );
+  const targetRow = pipelineId ? null : h("label", null, "Upload as", target);
+  const submit = h("button", { type: "submit", class: "primary" }, "Upload");
+
+  const form = h(
+    "form",
+    {
+      class: "card upload-form",
+      onSubmit: async (event) => {
+        event.preventDefault();
+        submit.disabled = true;
+        mount(message, h("div", { class: "loading" }, "Uploading…"));
+        try {
+          const chosen = pipelineId || target.value;
+          const pkg = await packageFrom(sourceFile.checked ? "file" : "url", fileInput, urlInput);
+          const data = new FormData();
+          data.append("uploadfile", pkg.blob, pkg.filename);
+          const params = { name: name.value.trim() || undefined, description: description.value.trim() || undefined };
+          const result = chosen
+            ? await api.request("POST", `${api.V2}/pipelines/upload_version`, { params: { ...params, pipelineid: chosen }, body: data })
+            : await api.request("POST", `${api.V2}/pipelines/upload`, { params, body: data });
+          mount(message);
+          if (onDone) onDone(result, { pipelineId: result.pipeline_id || chosen, versionId: result.pipeline_version_id });
+        } catch (error) {
+          mount(message, errorBox(error));
+        } finally {
+          submit.disabled = false;
+        }
+      },
+    },
+    h("h2", null, pipelineId ? "Upload a new version" : "Upload a pipeline"),
+    h("div", { class: "toolbar" },
+      h("label", { class: "inline" }, sourceFile, "From a file"),
+      h("label", { class: "inline" }, sourceUrl, "From a URL"),
+    ),
+    h("div", { class: "form-grid" }, fileRow, urlRow, targetRow, h("label", null, "Name", name), h("label", null, "Description", description)),
+    message,
+    h("div", { class: "toolbar" },
+      submit,
+      onCancel ? h("button", { type: "button", onClick: onCancel }, "Cancel") : null,
+    ),
+  );
+  return form;
+}
