@@ -5,13 +5,13 @@
 
 import { s } from "./dom.js";
 
-const NODE_W = 180;
-const NODE_H = 40;
+const NODE_W = 200;
+const NODE_H = 44;
 const GAP_X = 28;
 const GAP_Y = 44;
 const PAD = 14; // inside a group box
 const HEAD = 22; // a group box's label strip
-const MAX_CHARS = 24;
+const MAX_CHARS = 27;
 const STATES = ["pending", "running", "succeeded", "failed", "skipped", "cached", "canceled"];
 
 function stateClass(state) {
@@ -187,6 +187,13 @@ function edgePath(a, b) {
   const x2 = b.x + b.w / 2;
   const y2 = b.y;
   const dy = Math.max(20, (y2 - y1) / 2);
+  if (y2 - y1 > 2 * GAP_Y + NODE_H / 2) {
+    // The edge skips a layer: bend it around the side instead of through the nodes between.
+    // It leaves and enters on the right-hand sides.
+    const ax = a.x + a.w, ay = a.y + a.h / 2, bx = b.x + b.w, by = b.y + b.h / 2;
+    const side = Math.max(ax, bx) + GAP_X;
+    return `M${ax},${ay} C${side},${ay} ${side},${by} ${bx + 2},${by}`;
+  }
   return `M${x1},${y1} C${x1},${y1 + dy} ${x2},${y2 - dy} ${x2},${y2}`;
 }
 
@@ -197,8 +204,9 @@ export function renderGraph(container, graph, options = {}) {
   const margin = 12;
   const svg = s("svg", {
     class: "graph",
-    viewBox: `${-margin} ${-margin} ${width + 2 * margin} ${height + 2 * margin}`,
-    width: width + 2 * margin,
+    // Room on the right for edges that bend around skipped layers.
+    viewBox: `${-margin} ${-margin} ${width + 2 * margin + GAP_X} ${height + 2 * margin}`,
+    width: width + 2 * margin + GAP_X,
     height: height + 2 * margin,
     role: "group",
     "aria-label": "pipeline graph",
@@ -242,12 +250,13 @@ export function renderGraph(container, graph, options = {}) {
     const rect = s("rect", { x: box.x, y: box.y, width: box.w, height: box.h, rx: isGroup ? 8 : 6 });
     const text = s("text", {
       x: isGroup ? box.x + 10 : box.x + 12,
-      y: isGroup ? box.y + 16 : box.y + box.h / 2 + 4,
+      y: isGroup ? box.y + 16 : box.y + 18,
       class: "label",
     }, clip(label));
     const duration = s("text", {
+      // Under the label on tasks, so a long name never runs into it.
       x: box.x + box.w - 8,
-      y: isGroup ? box.y + 16 : box.y + box.h / 2 + 4,
+      y: isGroup ? box.y + 16 : box.y + 36,
       class: "duration",
       "text-anchor": "end",
     }, node.duration ?? "");
