@@ -15,7 +15,7 @@ def test_all_is_sorted_and_every_name_resolves():
 
 def test_unknown_attribute_raises_attribute_error():
     try:
-        pinnace.no_such_thing  # noqa: B018
+        pinnace.no_such_thing
     except AttributeError as exc:
         assert "no_such_thing" in str(exc)
     else:
@@ -28,8 +28,9 @@ def test_import_pinnace_loads_no_heavy_module():
         "heavy = ['sqlalchemy', 'alembic', 'fsspec', 'yaml', 'google.protobuf', 'click']\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 

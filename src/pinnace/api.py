@@ -42,16 +42,16 @@ class RunResult:
         for task in self.tasks:
             if task.name == name:
                 return task
-        raise KeyError(f"no task {name!r} in run {self.run_id}; tasks: "
-                       f"{', '.join(t.name for t in self.tasks)}")
+        raise KeyError(
+            f"no task {name!r} in run {self.run_id}; tasks: {', '.join(t.name for t in self.tasks)}"
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The `pinnace run --json` document."""
         return {
             "run_id": self.run_id,
             "state": self.state,
-            "tasks": [{"name": t.name, "state": t.state, "outputs": t.outputs}
-                      for t in self.tasks],
+            "tasks": [{"name": t.name, "state": t.state, "outputs": t.outputs} for t in self.tasks],
             "outputs": self.outputs,
         }
 
@@ -83,12 +83,12 @@ def run(
     spec = resolve_spec(pipeline, pipeline_name, force_kfp_alias=settings.kfp_alias == "always")
     backend = open_backend(settings)
     try:
-        executor = backend.local_executor(parallelism=parallelism,
-                                          use_current_python=use_current_python)
+        executor = backend.local_executor(
+            parallelism=parallelism, use_current_python=use_current_python
+        )
         try:
             driver = backend.driver(executor, on_event)
-            record = driver.create_run(spec, arguments, cache=cache,
-                                       cache_ttl_seconds=cache_ttl)
+            record = driver.create_run(spec, arguments, cache=cache, cache_ttl_seconds=cache_ttl)
             driver.drive(record.run_id)
         finally:
             executor.close()
@@ -97,16 +97,18 @@ def run(
         backend.close()
 
 
-def resolve_spec(pipeline: Any, pipeline_name: str | None = None, *,
-                 force_kfp_alias: bool = False) -> dict[str, Any]:
+def resolve_spec(
+    pipeline: Any, pipeline_name: str | None = None, *, force_kfp_alias: bool = False
+) -> dict[str, Any]:
     """The pipeline spec of a pipeline function, a pipeline file, or a spec dict."""
     if isinstance(pipeline, Mapping):
         return dict(pipeline)
     if isinstance(pipeline, (str, Path)):
         from .sources import load_pipeline_file
 
-        return load_pipeline_file(pipeline, pipeline_name=pipeline_name,
-                                  force_kfp_alias=force_kfp_alias)
+        return load_pipeline_file(
+            pipeline, pipeline_name=pipeline_name, force_kfp_alias=force_kfp_alias
+        )
     from .compiler import compile_pipeline
 
     return compile_pipeline(pipeline)
@@ -116,19 +118,29 @@ def run_result(metadata: Any, run_id: str) -> RunResult:
     """Read a run and its tasks back from the metadata store."""
     record = metadata.get_run(run_id)
     tasks = [
-        TaskResult(name=t.task_name, display_name=t.display_name, state=t.state.value,
-                   outputs=flatten_outputs(t.outputs), error=t.error, log_path=t.log_path,
-                   cached=t.cached_from is not None)
+        TaskResult(
+            name=t.task_name,
+            display_name=t.display_name,
+            state=t.state.value,
+            outputs=flatten_outputs(t.outputs),
+            error=t.error,
+            log_path=t.log_path,
+            cached=t.cached_from is not None,
+        )
         for t in metadata.list_tasks(run_id)
     ]
     outputs = {name: _uris_or_value(value) for name, value in record.outputs.items()}
-    return RunResult(run_id=record.run_id, state=record.state.value, tasks=tasks,
-                     outputs=outputs, error=record.error)
+    return RunResult(
+        run_id=record.run_id,
+        state=record.state.value,
+        tasks=tasks,
+        outputs=outputs,
+        error=record.error,
+    )
 
 
 def _uris_or_value(value: Any) -> Any:
-    if isinstance(value, list) and value and all(isinstance(a, dict) and "uri" in a
-                                                 for a in value):
+    if isinstance(value, list) and value and all(isinstance(a, dict) and "uri" in a for a in value):
         uris = [a["uri"] for a in value]
         return uris[0] if len(uris) == 1 else uris
     return value

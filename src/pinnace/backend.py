@@ -22,14 +22,16 @@ class Backend:
     metadata: MetadataStore
     artifacts: ArtifactStore
 
-    def local_executor(self, *, parallelism: int | None = None,
-                       use_current_python: bool | None = None) -> LocalExecutor:
+    def local_executor(
+        self, *, parallelism: int | None = None, use_current_python: bool | None = None
+    ) -> LocalExecutor:
         from .envs.cache import EnvironmentCache
         from .executors.local import LocalExecutor
         from .executors.runtime_copy import materialize_runtime
 
-        current = (self.settings.use_current_python if use_current_python is None
-                   else use_current_python)
+        current = (
+            self.settings.use_current_python if use_current_python is None else use_current_python
+        )
         return LocalExecutor(
             env_cache=EnvironmentCache(self.settings.envs_dir),
             runtime_path=materialize_runtime(self.settings.home),
@@ -41,9 +43,14 @@ class Backend:
     def driver(self, executor: LocalExecutor, on_event: EventSink = ignore_events) -> RunDriver:
         from .engine.driver import RunDriver
 
-        return RunDriver(metadata=self.metadata, artifacts=self.artifacts, executor=executor,
-                         work_dir=self.settings.work_dir, logs_dir=self.settings.logs_dir,
-                         on_event=on_event)
+        return RunDriver(
+            metadata=self.metadata,
+            artifacts=self.artifacts,
+            executor=executor,
+            work_dir=self.settings.work_dir,
+            logs_dir=self.settings.logs_dir,
+            on_event=on_event,
+        )
 
     def close(self) -> None:
         self.metadata.close()

@@ -44,7 +44,11 @@ class PipelineSourceError(UserInputError):
     """A pipeline file (Python, notebook, YAML, JSON) that cannot be loaded."""
 
     def __init__(
-        self, message: str, *, path: str | None = None, line: int | None = None,
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
         hint: str | None = None,
     ) -> None:
         where = path or ""
@@ -59,7 +63,11 @@ class SpecError(UserInputError):
     """A pipeline spec with a missing or invalid field; `field` is its dotted path."""
 
     def __init__(
-        self, message: str, *, field: str | None = None, path: str | None = None,
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        path: str | None = None,
         hint: str | None = None,
     ) -> None:
         prefix = ": ".join(p for p in (path, field) if p)
@@ -72,7 +80,11 @@ class CompileError(UserInputError):
     """A pipeline definition that cannot be turned into a pipeline spec."""
 
     def __init__(
-        self, message: str, *, pipeline: str | None = None, task: str | None = None,
+        self,
+        message: str,
+        *,
+        pipeline: str | None = None,
+        task: str | None = None,
         hint: str | None = None,
     ) -> None:
         where = "/".join(p for p in (pipeline, task) if p)
@@ -84,10 +96,10 @@ class CompileError(UserInputError):
 class ParameterError(UserInputError):
     """A run parameter that is missing, unknown, or of the wrong type."""
 
-    def __init__(self, message: str, *, parameter: str | None = None,
-                 hint: str | None = None) -> None:
-        super().__init__(f"parameter {parameter!r}: {message}" if parameter else message,
-                         hint=hint)
+    def __init__(
+        self, message: str, *, parameter: str | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(f"parameter {parameter!r}: {message}" if parameter else message, hint=hint)
         self.parameter = parameter
 
 
@@ -100,8 +112,9 @@ class EnvironmentBuildError(PinnaceError):
 
     exit_code = 3
 
-    def __init__(self, message: str, *, packages: list[str] | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, packages: list[str] | None = None, hint: str | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.packages = packages or []
 

@@ -40,8 +40,9 @@ class _AliasLoader(importlib.abc.Loader):
 
 
 class _AliasFinder(importlib.abc.MetaPathFinder):
-    def find_spec(self, fullname: str, path: object, target: object = None
-                  ) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self, fullname: str, path: object, target: object = None
+    ) -> importlib.machinery.ModuleSpec | None:
         if fullname not in _ALIASES:
             return None
         return importlib.machinery.ModuleSpec(fullname, _AliasLoader(_ALIASES[fullname]))
@@ -83,8 +84,11 @@ def kfp_alias(*, force: bool = False) -> Iterator[bool]:
         yield False
         return
     namespace = _kfp_spec()
-    saved = {name: sys.modules.pop(name) for name in list(sys.modules)
-             if (name == "kfp" or name.startswith("kfp.")) and not name.startswith(_KEEP_PREFIX)}
+    saved = {
+        name: sys.modules.pop(name)
+        for name in list(sys.modules)
+        if (name == "kfp" or name.startswith("kfp.")) and not name.startswith(_KEEP_PREFIX)
+    }
     root = _proxy("kfp")
     # Keep the real `kfp` folders on the path so `kfp.pipeline_spec` (the protos) still
     # imports; the aliased names are served first by the finder below.
@@ -102,7 +106,10 @@ def kfp_alias(*, force: bool = False) -> Iterator[bool]:
         yield True
     finally:
         sys.meta_path.remove(finder)
-        for name in [n for n in sys.modules if (n == "kfp" or n.startswith("kfp."))
-                     and not n.startswith(_KEEP_PREFIX)]:
+        for name in [
+            n
+            for n in sys.modules
+            if (n == "kfp" or n.startswith("kfp.")) and not n.startswith(_KEEP_PREFIX)
+        ]:
             del sys.modules[name]
         sys.modules.update(saved)

@@ -11,8 +11,12 @@ from ..errors import ParameterError, SpecError
 
 #: how errors name the IR parameter types
 _TYPE_WORDS = {
-    "STRING": "a string", "NUMBER_INTEGER": "an integer", "NUMBER_DOUBLE": "a number",
-    "BOOLEAN": "a boolean (true/false)", "LIST": "a JSON list", "STRUCT": "a JSON object",
+    "STRING": "a string",
+    "NUMBER_INTEGER": "an integer",
+    "NUMBER_DOUBLE": "a number",
+    "BOOLEAN": "a boolean (true/false)",
+    "LIST": "a JSON list",
+    "STRUCT": "a JSON object",
 }
 
 #: IR parameter types and the Python types a value of each may have.
