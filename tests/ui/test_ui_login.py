@@ -37,3 +37,19 @@ def test_the_page_is_served_with_a_strict_csp(server: LiveServer) -> None:
     assert answer.status_code == 200
     csp = answer.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+
+
+def test_a_narrow_window_folds_the_sidebar_behind_a_menu_button(
+    page: Any, server: LiveServer
+) -> None:
+    page.set_viewport_size({"width": 420, "height": 800})
+    form_login(page, server)
+    page.wait_for_function("() => !location.hash.startsWith('#/login')")
+    nav = page.locator(".sidebar .nav")
+    expect(nav).to_be_hidden()
+    page.locator(".menu-toggle").click()
+    expect(nav).to_be_visible()
+    nav.get_by_text("Pipelines").click()
+    page.wait_for_function("() => location.hash.startsWith('#/pipelines')")
+    # Nothing is wider than the window: no sideways scrolling of the page itself.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
