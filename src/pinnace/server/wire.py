@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -216,3 +217,35 @@ def list_response(
             "next_page_token": next_page_token(offset, len(records), total),
         }
     )
+
+
+@dataclass
+class ListParams:
+    """The paging, sorting and filtering query parameters every KFP list route takes.
+
+    Used as a FastAPI dependency (`listing: ListParams = Depends()`).
+    """
+
+    page_token: str | None = None
+    page_size: int | None = None
+    sort_by: str | None = None
+    filter: str | None = None
+
+    def query(
+        self,
+        *,
+        fields: Mapping[str, str],
+        time_fields: frozenset[str] = frozenset(),
+        extra: tuple[Predicate, ...] = (),
+        namespaces: frozenset[str | None] | None = None,
+    ) -> ListQuery:
+        return list_query(
+            filter=self.filter,
+            sort_by=self.sort_by,
+            page_token=self.page_token,
+            page_size=self.page_size,
+            fields=fields,
+            time_fields=time_fields,
+            extra=extra,
+            namespaces=namespaces,
+        )

@@ -12,11 +12,12 @@ from ..auth import context, current_principal
 from ..services import experiments as svc
 from ..services.accounts import Principal
 from ..services.common import visible_namespaces
-from ..wire import list_query, list_response
+from ..wire import ListParams, list_response
 from . import fields
 
 router = APIRouter(prefix="/apis/v2beta1")
 Caller = Depends(current_principal)
+Listing = Depends(ListParams)
 
 
 class ExperimentBody(BaseModel):
@@ -47,18 +48,11 @@ def create_experiment(
 @router.get("/experiments")
 def list_experiments(
     request: Request,
-    page_token: str | None = None,
-    page_size: int | None = None,
-    sort_by: str | None = None,
-    filter: str | None = None,
+    listing: ListParams = Listing,
     namespace: str | None = None,
     principal: Principal = Caller,
 ) -> dict[str, Any]:
-    query = list_query(
-        filter=filter,
-        sort_by=sort_by,
-        page_token=page_token,
-        page_size=page_size,
+    query = listing.query(
         fields=fields.EXPERIMENT,
         time_fields=fields.EXPERIMENT_TIMES,
         namespaces=visible_namespaces(principal, namespace),

@@ -15,11 +15,12 @@ from ..errors import PayloadTooLargeError
 from ..services import pipelines as svc
 from ..services.accounts import Principal
 from ..services.common import visible_namespaces
-from ..wire import list_query, list_response
+from ..wire import ListParams, list_response
 from . import fields
 
 router = APIRouter(prefix="/apis/v2beta1")
 Caller = Depends(current_principal)
+Listing = Depends(ListParams)
 PackageFile = File(...)
 
 
@@ -129,18 +130,11 @@ def create_pipeline(
 @router.get("/pipelines")
 def list_pipelines(
     request: Request,
-    page_token: str | None = None,
-    page_size: int | None = None,
-    sort_by: str | None = None,
-    filter: str | None = None,
+    listing: ListParams = Listing,
     namespace: str | None = None,
     principal: Principal = Caller,
 ) -> dict[str, Any]:
-    query = list_query(
-        filter=filter,
-        sort_by=sort_by,
-        page_token=page_token,
-        page_size=page_size,
+    query = listing.query(
         fields=fields.PIPELINE,
         time_fields=fields.CREATED,
         namespaces=visible_namespaces(principal, namespace, shared=True),
@@ -207,17 +201,10 @@ def create_version(
 def list_versions(
     request: Request,
     pipeline_id: str,
-    page_token: str | None = None,
-    page_size: int | None = None,
-    sort_by: str | None = None,
-    filter: str | None = None,
+    listing: ListParams = Listing,
     principal: Principal = Caller,
 ) -> dict[str, Any]:
-    query = list_query(
-        filter=filter,
-        sort_by=sort_by,
-        page_token=page_token,
-        page_size=page_size,
+    query = listing.query(
         fields=fields.VERSION,
         time_fields=fields.CREATED,
     )

@@ -12,11 +12,12 @@ from ..auth import context, current_principal
 from ..services import recurring as svc
 from ..services.accounts import Principal
 from ..services.common import visible_namespaces
-from ..wire import list_query, list_response
+from ..wire import ListParams, list_response
 from . import fields
 
 router = APIRouter(prefix="/apis/v2beta1")
 Caller = Depends(current_principal)
+Listing = Depends(ListParams)
 
 
 class RecurringRunBody(BaseModel):
@@ -54,10 +55,7 @@ def create_recurring_run(
 @router.get("/recurringruns")
 def list_recurring_runs(
     request: Request,
-    page_token: str | None = None,
-    page_size: int | None = None,
-    sort_by: str | None = None,
-    filter: str | None = None,
+    listing: ListParams = Listing,
     namespace: str | None = None,
     experiment_id: str | None = None,
     principal: Principal = Caller,
@@ -65,11 +63,7 @@ def list_recurring_runs(
     from ...stores.base import Predicate
 
     extra = (Predicate("experiment_id", "eq", experiment_id),) if experiment_id else ()
-    query = list_query(
-        filter=filter,
-        sort_by=sort_by,
-        page_token=page_token,
-        page_size=page_size,
+    query = listing.query(
         fields=fields.RECURRING,
         extra=extra,
         time_fields=frozenset({"created_at", "updated_at"}),

@@ -16,11 +16,12 @@ from ..services.accounts import Principal
 from ..services.artifacts import read_artifact
 from ..services.common import visible_namespaces
 from ..services.experiments import get_experiment
-from ..wire import list_query, list_response
+from ..wire import ListParams, list_response
 from . import fields
 
 router = APIRouter(prefix="/apis/v2beta1")
 Caller = Depends(current_principal)
+Listing = Depends(ListParams)
 
 
 class RuntimeConfig(BaseModel):
@@ -90,10 +91,7 @@ def create_run(
 @router.get("/runs")
 def list_runs(
     request: Request,
-    page_token: str | None = None,
-    page_size: int | None = None,
-    sort_by: str | None = None,
-    filter: str | None = None,
+    listing: ListParams = Listing,
     namespace: str | None = None,
     experiment_id: str | None = None,
     principal: Principal = Caller,
@@ -104,11 +102,7 @@ def list_runs(
     if experiment_id:
         get_experiment(ctx.backend.metadata, principal, experiment_id)  # 404 if not visible
         extra = (Predicate("experiment_id", "eq", experiment_id),)
-    query = list_query(
-        filter=filter,
-        sort_by=sort_by,
-        page_token=page_token,
-        page_size=page_size,
+    query = listing.query(
         fields=fields.RUN,
         time_fields=fields.RUN_TIMES,
         extra=extra,
