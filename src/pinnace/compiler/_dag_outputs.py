@@ -104,7 +104,7 @@ def oneof_dag_outputs(component: dict, outputs: dict[str, Any]) -> None:
                 {"producerSubtask": c.task_name, "outputArtifactKey": c.name}
                 for c in oneof.channels
             ]
-            entry = {"artifactSelectors": selectors}
+            entry: dict[str, Any] = {"artifactSelectors": selectors}
             dag.setdefault("outputs", {}).setdefault("artifacts", {})[name] = entry
         else:
             selectors = [

@@ -23,7 +23,7 @@ def group_component(inputs: list[PipelineChannel], outputs: dict[str, PipelineCh
         name = injected_name(channel)
         definitions = spec.setdefault("inputDefinitions", {})
         if channel.is_artifact:
-            entry = {"artifactType": _ir.artifact_type(channel.channel_type)}
+            entry: dict[str, Any] = {"artifactType": _ir.artifact_type(channel.channel_type)}
             if channel.is_artifact_list:
                 entry["isArtifactList"] = True
             definitions.setdefault("artifacts", {})[name] = entry

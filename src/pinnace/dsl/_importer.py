@@ -78,8 +78,10 @@ def importer(
     inputs: dict[str, InputSpec] = {}
     calls: dict[str, Any] = {}
     metadata_spec = _metadata_inputs(dict(metadata or {}), inputs, calls)
+    # Duck-typed (ours, kfp's or a custom class): is_artifact_class checked both attributes.
     schema = io_types.bundled_artifact_type(
-        artifact_class.schema_title, artifact_class.schema_version
+        artifact_class.schema_title,  # type: ignore[attr-defined]
+        artifact_class.schema_version,  # type: ignore[attr-defined]
     )
     spec = ComponentSpec(
         name="importer",

@@ -81,7 +81,7 @@ def _parse_json(text: Any) -> Any:
 
 
 def _reason(exc: BaseException) -> str:
-    args = getattr(exc, "args", ())
+    args: tuple[Any, ...] = getattr(exc, "args", ())
     # CELEvalError args: (message, exception type, exception args)
     if len(args) >= 3 and args[2]:
         return f"{args[0]}: {args[2][0]}"

@@ -23,7 +23,8 @@ from .retry import backoff_seconds, max_attempts
 from .state import TaskState
 
 if TYPE_CHECKING:
-    from .driver import RunDriver
+    from ..executors.base import Executor
+    from ..stores.base import ArtifactStore, MetadataStore, TaskRecord
 
 
 def _now() -> datetime:
@@ -33,8 +34,31 @@ def _now() -> datetime:
 class Leaves:
     """The task-execution half of RunDriver (mixed in; `self` is the driver)."""
 
+    # What this half uses from RunDriver and Scheduling, declared for the type checker only.
+    metadata: MetadataStore
+    artifacts: ArtifactStore
+    executor: Executor
+    work_dir: Path
+    logs_dir: Path
+    cache_ttl: dict[str, float]
+
+    if TYPE_CHECKING:
+
+        def _emit(
+            self,
+            run_id: str,
+            task: str | None,
+            state: str,
+            message: str = "",
+            seconds: float | None = None,
+        ) -> None: ...
+
+        def _move(
+            self, run: RunRecord, record: TaskRecord, state: TaskState, error: str | None
+        ) -> None: ...
+
     def _start_container(
-        self: RunDriver,
+        self,
         run: RunRecord,
         progress: Progress,
         node: Node,
@@ -54,7 +78,7 @@ class Leaves:
         except PinnaceError as exc:  # e.g. an input artifact that cannot be fetched
             self._fail(run, progress, node.path, str(exc))
 
-    def _reuse(self: RunDriver, run: RunRecord, progress: Progress, node: Node, key: str) -> bool:
+    def _reuse(self, run: RunRecord, progress: Progress, node: Node, key: str) -> bool:
         entry = self.metadata.get_cache(key)
         if entry is None:
             return False
@@ -82,7 +106,7 @@ class Leaves:
         return True
 
     def _submit(
-        self: RunDriver,
+        self,
         run: RunRecord,
         progress: Progress,
         node: Node,
@@ -128,7 +152,7 @@ class Leaves:
         suffix = f" (attempt {record.attempts})" if record.attempts > 1 else ""
         self._emit(run.run_id, node.path, TaskState.RUNNING.value, f"started{suffix}")
 
-    def _prestart(self: RunDriver, run: RunRecord, progress: Progress) -> None:
+    def _prestart(self, run: RunRecord, progress: Progress) -> None:
         """Tell the executor which container tasks start next, so it can get them ready.
 
         Those are the pending tasks whose upstream tasks are all running, done or upcoming
@@ -159,7 +183,7 @@ class Leaves:
             prefix = len(run.run_id) + 1
             progress.prestarted.update(u.hint[prefix:] for u in upcoming if u.hint in accepted)
 
-    def _local_path(self: RunDriver, uri: str) -> Path:
+    def _local_path(self, uri: str) -> Path:
         if is_external(uri, self.artifacts.root):
             return local_copy(uri, self.work_dir / "imported")
         local = self.artifacts.local_path(uri)
@@ -168,9 +192,7 @@ class Leaves:
         dest = self.work_dir / "inputs" / uuid.uuid5(uuid.NAMESPACE_URL, uri).hex
         return dest if dest.exists() else self.artifacts.fetch(uri, dest)
 
-    def _import(
-        self: RunDriver, run: RunRecord, progress: Progress, node: Node, inputs: BoundInputs
-    ) -> None:
+    def _import(self, run: RunRecord, progress: Progress, node: Node, inputs: BoundInputs) -> None:
         """An importer task: its artifact is an existing URI; no process runs."""
         record = progress.records[node.path]
         record.inputs = inputs.as_dict()
@@ -188,7 +210,7 @@ class Leaves:
         progress.finished[node.path] = outputs
 
     def _complete(
-        self: RunDriver,
+        self,
         run: RunRecord,
         progress: Progress,
         attempt: Attempt,
@@ -234,7 +256,7 @@ class Leaves:
             self._fail(run, progress, path, error or "failed", seconds)
 
     def _succeed(
-        self: RunDriver,
+        self,
         run: RunRecord,
         progress: Progress,
         attempt: Attempt,
@@ -261,7 +283,7 @@ class Leaves:
         self._emit(run.run_id, attempt.path, TaskState.SUCCEEDED.value, "", seconds)
 
     def _fail(
-        self: RunDriver,
+        self,
         run: RunRecord,
         progress: Progress,
         path: str,
@@ -276,7 +298,7 @@ class Leaves:
         progress.failure = progress.failure or f"task {path!r} failed: {error}"
         self._emit(run.run_id, path, TaskState.FAILED.value, error, seconds)
 
-    def _record_artifacts(self: RunDriver, run_id: str, path: str, outputs: TaskOutputs) -> None:
+    def _record_artifacts(self, run_id: str, path: str, outputs: TaskOutputs) -> None:
         for name, artifacts in outputs.artifacts.items():
             for artifact in artifacts:
                 self.metadata.add_artifact(

@@ -29,7 +29,8 @@ from .plan import PlannedTask
 from .state import TaskState
 
 if TYPE_CHECKING:
-    from .driver import RunDriver
+    from ..executors.base import Executor
+    from ..stores.base import MetadataStore
 
 #: the error of tasks that never started because another task failed
 STOPPED = "not started: "
@@ -42,10 +43,48 @@ def _now() -> datetime:
 class Scheduling:
     """The scheduling half of RunDriver (mixed in; `self` is the driver)."""
 
+    # What this half uses from RunDriver and Leaves, declared for the type checker only.
+    metadata: MetadataStore
+    executor: Executor
+
+    if TYPE_CHECKING:
+
+        def _emit(
+            self,
+            run_id: str,
+            task: str | None,
+            state: str,
+            message: str = "",
+            seconds: float | None = None,
+        ) -> None: ...
+
+        def _start_container(
+            self,
+            run: RunRecord,
+            progress: Progress,
+            node: Node,
+            inputs: BoundInputs,
+            *,
+            retry: bool = False,
+        ) -> None: ...
+
+        def _import(
+            self, run: RunRecord, progress: Progress, node: Node, inputs: BoundInputs
+        ) -> None: ...
+
+        def _fail(
+            self,
+            run: RunRecord,
+            progress: Progress,
+            path: str,
+            error: str,
+            seconds: float | None = None,
+        ) -> None: ...
+
     # -- instances --------------------------------------------------------------------------
 
     def _add_node(
-        self: RunDriver,
+        self,
         run: RunRecord,
         progress: Progress,
         task: PlannedTask,
@@ -99,7 +138,7 @@ class Scheduling:
 
     # -- the scheduling step ----------------------------------------------------------------
 
-    def _advance(self: RunDriver, run: RunRecord, progress: Progress) -> None:
+    def _advance(self, run: RunRecord, progress: Progress) -> None:
         """Start what can start, skip what never will, close finished groups; until stable."""
         changed = True
         while changed:
@@ -117,7 +156,7 @@ class Scheduling:
                     self._start_node(run, progress, node)
             changed = self._close_groups(run, progress) or changed
 
-    def _start_due_retries(self: RunDriver, run: RunRecord, progress: Progress) -> bool:
+    def _start_due_retries(self, run: RunRecord, progress: Progress) -> bool:
         import time
 
         started = False
@@ -134,7 +173,7 @@ class Scheduling:
                 started = True
         return started
 
-    def _readiness(self: RunDriver, progress: Progress, node: Node) -> str:
+    def _readiness(self, progress: Progress, node: Node) -> str:
         """ "go", "wait" or "skip" (it can never start: a task failed)."""
         if node.kind == "iteration":
             if progress.failure:
@@ -154,7 +193,7 @@ class Scheduling:
             return "wait"
         return "go" if go else "wait"
 
-    def _start_node(self: RunDriver, run: RunRecord, progress: Progress, node: Node) -> None:
+    def _start_node(self, run: RunRecord, progress: Progress, node: Node) -> None:
         try:
             inputs = node.inputs or self._bind(run, progress, node)
             if (
@@ -184,7 +223,7 @@ class Scheduling:
         else:
             self._expand(run, progress, node, inputs)
 
-    def _bind(self: RunDriver, run: RunRecord, progress: Progress, node: Node) -> BoundInputs:
+    def _bind(self, run: RunRecord, progress: Progress, node: Node) -> BoundInputs:
         def status(producer: str) -> dict[str, Any]:
             return final_status(progress.records[node.sibling(producer)], run.display_name)
 
@@ -201,9 +240,7 @@ class Scheduling:
 
     # -- groups -----------------------------------------------------------------------------
 
-    def _expand(
-        self: RunDriver, run: RunRecord, progress: Progress, node: Node, inputs: BoundInputs
-    ) -> None:
+    def _expand(self, run: RunRecord, progress: Progress, node: Node, inputs: BoundInputs) -> None:
         self._mark_running(run, progress, node.path, inputs)
         for child in node.task.children:
             added = self._add_node(
@@ -218,7 +255,7 @@ class Scheduling:
             node.children.append(added.path)
 
     def _expand_loop(
-        self: RunDriver,
+        self,
         run: RunRecord,
         progress: Progress,
         node: Node,
@@ -242,7 +279,7 @@ class Scheduling:
             node.children.append(added.path)
 
     def _mark_running(
-        self: RunDriver, run: RunRecord, progress: Progress, path: str, inputs: BoundInputs
+        self, run: RunRecord, progress: Progress, path: str, inputs: BoundInputs
     ) -> None:
         record = progress.records[path]
         record.state = record.state.check_move(TaskState.RUNNING)
@@ -251,7 +288,7 @@ class Scheduling:
         self.metadata.upsert_task(record)
         self._emit(run.run_id, path, TaskState.RUNNING.value, "started")
 
-    def _close_groups(self: RunDriver, run: RunRecord, progress: Progress) -> bool:
+    def _close_groups(self, run: RunRecord, progress: Progress) -> bool:
         closed = False
         # Deepest first, so that a group closes in the same pass as its last child group.
         for path in sorted(progress.nodes, key=lambda p: -p.count("/")):
@@ -266,7 +303,7 @@ class Scheduling:
         return closed
 
     def _close_group(
-        self: RunDriver, run: RunRecord, progress: Progress, node: Node, children: list[TaskRecord]
+        self, run: RunRecord, progress: Progress, node: Node, children: list[TaskRecord]
     ) -> None:
         failed = next((c for c in children if c.state is TaskState.FAILED), None)
         stopped = next(
@@ -305,7 +342,7 @@ class Scheduling:
             self._move(run, record, TaskState.SUCCEEDED, None)
 
     def _move(
-        self: RunDriver, run: RunRecord, record: TaskRecord, state: TaskState, error: str | None
+        self, run: RunRecord, record: TaskRecord, state: TaskState, error: str | None
     ) -> None:
         record.state = record.state.check_move(state)
         record.error = error
@@ -315,14 +352,14 @@ class Scheduling:
 
     # -- skipping ---------------------------------------------------------------------------
 
-    def _skip(self: RunDriver, run: RunRecord, progress: Progress, path: str, reason: str) -> None:
+    def _skip(self, run: RunRecord, progress: Progress, path: str, reason: str) -> None:
         record = progress.records[path]
         if record.state.terminal:
             return
         self._move(run, record, TaskState.SKIPPED, reason)
 
     def _skip_subtree(
-        self: RunDriver,
+        self,
         run: RunRecord,
         progress: Progress,
         path: str,
@@ -351,7 +388,7 @@ class Scheduling:
                 record.state = TaskState.PENDING
             self._skip_subtree(run, progress, child_path, child, f"inside {path!r}: {reason}")
 
-    def _settle_leftovers(self: RunDriver, run: RunRecord, progress: Progress) -> None:
+    def _settle_leftovers(self, run: RunRecord, progress: Progress) -> None:
         """Nothing runs any more: whatever has not started never will."""
         for path in list(progress.pending):
             progress.pending.remove(path)

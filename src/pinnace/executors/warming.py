@@ -14,15 +14,42 @@ from .prestart import kill as kill_warm
 from .prestart import launch as launch_warm
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    import threading
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
 
-    from .local import LocalExecutor, _Program
+    from ..envs.cache import Environment, EnvironmentCache
+    from ..envs.commands import LightweightProgram
+    from .local import _Program
+    from .prestart import WarmPool
 
 
 class Prestarting:
     """Starts, hands out and discards warm processes (`self` is the LocalExecutor)."""
 
-    def prestart(self: LocalExecutor, upcoming: Sequence[UpcomingTask]) -> list[str]:
+    # What this half uses from LocalExecutor, declared for the type checker only.
+    _envs: EnvironmentCache
+    _runtime_path: Path
+    _use_current: bool
+    _lock: threading.Lock
+    _warm: WarmPool | None
+    _warmer: ThreadPoolExecutor | None
+    _seen_modules: dict[str, dict[str, list[str]]]
+    _modules_lock: threading.Lock
+
+    if TYPE_CHECKING:
+
+        def _shape(self, program: LightweightProgram, env: Environment) -> _Program: ...
+
+        def _task_env(
+            self,
+            cpu_limit: float | None,
+            task_env: Mapping[str, str],
+            gpus: list[str],
+            managed: bool,
+        ) -> tuple[dict[str, str], set[int] | None]: ...
+
+    def prestart(self, upcoming: Sequence[UpcomingTask]) -> list[str]:
         """Start warm processes for tasks expected soon; return the hints dealt with.
 
         A hint not returned (its environment is not built yet, or the pool is full) may be
@@ -39,6 +66,7 @@ class Prestarting:
             if plan == "later":
                 continue
             if plan is not None:
+                assert isinstance(plan, dict)  # the only str _warm_plan returns is "later"
                 if not self._warm.reserve():
                     break
                 with self._lock:
@@ -48,12 +76,12 @@ class Prestarting:
             done.append(task.hint)
         return done
 
-    def discard_prestarted(self: LocalExecutor, run_id: str) -> None:
+    def discard_prestarted(self, run_id: str) -> None:
         """Kill the unused warm processes started for `run_id` (its run has ended)."""
         if self._warm is not None:
             self._warm.discard(run_id)
 
-    def _warm_plan(self: LocalExecutor, task: UpcomingTask) -> dict[str, Any] | str | None:
+    def _warm_plan(self, task: UpcomingTask) -> dict[str, Any] | str | None:
         """The warm process for `task`; None: never ("cold" only), "later": env not built."""
         if (task.resources.accelerator_count or 0) > 0:
             return None  # its environment depends on the GPUs it will get
@@ -82,7 +110,7 @@ class Prestarting:
         }
 
     def _modules_for(
-        self: LocalExecutor, python: str, modules: list[tuple[str, list[str]]]
+        self, python: str, modules: list[tuple[str, list[str]]]
     ) -> list[tuple[str, list[str]]]:
         """The modules of every program seen for `python` so far, these ones included.
 
@@ -97,7 +125,7 @@ class Prestarting:
             return [(m, list(n)) for m, n in known.items()]
 
     def _warm_process(
-        self: LocalExecutor,
+        self,
         launch: TaskLaunch,
         argv: list[str],
         env: dict[str, str],

@@ -109,6 +109,8 @@ def run(argv: list[str] | None = None) -> int:
     """Run one task; return the process exit code (see the module docstring)."""
     try:
         args = parse_args(argv)
+        # parse_args raised if a required flag is missing
+        assert args.executor_input is not None and args.function_to_execute is not None
         executor_input = load_executor_input(args.executor_input)
         if not args.component_module_path:
             raise InvocationError(

@@ -103,6 +103,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if options.resume_orphaned_runs:
             resume_server_runs(ctx)
+        assert ctx.scheduler is not None  # set just above, before the app exists
         ctx.scheduler.start()
         yield
         ctx.scheduler.stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -31,6 +31,11 @@ from ._common import (
     normalized,
 )
 from .base import ListQuery, Page, Predicate
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from sqlalchemy import Connection
 
 
 def row_values(record: Record) -> dict[str, Any]:
@@ -82,7 +87,7 @@ def _where(table: Table, query: ListQuery) -> list[ColumnElement[bool]]:
     conditions = [_condition(table, p) for p in query.predicates]
     if query.namespaces is not None:
         names = [n for n in query.namespaces if n is not None]
-        scope = table.c.namespace.in_(names)
+        scope: ColumnElement[bool] = table.c.namespace.in_(names)
         if None in query.namespaces:
             scope = or_(scope, table.c.namespace.is_(None))
         conditions.append(scope)
@@ -92,13 +97,24 @@ def _where(table: Table, query: ListQuery) -> list[ColumnElement[bool]]:
 class SqlCatalogMixin:
     """Mixed into `SqlMetadataStore`; relies on its `_read`, `_write`, `_one` helpers."""
 
+    if TYPE_CHECKING:  # SqlMetadataStore's helpers, declared for the type checker only
+
+        def _read(self, action: str) -> AbstractContextManager[Connection]: ...
+
+        def _write(self, action: str) -> AbstractContextManager[Connection]: ...
+
+        @staticmethod
+        def _one(
+            conn: Connection, table: Table, kind: type[R], *, lock: bool = False, **where: Any
+        ) -> R | None: ...
+
     def insert_record(self, record: Any) -> None:
         kind = kind_of(type(record))
         new = normalized(record)
-        with self._write(f"create {kind.label}") as conn:  # type: ignore[attr-defined]
+        with self._write(f"create {kind.label}") as conn:
             table = table_of(kind)
             key = getattr(new, kind.key)
-            if self._one(conn, table, kind.record, **{kind.key: key}):  # type: ignore[attr-defined]
+            if self._one(conn, table, kind.record, **{kind.key: key}):
                 raise already_exists(kind.label, key)
             if kind.parent is not None:
                 parent = kind_of(kind.parent[0])
@@ -106,7 +122,7 @@ class SqlCatalogMixin:
                 if not self._one(
                     conn,
                     table_of(parent),
-                    parent.record,  # type: ignore[attr-defined]
+                    parent.record,
                     **{parent.key: parent_key},
                 ):
                     raise parent.not_found(parent_key)
@@ -114,17 +130,18 @@ class SqlCatalogMixin:
 
     def get_record(self, kind_class: type, key: str) -> Any:
         kind = kind_of(kind_class)
-        with self._read(f"read {kind.label}") as conn:  # type: ignore[attr-defined]
-            found = self._one(conn, table_of(kind), kind.record, **{kind.key: key})  # type: ignore[attr-defined]
+        where: dict[str, Any] = {kind.key: key}  # the key field, never `lock`
+        with self._read(f"read {kind.label}") as conn:
+            found = self._one(conn, table_of(kind), kind.record, **where)
         if found is None:
             raise kind.not_found(key)
         return found
 
-    def update_record(self, kind_class: type, key: str, **changes: Any) -> Any:
+    def update_record(self, kind_class: type, key: str, /, **changes: Any) -> Any:
         return self._update(kind_class, key, None, changes)
 
     def update_record_if(
-        self, kind_class: type, key: str, expected: dict[str, Any], **changes: Any
+        self, kind_class: type, key: str, expected: dict[str, Any], /, **changes: Any
     ) -> Any | None:
         return self._update(kind_class, key, expected, changes)
 
@@ -138,9 +155,9 @@ class SqlCatalogMixin:
             check_changes(kind.record, allowed, kind.key, expected)
         # One write transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: FOR UPDATE) makes the
         # compare and the set atomic across threads and processes.
-        with self._write(f"update {kind.label}") as conn:  # type: ignore[attr-defined]
+        with self._write(f"update {kind.label}") as conn:
             table = table_of(kind)
-            old = self._one(conn, table, kind.record, lock=True, **{kind.key: key})  # type: ignore[attr-defined]
+            old = self._one(conn, table, kind.record, lock=True, **{kind.key: key})
             if old is None:
                 raise kind.not_found(key)
             if expected and any(getattr(old, f) != v for f, v in expected.items()):
@@ -153,7 +170,7 @@ class SqlCatalogMixin:
 
     def delete_record(self, kind_class: type, key: str) -> None:
         kind = kind_of(kind_class)
-        with self._write(f"delete {kind.label}") as conn:  # type: ignore[attr-defined]
+        with self._write(f"delete {kind.label}") as conn:
             table = table_of(kind)
             # Foreign keys cascade (tasks, executions, artifacts, versions, tokens).
             if conn.execute(delete(table).where(table.c[kind.key] == key)).rowcount == 0:
@@ -170,7 +187,7 @@ class SqlCatalogMixin:
             select(table).where(where).order_by(*order).limit(query.limit).offset(query.offset)
         )
         count_query = select(func.count()).select_from(table).where(where)
-        with self._read(f"list {kind.label}s") as conn:  # type: ignore[attr-defined]
+        with self._read(f"list {kind.label}s") as conn:
             records = [row_record(kind.record, row) for row in conn.execute(rows_query)]
             total = conn.execute(count_query).scalar_one()
         return Page(records=records, total=int(total))

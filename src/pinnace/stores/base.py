@@ -255,9 +255,10 @@ class MetadataStore(Protocol):
     # tokens, recurring runs): `kind` is the record class, `key` its primary key.
     def insert_record(self, record: Any) -> None: ...
     def get_record(self, kind: type[Any], key: str) -> Any: ...  # raises NotFoundError
-    def update_record(self, kind: type[Any], key: str, **changes: Any) -> Any: ...
+    # Positional-only: a change may be a field named like a parameter.
+    def update_record(self, kind: type[Any], key: str, /, **changes: Any) -> Any: ...
     def update_record_if(
-        self, kind: type[Any], key: str, expected: dict[str, Any], **changes: Any
+        self, kind: type[Any], key: str, expected: dict[str, Any], /, **changes: Any
     ) -> Any | None:
         """Compare-and-set in one transaction: apply `changes` only when every field in
         `expected` still holds that value; the updated record, or None when one differs."""

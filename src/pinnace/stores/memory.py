@@ -211,11 +211,11 @@ class InMemoryMetadataStore:
                 raise kind.not_found(key)
             return _copy(found)
 
-    def update_record(self, kind_class: type, key: str, **changes: Any) -> Any:
+    def update_record(self, kind_class: type, key: str, /, **changes: Any) -> Any:
         return self._update(kind_class, key, None, changes)
 
     def update_record_if(
-        self, kind_class: type, key: str, expected: dict[str, Any], **changes: Any
+        self, kind_class: type, key: str, expected: dict[str, Any], /, **changes: Any
     ) -> Any | None:
         return self._update(kind_class, key, expected, changes)
 

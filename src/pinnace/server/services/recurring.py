@@ -27,6 +27,7 @@ def _trigger(trigger: Mapping[str, Any]) -> dict[str, Any]:
     if bool(cron) == bool(periodic):
         raise UserInputError("trigger needs exactly one of cron_schedule or periodic_schedule")
     schedule = cron or periodic
+    assert schedule is not None  # exactly one of them is set (checked above)
     values: dict[str, Any] = {
         "start_time": _time(schedule.get("start_time"), "start_time"),
         "end_time": _time(schedule.get("end_time"), "end_time"),
@@ -34,6 +35,7 @@ def _trigger(trigger: Mapping[str, Any]) -> dict[str, Any]:
     if cron:
         values["cron"] = _check_cron(str(cron.get("cron") or ""))
     else:
+        assert periodic is not None  # cron is not set, so periodic is
         seconds = int(periodic.get("interval_second") or 0)
         if seconds < MIN_INTERVAL_SECONDS:
             raise UserInputError(f"interval_second must be at least {MIN_INTERVAL_SECONDS}")

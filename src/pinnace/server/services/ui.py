@@ -276,7 +276,10 @@ def artifact_view(artifact: ArtifactRecord) -> dict[str, Any]:
 
 def _io(document: Mapping[str, Any], records: list[ArtifactRecord]) -> dict[str, Any]:
     """Parameters as they are; artifacts with their type, metadata and (outputs) record id."""
-    ids = {(a.output_name, a.uri): a.artifact_id for a in records}
+    # Keyed by (output name, URI); a document item may lack its URI (then nothing matches).
+    ids: dict[tuple[str, str | None], str] = {
+        (a.output_name, a.uri): a.artifact_id for a in records
+    }
     artifacts: dict[str, list[dict[str, Any]]] = {}
     for name, items in (document.get("artifacts") or {}).items():
         artifacts[name] = [
