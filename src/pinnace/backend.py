@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .engine.events import EventSink, ignore_events
@@ -56,12 +57,25 @@ class Backend:
         self.metadata.close()
 
 
+def private_folder(path: Path) -> None:
+    """Create `path` (mode 0700), or make an existing one of ours private: the home holds
+    the database and other users' artifacts. A shared sticky folder (/tmp) is left alone."""
+    import os
+    import stat
+
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.stat()
+    mine = info.st_uid == os.getuid() and not info.st_mode & stat.S_ISVTX
+    if mine and stat.S_IMODE(info.st_mode) & 0o077:
+        path.chmod(0o700)
+
+
 def open_backend(settings: Settings, *, settle: bool = True) -> Backend:
     """Open the stores of `settings.home`; runs orphaned by a dead process are settled."""
     from .engine.settle import settle_orphaned_runs
     from .stores import open_artifact_store, open_metadata_store
 
-    settings.home.mkdir(parents=True, exist_ok=True)
+    private_folder(settings.home)
     metadata = open_metadata_store(settings.database_url)
     artifacts = open_artifact_store(settings.artifact_root)
     if settle:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -33,6 +34,13 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
     @click.option("--path-prefix", default=None, help="Serve under this path, e.g. /pipeline.")
     @click.option("--no-auth", is_flag=True, help="No accounts (allowed on loopback only).")
     @click.option("--max-upload-bytes", type=int, default=None, help="Upload size limit [32 MiB].")
+    @click.option(
+        "--allowed-host",
+        "allowed_hosts",
+        multiple=True,
+        help="A host name the server is reached by (repeatable; loopback names and the bound "
+        "address always are; '*' allows any) [env PINNACE_ALLOWED_HOSTS, comma-separated].",
+    )
     @click.pass_context
     def server_command(
         ctx: click.Context,
@@ -43,6 +51,7 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         path_prefix: str | None,
         no_auth: bool,
         max_upload_bytes: int | None,
+        allowed_hosts: tuple[str, ...],
     ) -> None:
         """Serve the Kubeflow Pipelines v2beta1 API; kfp.Client(host=...) works against it."""
         if no_auth and not is_loopback(host):
@@ -56,8 +65,19 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
 
         config = settings(ctx, database_url=database_url, artifact_root=artifact_root)
         options = ServerOptions.load(
-            auth=not no_auth, path_prefix=path_prefix, max_upload_bytes=max_upload_bytes
+            auth=not no_auth,
+            path_prefix=path_prefix,
+            max_upload_bytes=max_upload_bytes,
+            allowed_hosts=allowed_hosts or None,
         )
+        if host not in options.allowed_hosts and host not in ("0.0.0.0", "::"):
+            options = replace(options, allowed_hosts=(*options.allowed_hosts, host))
+        if not options.allowed_hosts:
+            click.echo(
+                "pinnace: answering only requests addressed to a loopback name; "
+                "add --allowed-host NAME for the names clients use",
+                err=True,
+            )
         app = create_app(config, options, announce=lambda m: click.echo(m, err=True))
         click.echo(
             f"pinnace server on http://{host}:{port}{options.path_prefix} (home {config.home})",

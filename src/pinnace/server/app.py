@@ -19,6 +19,13 @@ from ..settings import Settings
 from . import problems
 from .auth import DEFAULT_AUTHENTICATORS
 from .context import ServerContext, ServerOptions
+from .middleware import (
+    HostCheck,
+    OriginCheck,
+    SecurityHeaders,
+    allowed_host_set,
+    trusted_origins,
+)
 from .services.accounts import ADMIN, ensure_admin
 
 _LOG = logging.getLogger("pinnace.server")
@@ -75,7 +82,16 @@ def create_app(
     from ..backend import open_backend
     from ..engine.settle import settle_orphaned_runs
     from .metrics import AccessLog, ServerMetrics, install_access_log_handler
-    from .routes import experiments, observability, pipelines, public, recurring, runs, ui_api
+    from .routes import (
+        account,
+        experiments,
+        observability,
+        pipelines,
+        public,
+        recurring,
+        runs,
+        ui_api,
+    )
     from .run_manager import RunManager
     from .scheduler import Scheduler
 
@@ -120,17 +136,20 @@ def create_app(
     app.state.ctx = ctx
     app.state.authenticators = list(DEFAULT_AUTHENTICATORS)
     problems.install(app)
-    for module in (public, pipelines, experiments, runs, recurring, observability, ui_api):
+    for module in (public, account, pipelines, experiments, runs, recurring, observability, ui_api):
         app.include_router(module.router)
     from ..ui import mount_ui  # the dashboard: after the API, whose routes come first
 
     mount_ui(app, ctx)
     app.add_middleware(BodyLimit, limit=options.max_upload_bytes)
+    app.add_middleware(OriginCheck, trusted=trusted_origins(options.allowed_hosts))
+    app.add_middleware(HostCheck, allowed=allowed_host_set(options.allowed_hosts))
     if options.access_log:
         install_access_log_handler()
         app.add_middleware(AccessLog, metrics=metrics)
     if options.path_prefix:
         app.add_middleware(PathPrefix, prefix=options.path_prefix)
+    app.add_middleware(SecurityHeaders)  # outermost: on every response, refusals included
     return app
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from .throttle import LoginThrottle
 
 if TYPE_CHECKING:
     from ..backend import Backend
@@ -31,6 +33,8 @@ class ServerOptions:
     resume_orphaned_runs: bool = True
     #: one JSON line per request on the `pinnace.server.access` logger (stderr)
     access_log: bool = True
+    #: Host names besides the loopback ones that the server answers to ("*": any)
+    allowed_hosts: tuple[str, ...] = ()
 
     @classmethod
     def load(
@@ -40,6 +44,7 @@ class ServerOptions:
         auth: bool | None = None,
         path_prefix: str | None = None,
         max_upload_bytes: int | None = None,
+        allowed_hosts: tuple[str, ...] | None = None,
     ) -> ServerOptions:
         env = os.environ if env is None else env
         prefix = path_prefix if path_prefix is not None else env.get("PINNACE_PATH_PREFIX", "")
@@ -52,6 +57,9 @@ class ServerOptions:
             max_upload_bytes=size,
             admin_password=env.get("PINNACE_ADMIN_PASSWORD") or None,
             scheduler_tick_seconds=float(env.get("PINNACE_SCHEDULER_TICK_SECONDS") or 1.0),
+            allowed_hosts=allowed_hosts
+            if allowed_hosts is not None
+            else tuple(h for h in env.get("PINNACE_ALLOWED_HOSTS", "").split(",") if h.strip()),
         )
 
 
@@ -70,3 +78,5 @@ class ServerContext:
     metrics: ServerMetrics | None = None
     #: runs a dead server left unfinished, settled at start-up and resumed by this one
     orphaned_runs: tuple[str, ...] = ()
+    #: failed-login bookkeeping (per user name and per client address)
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)

@@ -25,3 +25,11 @@ class PreconditionError(UserInputError):
 
 class PayloadTooLargeError(UserInputError):
     """A request body over the configured limit (HTTP 413)."""
+
+
+class TooManyRequestsError(UserInputError):
+    """Too many failed attempts, e.g. logins; retry after `retry_after` seconds (HTTP 429)."""
+
+    def __init__(self, message: str, *, retry_after: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = max(1, int(retry_after))

@@ -22,6 +22,7 @@ from .errors import (
     PayloadTooLargeError,
     PermissionDeniedError,
     PreconditionError,
+    TooManyRequestsError,
 )
 
 _LOG = logging.getLogger("pinnace.server")
@@ -33,20 +34,29 @@ _MAPPING: tuple[tuple[type[BaseException], int, int], ...] = (
     (NotFoundError, 404, 5),  # NOT_FOUND
     (ConflictError, 409, 6),  # ALREADY_EXISTS
     (PayloadTooLargeError, 413, 8),  # RESOURCE_EXHAUSTED
+    (TooManyRequestsError, 429, 8),  # RESOURCE_EXHAUSTED
     (PreconditionError, 400, 9),  # FAILED_PRECONDITION
     (IllegalTransition, 400, 9),
     (UserInputError, 400, 3),  # INVALID_ARGUMENT
     (StoreError, 503, 14),  # UNAVAILABLE
     (PinnaceError, 500, 13),  # INTERNAL
 )
-_HTTP_TO_GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 409: 6, 413: 8, 415: 3, 422: 3}
+_HTTP_TO_GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 409: 6, 413: 8, 415: 3, 422: 3, 429: 8}
 
 
-def problem(status: int, code: int, message: str, hint: str | None = None) -> JSONResponse:
+def problem(
+    status: int,
+    code: int,
+    message: str,
+    hint: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     details: list[dict[str, Any]] = []
     if hint:
         details.append({"@type": "type.googleapis.com/google.rpc.Help", "hint": hint})
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     body = {"code": code, "message": message, "details": details}
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -63,7 +73,10 @@ def _pinnace_error(request: Request, exc: Exception) -> JSONResponse:
     if status >= 500:
         _LOG.error("%s %s failed: %s", request.method, request.url.path, exc)
     message = getattr(exc, "message", str(exc))
-    return problem(status, code, message, getattr(exc, "hint", None))
+    headers = None
+    if isinstance(exc, TooManyRequestsError):
+        headers = {"Retry-After": str(exc.retry_after)}
+    return problem(status, code, message, getattr(exc, "hint", None), headers)
 
 
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -102,6 +102,8 @@ def load_documents(
         raise _yaml_error(exc, path) from None
     except RecursionError:
         raise spec_error("nesting is too deep to load", path=path, hint=_HINT) from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise spec_error(f"a value cannot be loaded: {str(exc)[:120]}", path=path) from None
 
 
 _NOT_JSON = object()

@@ -7,6 +7,8 @@ processes never interleave. Alembic is imported only when the schema is not at h
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -47,8 +49,8 @@ def create_store_engine(database_url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
     database = url.database or ""
     in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
-    if not in_memory:
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if not in_memory and not database.startswith("file:"):
+        _private_database_file(Path(database).expanduser())
     connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
     engine = (
         create_engine(url, connect_args=connect_args, poolclass=StaticPool)
@@ -58,6 +60,17 @@ def create_store_engine(database_url: str) -> Engine:
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+def _private_database_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (0600; SQLite gives its -wal and
+    -shm files the same mode), and tighten the mode of one created before."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(OSError):
+            if part.exists() and part.stat().st_mode & 0o077:
+                part.chmod(0o600)
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

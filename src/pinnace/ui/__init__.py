@@ -21,8 +21,9 @@ STATIC_DIR = Path(__file__).parent / "static"
 CSP = (
     "default-src 'self'; frame-src 'self'; img-src 'self' data: blob:; "
     "style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'self'; "
-    # Uploading "from a URL" is the browser fetching it (the server never fetches URLs).
-    "connect-src 'self' http: https:; "
+    # Only this server: a page that ran injected script could not send data elsewhere. (So
+    # the dashboard cannot fetch a pipeline "from a URL" elsewhere; the server never does.)
+    "connect-src 'self'; "
     "frame-ancestors 'self'; form-action 'self'"
 )
 _TYPES = {

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ... import __version__
 from ..auth import context, current_principal
+from ..errors import AuthenticationError
 from ..services.accounts import Principal, login, revoke_token
 from ..sessions import SESSION_COOKIE, clear_session_cookies, set_session_cookies
 
@@ -32,16 +33,26 @@ router.add_api_route("/apis/v1beta1/healthz", _healthz, methods=["GET"])
 
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str
-    password: str
+    username: str = Field(max_length=256)
+    password: str = Field(max_length=1024)
     #: a browser login: the token goes only into the HttpOnly cookie, not the JSON answer
     session: bool = False
 
 
 @router.post("/apis/pinnace/v1/login")
 def login_route(request: Request, response: Response, body: LoginRequest) -> dict[str, Any]:
-    """Check a password; answer a 24-hour token and set the session and CSRF cookies."""
-    principal, token = login(context(request).backend.metadata, body.username, body.password)
+    """Check a password; answer a 24-hour token and set the session and CSRF cookies.
+
+    Failed logins are throttled per user name and per client address (429, Retry-After)."""
+    ctx = context(request)
+    address = request.client.host if request.client else ""
+    ctx.throttle.check(body.username, address)
+    try:
+        principal, token = login(ctx.backend.metadata, body.username, body.password)
+    except AuthenticationError:
+        ctx.throttle.failed(body.username, address)
+        raise
+    ctx.throttle.succeeded(body.username, address)
     set_session_cookies(request, response, token)
     answer = {
         "user": principal.name,
