@@ -123,32 +123,10 @@ def _user_code_error(exc: BaseException, file: Path) -> PipelineSourceError:
 def compile_from_namespace(
     namespace: Mapping[str, Any], file: Path, pipeline_name: str | None
 ) -> dict[str, Any]:
+    """Compile the file's pipeline, or its lone component, choosing as `kfp dsl compile` does."""
     from .compiler import compile_pipeline
-    from .dsl import Pipeline
 
-    pipelines = {name: obj for name, obj in namespace.items() if isinstance(obj, Pipeline)}
-    if pipeline_name is not None:
-        if pipeline_name not in pipelines:
-            raise PipelineSourceError(
-                f"no pipeline function named {pipeline_name!r}",
-                path=str(file),
-                hint=f"pipelines in this file: {', '.join(sorted(pipelines)) or '(none)'}",
-            )
-        chosen = pipelines[pipeline_name]
-    elif len(pipelines) == 1:
-        chosen = next(iter(pipelines.values()))
-    elif not pipelines:
-        raise PipelineSourceError(
-            "defines no pipeline",
-            path=str(file),
-            hint="decorate the pipeline function with @dsl.pipeline",
-        )
-    else:
-        raise PipelineSourceError(
-            f"defines several pipelines ({', '.join(sorted(pipelines))})",
-            path=str(file),
-            hint="choose one with --pipeline NAME",
-        )
+    chosen = choose_pipeline(namespace, file, pipeline_name)
     try:
         return compile_pipeline(chosen)
     except CompileError as exc:
@@ -157,6 +135,44 @@ def compile_from_namespace(
         raise
     except Exception as exc:
         raise _user_code_error(exc, file) from None
+
+
+def choose_pipeline(namespace: Mapping[str, Any], file: Path, pipeline_name: str | None) -> Any:
+    """The one pipeline of a program; failing that, its one component (as `kfp dsl compile`)."""
+    from .dsl import BaseComponent, Pipeline
+
+    pipelines = {name: obj for name, obj in namespace.items() if isinstance(obj, Pipeline)}
+    components = {
+        name: obj
+        for name, obj in namespace.items()
+        if isinstance(obj, BaseComponent) and not isinstance(obj, Pipeline)
+    }
+    if pipeline_name is not None:
+        found = pipelines.get(pipeline_name) or components.get(pipeline_name)
+        if found is None:
+            raise PipelineSourceError(
+                f"no pipeline function or component named {pipeline_name!r}",
+                path=str(file),
+                hint=f"pipelines in this file: {', '.join(sorted(pipelines)) or '(none)'}",
+            )
+        return found
+    if len(pipelines) == 1:
+        return next(iter(pipelines.values()))
+    if not pipelines and len(components) == 1:
+        return next(iter(components.values()))
+    if not pipelines and not components:
+        raise PipelineSourceError(
+            "defines no pipeline",
+            path=str(file),
+            hint="decorate the pipeline function with @dsl.pipeline",
+        )
+    several = pipelines or components
+    raise PipelineSourceError(
+        f"defines several {'pipelines' if pipelines else 'components'} "
+        f"({', '.join(sorted(several))})",
+        path=str(file),
+        hint="choose one with --pipeline NAME",
+    )
 
 
 def _in_file(exc: CompileError, file: Path) -> CompileError:
