@@ -24,7 +24,7 @@ import httpx
 import uvicorn
 
 from pinnace.compiler import compile_pipeline
-from pinnace.engine.state import RunState
+from pinnace.model.state import RunState
 from pinnace.server import ServerOptions, create_app
 from pinnace.settings import Settings
 from pinnace.stores.base import ListQuery, Predicate, RunRecord

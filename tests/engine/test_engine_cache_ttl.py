@@ -6,7 +6,7 @@ import time
 
 from engine_helpers import kfp_spec, memory_driver
 
-from pinnace.engine.state import RunState, TaskState
+from pinnace.model.state import RunState, TaskState
 
 
 def test_cache_ttl_ignores_older_entries_and_groups_reuse_inside_loops(tmp_path):

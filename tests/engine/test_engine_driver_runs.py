@@ -14,7 +14,7 @@ from pinnace import dsl
 from pinnace.backend import open_backend
 from pinnace.compiler import compile_pipeline
 from pinnace.engine.events import EngineEvent
-from pinnace.engine.state import RunState, TaskState
+from pinnace.model.state import RunState, TaskState
 from pinnace.settings import Settings
 
 

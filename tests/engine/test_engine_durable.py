@@ -16,7 +16,7 @@ from engine_helpers import FIXTURES, memory_driver
 from pinnace import dsl
 from pinnace.backend import open_backend
 from pinnace.compiler import compile_pipeline
-from pinnace.engine.state import RunState, TaskState
+from pinnace.model.state import RunState, TaskState
 from pinnace.settings import Settings
 from pinnace.stores import open_metadata_store
 

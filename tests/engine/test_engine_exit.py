@@ -6,7 +6,7 @@ import json
 
 from engine_helpers import run_kfp
 
-from pinnace.engine.state import RunState, TaskState
+from pinnace.model.state import RunState, TaskState
 
 
 def statuses(out):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from engine_helpers import kfp_spec, run_kfp
 
-from pinnace.engine.state import RunState, TaskState
+from pinnace.model.state import RunState, TaskState
 
 S, SKIP = TaskState.SUCCEEDED, TaskState.SKIPPED
 

@@ -14,10 +14,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from engine_helpers import kfp_spec, memory_driver, run_kfp
 
-from pinnace.engine.state import RunState, TaskState
 from pinnace.errors import ExecutorError
 from pinnace.executors.containers import container_command, input_paths, probe_engines
 from pinnace.executors.limits import GpuPool, discover_gpus, human_bytes
+from pinnace.model.state import RunState, TaskState
 
 
 def test_a_task_over_its_memory_limit_is_killed_with_a_clear_message(tmp_path):

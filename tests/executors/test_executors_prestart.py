@@ -13,9 +13,9 @@ from pinnace import compiler, dsl
 from pinnace.components import create_component_from_func
 from pinnace.engine.driver import RunDriver
 from pinnace.envs.cache import EnvironmentCache
-from pinnace.executors.base import TaskLaunch
+from pinnace.executors.base import TaskLaunch, UpcomingTask
 from pinnace.executors.local import LocalExecutor
-from pinnace.executors.prestart import UpcomingTask, program_modules
+from pinnace.executors.prestart import program_modules
 from pinnace.executors.runtime_copy import materialize_runtime
 from pinnace.stores import open_artifact_store, open_metadata_store
 

@@ -15,7 +15,7 @@ from server_support import ADMIN_PASSWORD, live_server
 
 from pinnace import dsl
 from pinnace.compiler import compile_pipeline
-from pinnace.engine.state import RunState
+from pinnace.model.state import RunState
 from pinnace.server import ServerOptions, create_app
 from pinnace.server.scheduler import due_slots, latest_slot, next_slot
 from pinnace.settings import Settings

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pinnace.engine.state import RunState, TaskState
 from pinnace.errors import NotFoundError, StoreError, UserInputError
+from pinnace.model.state import RunState, TaskState
 from pinnace.stores import open_metadata_store
 from pinnace.stores.base import (
     ApiTokenRecord,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pinnace.engine.state import IllegalTransition, RunState, TaskState
 from pinnace.errors import NotFoundError, StoreError
+from pinnace.model.state import IllegalTransition, RunState, TaskState
 from pinnace.stores import open_metadata_store
 from pinnace.stores.base import (
     ArtifactRecord,

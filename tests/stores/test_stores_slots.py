@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pinnace.engine.state import RunState
 from pinnace.errors import StoreError
+from pinnace.model.state import RunState
 from pinnace.stores import open_metadata_store
 from pinnace.stores.base import MetadataStore, RecurringRunRecord, RunRecord
 

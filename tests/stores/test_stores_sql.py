@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pinnace.engine.state import RunState, TaskState
 from pinnace.errors import StoreError
+from pinnace.model.state import RunState, TaskState
 from pinnace.stores._database import current_revision
 from pinnace.stores._tables import HEAD_REVISION, metadata
 from pinnace.stores.base import RunRecord, TaskRecord
@@ -106,7 +106,7 @@ def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path: Path
 _WRITER = """
 import sys
 from datetime import datetime, timezone
-from pinnace.engine.state import RunState, TaskState
+from pinnace.model.state import RunState, TaskState
 from pinnace.stores.base import RunRecord, TaskRecord
 from pinnace.stores.sql import SqlMetadataStore
 

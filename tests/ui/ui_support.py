@@ -199,7 +199,7 @@ def insert_runs(server: LiveServer, count: int, spec: dict[str, Any], experiment
     import uuid
     from datetime import datetime, timedelta, timezone
 
-    from pinnace.engine.state import RunState
+    from pinnace.model.state import RunState
     from pinnace.stores.base import RunRecord
 
     started = time.perf_counter()

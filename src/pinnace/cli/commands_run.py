@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ..errors import ParameterError
+from .common import EXIT_RUN_NOT_SUCCEEDED, print_json
 
 
 def _parse_parameters(values: tuple[str, ...]) -> dict[str, str]:
@@ -88,7 +89,6 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
     ) -> None:
         """Run PIPELINE (.py, .ipynb, .yaml or .json) on this machine, or on --server."""
         from ..api import run
-        from .main import EXIT_RUN_NOT_SUCCEEDED, print_json
         from .progress import ProgressPrinter
 
         config = settings(
@@ -132,7 +132,6 @@ def _run_on_server(
     from ..client import Client
     from ..client._follow import follow_run, result_document
     from ..engine.events import EngineEvent
-    from .main import EXIT_RUN_NOT_SUCCEEDED, print_json
     from .progress import ProgressPrinter
 
     spec = resolve_spec(pipeline, pipeline_name, force_kfp_alias=config.kfp_alias == "always")

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ..errors import NotFoundError
+from .common import EXIT_RUN_NOT_SUCCEEDED, print_json
 
 
 def find_run_id(metadata: Any, prefix: str) -> str:
@@ -41,7 +42,6 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
     def list_command(ctx: click.Context, limit: int, as_json: bool) -> None:
         """The most recent runs, newest first."""
         from ..backend import open_backend
-        from .main import print_json
 
         backend = open_backend(settings(ctx))
         try:
@@ -75,7 +75,6 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         """A run's state, tasks and outputs."""
         from ..api import run_result
         from ..backend import open_backend
-        from .main import print_json
 
         backend = open_backend(settings(ctx))
         try:
@@ -103,7 +102,6 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
     def resume_command(ctx: click.Context, run_id: str, parallelism: int | None) -> None:
         """Run the unfinished tasks of a failed or interrupted run again."""
         from ..backend import open_backend
-        from .main import EXIT_RUN_NOT_SUCCEEDED
         from .progress import ProgressPrinter
 
         config = settings(ctx, parallelism=parallelism)

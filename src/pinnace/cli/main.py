@@ -14,7 +14,6 @@ of an internal error.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -22,12 +21,15 @@ import click
 
 from .. import __version__
 from ..errors import PinnaceError
+from . import (
+    commands_compile,
+    commands_run,
+    commands_runs,
+    commands_server,
+    commands_users,
+)
+from .common import EXIT_INTERNAL_ERROR, EXIT_INTERRUPTED
 
-EXIT_RUN_NOT_SUCCEEDED = 1
-EXIT_INTERRUPTED = 130
-
-
-EXIT_INTERNAL_ERROR = 4
 DEBUG_VARIABLE = "PINNACE_DEBUG"
 
 
@@ -86,14 +88,6 @@ def _settings(ctx: click.Context, **overrides: Any) -> Any:
     return Settings.load(home=ctx.obj["home"], **overrides)
 
 
-from . import (  # noqa: E402
-    commands_compile,
-    commands_run,
-    commands_runs,
-    commands_server,
-    commands_users,
-)
-
 commands_run.register(cli, _settings)
 commands_compile.register(cli, _settings)
 commands_runs.register(cli, _settings)
@@ -103,7 +97,3 @@ commands_users.register(cli, _settings)
 
 def main() -> None:
     cli(prog_name="pinnace")
-
-
-def print_json(document: Any) -> None:
-    click.echo(json.dumps(document, indent=2, default=str))

@@ -8,6 +8,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
+from ._context import PipelineContext
 from ._structures import is_parameter_type
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ class PipelineChannel:
     """
 
     is_artifact = False
+    #: True on dsl.OneOf channels (which dsl.Collected and the compiler treat apart)
+    is_oneof = False
 
     def __init__(
         self,
@@ -45,8 +48,6 @@ class PipelineChannel:
         is_artifact_list: bool = False,
         task: PipelineTask | None = None,
     ) -> None:
-        from ._context import PipelineContext
-
         self.name = name
         self.channel_type = channel_type
         self.task_name = task_name or None

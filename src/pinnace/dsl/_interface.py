@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import CompileError
 from ..runtime import types as io_types
 from . import _docstring
-from ._structures import ComponentSpec, InputSpec, OutputSpec, python_type_name
+from ._structures import ComponentSpec, InputSpec, OutputSpec, is_parameter_type, python_type_name
 
 SINGLE_OUTPUT_NAME = "Output"
 
@@ -93,8 +93,6 @@ def _input_spec(annotation: Any, param: inspect.Parameter, where: str) -> InputS
 
 
 def _is_parameter(type_: Any) -> bool:
-    from ._structures import is_parameter_type
-
     return is_parameter_type(type_)
 
 

@@ -147,14 +147,12 @@ class Collected(PipelineChannel):
     """
 
     def __init__(self, output: PipelineChannel) -> None:
-        from ._oneof import OneOfMixin
-
         if not isinstance(output, PipelineChannel):
             raise CompileError(
                 f"dsl.Collected expects a task output, got {type(output).__name__}",
                 hint="pass task.output or task.outputs['name']",
             )
-        if isinstance(output, OneOfMixin):
+        if output.is_oneof:
             raise CompileError(
                 "dsl.OneOf cannot be used inside of dsl.Collected.", hint="collect a task output"
             )

@@ -6,6 +6,8 @@ from typing import Any
 
 from ..errors import CompileError
 from ._channel import _TEMPLATE, PipelineArtifactChannel, PipelineChannel, PipelineParameterChannel
+from ._control_flow import ConditionBranches, Else
+from ._loops import Collected
 
 
 class OneOfMixin(PipelineChannel):
@@ -14,14 +16,12 @@ class OneOfMixin(PipelineChannel):
 
     channels: list[PipelineChannel]
     condition_branches_group: Any
+    is_oneof = True
 
     def _setup(self, channels: list[PipelineChannel]) -> str:
-        from ._control_flow import ConditionBranches, Else
-        from ._loops import Collected
-
         if any(isinstance(c, Collected) for c in channels):
             raise CompileError("dsl.Collected cannot be used inside of dsl.OneOf.", hint="")
-        if any(isinstance(c, OneOfMixin) for c in channels):
+        if any(c.is_oneof for c in channels):
             raise CompileError("dsl.OneOf cannot be used inside of another dsl.OneOf.", hint="")
         first_kind = channels[0].is_artifact
         if any(c.is_artifact != first_kind for c in channels):

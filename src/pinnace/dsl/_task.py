@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import CompileError
 from ._channel import PipelineChannel, channels_in, create_channel
 from ._context import PipelineContext, TasksGroup
+from ._loops import LoopArgumentVariable, LoopParameterArgument
 from ._structures import (
     ComponentSpec,
     ResourceSpec,
@@ -266,8 +267,6 @@ def _given_type(value: Any, component: str, name: str) -> Any:
 
 def _check_argument(spec: ComponentSpec, name: str, value: Any) -> None:
     """kfp's type check of one argument against the component input it is bound to."""
-    from ._loops import LoopArgumentVariable, LoopParameterArgument
-
     expected = spec.inputs[name]
     given = _given_type(value, spec.name, name)
     if isinstance(value, (LoopParameterArgument, LoopArgumentVariable)) and given == "String":

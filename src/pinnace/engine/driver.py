@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..executors.base import Executor
+from ..model.state import RunState, TaskState
 from ..stores.base import ArtifactStore, MetadataStore, RunRecord, TaskRecord
 from .events import EngineEvent, EventSink, ignore_events
 from .groups import dag_outputs
@@ -26,7 +27,6 @@ from .nodes import Progress
 from .plan import Plan, make_plan
 from .scheduling import Scheduling
 from .settle import current_owner
-from .state import RunState, TaskState
 
 
 def _now() -> datetime:

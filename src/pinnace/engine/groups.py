@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import SpecError
+from ..model.state import TaskState
 from ..stores.base import TaskRecord
 from .inputs import BoundInputs, TaskOutputs
 from .plan import PlannedTask
-from .state import TaskState
 
 
 def loop_items(task: PlannedTask, inputs: BoundInputs, path: str) -> list[Any]:

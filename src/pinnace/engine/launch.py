@@ -7,8 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..executors.base import Resources, TaskLaunch
-from ..executors.prestart import UpcomingTask
+from ..executors.base import Resources, TaskLaunch, UpcomingTask
 from .inputs import resolve_placeholders
 from .plan import PlannedTask
 

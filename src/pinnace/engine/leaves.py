@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import PinnaceError
 from ..executors.base import ExecutionOutcome
+from ..model.state import TaskState
 from ..stores.base import ArtifactRecord, CacheEntry, ExecutionRecord, RunRecord
 from .cache import cache_key
 from .importer import import_artifact, is_external, local_copy
@@ -20,7 +21,6 @@ from .launch import make_launch, upcoming_task
 from .nodes import Attempt, Node, Progress
 from .outputs import OutputError, collect_outputs
 from .retry import backoff_seconds, max_attempts
-from .state import TaskState
 
 if TYPE_CHECKING:
     from ..executors.base import Executor

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PinnaceError
+from ..model.state import TaskState
 from ..stores.base import RunRecord, TaskRecord
 from .cel import evaluate_condition
 from .groups import (
@@ -26,7 +27,6 @@ from .groups import (
 from .inputs import ArtifactDict, BoundInputs, TaskOutputs, bind_inputs
 from .nodes import Node, Progress, iteration_path
 from .plan import PlannedTask
-from .state import TaskState
 
 if TYPE_CHECKING:
     from ..executors.base import Executor

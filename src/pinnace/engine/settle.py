@@ -7,8 +7,8 @@ import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..model.state import RunState, TaskState
 from ..stores.base import MetadataStore
-from .state import RunState, TaskState
 
 
 def current_owner() -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,23 @@ class ExecutionOutcome:
         return self.exit_code == 0 and self.error is None
 
 
+@dataclass(frozen=True)
+class UpcomingTask:
+    """A task instance expected to start soon; its container is not resolved yet.
+
+    `hint` names it uniquely (e.g. "<run id>/<task path>"); `run_id` groups the warm
+    processes started for one run, so that they can be discarded when it ends.
+    """
+
+    hint: str
+    run_id: str
+    image: str
+    command: tuple[str, ...]
+    args: tuple[Any, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    resources: Resources = field(default_factory=Resources)
+
+
 class Executor(Protocol):
     """Runs task processes; one small interface shared by local and Kubernetes backends."""
 
@@ -65,3 +83,14 @@ class Executor(Protocol):
     def submit(self, launch: TaskLaunch) -> Future[ExecutionOutcome]: ...
     def cancel(self, execution_id: str) -> None: ...
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Prestarter(Protocol):
+    """An executor that can get upcoming tasks ready before they start (optional)."""
+
+    def prestart(self, upcoming: Sequence[UpcomingTask]) -> list[str]:
+        """Prepare what it can for `upcoming`; return the hints it accepted."""
+
+    def discard_prestarted(self, run_id: str) -> None:
+        """Drop whatever was prepared for `run_id` and never started."""

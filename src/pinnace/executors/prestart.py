@@ -24,32 +24,13 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from .base import Resources
 from .runtime_copy import RUNTIME_PACKAGE
 
 #: top-level modules never pre-imported: the runtime provides `kfp` itself
 _SKIPPED = frozenset({"kfp", "__future__", "__main__", RUNTIME_PACKAGE})
 _BOOTSTRAP = f"__import__('{RUNTIME_PACKAGE}.warm').warm.serve()"
-
-
-@dataclass(frozen=True)
-class UpcomingTask:
-    """A task instance expected to start soon; its container is not resolved yet.
-
-    `hint` names it uniquely (e.g. "<run id>/<task path>"); `run_id` groups the warm
-    processes started for one run, so that they can be discarded when it ends.
-    """
-
-    hint: str
-    run_id: str
-    image: str
-    command: tuple[str, ...]
-    args: tuple[Any, ...]
-    env: Mapping[str, str] = field(default_factory=dict)
-    resources: Resources = field(default_factory=Resources)
 
 
 def program_modules(text: str) -> list[tuple[str, list[str]]]:

@@ -7,11 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ..envs.commands import KFP_V2, recognize_command
-from .base import TaskLaunch
+from .base import TaskLaunch, UpcomingTask
 from .limits import pin_to
-from .prestart import UpcomingTask, warm_key
 from .prestart import kill as kill_warm
 from .prestart import launch as launch_warm
+from .prestart import warm_key
 
 if TYPE_CHECKING:
     import threading

@@ -193,7 +193,7 @@ def _until_driven(ctx: ServerContext, run_ids: list[str], timeout: float = 10.0)
     a run that is about to run again as failed."""
     import time
 
-    from ..engine.state import RunState
+    from ..model.state import RunState
 
     deadline = time.monotonic() + timeout
     for run_id in run_ids:

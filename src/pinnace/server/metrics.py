@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..engine.state import RunState
+from ..model.state import RunState
 
 if TYPE_CHECKING:
     from ..engine.events import EngineEvent

@@ -14,8 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from ..engine.state import IllegalTransition
 from ..errors import NotFoundError, PinnaceError, StoreError, UserInputError
+from ..model.state import IllegalTransition
 from .errors import (
     AuthenticationError,
     ConflictError,

@@ -12,8 +12,8 @@ import threading
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..engine.state import RunState, TaskState
 from ..errors import NotFoundError
+from ..model.state import RunState, TaskState
 
 if TYPE_CHECKING:
     from ..backend import Backend

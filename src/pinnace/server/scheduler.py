@@ -21,8 +21,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..engine.state import RunState
 from ..errors import PinnaceError
+from ..model.state import RunState
 from ..stores.base import ListQuery, PipelineVersionRecord, Predicate, RecurringRunRecord, RunRecord
 from .services.accounts import Principal
 

@@ -7,8 +7,8 @@ from dataclasses import fields
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from ..engine.state import RunState, TaskState
 from ..errors import NotFoundError, StoreError
+from ..model.state import RunState, TaskState
 from .base import (
     ApiTokenRecord,
     ArtifactRecord,

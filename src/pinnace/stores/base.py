@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..engine.state import RunState, TaskState
+from ..model.state import RunState, TaskState
 
 
 @dataclass

@@ -11,8 +11,8 @@ import threading
 from dataclasses import fields
 from typing import Any, TypeVar
 
-from ..engine.state import RunState
 from ..errors import StoreError
+from ..model.state import RunState
 from ._catalog import KINDS, check_query, kind_of, matches, sort_key
 from ._common import (
     EXECUTION_FIELDS,

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import Connection, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from ..engine.state import RunState, TaskState
 from ..errors import PinnaceError, StoreError
+from ..model.state import RunState, TaskState
 from . import _tables as t
 from ._common import (
     EXECUTION_FIELDS,

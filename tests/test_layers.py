@@ -1,0 +1,63 @@
+"""The import layering of docs/architecture.md, enforced: a wrong-way import fails here."""
+
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pinnace
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTRACTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+
+
+def test_import_linter_contracts_are_kept():
+    lint = Path(sys.executable).parent / "lint-imports"
+    done = subprocess.run(
+        [str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def test_every_top_level_module_has_a_place_in_the_contracts():
+    """A new package must be placed in a layer, and kept out of the runtime."""
+    names = {m.name for m in pkgutil.iter_modules(pinnace.__path__)}
+    contracts = {c["id"]: c for c in CONTRACTS["contracts"]}
+    runtime_forbids = {
+        m.split(".")[1] for m in contracts["runtime-standalone"]["forbidden_modules"]
+    }
+    assert runtime_forbids == names - {"runtime"}
+    placed = {
+        part.strip().split(".")[1]
+        for c in contracts.values()
+        if c["type"] == "layers"
+        for layer in c["layers"]
+        for part in layer.replace(":", "|").split("|")
+    }
+    assert names - {"data"} <= placed, sorted(names - {"data"} - placed)
+
+
+def test_a_wrong_way_import_breaks_a_contract(tmp_path):
+    """The linter does see the tree: a store importing the engine is reported."""
+    package = tmp_path / "src"
+    (package).mkdir()
+    subprocess.run(["cp", "-r", str(ROOT / "src" / "pinnace"), str(package)], check=True)
+    bad = package / "pinnace" / "stores" / "base.py"
+    bad.write_text(bad.read_text() + "\nfrom ..engine import plan as _wrong  # noqa\n")
+    (tmp_path / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
+    lint = Path(sys.executable).parent / "lint-imports"
+    done = subprocess.run(
+        [str(lint), "--no-cache"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(package), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode != 0
+    assert "pinnace.stores.base -> pinnace.engine.plan" in done.stdout
