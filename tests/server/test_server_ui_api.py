@@ -303,3 +303,70 @@ def test_a_log_outside_the_log_folder_is_refused(
     finally:
         task.log_path = original
         store.upsert_task(task)
+
+
+def test_graph_labels_artifact_nodes_lineage_and_config(
+    server: LiveServer, admin_token: str, run_id: str, spec: dict
+) -> None:
+    wait_done(server, admin_token, run_id)
+    base = f"{server.url}{UI}/runs/{run_id}"
+    graph = httpx.get(f"{base}/graph", params={"artifacts": 1}, headers=h(admin_token)).json()
+    nodes = {n["id"]: n for n in graph["nodes"]}
+    assert nodes["condition-1"]["label"] == "if score > 1000"
+    assert nodes["condition-1"]["group"] == "condition"
+    loop = next(n for n in nodes.values() if n.get("group") == "loop")
+    assert loop["label"] == "for each in [1, 2]"
+    items = sorted(n["label"] for n in nodes.values() if n.get("group") == "iteration")
+    assert items == ["#0: 1", "#1: 2"]
+    assert nodes["make-table::table"]["kind"] == "artifact"
+    assert ["make-table", "make-table::table"] in graph["edges"]
+    assert ["make-table::table", "score"] in graph["edges"]
+    assert ["make-table", "score"] not in graph["edges"]  # drawn through the artifact
+    config = httpx.get(f"{base}/config", headers=h(admin_token)).json()
+    assert config["declared"]["rows"]["default"] == 150
+    assert {t["task"] for t in config["tasks"]} >= {"make-table", "score", "chatty"}
+    dataset = _artifact(server, admin_token, run_id, "Dataset")
+    url = f"{server.url}{UI}/artifacts/{dataset['artifact_id']}"
+    lineage = httpx.get(url + "/lineage", headers=h(admin_token)).json()
+    ids = {n["id"] for n in lineage["nodes"]}
+    assert {"task:make-table", "task:score"} <= ids
+    # two hops downstream: the dataset → score → score's metrics artifact
+    metrics = _artifact(server, admin_token, run_id, "system.Metrics")
+    assert f"art:{metrics['uri']}" in ids
+    assert ["task:score", f"art:{metrics['uri']}"] in lineage["edges"]
+    refused = httpx.get(url + "/render", headers=h(admin_token))
+    assert refused.status_code == 400, refused.text  # a CSV is not a page
+    assert (
+        httpx.get(f"{server.url}{UI}/artifacts/nope/preview", headers=h(admin_token)).status_code
+        == 404
+    )
+
+
+def test_version_graph_inspect_and_namespaces(
+    server: LiveServer, admin_token: str, spec: dict
+) -> None:
+    files = {"uploadfile": ("whatever-file.json", json.dumps(spec).encode())}
+    info = httpx.post(
+        f"{server.url}{UI}/pipelines/inspect", files=files, headers=h(admin_token)
+    ).json()
+    assert info["name"] == "ui-demo"
+    uploaded = httpx.post(
+        f"{server.url}/apis/v2beta1/pipelines/upload",
+        params={"name": "graph-labels"},
+        files=files,
+        headers=h(admin_token),
+    ).json()
+    versions = httpx.get(
+        f"{server.url}/apis/v2beta1/pipelines/{uploaded['pipeline_id']}/versions",
+        headers=h(admin_token),
+    ).json()["pipeline_versions"]
+    graph = httpx.get(
+        f"{server.url}{UI}/pipelines/{uploaded['pipeline_id']}/versions/"
+        f"{versions[0]['pipeline_version_id']}/graph",
+        headers=h(admin_token),
+    ).json()
+    labels = {n["id"]: n["label"] for n in graph["nodes"]}
+    assert labels["condition-1"] == "if score > 1000"
+    assert ["make-table", "score"] in graph["edges"]
+    found = httpx.get(f"{server.url}{UI}/namespaces", headers=h(admin_token)).json()
+    assert isinstance(found["namespaces"], list)

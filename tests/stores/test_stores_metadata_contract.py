@@ -335,6 +335,19 @@ def test_artifacts_add_and_list(store: MetadataStore) -> None:
         store.add_artifact(replace(model, artifact_id=uid("a"), run_id="no-such-run"))
 
 
+def test_artifact_get_by_id(store: MetadataStore) -> None:
+    run = make_run()
+    store.create_run(run)
+    model = ArtifactRecord(
+        uid("a"), run.run_id, "train", "model", "/store/r/train/model", "system.Model",
+        {"accuracy": 0.93}, T0,
+    )  # fmt: skip
+    store.add_artifact(model)
+    assert store.get_artifact(model.artifact_id) == model
+    with pytest.raises(NotFoundError, match="not found"):
+        store.get_artifact("no-such-artifact")
+
+
 # cache
 
 

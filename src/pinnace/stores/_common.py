@@ -77,6 +77,13 @@ def run_not_found(run_id: str) -> NotFoundError:
     )
 
 
+def artifact_not_found(artifact_id: str) -> NotFoundError:
+    return NotFoundError(
+        f"artifact {artifact_id!r} not found",
+        hint="list a run's artifacts to see which exist",
+    )
+
+
 def execution_not_found(execution_id: str) -> NotFoundError:
     return NotFoundError(
         f"execution {execution_id!r} not found",

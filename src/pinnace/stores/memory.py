@@ -19,6 +19,7 @@ from ._common import (
     RUN_FIELDS,
     already_exists,
     apply_changes,
+    artifact_not_found,
     check_changes,
     check_state_move,
     coerce_state,
@@ -170,6 +171,13 @@ class InMemoryMetadataStore:
     def list_artifacts(self, run_id: str) -> list[ArtifactRecord]:
         with self._lock:
             return [_copy(a) for a in self._artifacts.values() if a.run_id == run_id]
+
+    def get_artifact(self, artifact_id: str) -> ArtifactRecord:
+        with self._lock:
+            found = self._artifacts.get(artifact_id)
+            if found is None:
+                raise artifact_not_found(artifact_id)
+            return _copy(found)
 
     # cache
 

@@ -22,6 +22,7 @@ from ._common import (
     R,
     already_exists,
     apply_changes,
+    artifact_not_found,
     check_changes,
     check_state_move,
     coerce_state,
@@ -185,6 +186,14 @@ class SqlMetadataStore(SqlCatalogMixin):
 
     def list_artifacts(self, run_id: str) -> list[ArtifactRecord]:
         return self._list(t.artifacts, ArtifactRecord, run_id, "list artifacts")
+
+    def get_artifact(self, artifact_id: str) -> ArtifactRecord:
+        """One artifact by id, through the unique artifact_id index (no scan)."""
+        with self._read("read artifact") as conn:
+            found = self._one(conn, t.artifacts, ArtifactRecord, artifact_id=artifact_id)
+        if found is None:
+            raise artifact_not_found(artifact_id)
+        return found
 
     # cache
 

@@ -5,24 +5,67 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
 from ..auth import context, current_principal
 from ..services import ui as svc
-from ..services import ui_events, ui_files
+from ..services import ui_events, ui_files, ui_runs
 from ..services.accounts import Principal
 from ..wire import list_response, page_window
 
 router = APIRouter(prefix="/apis/pinnace/v1/ui")
 Caller = Depends(current_principal)
+PackageFile = File(...)
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
 @router.get("/runs/{run_id}/graph")
-def run_graph(request: Request, run_id: str, principal: Principal = Caller) -> dict[str, Any]:
-    return svc.run_graph(context(request), principal, run_id)
+def run_graph(
+    request: Request, run_id: str, artifacts: bool = False, principal: Principal = Caller
+) -> dict[str, Any]:
+    return svc.run_graph(context(request), principal, run_id, artifacts=artifacts)
+
+
+@router.get("/runs/{run_id}/config")
+def run_config(request: Request, run_id: str, principal: Principal = Caller) -> dict[str, Any]:
+    return ui_runs.run_config(context(request), principal, run_id)
+
+
+@router.get("/pipelines/{pipeline_id}/versions/{version_id}/graph")
+def version_graph(
+    request: Request,
+    pipeline_id: str,
+    version_id: str,
+    artifacts: bool = False,
+    principal: Principal = Caller,
+) -> dict[str, Any]:
+    return ui_runs.version_graph(
+        context(request), principal, pipeline_id, version_id, artifacts=artifacts
+    )
+
+
+@router.post("/pipelines/inspect")
+def inspect_package(
+    request: Request, uploadfile: UploadFile = PackageFile, principal: Principal = Caller
+) -> dict[str, Any]:
+    """The name and description a pipeline package gives itself (the upload form's default)."""
+    limit = context(request).options.max_upload_bytes
+    data = uploadfile.file.read(limit + 1)
+    return ui_runs.package_info(uploadfile.filename or "", data, limit)
+
+
+@router.get("/namespaces")
+def namespaces(request: Request, principal: Principal = Caller) -> dict[str, Any]:
+    return {"namespaces": ui_runs.namespaces(context(request), principal)}
+
+
+@router.get("/recurringruns/{recurring_run_id}/schedule")
+def recurring_schedule(
+    request: Request, recurring_run_id: str, principal: Principal = Caller
+) -> dict[str, Any]:
+    return ui_runs.recurring_schedule(context(request), principal, recurring_run_id)
 
 
 @router.get("/runs/{run_id}/events")
@@ -116,7 +159,7 @@ def run_metrics(
 def artifact_lineage(
     request: Request, artifact_id: str, principal: Principal = Caller
 ) -> dict[str, Any]:
-    return svc.lineage(context(request), principal, artifact_id)
+    return ui_runs.lineage(context(request), principal, artifact_id)
 
 
 @router.get("/artifacts/{artifact_id}/preview")
@@ -124,6 +167,15 @@ def artifact_preview(
     request: Request, artifact_id: str, principal: Principal = Caller
 ) -> dict[str, Any]:
     return ui_files.artifact_preview(context(request), principal, artifact_id)
+
+
+@router.get("/artifacts/{artifact_id}/render")
+def artifact_render(request: Request, artifact_id: str, principal: Principal = Caller) -> Response:
+    """An HTML artifact as a page for a sandboxed frame: its scripts run, but the response's
+    own CSP sandbox gives it an opaque origin (no cookies, no access to the dashboard), even
+    when opened on its own."""
+    body = ui_files.html_document(context(request), principal, artifact_id)
+    return Response(body, media_type="text/html; charset=utf-8", headers=ui_files.FRAME_HEADERS)
 
 
 @router.get("/artifacts/{artifact_id}/content")

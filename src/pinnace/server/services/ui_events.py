@@ -19,8 +19,9 @@ from starlette.concurrency import run_in_threadpool
 from ...errors import NotFoundError
 from ..context import ServerContext
 from .accounts import Principal
-from .ui import find_task, get_run, task_node
+from .ui import find_task, get_run
 from .ui_files import log_file, log_tail, read_log_chunks
+from .ui_graph import task_node
 
 POLL_SECONDS = 0.5
 HEARTBEAT_SECONDS = 10.0

@@ -26,6 +26,23 @@ PREVIEW_ROWS = 100
 #: images are sent whole for <img>; bigger ones are offered as a download only
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
 CHUNK = 256 * 1024
+#: an HTML report (Plotly, Bokeh) inlines its libraries: a few MiB is common
+MAX_HTML_BYTES = 32 * 1024 * 1024
+#: headers of an HTML artifact shown in a frame: scripts and styles run, under a CSP sandbox
+#: without allow-same-origin, so the document has an opaque origin whoever frames or opens it
+FRAME_HEADERS = {
+    "Content-Security-Policy": (
+        "sandbox allow-scripts allow-popups allow-popups-to-escape-sandbox; "
+        "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval' https: data: blob:; "
+        "style-src 'unsafe-inline' https: data:; img-src data: blob: https:; "
+        "font-src data: https:; media-src data: blob:; connect-src 'none'; "
+        "form-action 'none'; base-uri 'none'; frame-ancestors 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "private, no-cache",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
 
 _IMAGE_MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -184,6 +201,30 @@ def _csv_table(text: str, name: str, truncated: bool) -> dict[str, Any] | None:
         "rows": cells[1 : PREVIEW_ROWS + 1],
         "more_rows": truncated or len(lines) > PREVIEW_ROWS + 1,
     }
+
+
+def html_document(ctx: ServerContext, principal: Principal, artifact_id: str) -> bytes:
+    """The bytes of an HTML artifact (an HTML schema or a .html/.htm file), for the frame."""
+    artifact = find_artifact(ctx, principal, artifact_id)
+    name = artifact.uri.rstrip("/").rpartition("/")[2].lower()
+    if not (artifact.schema_title.lower().endswith("html") or name.endswith((".html", ".htm"))):
+        raise UserInputError(
+            f"artifact {artifact_id!r} is not an HTML document",
+            hint="only HTML artifacts are shown as pages; download the others",
+        )
+    store = ctx.backend.artifacts
+    if not store.exists(artifact.uri):
+        raise NotFoundError(
+            f"the file of artifact {artifact_id!r} is gone", hint="its run may have been cleaned up"
+        )
+    with _open(ctx, artifact.uri) as handle:
+        body: bytes = handle.read(MAX_HTML_BYTES + 1)
+    if len(body) > MAX_HTML_BYTES:
+        raise UserInputError(
+            f"the HTML artifact is over {MAX_HTML_BYTES // (1024 * 1024)} MiB",
+            hint="download it instead",
+        )
+    return body
 
 
 def artifact_content(
