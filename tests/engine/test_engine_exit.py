@@ -37,7 +37,7 @@ def test_exit_tasks_of_successful_groups_get_succeeded(tmp_path):
     assert run.state is RunState.SUCCEEDED, run.error
     assert sorted(s["task"] for s in statuses(out)) == ["exit-handler-1", "exit-handler-2"]
     assert tasks["exit-handler-1"].display_name == "first-exit"
-    assert all(s["state"] == "SUCCEEDED" and s["code"] is None for s in statuses(out))
+    assert all(s["state"] == "COMPLETE" and s["code"] is None for s in statuses(out))
 
 
 def test_ignore_upstream_failure_runs_with_the_default_and_the_run_still_fails(tmp_path):

@@ -103,23 +103,27 @@ def collect_iterations(task: PlannedTask, iterations: Sequence[TaskOutputs]) -> 
 
 
 #: google.rpc.Code values for the final status' error
-_CODES = {"SUCCEEDED": 0, "FAILED": 2, "CANCELED": 1}
+_CODES = {"FAILED": 2, "CANCELED": 1}
 
 
 def final_status(record: TaskRecord, run_display_name: str) -> dict[str, Any]:
     """The `PipelineTaskFinalStatus` value an exit task receives about `record`.
 
-    Kubeflow's backend leaves `error` empty; we fill it with the failing task and its error.
+    `state` is the producer's execution state as Kubeflow's backend names it (ML Metadata's
+    `COMPLETE`, `CACHED`, `FAILED`, `CANCELED`). Kubeflow's backend leaves `error` empty; we
+    fill it with the failing task and its error.
     """
-    if record.state.ok:
-        state = "SUCCEEDED"
+    if record.state is TaskState.CACHED:
+        state = "CACHED"
+    elif record.state.ok:
+        state = "COMPLETE"
     elif record.state is TaskState.FAILED:
         state = "FAILED"
     else:
         state = "CANCELED"
     error = (
         {}
-        if state == "SUCCEEDED"
+        if state in ("COMPLETE", "CACHED")
         else {"code": _CODES[state], "message": record.error or state.lower()}
     )
     return {

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,83 @@ class BoundInputs:
 FinalStatus = Callable[[str], dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class RuntimeValues:
+    """What Kubeflow's driver puts in place of the runtime placeholders of constant inputs.
+
+    `dsl.PIPELINE_JOB_NAME_PLACEHOLDER` (`{{$.pipeline_job_name}}`) and its kin, passed to a
+    component, reach it as the run's values. Kubeflow's driver matches a whole constant; like
+    kfp's local runner, Pinnace also replaces them inside a longer string (an f-string).
+    """
+
+    job_name: str
+    job_resource_name: str
+    job_id: str
+    task_name: str
+    task_id: str
+    pipeline_root: str
+    create_time: str
+    schedule_time: str
+    workspace_path: str | None = None
+
+    def substitute(self, text: str) -> str:
+        if "{{$." not in text:
+            return text
+        values = {
+            "{{$.pipeline_job_name}}": self.job_name,
+            "{{$.pipeline_job_resource_name}}": self.job_resource_name,
+            "{{$.pipeline_job_uuid}}": self.job_id,
+            "{{$.pipeline_task_name}}": self.task_name,
+            "{{$.pipeline_task_uuid}}": self.task_id,
+            "{{$.pipeline_root}}": self.pipeline_root,
+            "{{$.pipeline_job_create_time_utc}}": self.create_time,
+            "{{$.pipeline_job_schedule_time_utc}}": self.schedule_time,
+        }
+        if self.workspace_path is not None:
+            values["{{$.workspace_path}}"] = self.workspace_path
+        for placeholder, value in values.items():
+            text = text.replace(placeholder, value)
+        return text
+
+
+def runtime_values(
+    *,
+    run_id: str,
+    display_name: str,
+    pipeline_name: str,
+    created_at: datetime,
+    scheduled_at: datetime | None,
+    task_name: str,
+    task_path: str,
+    pipeline_root: str,
+    workspace_path: str | None = None,
+) -> RuntimeValues:
+    """The runtime values of one task instance (`task_path`) of a run.
+
+    As in Kubeflow: the job name is the run's display name, the resource name a unique name
+    derived from the pipeline's, the task name the task's name in its DAG, times in RFC 3339
+    UTC, and the schedule time the create time for runs no recurring run started.
+    """
+    created = _rfc3339(created_at)
+    return RuntimeValues(
+        job_name=display_name,
+        job_resource_name=f"{pipeline_name}-{run_id[:8]}",
+        job_id=run_id,
+        task_name=task_name,
+        task_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{run_id}/{task_path}").hex,
+        pipeline_root=pipeline_root,
+        create_time=created,
+        schedule_time=_rfc3339(scheduled_at) if scheduled_at else created,
+        workspace_path=workspace_path,
+    )
+
+
+def _rfc3339(moment: datetime) -> str:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.replace(microsecond=0).isoformat() + "Z"
+
+
 def bind_inputs(
     task: PlannedTask,
     pipeline_parameters: Mapping[str, Any],
@@ -55,6 +134,7 @@ def bind_inputs(
     lenient: bool = False,
     coerce: bool = True,
     where: str | None = None,
+    runtime: RuntimeValues | None = None,
 ) -> BoundInputs:
     """Resolve every input of `task` inside its enclosing DAG.
 
@@ -62,7 +142,8 @@ def bind_inputs(
     parameters for root tasks), `finished` the outputs of its finished sibling tasks by name.
     `lenient` (tasks that run after an upstream failure) leaves out inputs whose producer
     did not finish, so the component's default applies, as in KFP. DAG inputs are passed on
-    as they are (`coerce=False`); their tasks check the types.
+    as they are (`coerce=False`); their tasks check the types. `runtime` fills the runtime
+    placeholders (`{{$.pipeline_job_name}}`, ...) of constant inputs.
     """
     where = f"{where or 'root.dag.tasks.' + task.name}.inputs"
     scope = _Scope(pipeline_parameters, artifacts or {}, finished, final_status, lenient)
@@ -73,7 +154,7 @@ def bind_inputs(
         value = scope.parameter(binding, f"{where}.parameters.{name}", task.name)
         if value is not _MISSING:
             parameters[name] = value
-    _fill_constant_placeholders(parameters, bindings.get("parameters") or {})
+    _fill_constant_placeholders(parameters, bindings.get("parameters") or {}, runtime)
     for name, definition in (definitions.get("parameters") or {}).items():
         if name not in parameters and "defaultValue" in definition:
             parameters[name] = definition["defaultValue"]
@@ -164,12 +245,17 @@ class _Scope:
 _INPUT_REFERENCE = re.compile(r"\{\{\$\.inputs\.parameters\['(?P<n>[^']+)'\]\}\}")
 
 
-def _fill_constant_placeholders(parameters: dict[str, Any], bindings: Mapping[str, Any]) -> None:
-    """Fill `{{$.inputs.parameters['x']}}` inside constants (kfp's f-strings of channels)."""
+def _fill_constant_placeholders(
+    parameters: dict[str, Any], bindings: Mapping[str, Any], runtime: RuntimeValues | None
+) -> None:
+    """Fill `{{$.inputs.parameters['x']}}` inside constants (kfp's f-strings of channels),
+    and the runtime placeholders."""
     for name, binding in bindings.items():
         value = parameters.get(name)
         if "runtimeValue" not in binding or not isinstance(value, str):
             continue
+        if runtime is not None:
+            value = runtime.substitute(value)
 
         def replace(match: re.Match[str]) -> str:
             other = parameters.get(match["n"], _MISSING)
@@ -260,6 +346,16 @@ def resolve_placeholders(items: list[str], executor_input: Mapping[str, Any]) ->
         expanded = _expand_structured(item, executor_input)
         resolved.extend(_substitute(part, executor_input) for part in expanded)
     return resolved
+
+
+def resolve_resources(resources: Mapping[str, Any], executor_input: Mapping[str, Any]) -> Any:
+    """A container's `resources` with input placeholders filled: kfp writes
+    `set_cpu_limit(param)` as `resourceCpuLimit: "{{$.inputs.parameters['...']}}"`."""
+    if isinstance(resources, Mapping):
+        return {key: resolve_resources(value, executor_input) for key, value in resources.items()}
+    if isinstance(resources, str):
+        return _substitute(resources, executor_input)
+    return resources
 
 
 def _expand_structured(item: str, executor_input: Mapping[str, Any]) -> list[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..executors.base import Resources, TaskLaunch, UpcomingTask
-from .inputs import resolve_placeholders
+from .inputs import resolve_placeholders, resolve_resources
 from .plan import PlannedTask
 
 _MEMORY_UNITS = {
@@ -52,7 +52,9 @@ def make_launch(
         workdir=workdir,
         log_path=log_path,
         env=env,
-        resources=parse_resources(container.get("resources", {})),
+        resources=parse_resources(
+            resolve_resources(container.get("resources", {}), executor_input)
+        ),
     )
 
 
@@ -88,8 +90,16 @@ def parse_resources(resources: Mapping[str, Any]) -> Resources:
         cpu_limit=_parse_cpu(cpu) if cpu else None,
         memory_limit_bytes=memory,
         accelerator_type=accelerator.get("resourceType") or accelerator.get("type"),
-        accelerator_count=int(count) if count else None,
+        accelerator_count=_parse_count(count),
     )
+
+
+def _parse_count(value: Any) -> int | None:
+    """An accelerator count; None where it is not a number yet (a placeholder before binding)."""
+    try:
+        return int(float(value)) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
 
 
 def parse_memory(text: str) -> int | None:

@@ -24,13 +24,13 @@ from .groups import (
     loop_items,
     parallelism_limit,
 )
-from .inputs import ArtifactDict, BoundInputs, TaskOutputs, bind_inputs
+from .inputs import ArtifactDict, BoundInputs, TaskOutputs, bind_inputs, runtime_values
 from .nodes import Node, Progress, iteration_path
 from .plan import PlannedTask
 
 if TYPE_CHECKING:
     from ..executors.base import Executor
-    from ..stores.base import MetadataStore
+    from ..stores.base import ArtifactStore, MetadataStore
 
 #: the error of tasks that never started because another task failed
 STOPPED = "not started: "
@@ -46,6 +46,7 @@ class Scheduling:
     # What this half uses from RunDriver and Leaves, declared for the type checker only.
     metadata: MetadataStore
     executor: Executor
+    artifacts: ArtifactStore
 
     if TYPE_CHECKING:
 
@@ -236,6 +237,16 @@ class Scheduling:
             lenient=node.task.runs_after_failure,
             coerce=not node.is_group,
             where=node.task.name if not node.prefix else node.path,
+            runtime=runtime_values(
+                run_id=run.run_id,
+                display_name=run.display_name,
+                pipeline_name=run.pipeline_name,
+                created_at=run.created_at,
+                scheduled_at=run.scheduled_at,
+                task_name=node.task.name,
+                task_path=node.path,
+                pipeline_root=str(getattr(self.artifacts, "root", "")),
+            ),
         )
 
     # -- groups -----------------------------------------------------------------------------

@@ -148,21 +148,25 @@ class LocalExecutor(Prestarting):
                     self._gpus.release(gpus)
 
     def _take_gpus(self, launch: TaskLaunch, log: IO[bytes]) -> list[str] | None:
-        """The GPUs this execution gets ([] when it asks for none), None if canceled."""
+        """The GPUs this execution gets ([] when it asks for none), None if canceled.
+
+        As kfp's local runner, an accelerator this machine does not have (a TPU, or a GPU
+        on a machine without any) is a Kubernetes scheduling setting: the log warns and the
+        task runs without it.
+        """
         count = launch.resources.accelerator_count or 0
         if count <= 0:
             return []
         kind = (launch.resources.accelerator_type or "").lower()
         if kind and "gpu" not in kind and "nvidia" not in kind:
-            raise ExecutorError(
-                f"asks for accelerator {launch.resources.accelerator_type!r}, "
-                "which this machine does not have",
-                task=launch.task_name,
-                hint="only NVIDIA GPUs are handed out locally",
-            )
+            _write(log, f"pinnace: warning: ignoring accelerator {kind!r} (none here)\n")
+            return []
         with self._lock:
             if self._gpus is None:
                 self._gpus = GpuPool(discover_gpus())
+        if not self._gpus.gpus:
+            _write(log, f"pinnace: warning: ignoring the request for {count} GPU(s): none here\n")
+            return []
         _write(log, f"pinnace: waiting for {count} GPU(s)\n")
         gpus = self._gpus.acquire(
             count, launch.task_name, lambda: self.was_canceled(launch.execution_id)

@@ -1,0 +1,68 @@
+"""Runtime placeholders and other run-time values of kfp-compiled pipelines."""
+
+from __future__ import annotations
+
+import re
+
+from engine_helpers import kfp_spec, run_kfp
+
+from pinnace.engine.state import RunState, TaskState
+
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+def _spec(name, tmp_path):
+    return kfp_spec(name, tmp_path, "kfp_placeholders")
+
+
+def test_runtime_placeholders_reach_the_component_as_the_run_values(tmp_path):
+    run, tasks = run_kfp(
+        "runtime_values", tmp_path, spec=_spec("runtime_values", tmp_path), display_name="nightly"
+    )
+    assert run.state is RunState.SUCCEEDED, run.error
+    got = tasks["show"].outputs["parameters"]["Output"]
+    assert got["job"] == "nightly"
+    assert got["job_id"] == run.run_id
+    assert got["resource"] == f"runtime-values-{run.run_id[:8]}"
+    assert got["task"] == "show"
+    assert re.fullmatch(r"[0-9a-f]{32}", got["task_id"])
+    assert got["root"] == str((tmp_path / "artifacts").resolve())
+    assert RFC3339.match(got["created"]) and got["scheduled"] == got["created"]
+    assert got["mixed"] == f"run {run.run_id} of nightly"
+    assert not any("{{$" in str(v) for v in got.values())
+    assert tasks["show"].state is TaskState.SUCCEEDED
+
+
+def test_resource_limits_from_pipeline_parameters(tmp_path):
+    from pinnace.engine.inputs import resolve_resources
+    from pinnace.engine.launch import parse_resources
+
+    spec = _spec("resources_from_parameters", tmp_path)
+    resources = spec["deploymentSpec"]["executors"]["exec-add"]["container"]["resources"]
+    executor_input = {
+        "inputs": {
+            "parameterValues": {
+                "pipelinechannel--cpu": "500m",
+                "pipelinechannel--memory": "2G",
+                "pipelinechannel--kind": "NVIDIA_TESLA_T4",
+                "pipelinechannel--count": "2",
+            }
+        }
+    }
+    parsed = parse_resources(resolve_resources(resources, executor_input))
+    assert (parsed.cpu_limit, parsed.memory_limit_bytes) == (0.5, 2 * 10**9)
+    assert (parsed.accelerator_type, parsed.accelerator_count) == ("NVIDIA_TESLA_T4", 2)
+    # Before binding (prestart), the placeholders are no numbers yet: no crash, no limit.
+    assert parse_resources(resources).accelerator_count is None
+
+
+def test_a_gpu_request_runs_with_a_warning_on_a_machine_without_gpus(tmp_path, monkeypatch):
+    monkeypatch.setenv("PINNACE_GPUS", "")
+    monkeypatch.setattr("pinnace.executors.local.discover_gpus", lambda: [])
+    run, tasks = run_kfp(
+        "resources_from_parameters", tmp_path, spec=_spec("resources_from_parameters", tmp_path)
+    )
+    assert run.state is RunState.SUCCEEDED, run.error
+    assert tasks["add"].outputs["parameters"]["Output"] == 3
+    log = open(tasks["add"].log_path).read()
+    assert "ignoring the request for 1 GPU(s)" in log
