@@ -6,7 +6,7 @@ import re
 
 from engine_helpers import kfp_spec, run_kfp
 
-from pinnace.engine.state import RunState, TaskState
+from pinnace.model.state import RunState, TaskState
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
