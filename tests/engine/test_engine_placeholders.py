@@ -66,3 +66,18 @@ def test_a_gpu_request_runs_with_a_warning_on_a_machine_without_gpus(tmp_path, m
     assert tasks["add"].outputs["parameters"]["Output"] == 3
     log = open(tasks["add"].log_path).read()
     assert "ignoring the request for 1 GPU(s)" in log
+
+
+def test_artifact_lists_reach_a_placeholder_as_json_and_custom_paths_are_kept(tmp_path):
+    run, tasks = run_kfp("artifact_lists", tmp_path, spec=_spec("artifact_lists", tmp_path))
+    assert run.state is RunState.SUCCEEDED, run.error
+    assert tasks["total-json"].outputs["parameters"]["result"] == 6
+
+
+def test_optional_pipeline_input_artifacts_may_be_left_out(tmp_path):
+    spec = _spec("optional_input_artifacts", tmp_path)
+    run, tasks = run_kfp("optional_input_artifacts", tmp_path, spec=spec)
+    assert run.state is RunState.SUCCEEDED, run.error
+    assert tasks["describe"].outputs["parameters"]["Output"] == "none"
+    assert tasks["describe-inner/describe"].outputs["parameters"]["Output"] == "none"
+    assert tasks["describe-inner-2/describe"].outputs["parameters"]["Output"] == "7"

@@ -331,6 +331,7 @@ def as_protojson(value: Any) -> Any:
 
 _PLACEHOLDER = re.compile(r"\{\{\$(?P<body>[^{}]*)\}\}")
 _INPUT_PARAM = re.compile(r"^\.inputs\.parameters\['(?P<n>[^']+)'\]$")
+_INPUT_ART_LIST = re.compile(r"^\.inputs\.artifacts\['(?P<n>[^']+)'\]$")
 _INPUT_ART = re.compile(r"^\.inputs\.artifacts\['(?P<n>[^']+)'\]\.(?P<f>path|uri|metadata)$")
 _OUTPUT_PARAM = re.compile(r"^\.outputs\.parameters\['(?P<n>[^']+)'\]\.output_file$")
 _OUTPUT_ART = re.compile(r"^\.outputs\.artifacts\['(?P<n>[^']+)'\]\.(?P<f>path|uri|metadata)$")
@@ -402,6 +403,10 @@ def _placeholder_value(body: str, ei: Mapping[str, Any], original: str) -> str:
     if m := _INPUT_PARAM.match(body):
         value = inputs.get("parameterValues", {}).get(m["n"])
         return value if isinstance(value, str) else json.dumps(value)
+    if m := _INPUT_ART_LIST.match(body):
+        # The whole list (`Input[List[Dataset]]` handed to a container component): JSON, as
+        # Vertex passes it, with each artifact's local path as its uri.
+        return json.dumps(inputs.get("artifacts", {}).get(m["n"], {}).get("artifacts", []))
     if m := _INPUT_ART.match(body):
         artifact = inputs.get("artifacts", {}).get(m["n"], {}).get("artifacts", [{}])[0]
         return _artifact_field(artifact, m["f"])

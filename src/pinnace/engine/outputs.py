@@ -45,7 +45,8 @@ def collect_outputs(
     for name, spec in (executor_input["outputs"].get("artifacts") or {}).items():
         declared = spec["artifacts"][0]
         reported = (written.get("artifacts", {}).get(name, {}).get("artifacts") or [{}])[0]
-        local = Path(reported.get("uri") or declared["uri"])
+        # `Output.set_path(...)` (kfp's custom path): the component wrote the file there.
+        local = Path(reported.get("custom_path") or reported.get("uri") or declared["uri"])
         uri = store.uri_for(run_id, task_name or task.name, name)
         metadata = {**declared.get("metadata", {}), **reported.get("metadata", {})}
         artifact = {

@@ -135,10 +135,19 @@ def bind_parameters(definitions: Mapping[str, Any], arguments: Mapping[str, Any]
             parameter=unknown[0],
             hint=f"the pipeline's parameters are: {', '.join(sorted(declared)) or '(none)'}",
         )
-    if definitions.get("artifacts"):
+    required = [
+        name
+        for name, definition in (definitions.get("artifacts") or {}).items()
+        if not definition.get("isOptional")
+    ]
+    if required:
+        # Optional ones (`Optional[Input[Dataset]] = None`) stay absent, as on Kubeflow, whose
+        # runs cannot be handed artifacts either.
         raise SpecError(
-            "pipeline-level input artifacts are not supported yet",
+            f"the pipeline needs the input artifact {required[0]!r}; a run cannot be given "
+            "artifacts",
             field="root.inputDefinitions.artifacts",
+            hint="make it optional (Optional[Input[...]] = None) or import it with dsl.importer",
         )
     bound: dict[str, Any] = {}
     for name, definition in declared.items():
