@@ -1,9 +1,13 @@
-"""The run driver: expands DAG groups, schedules ready tasks, records every transition.
+"""The run driver: creates runs and drives them to a terminal state.
 
 Every state change is written to the metadata store before the driver acts on it, so a
 run whose driver dies can be settled or resumed from the store alone. Task instances are
-addressed by path (see pinnace.engine.nodes); scheduling and groups live in
-pinnace.engine.scheduling, container and importer tasks in pinnace.engine.leaves.
+addressed by path (see pinnace.engine.nodes). The driver composes four collaborators:
+
+- Planner (engine.planner): makes instances known, expands DAG and loop instances;
+- Scheduler (engine.scheduler): decides which pending instances start, wait or never do;
+- TaskLauncher (engine.launcher): container and importer tasks, cache, retries;
+- Settler (engine.settler): writes moves, failures, skips and group outcomes, emits events.
 """
 
 from __future__ import annotations
@@ -19,21 +23,23 @@ from typing import Any
 from ..executors.base import Executor
 from ..model.state import RunState, TaskState
 from ..stores.base import ArtifactStore, MetadataStore, RunRecord, TaskRecord
-from .events import EngineEvent, EventSink, ignore_events
+from .events import EventSink, ignore_events
 from .groups import dag_outputs
 from .inputs import TaskOutputs
-from .leaves import Leaves
+from .launcher import TaskLauncher
 from .nodes import Progress
 from .plan import Plan, make_plan
-from .scheduling import Scheduling
+from .planner import Planner
+from .scheduler import Scheduler
 from .settle import current_owner
+from .settler import Settler
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class RunDriver(Scheduling, Leaves):
+class RunDriver:
     """Drives runs to a terminal state through an executor and the two stores."""
 
     def __init__(
@@ -54,6 +60,18 @@ class RunDriver(Scheduling, Leaves):
         self.on_event = on_event
         #: run id -> cache TTL in seconds (kept in memory: RunRecord has no field for it yet)
         self.cache_ttl: dict[str, float] = {}
+        self.settler = Settler(metadata, on_event)
+        self.planner = Planner(metadata, self.settler)
+        self.launcher = TaskLauncher(
+            metadata=metadata,
+            artifacts=artifacts,
+            executor=executor,
+            work_dir=work_dir,
+            logs_dir=logs_dir,
+            cache_ttl=self.cache_ttl,
+            settler=self.settler,
+        )
+        self.scheduler = Scheduler(executor, artifacts, self.planner, self.launcher, self.settler)
 
     # -- creating -------------------------------------------------------------------------
 
@@ -115,9 +133,7 @@ class RunDriver(Scheduling, Leaves):
             self._abort(run, progress, exc)
             raise
         finally:
-            discard = getattr(self.executor, "discard_prestarted", None)
-            if discard is not None:
-                discard(run_id)  # warm processes of tasks that never started
+            self.launcher.discard_prestarted(run_id)
             wait(progress.removals)
         return self._finish(run, progress)
 
@@ -135,9 +151,9 @@ class RunDriver(Scheduling, Leaves):
             error=None,
             owner=current_owner(),
         )
-        self._emit(run.run_id, None, RunState.RUNNING.value)
+        self.settler.emit(run.run_id, None, RunState.RUNNING)
         for task in plan.tasks:
-            self._add_node(
+            self.planner.add_node(
                 run,
                 progress,
                 task,
@@ -152,25 +168,18 @@ class RunDriver(Scheduling, Leaves):
         while True:
             # After a failure no new task starts (but exit tasks do), yet retries already
             # due still run (as an Argo retryStrategy would).
-            self._advance(run, progress)
+            self.scheduler.advance(run, progress)
             if not progress.running and not progress.delayed:
                 break
-            self._prestart(run, progress)
-            timeout = self._next_delay(progress)
+            self.launcher.prestart(run, progress)
+            timeout = self.scheduler.next_delay(progress)
             if progress.running:
                 done, _ = wait(list(progress.running), timeout=timeout, return_when=FIRST_COMPLETED)
                 for future in done:
-                    self._complete(run, progress, progress.running.pop(future), future)
+                    self.launcher.complete(run, progress, progress.running.pop(future), future)
             elif timeout:
                 time.sleep(timeout)
-        self._settle_leftovers(run, progress)
-
-    def _next_delay(self, progress: Progress) -> float | None:
-        # With every slot taken nothing can start before a running task ends: wait for it
-        # (a due retry would otherwise make this a zero timeout, a busy loop).
-        if not progress.delayed or len(progress.running) >= self.executor.capacity:
-            return None
-        return max(0.0, min(t for t, _ in progress.delayed) - time.monotonic())
+        self.settler.settle_leftovers(run, progress)
 
     # -- ending ---------------------------------------------------------------------------
 
@@ -185,7 +194,7 @@ class RunDriver(Scheduling, Leaves):
         updated = self.metadata.update_run(
             run.run_id, state=final, finished_at=_now(), error=error, outputs=outputs
         )
-        self._emit(run.run_id, None, final.value, error or "")
+        self.settler.emit(run.run_id, None, final, error or "")
         return updated
 
     def _abort(self, run: RunRecord, progress: Progress, exc: BaseException) -> None:
@@ -209,17 +218,7 @@ class RunDriver(Scheduling, Leaves):
                 self.metadata.upsert_task(record)
         final = RunState.CANCELED if interrupted else RunState.FAILED
         self.metadata.update_run(run.run_id, state=final, finished_at=_now(), error=reason)
-        self._emit(run.run_id, None, final.value, reason)
-
-    def _emit(
-        self,
-        run_id: str,
-        task: str | None,
-        state: str,
-        message: str = "",
-        seconds: float | None = None,
-    ) -> None:
-        self.on_event(EngineEvent(run_id, task, state, message, seconds))
+        self.settler.emit(run.run_id, None, final, reason)
 
 
 def pipeline_outputs(plan: Plan, finished: Mapping[str, TaskOutputs]) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SpecError
@@ -100,6 +101,36 @@ def collect_iterations(task: PlannedTask, iterations: Sequence[TaskOutputs]) -> 
         for name in (declared.get("artifacts") or {})
     }
     return TaskOutputs(parameters, artifacts)
+
+
+@dataclass(frozen=True)
+class GroupOutcome:
+    """How a DAG instance ends once all its children are terminal."""
+
+    state: TaskState
+    error: str | None = None
+
+
+def group_outcome(
+    children: Sequence[TaskRecord],
+    *,
+    stopped: Collection[str],
+    is_group: Callable[[str], bool],
+) -> GroupOutcome:
+    """FAILED if a child failed, CANCELED if one was stopped (canceled, or never started
+    because of a failure elsewhere: its path is in `stopped`), else SUCCEEDED."""
+    failed = next((c for c in children if c.state is TaskState.FAILED), None)
+    if failed is not None:
+        error = failed.error or "failed"
+        if not is_group(failed.task_name):
+            error = f"task {failed.task_name!r} failed: {error}"
+        return GroupOutcome(TaskState.FAILED, error)
+    halted = next(
+        (c for c in children if c.state is TaskState.CANCELED or c.task_name in stopped), None
+    )
+    if halted is not None:
+        return GroupOutcome(TaskState.CANCELED, halted.error or "canceled")
+    return GroupOutcome(TaskState.SUCCEEDED)
 
 
 #: google.rpc.Code values for the final status' error

@@ -11,12 +11,35 @@ from __future__ import annotations
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from ..executors.base import ExecutionOutcome
 from ..stores.base import ExecutionRecord, TaskRecord
 from .inputs import ArtifactDict, BoundInputs, TaskOutputs
-from .plan import Plan, PlannedTask
+from .plan import Plan, PlannedTask, TaskKind
+
+
+class NodeKind(str, Enum):
+    """What a task instance is; the three group kinds expand into child instances."""
+
+    CONTAINER = "container"
+    IMPORTER = "importer"
+    DAG = "dag"
+    LOOP = "loop"
+    ITERATION = "iteration"
+
+    @property
+    def is_group(self) -> bool:
+        return self in (NodeKind.DAG, NodeKind.LOOP, NodeKind.ITERATION)
+
+
+class Verdict(Enum):
+    """Whether a pending instance starts now, waits, or never starts (a task failed)."""
+
+    GO = "go"
+    WAIT = "wait"
+    SKIP = "skip"
 
 
 @dataclass
@@ -37,17 +60,18 @@ class Node:
     children: list[str] = field(default_factory=list)
 
     @property
-    def kind(self) -> str:
-        """ "container", "importer", "dag", "loop" or "iteration"."""
-        if self.task.kind != "dag":
-            return self.task.kind
+    def kind(self) -> NodeKind:
+        if self.task.kind is TaskKind.CONTAINER:
+            return NodeKind.CONTAINER
+        if self.task.kind is TaskKind.IMPORTER:
+            return NodeKind.IMPORTER
         if self.iteration is not None:
-            return "iteration"
-        return "loop" if self.task.iterator else "dag"
+            return NodeKind.ITERATION
+        return NodeKind.LOOP if self.task.iterator else NodeKind.DAG
 
     @property
     def is_group(self) -> bool:
-        return self.kind in ("dag", "loop", "iteration")
+        return self.kind.is_group
 
     def sibling(self, name: str) -> str:
         return self.prefix + name
@@ -85,9 +109,11 @@ class Progress:
     #: (not-before monotonic time, path) for retries waiting out their backoff
     delayed: list[tuple[float, str]] = field(default_factory=list)
     failure: str | None = None
+    #: instances that never started because the run stopped (a failure elsewhere)
+    stopped: set[str] = field(default_factory=set)
     #: executions each task had before this drive began: a resumed run gets a fresh retry budget
     prior_attempts: dict[str, int] = field(default_factory=dict)
-    #: paths the executor was told about ahead of their start (see Leaves._prestart)
+    #: paths the executor was told about ahead of their start (see TaskLauncher.prestart)
     prestarted: set[str] = field(default_factory=set)
     #: work folders being removed in the background (drive() waits for them)
     removals: list[Future[Any]] = field(default_factory=list)
@@ -101,6 +127,3 @@ class Progress:
             and "/" not in name[len(node.prefix) :]
             and "[" not in name[len(node.prefix) :]
         }
-
-    def state_of(self, path: str) -> Any:
-        return self.records[path].state

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from ..errors import ParameterError, SpecError
@@ -32,12 +33,20 @@ _PARAMETER_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+class TaskKind(str, Enum):
+    """What a planned task is: a process, an import of an existing artifact, or a DAG."""
+
+    CONTAINER = "container"
+    IMPORTER = "importer"
+    #: a group whose `children` are the tasks of the component's DAG
+    DAG = "dag"
+
+
 @dataclass(frozen=True)
 class PlannedTask:
     """One task of a DAG (the root DAG or a DAG component): its spec, component and kind.
 
-    `kind` is "container" (a process), "importer" (no process) or "dag" (a group whose
-    `children` are the tasks of the component's DAG, in a topological order).
+    A DAG task's `children` are the tasks of the component's DAG, in a topological order.
     """
 
     name: str
@@ -47,7 +56,7 @@ class PlannedTask:
     component: Mapping[str, Any]
     executor: Mapping[str, Any]
     upstream: tuple[str, ...]
-    kind: str = "container"
+    kind: TaskKind = TaskKind.CONTAINER
     children: tuple[PlannedTask, ...] = ()
 
     @property
@@ -236,11 +245,11 @@ def _plan_task(
         children = plan_dag(
             spec, component["dag"], f"components.{component_name}.dag", (*enclosing, component_name)
         )
-        return PlannedTask(executor={}, kind="dag", children=children, **common)
+        return PlannedTask(executor={}, kind=TaskKind.DAG, children=children, **common)
     label = component.get("executorLabel", "")
     executor = (spec.get("deploymentSpec", {}).get("executors") or {}).get(label)
     if executor is not None and "importer" in executor:
-        return PlannedTask(executor=executor, kind="importer", **common)
+        return PlannedTask(executor=executor, kind=TaskKind.IMPORTER, **common)
     if executor is None or "container" not in executor:
         raise SpecError(
             f"executor {label!r} has no container", field=f"deploymentSpec.executors.{label}"

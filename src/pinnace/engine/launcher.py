@@ -1,4 +1,4 @@
-"""Container and importer task instances: the cache, submitting, completing, failing."""
+"""The task launcher: container and importer instances (cache, submit, complete, retry)."""
 
 from __future__ import annotations
 
@@ -8,56 +8,49 @@ import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..errors import PinnaceError
-from ..executors.base import ExecutionOutcome
+from ..executors.base import ExecutionOutcome, Executor, Prestarter
 from ..model.state import TaskState
-from ..stores.base import ArtifactRecord, CacheEntry, ExecutionRecord, RunRecord
+from ..stores.base import ArtifactStore, CacheEntry, ExecutionRecord, MetadataStore, RunRecord
 from .cache import cache_key
+from .events import AttemptEvent
 from .importer import import_artifact, is_external, local_copy
 from .inputs import BoundInputs, TaskOutputs, build_executor_input
 from .launch import make_launch, upcoming_task
-from .nodes import Attempt, Node, Progress
+from .nodes import Attempt, Node, NodeKind, Progress
 from .outputs import OutputError, collect_outputs
 from .retry import backoff_seconds, max_attempts
-
-if TYPE_CHECKING:
-    from ..executors.base import Executor
-    from ..stores.base import ArtifactStore, MetadataStore, TaskRecord
+from .settler import Settler, now
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
+class TaskLauncher:
+    """Starts container tasks on the executor (or reuses a cached execution), runs
+    importer tasks, and turns an execution's outcome into success, a retry or a failure."""
 
+    def __init__(
+        self,
+        *,
+        metadata: MetadataStore,
+        artifacts: ArtifactStore,
+        executor: Executor,
+        work_dir: Path,
+        logs_dir: Path,
+        cache_ttl: dict[str, float],
+        settler: Settler,
+    ) -> None:
+        self.metadata = metadata
+        self.artifacts = artifacts
+        self.executor = executor
+        self.work_dir = work_dir
+        self.logs_dir = logs_dir
+        #: run id -> cache TTL in seconds (shared with the driver)
+        self.cache_ttl = cache_ttl
+        self.settler = settler
 
-class Leaves:
-    """The task-execution half of RunDriver (mixed in; `self` is the driver)."""
+    # -- starting ---------------------------------------------------------------------------
 
-    # What this half uses from RunDriver and Scheduling, declared for the type checker only.
-    metadata: MetadataStore
-    artifacts: ArtifactStore
-    executor: Executor
-    work_dir: Path
-    logs_dir: Path
-    cache_ttl: dict[str, float]
-
-    if TYPE_CHECKING:
-
-        def _emit(
-            self,
-            run_id: str,
-            task: str | None,
-            state: str,
-            message: str = "",
-            seconds: float | None = None,
-        ) -> None: ...
-
-        def _move(
-            self, run: RunRecord, record: TaskRecord, state: TaskState, error: str | None
-        ) -> None: ...
-
-    def _start_container(
+    def start_container(
         self,
         run: RunRecord,
         progress: Progress,
@@ -76,14 +69,14 @@ class Leaves:
         try:
             self._submit(run, progress, node, inputs, key)
         except PinnaceError as exc:  # e.g. an input artifact that cannot be fetched
-            self._fail(run, progress, node.path, str(exc))
+            self.settler.fail(run, progress, node.path, str(exc))
 
     def _reuse(self, run: RunRecord, progress: Progress, node: Node, key: str) -> bool:
         entry = self.metadata.get_cache(key)
         if entry is None:
             return False
         ttl = self.cache_ttl.get(run.run_id)
-        if ttl is not None and (_now() - _aware(entry.created_at)).total_seconds() > ttl:
+        if ttl is not None and (now() - _aware(entry.created_at)).total_seconds() > ttl:
             return False
         uris = [a["uri"] for arts in entry.outputs.get("artifacts", {}).values() for a in arts]
         if not all(is_external(u, self.artifacts.root) or self.artifacts.exists(u) for u in uris):
@@ -92,15 +85,15 @@ class Leaves:
         record.state = record.state.check_move(TaskState.CACHED)
         record.outputs = entry.outputs
         record.cached_from = f"{entry.run_id}/{entry.task_name}"
-        record.started_at = record.finished_at = _now()
+        record.started_at = record.finished_at = now()
         self.metadata.upsert_task(record)
         outputs = TaskOutputs.from_dict(entry.outputs)
-        self._record_artifacts(run.run_id, node.path, outputs)
+        self.settler.record_artifacts(run.run_id, node.path, outputs)
         progress.finished[node.path] = outputs
-        self._emit(
+        self.settler.emit(
             run.run_id,
             node.path,
-            TaskState.CACHED.value,
+            TaskState.CACHED,
             f"reused the outputs of run {entry.run_id[:8]}",
         )
         return True
@@ -137,7 +130,7 @@ class Leaves:
             task_name=node.path,
             attempt=record.attempts,
             state=TaskState.RUNNING,
-            started_at=_now(),
+            started_at=now(),
             log_path=str(log_path),
         )
         self.metadata.add_execution(execution)
@@ -150,24 +143,53 @@ class Leaves:
             node.path, task, execution, inputs, executor_input, key, time.monotonic()
         )
         suffix = f" (attempt {record.attempts})" if record.attempts > 1 else ""
-        self._emit(run.run_id, node.path, TaskState.RUNNING.value, f"started{suffix}")
+        self.settler.emit(run.run_id, node.path, TaskState.RUNNING, f"started{suffix}")
 
-    def _prestart(self, run: RunRecord, progress: Progress) -> None:
+    def _local_path(self, uri: str) -> Path:
+        if is_external(uri, self.artifacts.root):
+            return local_copy(uri, self.work_dir / "imported")
+        local = self.artifacts.local_path(uri)
+        if local is not None:
+            return local
+        dest = self.work_dir / "inputs" / uuid.uuid5(uuid.NAMESPACE_URL, uri).hex
+        return dest if dest.exists() else self.artifacts.fetch(uri, dest)
+
+    def run_importer(
+        self, run: RunRecord, progress: Progress, node: Node, inputs: BoundInputs
+    ) -> None:
+        """An importer task: its artifact is an existing URI; no process runs."""
+        record = progress.records[node.path]
+        record.inputs = inputs.as_dict()
+        try:
+            outputs = import_artifact(node.task, inputs, node.path)
+        except PinnaceError as exc:
+            self.settler.fail(run, progress, node.path, str(exc))
+            return
+        record.state = record.state.check_move(TaskState.RUNNING)
+        record.started_at = now()
+        self.metadata.upsert_task(record)
+        record.outputs = outputs.as_dict()
+        self.settler.move(run, record, TaskState.SUCCEEDED, None)
+        self.settler.record_artifacts(run.run_id, node.path, outputs)
+        progress.finished[node.path] = outputs
+
+    # -- prestarting ------------------------------------------------------------------------
+
+    def prestart(self, run: RunRecord, progress: Progress) -> None:
         """Tell the executor which container tasks start next, so it can get them ready.
 
         Those are the pending tasks whose upstream tasks are all running, done or upcoming
         themselves (in plan order: a chain warms a few steps ahead, so that the imports of
         several tasks use idle cores), at most `capacity` new ones per step. The executor
-        bounds how many it keeps ready. Executors without `prestart` are left alone.
+        bounds how many it keeps ready. Executors that are not Prestarters are left alone.
         """
-        prestart = getattr(self.executor, "prestart", None)
-        if prestart is None or not progress.pending:
+        if not isinstance(self.executor, Prestarter) or not progress.pending:
             return
         upcoming = []
         soon = set(progress.prestarted)
         for path in progress.pending:
             node = progress.nodes[path]
-            if node.kind != "container":
+            if node.kind is not NodeKind.CONTAINER:
                 continue
             if progress.failure and not node.task.runs_after_failure:
                 continue
@@ -179,43 +201,25 @@ class Leaves:
                 if len(upcoming) >= self.executor.capacity:
                     break
         if upcoming:
-            accepted = set(prestart(upcoming))
+            accepted = set(self.executor.prestart(upcoming))
             prefix = len(run.run_id) + 1
             progress.prestarted.update(u.hint[prefix:] for u in upcoming if u.hint in accepted)
 
-    def _local_path(self, uri: str) -> Path:
-        if is_external(uri, self.artifacts.root):
-            return local_copy(uri, self.work_dir / "imported")
-        local = self.artifacts.local_path(uri)
-        if local is not None:
-            return local
-        dest = self.work_dir / "inputs" / uuid.uuid5(uuid.NAMESPACE_URL, uri).hex
-        return dest if dest.exists() else self.artifacts.fetch(uri, dest)
+    def discard_prestarted(self, run_id: str) -> None:
+        """Warm processes of tasks that never started are not needed any more."""
+        if isinstance(self.executor, Prestarter):
+            self.executor.discard_prestarted(run_id)
 
-    def _import(self, run: RunRecord, progress: Progress, node: Node, inputs: BoundInputs) -> None:
-        """An importer task: its artifact is an existing URI; no process runs."""
-        record = progress.records[node.path]
-        record.inputs = inputs.as_dict()
-        try:
-            outputs = import_artifact(node.task, inputs, node.path)
-        except PinnaceError as exc:
-            self._fail(run, progress, node.path, str(exc))
-            return
-        record.state = record.state.check_move(TaskState.RUNNING)
-        record.started_at = _now()
-        self.metadata.upsert_task(record)
-        record.outputs = outputs.as_dict()
-        self._move(run, record, TaskState.SUCCEEDED, None)
-        self._record_artifacts(run.run_id, node.path, outputs)
-        progress.finished[node.path] = outputs
+    # -- completing -------------------------------------------------------------------------
 
-    def _complete(
+    def complete(
         self,
         run: RunRecord,
         progress: Progress,
         attempt: Attempt,
         future: Future[ExecutionOutcome],
     ) -> None:
+        """An execution ended: the task succeeds, waits out a retry backoff, or fails."""
         path, execution = attempt.path, attempt.execution
         seconds = time.monotonic() - attempt.started
         try:
@@ -236,7 +240,7 @@ class Leaves:
         self.metadata.update_execution(
             execution.execution_id,
             state=TaskState.FAILED if error else TaskState.SUCCEEDED,
-            finished_at=_now(),
+            finished_at=now(),
             exit_code=outcome.exit_code,
             error=error,
             environment=outcome.environment,
@@ -251,9 +255,15 @@ class Leaves:
         elif tried < max_attempts(policy):
             delay = backoff_seconds(policy, tried)
             progress.delayed.append((time.monotonic() + delay, path))
-            self._emit(run.run_id, path, "RETRYING", f"{error}; retrying in {delay:.1f}s", seconds)
+            self.settler.emit(
+                run.run_id,
+                path,
+                AttemptEvent.RETRYING,
+                f"{error}; retrying in {delay:.1f}s",
+                seconds,
+            )
         else:
-            self._fail(run, progress, path, error or "failed", seconds)
+            self.settler.fail(run, progress, path, error or "failed", seconds)
 
     def _succeed(
         self,
@@ -266,9 +276,9 @@ class Leaves:
         record = progress.records[attempt.path]
         record.state = record.state.check_move(TaskState.SUCCEEDED)
         record.outputs = outputs.as_dict()
-        record.finished_at = _now()
+        record.finished_at = now()
         self.metadata.upsert_task(record)
-        self._record_artifacts(run.run_id, attempt.path, outputs)
+        self.settler.record_artifacts(run.run_id, attempt.path, outputs)
         if attempt.key:
             self.metadata.put_cache(
                 CacheEntry(
@@ -280,39 +290,7 @@ class Leaves:
                 )
             )
         progress.finished[attempt.path] = outputs
-        self._emit(run.run_id, attempt.path, TaskState.SUCCEEDED.value, "", seconds)
-
-    def _fail(
-        self,
-        run: RunRecord,
-        progress: Progress,
-        path: str,
-        error: str,
-        seconds: float | None = None,
-    ) -> None:
-        record = progress.records[path]
-        record.state = record.state.check_move(TaskState.FAILED)
-        record.error = error
-        record.finished_at = _now()
-        self.metadata.upsert_task(record)
-        progress.failure = progress.failure or f"task {path!r} failed: {error}"
-        self._emit(run.run_id, path, TaskState.FAILED.value, error, seconds)
-
-    def _record_artifacts(self, run_id: str, path: str, outputs: TaskOutputs) -> None:
-        for name, artifacts in outputs.artifacts.items():
-            for artifact in artifacts:
-                self.metadata.add_artifact(
-                    ArtifactRecord(
-                        artifact_id=uuid.uuid4().hex,
-                        run_id=run_id,
-                        task_name=path,
-                        output_name=name,
-                        uri=artifact["uri"],
-                        schema_title=artifact.get("type", {}).get("schemaTitle", "system.Artifact"),
-                        metadata=artifact.get("metadata", {}),
-                        created_at=_now(),
-                    )
-                )
+        self.settler.emit(run.run_id, attempt.path, TaskState.SUCCEEDED, "", seconds)
 
 
 _REMOVER: list[ThreadPoolExecutor] = []
