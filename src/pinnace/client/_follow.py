@@ -13,12 +13,13 @@ ChangeSink = Callable[[str | None, str, str], None]
 
 
 def task_states(run: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    """task id -> (state, error message) from a run's `run_details`."""
+    """task id -> (state, error message) from a run's `run_details`; the root DAG task (the
+    run itself, without a parent) is left out."""
     details = (run.get("run_details") or {}).get("task_details") or []
     return {
         t["task_id"]: (t.get("state", ""), (t.get("error") or {}).get("message", ""))
         for t in details
-        if t.get("task_id")
+        if t.get("task_id") and not (t["task_id"] == "root" and not t.get("parent_task_id"))
     }
 
 

@@ -1,17 +1,21 @@
 """The one place PinnaceError classes become HTTP problems: `{code, message, details}`.
 
 `code` is the gRPC status code KFP's gateway sends; the HTTP status follows grpc-gateway's
-mapping. Unexpected exceptions answer 500 without a traceback or internal paths.
+mapping. Unexpected exceptions answer 500 without a traceback or internal paths. The upload
+routes answer as KFP's upload handler does: `{error_message, error_details}` (`UploadRoute`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from ..errors import NotFoundError, PinnaceError, StoreError, UserInputError
@@ -102,6 +106,44 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     _LOG.exception("%s %s failed", request.method, request.url.path)
     return problem(500, 13, "internal server error; see the server log")
+
+
+def _any_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, PinnaceError):
+        return _pinnace_error(request, exc)
+    if isinstance(exc, RequestValidationError):
+        return _validation_error(request, exc)
+    if isinstance(exc, HTTPException):
+        return _http_error(request, exc)
+    return _unexpected(request, exc)
+
+
+def upload_problem(request: Request, exc: Exception) -> JSONResponse:
+    """An error of an upload route, shaped as KFP's upload handler writes it."""
+    answer = _any_error(request, exc)
+    body = json.loads(bytes(answer.body))
+    hints = [d["hint"] for d in body.get("details", []) if "hint" in d]
+    details = body["message"] + "".join(f"\nhint: {h}" for h in hints)
+    return JSONResponse(
+        {"error_message": body["message"], "error_details": details},
+        status_code=answer.status_code,
+        headers={k: v for k, v in answer.headers.items() if k.lower() == "www-authenticate"},
+    )
+
+
+class UploadRoute(APIRoute):
+    """A route whose errors (validation included) use the upload error shape."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Exception as exc:  # every error, whatever its kind, gets the upload shape
+                return upload_problem(request, exc)
+
+        return route
 
 
 def install(app: FastAPI) -> None:

@@ -5,19 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from ..stores.base import (
-    ArtifactRecord,
-    ExecutionRecord,
     ExperimentRecord,
     PipelineRecord,
     PipelineVersionRecord,
     RecurringRunRecord,
     RunRecord,
-    TaskRecord,
 )
+from .task_views import error_status, run_details, run_state_history
 from .wire import compact, timestamp
 
-#: our task states as KFP RuntimeState names (a cache hit is SKIPPED in KFP)
-_TASK_STATES = {"CACHED": "SKIPPED", "SKIPPED": "SKIPPED"}
+__all__ = [
+    "experiment",
+    "pipeline",
+    "pipeline_version",
+    "recurring_run",
+    "run",
+    "run_details",
+]
 
 
 def pipeline(record: PipelineRecord) -> dict[str, Any]:
@@ -62,10 +66,6 @@ def experiment(record: ExperimentRecord) -> dict[str, Any]:
     )
 
 
-def _error(message: str | None) -> dict[str, Any] | None:
-    return {"code": 2, "message": message} if message else None
-
-
 def run(record: RunRecord, details: dict[str, Any] | None = None) -> dict[str, Any]:
     version_ref = None
     if record.pipeline_version_id:
@@ -89,52 +89,10 @@ def run(record: RunRecord, details: dict[str, Any] | None = None) -> dict[str, A
             ),
             "finished_at": timestamp(record.finished_at if record.state.terminal else None),
             "state": record.state.value,
-            "error": _error(record.error),
+            "error": error_status(record.error),
             "recurring_run_id": record.recurring_run_id,
             "run_details": details,
-        }
-    )
-
-
-def run_details(
-    record: RunRecord,
-    tasks: list[TaskRecord],
-    executions: list[ExecutionRecord],
-    artifacts: list[ArtifactRecord],
-) -> dict[str, Any]:
-    latest: dict[str, ExecutionRecord] = {}
-    for execution in executions:
-        latest[execution.task_name] = execution  # listed in order: the last attempt wins
-    outputs: dict[str, dict[str, list[str]]] = {}
-    for artifact in artifacts:
-        ids = outputs.setdefault(artifact.task_name, {}).setdefault(artifact.output_name, [])
-        ids.append(artifact.artifact_id)
-    return {
-        "task_details": [
-            _task(record.run_id, t, latest.get(t.task_name), outputs.get(t.task_name, {}))
-            for t in tasks
-        ]
-    }
-
-
-def _task(
-    run_id: str, task: TaskRecord, execution: ExecutionRecord | None, outputs: dict[str, list[str]]
-) -> dict[str, Any]:
-    parent, _, _ = task.task_name.rpartition("/")
-    return compact(
-        {
-            "run_id": run_id,
-            "task_id": task.task_name,
-            "pod_name": task.task_name,
-            "display_name": task.display_name,
-            "create_time": timestamp(task.started_at),
-            "start_time": timestamp(task.started_at),
-            "end_time": timestamp(task.finished_at),
-            "state": _TASK_STATES.get(task.state.value, task.state.value),
-            "execution_id": execution.execution_id if execution else None,
-            "error": _error(task.error),
-            "parent_task_id": parent or None,
-            "outputs": {name: {"artifact_ids": ids} for name, ids in outputs.items()},
+            "state_history": run_state_history(record) if details is not None else None,
         }
     )
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, model_validator
+
 from ..errors import UserInputError
 from ..stores.base import ListQuery, Predicate
 
@@ -69,10 +71,12 @@ def _predicate(raw: Any, fields: Mapping[str, str], time_fields: frozenset[str])
     if not isinstance(raw, Mapping):
         raise UserInputError("filter: each predicate must be an object")
     raw = {_camel_to_snake(k): v for k, v in raw.items()}
-    op = _OPERATIONS.get(raw.get("operation"))  # type: ignore[arg-type]
+    # v1beta1 names the operation `op` (kfp 1.8 sends {"op": 1, ...}), v2beta1 `operation`.
+    operation = raw.get("operation", raw.get("op"))
+    op = _OPERATIONS.get(operation)  # type: ignore[arg-type]
     if op is None:
         raise UserInputError(
-            f"filter: unknown operation {raw.get('operation')!r}",
+            f"filter: unknown operation {operation!r}",
             hint="use EQUALS, NOT_EQUALS, GREATER_THAN, ..., IS_SUBSTRING",
         )
     key = raw.get("key")
@@ -208,15 +212,39 @@ def list_query(
 
 
 def list_response(
-    key: str, records: list[dict[str, Any]], offset: int, total: int
+    key: str, records: list[dict[str, Any]], offset: int, total: int, *, omit_zero: bool = False
 ) -> dict[str, Any]:
+    """One page as JSON. `omit_zero`: leave out a zero `total_size`, as protojson does (the
+    KFP routes); an empty page is then `{}`."""
     return compact(
         {
             key: records,
-            "total_size": total,
+            "total_size": None if omit_zero and not total else total,
             "next_page_token": next_page_token(offset, len(records), total),
         }
     )
+
+
+class KfpBody(BaseModel):
+    """A KFP request message: snake_case fields, with lowerCamelCase accepted too (protojson
+    reads both the proto name and the JSON name). Output-only fields are accepted and ignored,
+    as the SDKs may echo them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_camel_case(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        renamed: dict[str, Any] = {}
+        for key, value in data.items():
+            snake = _camel_to_snake(key) if isinstance(key, str) else key
+            name = snake if snake in cls.model_fields else key
+            if name in renamed:
+                raise UserInputError(f"field {name!r} is given twice (snake_case and camelCase)")
+            renamed[name] = value
+        return renamed
 
 
 @dataclass

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict
 
 from .. import views
 from ..auth import context, current_principal
 from ..services import experiments as svc
 from ..services.accounts import Principal
 from ..services.common import visible_namespaces
-from ..wire import ListParams, list_response
+from ..wire import KfpBody, ListParams, list_response
 from . import fields
 
 router = APIRouter(prefix="/apis/v2beta1")
@@ -20,8 +19,7 @@ Caller = Depends(current_principal)
 Listing = Depends(ListParams)
 
 
-class ExperimentBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ExperimentBody(KfpBody):
     experiment_id: str | None = None
     display_name: str | None = None
     description: str | None = None
@@ -58,9 +56,8 @@ def list_experiments(
         namespaces=visible_namespaces(principal, namespace),
     )
     page = svc.list_experiments(context(request).backend.metadata, query)
-    return list_response(
-        "experiments", [views.experiment(e) for e in page.records], query.offset, page.total
-    )
+    experiments = [views.experiment(e) for e in page.records]
+    return list_response("experiments", experiments, query.offset, page.total, omit_zero=True)
 
 
 @router.get("/experiments/{experiment_id}")

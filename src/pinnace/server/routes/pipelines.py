@@ -5,17 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
-from pydantic import BaseModel, ConfigDict
 
-from ...errors import UserInputError
 from ...stores.base import PipelineRecord
 from .. import views
 from ..auth import context, current_principal
 from ..errors import PayloadTooLargeError
+from ..problems import UploadRoute
 from ..services import pipelines as svc
 from ..services.accounts import Principal
 from ..services.common import visible_namespaces
-from ..wire import ListParams, list_response
+from ..wire import KfpBody, ListParams, list_response
 from . import fields
 
 router = APIRouter(prefix="/apis/v2beta1")
@@ -24,32 +23,41 @@ Listing = Depends(ListParams)
 PackageFile = File(...)
 
 
-class PipelineBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PipelineBody(KfpBody):
     pipeline_id: str | None = None
     name: str | None = None
     display_name: str | None = None
     description: str | None = None
     namespace: str | None = None
     created_at: str | None = None
+    error: dict[str, Any] | None = None
     tags: dict[str, str] | None = None
 
 
-class VersionBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Url(KfpBody):
+    pipeline_url: str | None = None
+
+
+class VersionBody(KfpBody):
     pipeline_id: str | None = None
     pipeline_version_id: str | None = None
     name: str | None = None
     display_name: str | None = None
     description: str | None = None
     created_at: str | None = None
-    package_url: dict[str, Any] | None = None
+    package_url: Url | None = None
     code_source_url: str | None = None
     pipeline_spec: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
     tags: dict[str, str] | None = None
 
 
-def _read_upload(request: Request, upload: UploadFile) -> bytes:
+class PipelineAndVersionBody(KfpBody):
+    pipeline: PipelineBody
+    pipeline_version: VersionBody
+
+
+def read_upload(request: Request, upload: UploadFile) -> bytes:
     limit = context(request).options.max_upload_bytes
     data = upload.file.read(limit + 1)
     if len(data) > limit:
@@ -60,7 +68,6 @@ def _read_upload(request: Request, upload: UploadFile) -> bytes:
     return data
 
 
-@router.post("/pipelines/upload")
 def upload_pipeline(
     request: Request,
     uploadfile: UploadFile = PackageFile,
@@ -70,7 +77,7 @@ def upload_pipeline(
     namespace: str | None = None,
     principal: Principal = Caller,
 ) -> dict[str, Any]:
-    data = _read_upload(request, uploadfile)
+    data = read_upload(request, uploadfile)
     pipeline, _ = svc.upload_pipeline(
         context(request).backend.metadata,
         principal,
@@ -85,7 +92,6 @@ def upload_pipeline(
     return views.pipeline(pipeline)
 
 
-@router.post("/pipelines/upload_version")
 def upload_version(
     request: Request,
     uploadfile: UploadFile = PackageFile,
@@ -96,7 +102,7 @@ def upload_version(
     code_source_url: str = "",
     principal: Principal = Caller,
 ) -> dict[str, Any]:
-    data = _read_upload(request, uploadfile)
+    data = read_upload(request, uploadfile)
     version = svc.upload_version(
         context(request).backend.metadata,
         principal,
@@ -110,6 +116,14 @@ def upload_version(
         code_source_url=code_source_url,
     )
     return views.pipeline_version(version)
+
+
+# KFP's upload handler is plain HTTP, not the gRPC gateway: its errors have their own shape.
+for _path, _endpoint in (
+    ("/pipelines/upload", upload_pipeline),
+    ("/pipelines/upload_version", upload_version),
+):
+    router.add_api_route(_path, _endpoint, methods=["POST"], route_class_override=UploadRoute)
 
 
 @router.post("/pipelines")
@@ -127,6 +141,31 @@ def create_pipeline(
     return views.pipeline(record)
 
 
+@router.post("/pipelines/create")
+def create_pipeline_and_version(
+    request: Request, body: PipelineAndVersionBody, principal: Principal = Caller
+) -> dict[str, Any]:
+    """KFP's CreatePipelineAndVersion: the pipeline and its first version in one call."""
+    version = body.pipeline_version
+    spec = svc.version_spec(
+        version.pipeline_spec, version.package_url.pipeline_url if version.package_url else None
+    )
+    pipeline, _ = svc.create_pipeline_and_version(
+        context(request).backend.metadata,
+        principal,
+        name=body.pipeline.name or body.pipeline.display_name or "",
+        display_name=body.pipeline.display_name or "",
+        description=body.pipeline.description or "",
+        namespace=body.pipeline.namespace,
+        spec=spec,
+        version_name=version.name or version.display_name or "",
+        version_display_name=version.display_name or "",
+        version_description=version.description or "",
+        code_source_url=version.code_source_url or "",
+    )
+    return views.pipeline(pipeline)
+
+
 @router.get("/pipelines")
 def list_pipelines(
     request: Request,
@@ -140,9 +179,8 @@ def list_pipelines(
         namespaces=visible_namespaces(principal, namespace, shared=True),
     )
     page = context(request).backend.metadata.query_records(PipelineRecord, query)
-    return list_response(
-        "pipelines", [views.pipeline(p) for p in page.records], query.offset, page.total
-    )
+    pipelines = [views.pipeline(p) for p in page.records]
+    return list_response("pipelines", pipelines, query.offset, page.total, omit_zero=True)
 
 
 @router.get("/pipelines/names/{name}")
@@ -163,11 +201,26 @@ def get_pipeline(
     )
 
 
+@router.patch("/pipelines/{pipeline_id}")
+def update_pipeline(
+    request: Request, pipeline_id: str, body: PipelineBody, principal: Principal = Caller
+) -> dict[str, Any]:
+    """KFP's UpdatePipeline: `display_name` is the mutable field."""
+    svc.refuse_tags(body.tags)
+    record = svc.update_pipeline(
+        context(request).backend.metadata,
+        principal,
+        pipeline_id,
+        display_name=body.display_name or "",
+    )
+    return views.pipeline(record)
+
+
 @router.delete("/pipelines/{pipeline_id}")
 def delete_pipeline(
     request: Request, pipeline_id: str, cascade: bool = False, principal: Principal = Caller
 ) -> dict[str, Any]:
-    svc.delete_pipeline(context(request).backend.metadata, principal, pipeline_id)
+    svc.delete_pipeline(context(request).backend.metadata, principal, pipeline_id, cascade=cascade)
     return {}
 
 
@@ -175,19 +228,14 @@ def delete_pipeline(
 def create_version(
     request: Request, pipeline_id: str, body: VersionBody, principal: Principal = Caller
 ) -> dict[str, Any]:
-    if body.pipeline_spec is None:
-        raise UserInputError(
-            "this server does not fetch package_url; send pipeline_spec "
-            "inline or use /pipelines/upload_version"
-        )
     store = context(request).backend.metadata
-    pipeline = svc.get_pipeline(store, principal, pipeline_id)
-    from ...spec.load import load_spec
-
-    spec = load_spec(body.pipeline_spec, path_hint="pipeline_spec").pipeline_spec
-    version = svc.add_version(
+    spec = svc.version_spec(
+        body.pipeline_spec, body.package_url.pipeline_url if body.package_url else None
+    )
+    version = svc.create_version(
         store,
-        pipeline,
+        principal,
+        pipeline_id,
         name=body.name or body.display_name or "",
         spec=spec,
         display_name=body.display_name or "",
@@ -204,13 +252,10 @@ def list_versions(
     listing: ListParams = Listing,
     principal: Principal = Caller,
 ) -> dict[str, Any]:
-    query = listing.query(
-        fields=fields.VERSION,
-        time_fields=fields.CREATED,
-    )
+    query = listing.query(fields=fields.VERSION, time_fields=fields.CREATED)
     page = svc.list_versions(context(request).backend.metadata, principal, pipeline_id, query)
     versions = [views.pipeline_version(v) for v in page.records]
-    return list_response("pipeline_versions", versions, query.offset, page.total)
+    return list_response("pipeline_versions", versions, query.offset, page.total, omit_zero=True)
 
 
 @router.get("/pipelines/{pipeline_id}/versions/{version_id}")
@@ -219,6 +264,26 @@ def get_version(
 ) -> dict[str, Any]:
     store = context(request).backend.metadata
     return views.pipeline_version(svc.get_version(store, principal, pipeline_id, version_id))
+
+
+@router.patch("/pipelines/{pipeline_id}/versions/{version_id}")
+def update_version(
+    request: Request,
+    pipeline_id: str,
+    version_id: str,
+    body: VersionBody,
+    principal: Principal = Caller,
+) -> dict[str, Any]:
+    """KFP's UpdatePipelineVersion: `display_name` is the mutable field."""
+    svc.refuse_tags(body.tags)
+    version = svc.update_version(
+        context(request).backend.metadata,
+        principal,
+        pipeline_id,
+        version_id,
+        display_name=body.display_name or "",
+    )
+    return views.pipeline_version(version)
 
 
 @router.delete("/pipelines/{pipeline_id}/versions/{version_id}")

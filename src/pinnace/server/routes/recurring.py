@@ -5,33 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict
 
 from .. import views
 from ..auth import context, current_principal
 from ..services import recurring as svc
 from ..services.accounts import Principal
 from ..services.common import visible_namespaces
-from ..wire import ListParams, list_response
+from ..wire import KfpBody, ListParams, list_response
 from . import fields
+from .bodies import RuntimeConfig, Trigger, VersionReference
 
 router = APIRouter(prefix="/apis/v2beta1")
 Caller = Depends(current_principal)
 Listing = Depends(ListParams)
 
 
-class RecurringRunBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RecurringRunBody(KfpBody):
     recurring_run_id: str | None = None
     display_name: str | None = None
     description: str | None = None
     pipeline_version_id: str | None = None
     pipeline_spec: dict[str, Any] | None = None
-    pipeline_version_reference: dict[str, Any] | None = None
-    runtime_config: dict[str, Any] | None = None
+    pipeline_version_reference: VersionReference | None = None
+    runtime_config: RuntimeConfig | None = None
     service_account: str | None = None
     max_concurrency: int | str | None = None
-    trigger: dict[str, Any] | None = None
+    trigger: Trigger | None = None
     mode: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
@@ -71,9 +70,8 @@ def list_recurring_runs(
     )
     page = svc.list_recurring_runs(context(request).backend.metadata, query)
     # The proto names this list field in camelCase; KFP's JSON follows it.
-    return list_response(
-        "recurringRuns", [views.recurring_run(r) for r in page.records], query.offset, page.total
-    )
+    records = [views.recurring_run(r) for r in page.records]
+    return list_response("recurringRuns", records, query.offset, page.total, omit_zero=True)
 
 
 @router.get("/recurringruns/{recurring_run_id}")

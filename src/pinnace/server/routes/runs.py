@@ -6,7 +6,6 @@ import base64
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict
 
 from ...stores.base import Predicate
 from .. import views
@@ -16,30 +15,18 @@ from ..services.accounts import Principal
 from ..services.artifacts import read_artifact
 from ..services.common import visible_namespaces
 from ..services.experiments import get_experiment
-from ..wire import ListParams, list_response
+from ..wire import KfpBody, ListParams, list_response
 from . import fields
+from .bodies import RuntimeConfig, VersionReference
 
 router = APIRouter(prefix="/apis/v2beta1")
 Caller = Depends(current_principal)
 Listing = Depends(ListParams)
 
 
-class RuntimeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    parameters: dict[str, Any] | None = None
-    pipeline_root: str | None = None
-
-
-class VersionReference(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    pipeline_id: str | None = None
-    pipeline_version_id: str | None = None
-
-
-class RunBody(BaseModel):
+class RunBody(KfpBody):
     """KFP's Run message; output-only fields are accepted (the SDK may echo them) and ignored."""
 
-    model_config = ConfigDict(extra="forbid")
     experiment_id: str | None = None
     run_id: str | None = None
     display_name: str | None = None
@@ -109,7 +96,8 @@ def list_runs(
         namespaces=scope,
     )
     page = svc.list_runs(ctx, query)
-    return list_response("runs", [views.run(r) for r in page.records], query.offset, page.total)
+    runs = [views.run(r) for r in page.records]
+    return list_response("runs", runs, query.offset, page.total, omit_zero=True)
 
 
 @router.get("/runs/{run_id}")

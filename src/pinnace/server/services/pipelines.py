@@ -135,7 +135,7 @@ def upload_pipeline(
     """Create a pipeline and its first version (same name) from an uploaded file."""
     spec = read_pipeline_package(filename, data, max_bytes)
     name = name or display_name or PurePosixPath(filename).stem or _spec_name(spec)
-    pipeline = create_pipeline(
+    return create_pipeline_and_version(
         store,
         principal,
         name=name,
@@ -144,15 +144,6 @@ def upload_pipeline(
         namespace=namespace,
         spec=spec,
     )
-    version = add_version(
-        store,
-        pipeline,
-        name=name,
-        display_name=display_name or name,
-        description=description,
-        spec=spec,
-    )
-    return pipeline, version
 
 
 def upload_version(
@@ -181,6 +172,51 @@ def upload_version(
         display_name=display_name or name,
         description=description,
         spec=spec,
+        code_source_url=code_source_url,
+    )
+
+
+def version_spec(pipeline_spec: Any, package_url: str | None) -> dict[str, Any]:
+    """The spec of a version created by JSON: sent inline as `pipeline_spec` (this server
+    does not download `package_url`, so no request makes it fetch an address)."""
+    if pipeline_spec is None:
+        refused = f"; this server does not download package_url {package_url!r}"
+        raise UserInputError(
+            "send the version's pipeline_spec inline" + (refused if package_url else ""),
+            hint="or upload the file with /apis/v2beta1/pipelines/upload(_version)",
+        )
+    return load_spec(pipeline_spec, path_hint="pipeline_spec").pipeline_spec
+
+
+def refuse_tags(tags: Any) -> None:
+    if tags:
+        raise UserInputError(
+            "pipeline tags are not supported by this server", hint="leave tags empty"
+        )
+
+
+def create_version(
+    store: MetadataStore,
+    principal: Principal,
+    pipeline_id: str,
+    *,
+    name: str,
+    spec: dict[str, Any],
+    display_name: str = "",
+    description: str = "",
+    code_source_url: str = "",
+) -> PipelineVersionRecord:
+    pipeline = get_pipeline(store, principal, pipeline_id)
+    check_writable(principal, pipeline.namespace)
+    if not name:
+        raise UserInputError("a pipeline version needs a name", hint="pass name or display_name")
+    return add_version(
+        store,
+        pipeline,
+        name=name,
+        spec=spec,
+        display_name=display_name,
+        description=description,
         code_source_url=code_source_url,
     )
 
@@ -234,9 +270,90 @@ def get_pipeline_by_name(store: MetadataStore, principal: Principal, name: str) 
     return get_pipeline(store, principal, record.pipeline_id if record else name)
 
 
-def delete_pipeline(store: MetadataStore, principal: Principal, pipeline_id: str) -> None:
+def delete_pipeline(
+    store: MetadataStore, principal: Principal, pipeline_id: str, *, cascade: bool = False
+) -> None:
+    """Delete a pipeline; one with versions only with `cascade` (KFP refuses otherwise)."""
     check_writable(principal, get_pipeline(store, principal, pipeline_id).namespace)
+    if not cascade:
+        versions = store.query_records(
+            PipelineVersionRecord,
+            ListQuery(predicates=(Predicate("pipeline_id", "eq", pipeline_id),), limit=1),
+        )
+        if versions.records:
+            raise UserInputError(
+                f"pipeline {pipeline_id!r} has {versions.total} version(s), e.g. "
+                f"{versions.records[0].pipeline_version_id!r}",
+                hint="delete its versions first, or pass cascade=true to delete them with it",
+            )
     store.delete_record(PipelineRecord, pipeline_id)  # its versions go with it
+
+
+def update_pipeline(
+    store: MetadataStore, principal: Principal, pipeline_id: str, *, display_name: str
+) -> PipelineRecord:
+    """Rename a pipeline for display (its `name`, the key uploads use, stays)."""
+    pipeline = get_pipeline(store, principal, pipeline_id)
+    check_writable(principal, pipeline.namespace)
+    if not display_name.strip():
+        return pipeline
+    return store.update_record(PipelineRecord, pipeline_id, display_name=display_name)
+
+
+def update_version(
+    store: MetadataStore,
+    principal: Principal,
+    pipeline_id: str,
+    version_id: str,
+    *,
+    display_name: str,
+) -> PipelineVersionRecord:
+    check_writable(principal, get_pipeline(store, principal, pipeline_id).namespace)
+    version = get_version(store, principal, pipeline_id, version_id)
+    if not display_name.strip():
+        return version
+    return store.update_record(PipelineVersionRecord, version_id, display_name=display_name)
+
+
+def create_pipeline_and_version(
+    store: MetadataStore,
+    principal: Principal,
+    *,
+    name: str,
+    display_name: str = "",
+    description: str = "",
+    namespace: str | None = None,
+    spec: dict[str, Any],
+    version_name: str = "",
+    version_display_name: str = "",
+    version_description: str = "",
+    code_source_url: str = "",
+) -> tuple[PipelineRecord, PipelineVersionRecord]:
+    """A pipeline and its first version in one call; the version is removed again with the
+    pipeline when it cannot be stored."""
+    pipeline = create_pipeline(
+        store,
+        principal,
+        name=name,
+        display_name=display_name,
+        description=description,
+        namespace=namespace,
+        spec=spec,
+    )
+    try:
+        version = add_version(
+            store,
+            pipeline,
+            name=version_name or name,
+            display_name=version_display_name or version_name or display_name or name,
+            description=version_description or description,
+            spec=spec,
+            code_source_url=code_source_url,
+        )
+    except Exception:
+        store.delete_record(PipelineRecord, pipeline.pipeline_id)
+        raise
+    return pipeline, version
 
 
 def get_version(

@@ -36,7 +36,10 @@ def _trigger(trigger: Mapping[str, Any]) -> dict[str, Any]:
         values["cron"] = _check_cron(str(cron.get("cron") or ""))
     else:
         assert periodic is not None  # cron is not set, so periodic is
-        seconds = int(periodic.get("interval_second") or 0)
+        try:
+            seconds = int(periodic.get("interval_second") or 0)
+        except (TypeError, ValueError):
+            raise UserInputError("interval_second must be a whole number of seconds") from None
         if seconds < MIN_INTERVAL_SECONDS:
             raise UserInputError(f"interval_second must be at least {MIN_INTERVAL_SECONDS}")
         values["interval_seconds"] = seconds
@@ -75,7 +78,10 @@ def create_recurring_run(
         if experiment_id
         else default_experiment(store, principal)
     )
-    concurrency = int(body.get("max_concurrency") or 1)
+    try:
+        concurrency = int(body.get("max_concurrency") or 1)
+    except (TypeError, ValueError):
+        raise UserInputError("max_concurrency must be a whole number") from None
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise UserInputError(f"max_concurrency must be 1-{MAX_CONCURRENCY}")
     now = datetime.now(timezone.utc)
