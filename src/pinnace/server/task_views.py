@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from ..engine.state import TaskState
+from ..model.state import TaskState
 from ..stores.base import ArtifactRecord, ExecutionRecord, RunRecord, TaskRecord
 from .wire import compact, timestamp
 
