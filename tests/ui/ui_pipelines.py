@@ -39,7 +39,8 @@ def markdown_report(report: Output[Markdown]):
 def html_report(page: Output[HTML]):
     body = (
         "<html><body><h1>HTML artifact</h1>"
-        "<script>window.parent.__xss=1; window.top.__xss=1; document.title='ran'</script>"
+        "<style>h1 { color: rgb(200, 0, 0); }</style>"
+        "<script>document.title='ran'; window.parent.__xss=1; window.top.__xss=1</script>"
         '<img src=x onerror="window.parent.__xss=1">'
         "</body></html>"
     )

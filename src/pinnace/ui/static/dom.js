@@ -1,4 +1,4 @@
-// Safe DOM helpers: every string becomes a text node; nothing user-written goes through innerHTML.
+// Safe DOM helpers: every string becomes a text node; nothing user-written is ever parsed as HTML.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -95,10 +95,69 @@ export function fmtDuration(seconds) {
   return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, "0")}m`;
 }
 
-/** A state badge: <span class="badge state-succeeded">SUCCEEDED</span>. */
+const ICONS = {
+  PENDING: "○", RUNNING: "◔", SUCCEEDED: "✓", FAILED: "✕", SKIPPED: "⤼", CACHED: "↺",
+  CANCELED: "⊘", CANCELING: "⊘", ENABLED: "●", DISABLED: "○", ARCHIVED: "▣",
+};
+
+/** A state badge with its icon and word: <span class="badge state-succeeded">✓ SUCCEEDED</span>. */
 export function badge(state) {
-  const name = String(state || "unknown").toLowerCase();
-  return h("span", { class: `badge state-${name}` }, String(state || "UNKNOWN"));
+  const word = String(state || "UNKNOWN");
+  const name = word.toLowerCase();
+  return h("span", { class: `badge state-${name}`, title: word },
+    h("span", { class: "badge-icon", "aria-hidden": "true" }, ICONS[word.toUpperCase()] || "•"), word);
+}
+
+/** How long a run took (or has taken so far), in seconds; null before it started. */
+export function runDuration(run) {
+  const start = run.scheduled_at || run.created_at;
+  if (!start) return null;
+  const end = run.finished_at ? Date.parse(run.finished_at) : Date.now();
+  return Math.max(0, (end - Date.parse(start)) / 1000);
+}
+
+/** A value as written: strings as they are, numbers as JavaScript prints them (0.3, not
+ * 0.3000), everything else as compact JSON. */
+export function paramValue(value) {
+  if (value === undefined) return "";
+  if (typeof value === "string") return value;
+  return JSON.stringify(value);
+}
+
+/** Put `text` on the clipboard (the async API, or a selected textarea where it is missing). */
+export async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    const area = h("textarea", { class: "offscreen", readonly: true });
+    area.value = text;
+    document.body.appendChild(area);
+    area.select();
+    let ok = false;
+    try {
+      ok = document.execCommand("copy");
+    } catch {
+      ok = false;
+    }
+    area.remove();
+    return ok;
+  }
+}
+
+/** A small "Copy" button for `text` (a function is called at click time). */
+export function copyButton(text, label = "Copy") {
+  const button = h("button", { type: "button", class: "copy", title: label, "aria-label": label, onClick: async () => {
+    const ok = await copyText(typeof text === "function" ? text() : String(text));
+    button.textContent = ok ? "Copied" : "Copy failed";
+    setTimeout(() => { button.textContent = "Copy"; }, 1200);
+  } }, "Copy");
+  return button;
+}
+
+/** A code block with a copy button; `pre` scrolls sideways instead of wrapping. */
+export function codeBlock(text, attrs = {}) {
+  return h("div", { class: "code-block" }, copyButton(text, attrs.label || "Copy"), h("pre", { class: attrs.class }, text));
 }
 
 /** A hash link: link("#/runs/x", "label"). */
@@ -106,8 +165,12 @@ export function link(href, ...children) {
   return h("a", { href }, ...children);
 }
 
-/** A table from column headers and rows of cells (strings or nodes). */
+/** A table from column headers and rows of cells (strings or nodes), in a sideways-scrolling box. */
 export function table(headers, rows, attrs = {}) {
+  return h("div", { class: "table-wrap" }, bareTable(headers, rows, attrs));
+}
+
+export function bareTable(headers, rows, attrs = {}) {
   return h(
     "table",
     { class: ["table", attrs.class] },

@@ -1,9 +1,12 @@
 // The DAG view: layered layout (longest-path layers, barycentric ordering), groups as boxes, SVG.
 //
-// renderGraph(container, {nodes, edges}, {onSelect, selected}) → {update(nodes), select(id), destroy()}
+// renderGraph(container, {nodes, edges}, {onSelect, selected, fit}) → a handle:
+//   {update(nodes), select(id), reveal(id), view (zoom/pan/fit, see graph_view.js), destroy()}
 // graphFromSpec(pipelineSpec) → {nodes, edges} (ids are task paths: "outer/inner").
+// Nodes: {id, label, kind: task|group|artifact, parent, state, duration, title, group}.
 
 import { s } from "./dom.js";
+import { attachView } from "./graph_view.js";
 
 const NODE_W = 200;
 const NODE_H = 44;
@@ -11,17 +14,25 @@ const GAP_X = 28;
 const GAP_Y = 44;
 const PAD = 14; // inside a group box
 const HEAD = 22; // a group box's label strip
-const MAX_CHARS = 27;
+const MAX_CHARS = 25;
+const ART_W = 168;
+const ART_H = 30;
 const STATES = ["pending", "running", "succeeded", "failed", "skipped", "cached", "canceled"];
+/** A state's icon: the colour is never the only sign of a state. */
+export const STATE_ICONS = {
+  PENDING: "○", RUNNING: "◔", SUCCEEDED: "✓", FAILED: "✕", SKIPPED: "⤼", CACHED: "↺",
+  CANCELED: "⊘", CANCELING: "⊘", NOT_TRIGGERED: "⤼",
+};
+export const stateIcon = (state) => STATE_ICONS[String(state || "").toUpperCase()] || "•";
 
 function stateClass(state) {
   const name = String(state || "").toLowerCase();
   return STATES.includes(name) ? `state-${name}` : name ? `state-${name}` : "";
 }
 
-function clip(label) {
+function clip(label, max = MAX_CHARS) {
   const text = String(label);
-  return text.length > MAX_CHARS ? `${text.slice(0, MAX_CHARS - 1)}…` : text;
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
 /** The children of each container ("" = the top level), in input order. */
@@ -134,6 +145,8 @@ function layoutContainer(container, ctx) {
         w: Math.max(inner.w + 2 * PAD, NODE_W),
         h: inner.h + 2 * PAD + HEAD,
       });
+    } else if (node.kind === "artifact") {
+      ctx.size.set(id, { w: ART_W, h: ART_H });
     } else {
       ctx.size.set(id, { w: NODE_W, h: NODE_H });
     }
@@ -197,20 +210,62 @@ function edgePath(a, b) {
   return `M${x1},${y1} C${x1},${y1 + dy} ${x2},${y2 - dy} ${x2},${y2}`;
 }
 
+function drawNode(node, box, choose) {
+  const kind = node.kind === "group" ? "group" : node.kind === "artifact" ? "artifact" : "node";
+  const label = node.label ?? node.id;
+  const full = node.title && node.title !== label ? `${label} (${node.title})` : String(label);
+  const children = [s("title", null, full)];
+  if (kind === "artifact") {
+    children.push(
+      s("rect", { x: box.x, y: box.y, width: box.w, height: box.h, rx: box.h / 2 }),
+      s("text", { x: box.x + 12, y: box.y + 19, class: "label" }, clip(`▤ ${label}`, 22)),
+    );
+  } else if (kind === "group") {
+    children.push(
+      s("rect", { x: box.x, y: box.y, width: box.w, height: box.h, rx: 8 }),
+      s("text", { x: box.x + 10, y: box.y + 16, class: "label" }, clip(label, Math.max(12, Math.floor(box.w / 7.2) - 8))),
+    );
+  } else {
+    children.push(
+      s("rect", { x: box.x, y: box.y, width: box.w, height: box.h, rx: 6 }),
+      s("text", { x: box.x + 10, y: box.y + 18, class: "icon" }, stateIcon(node.state)),
+      s("text", { x: box.x + 26, y: box.y + 18, class: "label" }, clip(label)),
+    );
+  }
+  const duration = s("text", {
+    // Under the label on tasks, so a long name never runs into it.
+    x: box.x + box.w - 8,
+    y: kind === "group" ? box.y + 16 : box.y + 36,
+    class: "duration",
+    "text-anchor": "end",
+  }, kind === "artifact" ? "" : node.duration ?? "");
+  children.push(duration);
+  const g = s("g", {
+    class: [kind, stateClass(node.state), node.group ? `group-${node.group}` : ""].filter(Boolean).join(" "),
+    "data-id": node.id,
+    tabindex: 0,
+    role: "button",
+    "aria-label": String(label),
+    onClick: (event) => {
+      event.stopPropagation();
+      choose(node.id);
+    },
+    onKeydown: (event) => {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        choose(node.id);
+      }
+    },
+  }, children);
+  return { g, duration, kind, state: node.state };
+}
+
 /** Draw `graph` into `container`; see the module comment for the returned handle. */
 export function renderGraph(container, graph, options = {}) {
   const { onSelect, selected } = options;
   const { boxes, width, height } = layout(graph);
-  const margin = 12;
-  const svg = s("svg", {
-    class: "graph",
-    // Room on the right for edges that bend around skipped layers.
-    viewBox: `${-margin} ${-margin} ${width + 2 * margin + GAP_X} ${height + 2 * margin}`,
-    width: width + 2 * margin + GAP_X,
-    height: height + 2 * margin,
-    role: "group",
-    "aria-label": "pipeline graph",
-  });
+  const margin = 16;
+  const svg = s("svg", { class: "graph", role: "group", "aria-label": "pipeline graph" });
   const defs = s(
     "defs",
     null,
@@ -220,10 +275,12 @@ export function renderGraph(container, graph, options = {}) {
       s("path", { d: "M0,0 L10,5 L0,10 z", class: "edge-arrow" }),
     ),
   );
+  const viewport = s("g", { class: "viewport" });
   const groupLayer = s("g", { class: "groups" });
   const edgeLayer = s("g", { class: "edges" });
   const nodeLayer = s("g", { class: "nodes" });
-  svg.append(defs, groupLayer, edgeLayer, nodeLayer);
+  viewport.append(groupLayer, edgeLayer, nodeLayer);
+  svg.append(defs, viewport);
   const elements = new Map();
   let current = selected || null;
 
@@ -244,48 +301,9 @@ export function renderGraph(container, graph, options = {}) {
   for (const node of ordered) {
     const box = boxes.get(node.id);
     if (!box) continue;
-    const isGroup = node.kind === "group";
-    const label = node.label ?? node.id;
-    const title = s("title", null, String(label));
-    const rect = s("rect", { x: box.x, y: box.y, width: box.w, height: box.h, rx: isGroup ? 8 : 6 });
-    const text = s("text", {
-      x: isGroup ? box.x + 10 : box.x + 12,
-      y: isGroup ? box.y + 16 : box.y + 18,
-      class: "label",
-    }, clip(label));
-    const duration = s("text", {
-      // Under the label on tasks, so a long name never runs into it.
-      x: box.x + box.w - 8,
-      y: isGroup ? box.y + 16 : box.y + 36,
-      class: "duration",
-      "text-anchor": "end",
-    }, node.duration ?? "");
-    const g = s(
-      "g",
-      {
-        class: [isGroup ? "group" : "node", stateClass(node.state)].filter(Boolean).join(" "),
-        "data-id": node.id,
-        tabindex: 0,
-        role: "button",
-        "aria-label": String(label),
-        onClick: (event) => {
-          event.stopPropagation();
-          choose(node.id);
-        },
-        onKeydown: (event) => {
-          if (event.key === "Enter" || event.key === " ") {
-            event.preventDefault();
-            choose(node.id);
-          }
-        },
-      },
-      title,
-      rect,
-      text,
-      duration,
-    );
-    (isGroup ? groupLayer : nodeLayer).appendChild(g);
-    elements.set(node.id, { g, duration, isGroup, state: node.state });
+    const el = drawNode(node, box, choose);
+    (el.kind === "group" ? groupLayer : nodeLayer).appendChild(el.g);
+    elements.set(node.id, el);
   }
   for (const [from, to] of graph.edges || []) {
     const a = boxes.get(from);
@@ -296,10 +314,15 @@ export function renderGraph(container, graph, options = {}) {
     );
   }
   select(current);
-  container.appendChild(svg);
+  const frame = container.appendChild(document.createElement("div"));
+  frame.className = "graph-view";
+  frame.appendChild(svg);
+  // Room on the right for edges that bend around skipped layers.
+  const bounds = { x: -margin, y: -margin, w: width + 2 * margin + GAP_X, h: height + 2 * margin };
+  const view = attachView(frame, svg, viewport, bounds, { boxes, nodes: graph.nodes, transform: options.transform });
 
   return {
-    /** Change states/durations (and labels) in place; no re-layout. */
+    /** Change states/durations (and task labels) in place; no re-layout. */
     update(nodes) {
       for (const node of nodes || []) {
         const el = elements.get(node.id);
@@ -310,18 +333,31 @@ export function renderGraph(container, graph, options = {}) {
           const next = stateClass(node.state);
           if (next) el.g.classList.add(next);
           el.state = node.state;
+          const icon = el.g.querySelector("text.icon");
+          if (icon) icon.textContent = stateIcon(node.state);
+          view.recolor(node.id, node.state);
         }
-        if ("duration" in node) el.duration.textContent = node.duration ?? "";
-        if ("label" in node && node.label != null) {
+        if ("duration" in node && el.kind !== "artifact") el.duration.textContent = node.duration ?? "";
+        // Group labels are computed by the server (conditions, loop items); the event stream
+        // sends raw names, so only a task's label follows it.
+        if ("label" in node && node.label != null && el.kind === "node") {
           el.g.querySelector("text.label").textContent = clip(node.label);
           el.g.querySelector("title").textContent = String(node.label);
         }
       }
     },
     select,
+    /** Select `id` and bring it into view. */
+    reveal(id) {
+      select(id);
+      const box = boxes.get(id);
+      if (box) view.centerOn(box);
+    },
+    view,
     element: svg,
     destroy() {
-      svg.remove();
+      view.destroy();
+      frame.remove();
       elements.clear();
     },
   };

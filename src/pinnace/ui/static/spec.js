@@ -1,5 +1,6 @@
 // Reading a pipeline spec for people: a task's inputs, outputs, image, command, packages; YAML.
 
+import { h } from "./dom.js";
 import { unwrapSpec } from "./graph.js";
 
 /** The task at `path` ("outer/inner") of a spec: {task, component, executor, name} or null. */
@@ -75,21 +76,69 @@ export function outputsOf(found) {
   return rows;
 }
 
-/** The packages a lightweight component pip-installs (quoted or bare words after "pip install"). */
+/** pip options that take a value (the next word is not a package). */
+const PIP_VALUE_OPTIONS = new Set([
+  "-i", "--index-url", "--extra-index-url", "-f", "--find-links", "-c", "--constraint",
+  "-r", "--requirement", "--target", "-t", "--prefix", "--root", "--trusted-host", "--cache-dir",
+  "--python-version", "--platform", "--implementation", "--abi", "--progress-bar", "-e", "--editable",
+]);
+
+/** The packages a lightweight component pip-installs: the words after "pip install" up to the
+ * end of that shell command (`||`, `&&`, `;`, `|`, `)`), without options and their values, env
+ * assignments or shell words. Handles kfp 1.x `sh -c "(PIP_...=1 python3 -m pip install ... ||
+ * ... --user) && ..."` and kfp 2.x commands. */
 export function packagesOf(command) {
   const text = (command || []).join("\n");
   const packages = [];
-  const pattern = /pip\s+install\b([^&\n]*)/g;
+  const pattern = /pip3?\s+install\b/g;
   let m;
   while ((m = pattern.exec(text))) {
-    const words = m[1].match(/'[^']*'|"[^"]*"|\S+/g) || [];
+    const rest = text.slice(m.index + m[0].length);
+    const words = rest.match(/'[^']*'|"[^"]*"|\|\||&&|[;|()\n]|[^\s'"();|&]+/g) || [];
+    let skipNext = false;
     for (const word of words) {
-      const bare = word.replace(/^['"]|['"]$/g, "");
-      if (!bare || bare.startsWith("-") || bare.includes("$")) continue;
+      if (/^(\|\||&&|[;|()\n])$/.test(word)) break;
+      if (skipNext) { skipNext = false; continue; }
+      const bare = word.replace(/^['"]|['"]$/g, "").trim();
+      if (!bare) continue;
+      if (bare.startsWith("-")) {
+        if (PIP_VALUE_OPTIONS.has(bare)) skipNext = true;
+        continue;
+      }
+      if (bare.includes("$") || /^[A-Z_][A-Z0-9_]*=/.test(bare) || /\s/.test(bare)) continue;
       if (!packages.includes(bare)) packages.push(bare);
     }
   }
   return packages;
+}
+
+const YAML_LINE = /^(\s*)(- )?((?:"[^"]*"|'[^']*'|[^\s:#][^:#]*?)\s*:)(?=\s|$)(.*)$/;
+
+function yamlValue(text) {
+  const value = text.trim();
+  const cls = !value ? null
+    : /^#/.test(value) ? "y-comment"
+      : /^(true|false|null|~)$/i.test(value) ? "y-bool"
+        : /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(value) ? "y-number"
+          : /^[|>][-+0-9]*$/.test(value) ? "y-block"
+            : "y-string";
+  return cls ? h("span", { class: cls }, text) : text;
+}
+
+/** YAML text as DOM nodes with keys, strings, numbers and comments marked (no HTML parsing). */
+export function highlightYaml(text) {
+  const out = document.createDocumentFragment();
+  for (const line of String(text).split("\n")) {
+    const m = line.match(YAML_LINE);
+    if (m) {
+      out.append(m[1], m[2] ? h("span", { class: "y-dash" }, m[2]) : "", h("span", { class: "y-key" }, m[3]), yamlValue(m[4]), "\n");
+    } else {
+      const item = line.match(/^(\s*)(- )(.*)$/);
+      if (item) out.append(item[1], h("span", { class: "y-dash" }, item[2]), yamlValue(item[3]), "\n");
+      else out.append(line, "\n");
+    }
+  }
+  return out;
 }
 
 /** The Python program of a lightweight component (the argument after its launcher script). */
