@@ -42,6 +42,15 @@ def test_every_top_level_module_has_a_place_in_the_contracts():
     assert names - {"data"} <= placed, sorted(names - {"data"} - placed)
 
 
+def test_every_private_dsl_module_is_behind_the_sdk_surface():
+    """A new private dsl module is forbidden to the compiler too (it goes through dsl.graph)."""
+    contracts = {c["id"]: c for c in CONTRACTS["contracts"]}
+    forbidden = set(contracts["sdk-surface"]["forbidden_modules"])
+    dsl = ROOT / "src" / "pinnace" / "dsl"
+    private = {f"pinnace.dsl.{p.stem}" for p in dsl.glob("_*.py") if p.stem != "__init__"}
+    assert forbidden == private
+
+
 def test_a_wrong_way_import_breaks_a_contract(tmp_path):
     """The linter does see the tree: a store importing the engine is reported."""
     package = tmp_path / "src"

@@ -7,11 +7,19 @@ import copy
 from typing import Any
 
 from .. import __version__
-from ..dsl._context import PipelineContext, TasksGroup
-from ..dsl._control_flow import ConditionBranches, ExitHandler, ParallelFor, _ConditionBase
-from ..dsl._decorators import Pipeline
-from ..dsl._structures import is_task_final_status, rename_for_k8s, unique_name
-from ..dsl._task import PipelineTask
+from ..dsl.graph import (
+    ConditionBase,
+    ConditionBranches,
+    ExitHandler,
+    ParallelFor,
+    Pipeline,
+    PipelineContext,
+    PipelineTask,
+    TasksGroup,
+    is_task_final_status,
+    rename_for_k8s,
+    unique_name,
+)
 from ..errors import CompileError
 from . import _ir
 from ._dag_outputs import dag_outputs, oneof_dag_outputs, pipeline_outputs_dict
@@ -99,7 +107,7 @@ def _subgroup_entry(build: _Build, group: TasksGroup, sub: Any, dag: list[str]) 
         return spec, _task_component(build, sub)
     if isinstance(sub, ParallelFor):
         channels = loop_group_channels(sub, channels, build.graph)
-    elif isinstance(sub, _ConditionBase):
+    elif isinstance(sub, ConditionBase):
         channels = channels + channels_of_conditions(sub.conditions)
     elif isinstance(sub, ExitHandler):
         outputs = {}

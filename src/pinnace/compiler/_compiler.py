@@ -7,8 +7,7 @@ import os
 import tempfile
 from typing import Any
 
-from ..dsl._component import BaseComponent
-from ..dsl._decorators import Pipeline
+from ..dsl.graph import BaseComponent, Pipeline
 from ..errors import CompileError
 from . import _builder
 

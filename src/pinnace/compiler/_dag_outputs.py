@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..dsl._channel import PipelineChannel
-from ..dsl._decorators import Pipeline
-from ..dsl._interface import SINGLE_OUTPUT_NAME
-from ..dsl._loops import Collected
-from ..dsl._oneof import OneOfMixin
-from ..dsl._structures import ComponentSpec
-from ..dsl._task import _check_output_type
+from ..dsl.graph import (
+    SINGLE_OUTPUT_NAME,
+    Collected,
+    ComponentSpec,
+    OneOfMixin,
+    Pipeline,
+    PipelineChannel,
+    check_output_type,
+)
 from ..errors import CompileError
 
 
@@ -91,7 +93,7 @@ def dag_outputs(
                 }
             }
         if interface is not None:
-            _check_output_type(channel, interface, name, len(outputs))
+            check_output_type(channel, interface, name, len(outputs))
     _check_all_returned(component, pipeline)
 
 

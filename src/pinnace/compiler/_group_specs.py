@@ -6,11 +6,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..dsl._channel import PipelineChannel
-from ..dsl._context import TasksGroup
-from ..dsl._control_flow import ParallelFor, _ConditionBase
-from ..dsl._loops import LOOP_CHANNELS, LoopArgumentVariable, LoopParameterArgument
-from ..dsl._structures import ir_parameter_type, rename_for_k8s
+from ..dsl.graph import (
+    LOOP_CHANNELS,
+    ConditionBase,
+    LoopArgumentVariable,
+    LoopParameterArgument,
+    ParallelFor,
+    PipelineChannel,
+    TasksGroup,
+    ir_parameter_type,
+    rename_for_k8s,
+)
 from ..errors import CompileError
 from . import _ir
 from ._groups import injected_name
@@ -53,7 +59,7 @@ def group_task(group: TasksGroup, channels: list, dag: list[str], parent_is_root
         _group_input(spec, channel, dag, parent_is_root)
     if isinstance(group, ParallelFor):
         _loop_iterator(group, spec)
-    elif isinstance(group, _ConditionBase):
+    elif isinstance(group, ConditionBase):
         spec["triggerPolicy"] = {"condition": cel_conjunction(group.conditions)}
     return spec
 

@@ -7,11 +7,19 @@ import collections
 import copy
 from typing import Any
 
-from ..dsl._channel import PipelineArtifactChannel, PipelineChannel, PipelineParameterChannel
-from ..dsl._context import PipelineContext, TasksGroup
-from ..dsl._control_flow import ExitHandler, ParallelFor, _ConditionBase
-from ..dsl._loops import LOOP_CHANNELS, Collected
-from ..dsl._oneof import OneOfMixin
+from ..dsl.graph import (
+    LOOP_CHANNELS,
+    Collected,
+    ConditionBase,
+    ExitHandler,
+    OneOfMixin,
+    ParallelFor,
+    PipelineArtifactChannel,
+    PipelineChannel,
+    PipelineContext,
+    PipelineParameterChannel,
+    TasksGroup,
+)
 from ..errors import CompileError
 
 Inputs = dict[str, dict[tuple[str, Any], PipelineChannel]]
@@ -71,7 +79,7 @@ def condition_channels(root: TasksGroup) -> dict[str, dict[str, PipelineChannel]
     found: dict[str, dict[str, PipelineChannel]] = collections.defaultdict(dict)
 
     def visit(group: TasksGroup, current: list[PipelineChannel]) -> None:
-        if isinstance(group, _ConditionBase):
+        if isinstance(group, ConditionBase):
             current = current + channels_of_conditions(group.conditions)
         for task in group.tasks:
             for channel in current:
@@ -318,7 +326,7 @@ def _check_crossing(graph: GroupGraph, task: Any, upstream: str, groups: list[st
         return
     group = graph.groups.get(groups[0])
     kind = type(group).__name__
-    if isinstance(group, (_ConditionBase, ExitHandler)):
+    if isinstance(group, (ConditionBase, ExitHandler)):
         raise CompileError(
             "Illegal task dependency across DSL context managers. A downstream task cannot "
             f"depend on an upstream task within a dsl.{kind} context unless the downstream "

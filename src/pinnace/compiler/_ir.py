@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..dsl._channel import channels_in
-from ..dsl._placeholders import input_value
-from ..dsl._structures import (
+from ..dsl.graph import (
     ComponentSpec,
     ContainerSpec,
     InputSpec,
     OutputSpec,
     artifact_schema,
+    channels_in,
+    input_value,
     ir_parameter_type,
     is_task_final_status,
 )

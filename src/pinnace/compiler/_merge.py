@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..dsl._structures import unique_name
+from ..dsl.graph import unique_name
 
 
 def _rename_executor(sub: dict, old: str, new: str) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from ..dsl._channel import create_channel
-from ..dsl._context import PipelineContext
-from ..dsl._decorators import Pipeline
+from ..dsl.graph import Pipeline, PipelineContext, create_channel
 from ..errors import CompileError, PinnaceError
 
 

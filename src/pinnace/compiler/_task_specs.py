@@ -5,12 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..dsl._channel import PipelineChannel, channels_in, replace_in
-from ..dsl._loops import Collected, LoopArgumentVariable, LoopArtifactArgument
-from ..dsl._loops import LoopParameterArgument as LoopParam
-from ..dsl._placeholders import input_value
-from ..dsl._structures import is_task_final_status, rename_for_k8s
-from ..dsl._task import PipelineTask
+from ..dsl.graph import (
+    Collected,
+    LoopArgumentVariable,
+    LoopArtifactArgument,
+    PipelineChannel,
+    PipelineTask,
+    channels_in,
+    input_value,
+    is_task_final_status,
+    rename_for_k8s,
+    replace_in,
+)
+from ..dsl.graph import LoopParameterArgument as LoopParam
 from ..errors import CompileError
 from ._groups import injected_name
 

@@ -7,8 +7,7 @@ make_op = components.create_component_from_func(make_data, base_image="python:3.
 
 from __future__ import annotations
 
-from ..dsl._component import BaseComponent, PythonComponent
-from ..dsl._container_component import ContainerComponent
+from ..dsl.graph import BaseComponent, ContainerComponent, PythonComponent
 from ..runtime.types import InputPath, OutputPath
 from ._loading import (
     YamlComponent,

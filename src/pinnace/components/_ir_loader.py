@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from ..dsl._structures import (
+from ..dsl.graph import (
     IR_TO_SPEC_TYPE,
     ComponentSpec,
     ContainerSpec,

@@ -8,7 +8,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..dsl._component import BaseComponent
+from ..dsl.graph import BaseComponent
 from ..errors import PipelineSourceError, SpecError
 from ._ir_loader import spec_from_ir
 from ._v1_loader import spec_from_v1

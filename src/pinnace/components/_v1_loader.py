@@ -14,8 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..dsl import _placeholders as ph
-from ..dsl._structures import (
+from ..dsl.graph import (
     IR_TO_SPEC_TYPE,
     ComponentSpec,
     ContainerSpec,
@@ -24,6 +23,7 @@ from ..dsl._structures import (
     ir_parameter_type,
     sanitize_input_name,
 )
+from ..dsl.graph import placeholders as ph
 from ..errors import SpecError
 from ..runtime import types as io_types
 
