@@ -81,3 +81,15 @@ def test_optional_pipeline_input_artifacts_may_be_left_out(tmp_path):
     assert tasks["describe"].outputs["parameters"]["Output"] == "none"
     assert tasks["describe-inner/describe"].outputs["parameters"]["Output"] == "none"
     assert tasks["describe-inner-2/describe"].outputs["parameters"]["Output"] == "7"
+
+
+def test_a_parameter_read_through_an_input_path_gets_a_file(tmp_path):
+    from pinnace.engine.inputs import resolve_placeholders
+
+    executor_input = {
+        "inputs": {"parameterValues": {"text": "hello", "n": 3}},
+        "outputs": {"outputFile": str(tmp_path / "executor_output.json")},
+    }
+    args = ["{{$.inputs.artifacts['text'].path}}", "{{$.inputs.artifacts['n'].path}}"]
+    text_file, n_file = resolve_placeholders(args, executor_input)
+    assert open(text_file).read() == "hello" and open(n_file).read() == "3"

@@ -123,7 +123,7 @@ def create_component_from_func(
         from ..compiler._compiler import write_atomic
 
         write_atomic(os.fspath(output_component_file), text)
-    component = YamlComponent(spec_from_v1(spec), text, v1=True)
+    component = YamlComponent(spec_from_v1(spec, files_as_artifacts=True), text, v1=True)
     component.python_func = func
     return component
 

@@ -1,9 +1,14 @@
-"""kfp 1.x `component.yaml` (v1 ComponentSpec) -> component, converted as kfp 2.x does.
+"""kfp 1.x `component.yaml` (v1 ComponentSpec) -> component, converted as kfp 2.17.3 does.
 
-One deliberate difference: inputs read through `inputPath`/`inputUri` and outputs written
-through `outputPath`/`outputUri` are artifacts even when typed `String`/`Integer`...
-(kfp 2.17.3 turns such outputs into parameters and rejects such inputs), because kfp 1.x
-passes them as files and pipelines rely on that (binary models, CSV files).
+As in kfp 2.x, an input or output whose type is a parameter type (`String`, `Integer`...)
+is a parameter even when passed through a file: an `outputPath` of type `String` is an
+output parameter written to a file, and an `inputPath` of a parameter type compiles to an
+artifact path placeholder, which Pinnace's engine fills with a file holding the value.
+
+Components made from functions by the kfp 1.x function API (`create_component_from_func`,
+which kfp 2.x does not have) keep kfp 1.x's file passing: `InputPath(str)` and
+`OutputPath(str)` are artifacts there (CSV files, models travel as files and show as
+artifacts), `files_as_artifacts=True`.
 """
 
 from __future__ import annotations
@@ -112,6 +117,7 @@ def _file_type(type_: Any) -> str:
 
 
 def _inputs(component: dict, files: set[str]) -> dict[str, InputSpec]:
+    """`files`: the names passed through files that stay artifacts (the function API)."""
     inputs: dict[str, InputSpec] = {}
     for spec in component.get("inputs") or []:
         raw_type = spec.get("type")
@@ -141,7 +147,7 @@ def _outputs(component: dict, files: set[str]) -> dict[str, OutputSpec]:
     }
 
 
-def _convert(arg: Any, component: dict) -> Any:
+def _convert(arg: Any, component: dict, files_as_artifacts: bool = False) -> Any:
     """One v1 command-line element -> the kfp 2.x placeholder string or struct."""
     if isinstance(arg, str):
         return arg
@@ -163,9 +169,10 @@ def _convert(arg: Any, component: dict) -> Any:
     if key == "outputPath":
         for output in component.get("outputs") or []:
             if output["name"] == value:
-                # Pinnace: a v1 output written to a file is always an artifact (files may
-                # be binary, e.g. a joblib model); kfp 2 would make String outputs parameters.
-                return ph.output_path(sanitize_input_name(value))
+                name = sanitize_input_name(value)
+                if _spec_type(output.get("type"))[1] and not files_as_artifacts:
+                    return ph.output_parameter(name)
+                return ph.output_path(name)
         raise SpecError(
             f"{value!r} is not an output of the component",
             field="implementation.container",
@@ -174,16 +181,16 @@ def _convert(arg: Any, component: dict) -> Any:
     if key == "executorInput":
         return ph.EXECUTOR_INPUT
     if key == "concat":
-        return ph.ConcatPlaceholder([_convert(v, component) for v in value])
+        return ph.ConcatPlaceholder([_convert(v, component, files_as_artifacts) for v in value])
     if key == "if":
         then, else_ = value["then"], value.get("else")
         then = (
-            [_convert(v, component) for v in then]
+            [_convert(v, component, files_as_artifacts) for v in then]
             if isinstance(then, list)
-            else _convert(then, component)
+            else _convert(then, component, files_as_artifacts)
         )
         if isinstance(else_, list):
-            else_ = [_convert(v, component) for v in else_]
+            else_ = [_convert(v, component, files_as_artifacts) for v in else_]
         # a non-list `else` stays as written, like kfp 2.17.3 leaves it
         return ph.IfPresentPlaceholder(sanitize_input_name(value["cond"]["isPresent"]), then, else_)
     raise SpecError(
@@ -193,8 +200,8 @@ def _convert(arg: Any, component: dict) -> Any:
     )
 
 
-def spec_from_v1(component: dict) -> ComponentSpec:
-    """The component spec of a kfp 1.x `component.yaml` dict."""
+def spec_from_v1(component: dict, *, files_as_artifacts: bool = False) -> ComponentSpec:
+    """The component spec of a kfp 1.x `component.yaml` dict (see the module docstring)."""
     component = copy.deepcopy(component)
     container = (component.get("implementation") or {}).get("container")
     if container is None:
@@ -207,10 +214,15 @@ def spec_from_v1(component: dict) -> ComponentSpec:
         raise SpecError(
             "missing image", field="implementation.container.image", hint="set the container image"
         )
-    command = [ph.to_string(_convert(c, component)) for c in container.get("command") or []]
-    args = [ph.to_string(_convert(c, component)) for c in container.get("args") or []]
-    env = {k: ph.to_string(_convert(v, component)) for k, v in (container.get("env") or {}).items()}
-    parts = [container.get("command"), container.get("args"), container.get("env")]
+    files = files_as_artifacts
+
+    def convert(element: Any) -> Any:
+        return ph.to_string(_convert(element, component, files))
+
+    command = [convert(c) for c in container.get("command") or []]
+    args = [convert(c) for c in container.get("args") or []]
+    env = {k: convert(v) for k, v in (container.get("env") or {}).items()}
+    parts = [container.get("command"), container.get("args"), container.get("env")] if files else []
     return ComponentSpec(
         name=component.get("name", "name"),
         inputs=_inputs(component, _file_io_names(parts, ("inputPath", "inputUri"))),

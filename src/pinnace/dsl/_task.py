@@ -19,6 +19,7 @@ from ._structures import (
     ir_parameter_type,
     is_task_final_status,
     python_type_name,
+    sanitize_input_name,
 )
 
 _CPU = re.compile(r"([0-9]*[.])?[0-9]+m?$")
@@ -36,6 +37,10 @@ class TaskOutputs(Mapping):
         try:
             return self._channels[key]
         except KeyError:
+            # kfp 1.x code names outputs as its component.yaml does (`Output`, `Output path`);
+            # loaded into kfp 2.x they are sanitized (`output`, `output_path`).
+            if isinstance(key, str) and sanitize_input_name(key) in self._channels:
+                return self._channels[sanitize_input_name(key)]
             available = ", ".join(sorted(self._channels)) or "none"
             raise CompileError(
                 f"task has no output {key!r}",

@@ -408,6 +408,10 @@ def _placeholder_value(body: str, ei: Mapping[str, Any], original: str) -> str:
         # Vertex passes it, with each artifact's local path as its uri.
         return json.dumps(inputs.get("artifacts", {}).get(m["n"], {}).get("artifacts", []))
     if m := _INPUT_ART.match(body):
+        if m["n"] not in inputs.get("artifacts", {}) and m["n"] in inputs.get(
+            "parameterValues", {}
+        ):
+            return _parameter_file(m["n"], inputs["parameterValues"][m["n"]], ei, m["f"])
         artifact = inputs.get("artifacts", {}).get(m["n"], {}).get("artifacts", [{}])[0]
         return _artifact_field(artifact, m["f"])
     if m := _OUTPUT_PARAM.match(body):
@@ -418,6 +422,18 @@ def _placeholder_value(body: str, ei: Mapping[str, Any], original: str) -> str:
     if body == ".outputs.output_file":
         return outputs.get("outputFile", "")
     return original
+
+
+def _parameter_file(name: str, value: Any, ei: Mapping[str, Any], field: str) -> str:
+    """A parameter read through a file (kfp 1.x `inputPath` of type String, Integer...):
+    kfp 2.x compiles it to an artifact placeholder; the value is written to a file for it."""
+    if field == "metadata":
+        return "{}"
+    folder = Path(ei.get("outputs", {}).get("outputFile", ".")).parent / "inputs" / "parameters"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(value if isinstance(value, str) else json.dumps(value), encoding="utf-8")
+    return str(path)
 
 
 def _artifact_field(artifact: Mapping[str, Any], field: str) -> str:
