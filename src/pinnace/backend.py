@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .engine.events import EventSink, ignore_events
 from .settings import Settings
@@ -39,7 +39,11 @@ class Backend:
             parallelism=parallelism or self.settings.parallelism,
             use_current_python=current,
             prestart=self.settings.prestart,
+            on_process=self._record_process,
         )
+
+    def _record_process(self, execution_id: str, identity: dict[str, Any]) -> None:
+        self.metadata.update_execution(execution_id, process=identity)
 
     def driver(self, executor: LocalExecutor, on_event: EventSink = ignore_events) -> RunDriver:
         from .engine.driver import RunDriver
@@ -73,11 +77,12 @@ def private_folder(path: Path) -> None:
 def open_backend(settings: Settings, *, settle: bool = True) -> Backend:
     """Open the stores of `settings.home`; runs orphaned by a dead process are settled."""
     from .engine.settle import settle_orphaned_runs
+    from .executors._supervision import kill_leftover
     from .stores import open_artifact_store, open_metadata_store
 
     private_folder(settings.home)
     metadata = open_metadata_store(settings.database_url)
     artifacts = open_artifact_store(settings.artifact_root)
     if settle:
-        settle_orphaned_runs(metadata)
+        settle_orphaned_runs(metadata, kill_leftover=kill_leftover)
     return Backend(settings=settings, metadata=metadata, artifacts=artifacts)

@@ -163,7 +163,7 @@ def test_cancel_kills_a_sleeping_task(tmp_path):
         deadline = time.monotonic() + 10
         while not executor._processes and time.monotonic() < deadline:  # wait for the spawn
             time.sleep(0.02)
-        pid = executor._processes["e1"].pid
+        pid = executor._processes["e1"].root
         begin = time.monotonic()
         executor.cancel("e1")
         outcome = future.result(timeout=10)
@@ -255,3 +255,40 @@ def test_a_pythonpath_set_by_the_task_is_kept_after_the_runtime(settings):
     value = result.tasks[0].outputs["Output"]
     parts = value.split(os.pathsep)
     assert parts[-1] == "/opt/extra" and "runtime" in parts[0]
+
+
+@dsl.component
+def leaves_a_daemon(pid_file: str) -> str:
+    import subprocess
+
+    daemon = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    with open(pid_file, "w") as f:
+        f.write(str(daemon.pid))
+    return "done"
+
+
+def test_a_daemon_left_by_a_succeeded_task_is_killed_and_the_process_recorded(
+    settings, tmp_path
+):
+    from pinnace.backend import open_backend
+    from pinnace.executors._proctree import is_running
+
+    pid_file = tmp_path / "daemon.pid"
+
+    @dsl.pipeline(name="daemon")
+    def pipeline():
+        leaves_a_daemon(pid_file=str(pid_file))
+
+    result = pinnace.run(pipeline, settings=settings, use_current_python=True)
+    assert result.state == "SUCCEEDED"
+    daemon = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while is_running(daemon, "") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not is_running(daemon, "")
+    backend = open_backend(settings)
+    try:
+        (execution,) = backend.metadata.list_executions(result.run_id)
+    finally:
+        backend.close()
+    assert execution.process["pid"] > 0 and execution.process["start_ticks"]

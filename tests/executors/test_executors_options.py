@@ -27,7 +27,7 @@ def test_a_task_over_its_memory_limit_is_killed_with_a_clear_message(tmp_path):
     assert tasks["hog"].state is TaskState.FAILED
     assert error.startswith("exceeded its memory limit of 100M (peak ")
     peak = error.split("peak ")[1].split(")")[0]
-    assert peak.endswith("M") and 100 < int(peak[:-1]) < 400
+    assert peak.endswith("M") and 100 <= int(peak[:-1]) < 400  # a cgroup stops it at 100M
 
 
 def test_a_task_under_its_memory_limit_runs(tmp_path):

@@ -300,6 +300,17 @@ def test_executions_add_update_list(store: MetadataStore) -> None:
     assert store.list_executions("no-such-run") == []
 
 
+def test_an_execution_keeps_its_process_identity(store: MetadataStore) -> None:
+    run = make_run()
+    store.create_run(run)
+    execution = ExecutionRecord(uid("e"), run.run_id, "train", 1, TaskState.RUNNING, T0)
+    store.add_execution(execution)
+    assert store.list_executions(run.run_id)[0].process is None
+    identity = {"host": "h", "pid": 42, "start_ticks": "1234", "groups": ["/sys/fs/cgroup/x"]}
+    store.update_execution(execution.execution_id, process=identity)
+    assert store.list_executions(run.run_id)[0].process == identity
+
+
 def test_execution_errors(store: MetadataStore) -> None:
     run = make_run()
     store.create_run(run)

@@ -126,6 +126,7 @@ class RunDriver:
         run = self.metadata.get_run(run_id)
         if run.state is RunState.SUCCEEDED:
             return run  # nothing left to do
+        self._kill_leftovers(run_id)
         progress = self._prepare(run)
         try:
             self._loop(run, progress)
@@ -136,6 +137,16 @@ class RunDriver:
             self.launcher.discard_prestarted(run_id)
             wait(progress.removals)
         return self._finish(run, progress)
+
+    def _kill_leftovers(self, run_id: str) -> None:
+        """Before resuming: no process of an interrupted execution may still run."""
+        kill = getattr(self.executor, "kill_leftover", None)
+        if kill is None:
+            return
+        for execution in self.metadata.list_executions(run_id):
+            interrupted = (execution.error or "").startswith("interrupted")
+            if execution.process and (execution.state is TaskState.RUNNING or interrupted):
+                kill(execution.process)
 
     def _prepare(self, run: RunRecord) -> Progress:
         plan = make_plan(run.spec, run.parameters)

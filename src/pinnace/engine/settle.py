@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from ..model.state import RunState, TaskState
 from ..stores.base import MetadataStore
+
+#: kills the survivors of an execution from its recorded process identity
+LeftoverKiller = Callable[[Mapping[str, Any]], int]
 
 
 def current_owner() -> str:
@@ -35,11 +40,14 @@ def owner_alive(owner: str | None) -> bool:
     return not ticks or _start_ticks(pid) == ticks
 
 
-def settle_orphaned_runs(store: MetadataStore) -> list[str]:
+def settle_orphaned_runs(
+    store: MetadataStore, *, kill_leftover: LeftoverKiller | None = None
+) -> list[str]:
     """Mark runs left PENDING/RUNNING by a dead driver as FAILED, with the reason.
 
     Finished tasks keep their outputs, so `pinnace runs resume RUN_ID` reuses them.
-    Returns the ids of the runs settled.
+    `kill_leftover` kills what survives of a running execution's process tree (from the
+    process identity its executor recorded). Returns the ids of the runs settled.
     """
     settled = []
     for state in (RunState.RUNNING, RunState.PENDING, RunState.CANCELING):
@@ -62,6 +70,8 @@ def settle_orphaned_runs(store: MetadataStore) -> list[str]:
                     store.upsert_task(task)
             for execution in store.list_executions(run.run_id):
                 if execution.state is TaskState.RUNNING:
+                    if kill_leftover is not None and execution.process:
+                        kill_leftover(execution.process)
                     store.update_execution(
                         execution.execution_id,
                         state=TaskState.FAILED,

@@ -1,9 +1,9 @@
-"""Task options on this machine: memory limit (RSS watch), CPU limit (affinity), GPUs.
+"""Task options on this machine: thread pools for CPU limits, GPUs, readable sizes.
 
-`set_memory_limit` is enforced by watching the resident memory of the task's process
-group and killing it when over; `set_cpu_limit` pins the task to ceil(limit) cores and caps
-the usual thread pools; `set_accelerator_limit` hands each GPU task its own devices through
-CUDA_VISIBLE_DEVICES, queueing tasks while the devices are taken.
+`set_memory_limit` and `set_cpu_limit` hold for a task's whole process tree through its
+supervision (executors/_supervision.py: a cgroup, else a watch of the tree); here the usual
+thread pools are capped to the CPU limit, and `set_accelerator_limit` hands each GPU task
+its own devices through CUDA_VISIBLE_DEVICES, queueing tasks while the devices are taken.
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 from ..errors import ExecutorError
 
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
@@ -41,74 +39,19 @@ def human_bytes(count: int) -> str:
     return f"{count}B"
 
 
-def group_rss(pgid: int) -> int:
-    """Resident bytes of every process in process group `pgid` (Linux /proc)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            if int(stat.rsplit(")", 1)[1].split()[2]) != pgid:
-                continue
-            total += int((entry / "statm").read_text().split()[1]) * _PAGE
-        except (OSError, ValueError, IndexError):
-            continue  # the process ended while we looked
-    return total
-
-
-class MemoryWatch:
-    """Polls a process group's RSS every `interval` s; calls `kill` once it exceeds `limit`."""
-
-    def __init__(
-        self, pgid: int, limit: int, kill: Callable[[], None], interval: float = 0.1
-    ) -> None:
-        self.limit, self.peak, self.exceeded = limit, 0, False
-        self._pgid, self._kill, self._interval = pgid, kill, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._watch, daemon=True, name=f"pinnace-memory-{pgid}"
-        )
-        self._thread.start()
-
-    def _watch(self) -> None:
-        while not self._stop.wait(self._interval):
-            rss = group_rss(self._pgid)
-            self.peak = max(self.peak, rss)
-            if rss > self.limit:
-                self.exceeded = True
-                self._kill()
-                return
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=1)
-
-    def message(self) -> str:
-        return (
-            f"exceeded its memory limit of {human_bytes(self.limit)} "
-            f"(peak {human_bytes(self.peak)}); it was killed"
-        )
-
-
-def cpu_settings(limit: float | None, env: dict[str, str]) -> set[int] | None:
-    """The cores a task with CPU limit `limit` is pinned to; thread variables go into `env`."""
-    if not limit or not hasattr(os, "sched_getaffinity"):
-        return None
-    available = sorted(os.sched_getaffinity(0))
-    count = max(1, min(len(available), math.ceil(limit)))
+def thread_settings(limit: float | None, env: dict[str, str]) -> None:
+    """Cap the usual thread pools of a task with CPU limit `limit` (variables go into `env`)."""
+    if not limit:
+        return
+    count = max(1, min(len(_available_cores()), math.ceil(limit)))
     for name in _THREAD_VARIABLES:
         env.setdefault(name, str(count))
-    return set(available[:count])
 
 
-def pin_to(cores: set[int]) -> Callable[[], None]:
-    """A `preexec_fn` that pins the child process to `cores`."""
-
-    def pin() -> None:  # runs in the child between fork and exec
-        os.sched_setaffinity(0, cores)
-
-    return pin
+def _available_cores() -> set[int]:
+    if hasattr(os, "sched_getaffinity"):
+        return os.sched_getaffinity(0)
+    return set(range(os.cpu_count() or 1))
 
 
 def discover_gpus(environ: dict[str, str] | None = None) -> list[str]:

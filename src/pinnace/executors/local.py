@@ -7,18 +7,22 @@ packages (see pinnace.envs). Other containers run their command on the host.
 
 With `prestart` (the default) the interpreters of upcoming tasks are started ahead of time
 and import their program's modules while earlier tasks run (see executors/prestart.py).
+
+Every execution is supervised (executors/_supervision.py): its whole process tree is
+contained (a cgroup, else a subreaper and /proc tracking), its memory and CPU limits hold for
+the tree, and the tree is killed when the execution ends, succeeded or not.
 """
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
 import re
 import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,6 +32,7 @@ from typing import IO, Any
 from ..envs.cache import Environment, EnvironmentCache
 from ..envs.commands import LightweightProgram, recognize_command
 from ..errors import ExecutorError, PinnaceError
+from ._supervision import Containment, Limits, Supervisor, kill_leftover
 from .base import ExecutionOutcome, TaskLaunch
 from .containers import (
     ENGINES,
@@ -37,12 +42,16 @@ from .containers import (
     input_paths,
     probe_engines,
 )
-from .limits import GpuPool, MemoryWatch, cpu_settings, discover_gpus, pin_to
+from .limits import GpuPool, discover_gpus, human_bytes, thread_settings
 from .prestart import WarmPool, program_modules
 from .runtime_copy import RUNTIME_PACKAGE
 from .warming import Prestarting
 
 _KILL_GRACE_SECONDS = 5.0
+_LOG = logging.getLogger("pinnace.executors.local")
+
+#: called with (execution id, process identity) once an execution's process started
+ProcessListener = Callable[[str, dict[str, Any]], None]
 
 # Variables of the driving process that must not leak into a task's interpreter.
 _DROPPED_ENV = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
@@ -71,10 +80,15 @@ class LocalExecutor(Prestarting):
         container_engines: Sequence[str] = ENGINES,
         gpus: Sequence[str] | None = None,
         prestart: bool = True,
+        supervision: str | None = None,
+        on_process: ProcessListener | None = None,
     ) -> None:
         """`gpus` None discovers them (PINNACE_GPUS, else nvidia-smi) at the first GPU task.
 
         `prestart` False starts every task's interpreter only at its launch (no warm processes).
+        `supervision` None contains task trees in cgroups where possible, else a subreaper;
+        "cgroup1", "cgroup2" or "subreaper" asks for one. `on_process` learns each started
+        execution's process identity (the metadata store keeps it, see `kill_leftover`).
         """
         self._engines = tuple(container_engines)
         self._probe: EngineProbe | None = None
@@ -84,7 +98,9 @@ class LocalExecutor(Prestarting):
         self._parallelism = max(1, parallelism)
         self._use_current = use_current_python
         self._pool = ThreadPoolExecutor(self._parallelism, thread_name_prefix="pinnace-task")
-        self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._supervisor = Supervisor(supervision)
+        self._on_process = on_process
+        self._processes: dict[str, Containment] = {}
         self._canceled: set[str] = set()
         self._lock = threading.Lock()
         self._warm = WarmPool(self._parallelism) if prestart else None
@@ -100,17 +116,28 @@ class LocalExecutor(Prestarting):
     def submit(self, launch: TaskLaunch) -> Future[ExecutionOutcome]:
         return self._pool.submit(self._execute, launch)
 
-    def cancel(self, execution_id: str) -> None:
+    @property
+    def supervision(self) -> str:
+        """How task trees are contained: "cgroup1", "cgroup2" or "subreaper"."""
+        return self._supervisor.mode
+
+    def cancel(self, execution_id: str, *, grace: float | None = None) -> None:
+        """Stop an execution: SIGTERM to its whole tree, SIGKILL after `grace` seconds
+        (default 5; 0 kills at once)."""
+        grace = _KILL_GRACE_SECONDS if grace is None else grace
         with self._lock:
             self._canceled.add(execution_id)
-            process = self._processes.get(execution_id)
-        if process is not None and process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            # A task that ignores SIGTERM is killed after a grace period.
-            timer = threading.Timer(_KILL_GRACE_SECONDS, _kill_group, (process,))
-            timer.daemon = True
-            timer.start()
+            attempt = self._processes.get(execution_id)
+        if attempt is None:
+            return
+        if grace <= 0:
+            attempt.kill()
+            return
+        attempt.signal(signal.SIGTERM)
+        # A task that ignores SIGTERM is killed after a grace period.
+        timer = threading.Timer(grace, attempt.kill)
+        timer.daemon = True
+        timer.start()
 
     def close(self) -> None:
         if self._warm is not None:
@@ -124,6 +151,7 @@ class LocalExecutor(Prestarting):
         self._pool.shutdown(wait=True)
         if self._warm is not None:
             self._warm.discard()  # any started while closing
+        self._supervisor.close()
 
     def _shape(self, program: LightweightProgram, env: Environment) -> _Program:
         managed = bool(env.requirements) and not self._use_current
@@ -264,7 +292,7 @@ class LocalExecutor(Prestarting):
         gpus: list[str],
         managed: bool,
     ) -> tuple[dict[str, str], set[int] | None]:
-        """The environment variables and CPU pinning of a task's process."""
+        """The environment variables of a task's process (its cores are chosen at launch)."""
         env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
         if managed:
             # Pinnace's environments are built without bytecode (fast builds): the tasks
@@ -273,7 +301,7 @@ class LocalExecutor(Prestarting):
         # Each GPU task sees exactly its devices; other tasks see none.
         env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
         threads: dict[str, str] = {}
-        cores = cpu_settings(cpu_limit, threads)
+        thread_settings(cpu_limit, threads)
         env.update(threads)
         env.update(task_env)
         # The runtime comes first; a PYTHONPATH the task itself sets (set_env_variable) stays.
@@ -281,7 +309,7 @@ class LocalExecutor(Prestarting):
             p for p in (str(self._runtime_path), task_env.get("PYTHONPATH", "")) if p
         )
         env["PYTHONUNBUFFERED"] = "1"
-        return env, cores
+        return env, None
 
     def _spawn(
         self,
@@ -293,47 +321,88 @@ class LocalExecutor(Prestarting):
         shape: _Program | None,
     ) -> ExecutionOutcome:
         managed = shape is not None and shape.managed
-        env, cores = self._task_env(launch.resources.cpu_limit, launch.env, gpus, managed)
+        env, _ = self._task_env(launch.resources.cpu_limit, launch.env, gpus, managed)
         canceled = ExecutionOutcome(exit_code=-1, error="canceled", environment=environment)
         if self.was_canceled(launch.execution_id):
             return canceled
+        resources = launch.resources
+        attempt = self._supervisor.contain(
+            launch.execution_id, Limits(resources.memory_limit_bytes, resources.cpu_limit)
+        )
+        try:
+            code = self._run_contained(launch, argv, env, log, shape, gpus, environment, attempt)
+        finally:
+            attempt.close()  # whatever the task left running dies with the execution
+            with self._lock:
+                self._processes.pop(launch.execution_id, None)
+        if code is None:
+            return canceled
+        if isinstance(code, str):
+            return ExecutionOutcome(exit_code=-1, error=code, environment=environment)
+        error = _describe_exit(code, launch, self)
+        if attempt.memory_exceeded:
+            error = (
+                f"exceeded its memory limit of {human_bytes(attempt.limits.memory_bytes or 0)} "
+                f"(peak {human_bytes(attempt.peak_bytes)}); it was killed"
+            )
+            _write(log, f"pinnace: {error}\n")
+            code = code or -signal.SIGKILL
+        return ExecutionOutcome(exit_code=code, error=error, environment=environment)
+
+    def _run_contained(
+        self,
+        launch: TaskLaunch,
+        argv: list[str],
+        env: dict[str, str],
+        log: IO[bytes],
+        shape: _Program | None,
+        gpus: list[str],
+        environment: dict[str, Any],
+        attempt: Containment,
+    ) -> int | str | None:
+        """Start the execution inside `attempt` and wait: its exit code, a reason it could not
+        start, or None when it was canceled before starting."""
+        if attempt.cores:
+            _write(log, f"pinnace: cores {','.join(map(str, attempt.cores))}\n")
         # Outside the lock: handing over a launch may wait for the warm process's imports.
-        process = self._warm_process(launch, argv, env, cores, shape, gpus, environment)
+        process = self._warm_process(
+            launch, argv, {**env, **attempt.env()}, shape, gpus, environment, attempt
+        )
         with self._lock:
             if launch.execution_id in self._canceled:
                 if process is not None:
-                    _kill_group(process)
+                    attempt.kill()
                     process.wait()
-                return canceled
-            try:
-                if process is None:
+                return None
+            if process is None:
+                try:
                     process = subprocess.Popen(
-                        argv,
+                        attempt.command(argv),
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         stdin=subprocess.DEVNULL,
                         cwd=launch.workdir,
-                        env=env,
+                        env={**env, **attempt.env()},
                         start_new_session=True,
-                        preexec_fn=pin_to(cores) if cores else None,
                     )
-            except OSError as exc:
-                return ExecutionOutcome(exit_code=-1, error=f"could not start {argv[0]}: {exc}")
-            self._processes[launch.execution_id] = process
-        limit = launch.resources.memory_limit_bytes
-        watch = MemoryWatch(process.pid, limit, lambda: _kill_group(process)) if limit else None
+                except OSError as exc:
+                    return f"could not start {argv[0]}: {exc}"
+                attempt.attach(process.pid)
+            self._processes[launch.execution_id] = attempt
+        self._report(launch.execution_id, attempt)
+        return process.wait()
+
+    def _report(self, execution_id: str, attempt: Containment) -> None:
+        if self._on_process is None:
+            return
         try:
-            code = process.wait()
-        finally:
-            if watch is not None:
-                watch.stop()
-            with self._lock:
-                self._processes.pop(launch.execution_id, None)
-        error = _describe_exit(code, launch, self)
-        if watch is not None and watch.exceeded:
-            error = watch.message()
-            _write(log, f"pinnace: {error}\n")
-        return ExecutionOutcome(exit_code=code, error=error, environment=environment)
+            self._on_process(execution_id, attempt.identity())
+        except Exception:  # the execution runs on; only its crash recovery is weaker
+            _LOG.warning("cannot record the process of execution %s", execution_id, exc_info=True)
+
+    def kill_leftover(self, process: Mapping[str, Any]) -> int:
+        """Kill what survives of an earlier execution (recorded by `on_process`) after a crash."""
+        return kill_leftover(process)
 
     def was_canceled(self, execution_id: str) -> bool:
         with self._lock:
@@ -378,12 +447,6 @@ def _failure_from_log(log_path: Path) -> str | None:
 @lru_cache(maxsize=64)
 def _modules_of(program_text: str) -> list[tuple[str, list[str]]]:
     return program_modules(program_text)
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 def _write(log: IO[bytes], text: str) -> None:

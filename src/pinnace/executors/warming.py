@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ..envs.commands import KFP_V2, recognize_command
+from ._supervision import MARKER
 from .base import TaskLaunch, UpcomingTask
-from .limits import pin_to
 from .prestart import kill as kill_warm
 from .prestart import launch as launch_warm
 from .prestart import warm_key
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from ..envs.cache import Environment, EnvironmentCache
     from ..envs.commands import LightweightProgram
+    from ._supervision import Containment
     from .local import _Program
     from .prestart import WarmPool
 
@@ -96,17 +97,18 @@ class Prestarting:
                 return "later"
             env = found
         shape = self._shape(program, env)
-        environ, cores = self._task_env(task.resources.cpu_limit, task.env, [], shape.managed)
+        environ, _ = self._task_env(task.resources.cpu_limit, task.env, [], shape.managed)
         python = str(env.python)
+        # Cores are chosen at launch and given to the process then (Containment.adopt).
         return {
-            "key": warm_key(python, shape.kind, environ, cores),
+            "key": warm_key(python, shape.kind, environ, None),
             "run_id": task.run_id,
             "python": python,
             "modules": self._modules_for(python, shape.modules),
             "runtime": shape.kind == KFP_V2,
             "env": environ,
             "cwd": str(self._runtime_path),
-            "preexec": pin_to(cores) if cores else None,
+            "preexec": None,
         }
 
     def _modules_for(
@@ -129,19 +131,20 @@ class Prestarting:
         launch: TaskLaunch,
         argv: list[str],
         env: dict[str, str],
-        cores: set[int] | None,
         shape: _Program | None,
         gpus: list[str],
         environment: dict[str, Any],
+        attempt: Containment,
     ) -> subprocess.Popen[bytes] | None:
-        """A prestarted process now running this launch, or None (start a fresh one)."""
+        """A prestarted process now running this launch inside `attempt`, or None."""
         if self._warm is None or shape is None or gpus:
             return None
         self._modules_for(argv[0], shape.modules)
-        key = warm_key(argv[0], shape.kind, env, cores)
-        process = self._warm.take(key)
+        bare = {k: v for k, v in env.items() if k != MARKER}
+        process = self._warm.take(warm_key(argv[0], shape.kind, bare, None))
         if process is None:
             return None
+        attempt.adopt(process.pid)
         if launch_warm(process, argv, str(launch.workdir), env, str(launch.log_path)):
             environment["prestarted"] = True
             return process

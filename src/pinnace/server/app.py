@@ -97,7 +97,9 @@ def create_app(
 
     options = options or ServerOptions.load()
     backend = open_backend(settings, settle=False)
-    orphaned = settle_orphaned_runs(backend.metadata)
+    from ..executors._supervision import kill_leftover
+
+    orphaned = settle_orphaned_runs(backend.metadata, kill_leftover=kill_leftover)
     if options.auth:
         generated = ensure_admin(backend.metadata, options.admin_password)
         if generated:

@@ -56,7 +56,7 @@ JSON_FIELDS: dict[type, tuple[str, ...]] = {
     PipelineRecord: ("spec",),
     RunRecord: ("spec", "parameters", "outputs"),
     TaskRecord: ("inputs", "outputs"),
-    ExecutionRecord: ("environment",),
+    ExecutionRecord: ("environment", "process"),
     ArtifactRecord: ("metadata",),
     CacheEntry: ("outputs",),
     PipelineVersionRecord: ("spec",),

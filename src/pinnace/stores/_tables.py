@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 #: the migration the code expects; opening a store upgrades older databases to it
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 # Named constraints let later migrations drop or alter them (SQLite batch mode needs names).
 NAMING_CONVENTION = {
@@ -158,6 +158,7 @@ executions = Table(
     Column("error", Text, nullable=True),
     Column("log_path", String, nullable=True),
     Column("environment", JSON, nullable=False),
+    Column("process", JSON, nullable=True),
     Index("ix_executions_execution_id", "execution_id", unique=True),
     Index("ix_executions_run_id_task_name", "run_id", "task_name"),
 )

@@ -93,6 +93,9 @@ class ExecutionRecord:
     log_path: str | None = None
     #: environment used: interpreter path and requirement list
     environment: dict[str, Any] = field(default_factory=dict)
+    #: the execution's process as its executor identifies it (pid, start time, group), so
+    #: that whoever resumes the run after a crash can kill a survivor first
+    process: dict[str, Any] | None = None
 
 
 @dataclass

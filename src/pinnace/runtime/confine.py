@@ -1,0 +1,64 @@
+"""Entering a supervised attempt from inside the child: cgroups, parent-death signal, cores.
+
+Standard library only: this runs in the task's own interpreter (a fork server's child calls
+`enter(spec)` right after fork), or as a shim that enters and then `exec`s the task's
+command: `python -I -S confine.py SPEC_JSON COMMAND...`. The spec is what
+`pinnace.executors._supervision.Containment.child_spec()` returns:
+
+    {"procs": ["/sys/fs/cgroup/memory/.../cgroup.procs", ...],
+     "parent": 1234, "pdeathsig": 9, "cores": [0, 1], "marker": ["PINNACE_ATTEMPT", "..."]}
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_PR_SET_PDEATHSIG = 1
+
+
+def enter(spec: dict) -> None:  # type: ignore[type-arg]
+    """Join the attempt's cgroups, die with the parent, keep to the attempt's cores.
+
+    Call it in the child before running anything of the task. Exits the process (code 125)
+    when the parent already died: nobody would supervise the attempt.
+    """
+    pid = str(os.getpid()).encode()
+    for path in spec.get("procs", ()):
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, pid)
+        finally:
+            os.close(fd)
+    signal_number = int(spec.get("pdeathsig") or 0)
+    if signal_number:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal_number, 0, 0, 0)
+        parent = spec.get("parent")
+        if parent and os.getppid() != int(parent):
+            os._exit(125)  # the driver died between our fork and prctl
+    cores = spec.get("cores")
+    if cores and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, set(cores))
+    marker = spec.get("marker")
+    if marker:
+        os.environ[marker[0]] = marker[1]
+
+
+def main(argv: list[str]) -> None:
+    """`confine.py SPEC_JSON COMMAND...`: enter, then become COMMAND (same process id)."""
+    import json
+
+    enter(json.loads(argv[0]))
+    command = argv[1:]
+    try:
+        os.execvp(command[0], command)
+    except OSError as exc:
+        sys.stderr.write(f"pinnace: cannot start {command[0]}: {exc}\n")
+        os._exit(127)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
