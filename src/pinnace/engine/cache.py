@@ -19,15 +19,25 @@ from .plan import PlannedTask
 _CACHE_KEY_VERSION = "pinnace-cache-1"
 
 
-def cache_key(task: PlannedTask, inputs: BoundInputs, pipeline_name: str = "") -> str:
-    """The fingerprint of a task's execution, scoped to its pipeline as KFP scopes it.
+def cache_key(
+    task: PlannedTask,
+    inputs: BoundInputs,
+    pipeline_name: str = "",
+    namespace: str | None = None,
+) -> str:
+    """The fingerprint of a task's execution, scoped to its pipeline as KFP scopes it, and
+    to the run's namespace: one user's cached outputs are never served to another, and no
+    user can plant outputs for another's runs. (Runs without a namespace, from the CLI,
+    keep the keys they always had.)
 
     A user-given `cachingOptions.cacheKey` replaces the inputs and container, as in KFP.
     """
     custom = task.spec.get("cachingOptions", {}).get("cacheKey")
     if custom:
-        text = "\x00".join((_CACHE_KEY_VERSION, pipeline_name, task.component_name, custom))
-        return hashlib.sha256(text.encode()).hexdigest()
+        parts: tuple[str, ...] = (_CACHE_KEY_VERSION, pipeline_name, task.component_name, custom)
+        if namespace is not None:
+            parts = (*parts, "namespace", namespace)
+        return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
     container = task.executor.get("container", {})
     outputs = task.component.get("outputDefinitions", {})
     document: dict[str, Any] = {
@@ -45,5 +55,7 @@ def cache_key(task: PlannedTask, inputs: BoundInputs, pipeline_name: str = "") -
         "outputParametersSpec": outputs.get("parameters", {}),
         "outputArtifactsSpec": outputs.get("artifacts", {}),
     }
+    if namespace is not None:
+        document["namespace"] = namespace
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -66,7 +66,8 @@ def _private_database_file(path: Path) -> None:
     """Create the SQLite file readable by its owner only (0600; SQLite gives its -wal and
     -shm files the same mode), and tighten the mode of one created before."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    with contextlib.suppress(OSError):  # SQLite reports what is wrong with the path itself
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         with contextlib.suppress(OSError):
             if part.exists() and part.stat().st_mode & 0o077:

@@ -72,7 +72,8 @@ pipelines = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("display_name", String, nullable=False, default=""),
     Column("namespace", String, nullable=True),
-    Index("ix_pipelines_name", "name", unique=True),
+    Index("ix_pipelines_name", "name"),
+    Index("ix_pipelines_namespace_name", "namespace", "name", unique=True),
     Index("ix_pipelines_namespace_created_at", "namespace", "created_at"),
 )
 

@@ -188,7 +188,7 @@ def get_pipeline_by_name(
     request: Request, name: str, namespace: str | None = None, principal: Principal = Caller
 ) -> dict[str, Any]:
     return views.pipeline(
-        svc.get_pipeline_by_name(context(request).backend.metadata, principal, name)
+        svc.get_pipeline_by_name(context(request).backend.metadata, principal, name, namespace)
     )
 
 

@@ -22,6 +22,19 @@ def load_visible(
     return record
 
 
+def load_writable(
+    store: MetadataStore, kind: type, key: str, principal: Principal, *, shared: bool = False
+) -> Any:
+    """THE ownership check of every write (change, delete, add a version, start a run in):
+    the record when the caller may change it; NotFoundError when they cannot even see it,
+    PermissionDeniedError when they see it but it is not theirs (a shared object, which
+    only an admin changes). Every write service goes through here; the route-walk test
+    (tests/server/test_server_route_walk.py) checks each route with other users' tokens."""
+    record = load_visible(store, kind, key, principal, shared=shared)
+    check_writable(principal, record.namespace)
+    return record
+
+
 def can_see(principal: Principal, namespace: str | None, *, shared: bool = False) -> bool:
     if principal.is_admin:
         return True

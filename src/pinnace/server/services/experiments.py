@@ -17,7 +17,7 @@ from ...stores.base import (
 )
 from ..errors import ConflictError
 from .accounts import Principal
-from .common import load_visible, owner_namespace
+from .common import load_visible, load_writable, owner_namespace
 
 DEFAULT_EXPERIMENT = "Default"
 ARCHIVED, AVAILABLE = "ARCHIVED", "AVAILABLE"
@@ -78,12 +78,19 @@ def get_experiment(
     return load_visible(store, ExperimentRecord, experiment_id, principal)
 
 
+def writable_experiment(
+    store: MetadataStore, principal: Principal, experiment_id: str
+) -> ExperimentRecord:
+    """The experiment, when the caller may change it or start runs in it."""
+    return load_writable(store, ExperimentRecord, experiment_id, principal)
+
+
 def list_experiments(store: MetadataStore, query: ListQuery) -> Page:
     return store.query_records(ExperimentRecord, query)
 
 
 def delete_experiment(store: MetadataStore, principal: Principal, experiment_id: str) -> None:
-    get_experiment(store, principal, experiment_id)
+    writable_experiment(store, principal, experiment_id)
     store.delete_record(ExperimentRecord, experiment_id)
 
 
@@ -91,7 +98,7 @@ def set_storage_state(
     store: MetadataStore, principal: Principal, experiment_id: str, state: str
 ) -> None:
     """Archive or unarchive; archiving also archives the runs and disables recurring runs."""
-    get_experiment(store, principal, experiment_id)
+    writable_experiment(store, principal, experiment_id)
     store.update_record(ExperimentRecord, experiment_id, storage_state=state)
     if state != ARCHIVED:
         return

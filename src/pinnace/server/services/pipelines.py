@@ -23,7 +23,7 @@ from ...stores.base import (
 )
 from ..errors import ConflictError, PayloadTooLargeError
 from .accounts import Principal
-from .common import check_writable, load_visible, owner_namespace
+from .common import load_visible, load_writable, owner_namespace, store_not_found
 
 _SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -103,7 +103,8 @@ def create_pipeline(
 ) -> PipelineRecord:
     if not name:
         raise UserInputError("a pipeline needs a name", hint="pass name or display_name")
-    if store.get_pipeline_by_name(name) is not None:
+    target = owner_namespace(principal, namespace)
+    if _named(store, name, target) is not None:
         raise ConflictError(
             f"a pipeline named {name!r} already exists", hint="upload a new version of it instead"
         )
@@ -114,7 +115,7 @@ def create_pipeline(
         spec=spec or {},
         created_at=_now(),
         display_name=display_name or name,
-        namespace=owner_namespace(principal, namespace),
+        namespace=target,
     )
     store.insert_record(record)
     return record
@@ -161,8 +162,7 @@ def upload_version(
 ) -> PipelineVersionRecord:
     if not pipeline_id:
         raise UserInputError("pipelineid is required", hint="pass ?pipelineid=<pipeline id>")
-    pipeline = get_pipeline(store, principal, pipeline_id)
-    check_writable(principal, pipeline.namespace)
+    pipeline = writable_pipeline(store, principal, pipeline_id)
     spec = read_pipeline_package(filename, data, max_bytes)
     name = name or display_name or PurePosixPath(filename).stem or _spec_name(spec)
     return add_version(
@@ -206,8 +206,7 @@ def create_version(
     description: str = "",
     code_source_url: str = "",
 ) -> PipelineVersionRecord:
-    pipeline = get_pipeline(store, principal, pipeline_id)
-    check_writable(principal, pipeline.namespace)
+    pipeline = writable_pipeline(store, principal, pipeline_id)
     if not name:
         raise UserInputError("a pipeline version needs a name", hint="pass name or display_name")
     return add_version(
@@ -265,16 +264,38 @@ def get_pipeline(store: MetadataStore, principal: Principal, pipeline_id: str) -
     return load_visible(store, PipelineRecord, pipeline_id, principal, shared=True)
 
 
-def get_pipeline_by_name(store: MetadataStore, principal: Principal, name: str) -> PipelineRecord:
-    record = store.get_pipeline_by_name(name)
-    return get_pipeline(store, principal, record.pipeline_id if record else name)
+def writable_pipeline(
+    store: MetadataStore, principal: Principal, pipeline_id: str
+) -> PipelineRecord:
+    """The pipeline, when the caller may change it (add or delete versions, delete it)."""
+    return load_writable(store, PipelineRecord, pipeline_id, principal, shared=True)
+
+
+def _named(store: MetadataStore, name: str, namespace: str | None) -> PipelineRecord | None:
+    query = ListQuery(predicates=(Predicate("name", "eq", name),), limit=1000)
+    for record in store.query_records(PipelineRecord, query).records:
+        if record.namespace == namespace:
+            return record  # type: ignore[no-any-return]
+    return None
+
+
+def get_pipeline_by_name(
+    store: MetadataStore, principal: Principal, name: str, namespace: str | None = None
+) -> PipelineRecord:
+    """The pipeline `name` in the caller's namespace (or `namespace`, which only an admin
+    may name), else the shared one of that name; never another user's (404, as if absent)."""
+    own = owner_namespace(principal, namespace)
+    record = (_named(store, name, own) if own is not None else None) or _named(store, name, None)
+    if record is None:
+        raise store_not_found(store, PipelineRecord, name)
+    return get_pipeline(store, principal, record.pipeline_id)
 
 
 def delete_pipeline(
     store: MetadataStore, principal: Principal, pipeline_id: str, *, cascade: bool = False
 ) -> None:
     """Delete a pipeline; one with versions only with `cascade` (KFP refuses otherwise)."""
-    check_writable(principal, get_pipeline(store, principal, pipeline_id).namespace)
+    writable_pipeline(store, principal, pipeline_id)
     if not cascade:
         versions = store.query_records(
             PipelineVersionRecord,
@@ -293,8 +314,7 @@ def update_pipeline(
     store: MetadataStore, principal: Principal, pipeline_id: str, *, display_name: str
 ) -> PipelineRecord:
     """Rename a pipeline for display (its `name`, the key uploads use, stays)."""
-    pipeline = get_pipeline(store, principal, pipeline_id)
-    check_writable(principal, pipeline.namespace)
+    pipeline = writable_pipeline(store, principal, pipeline_id)
     if not display_name.strip():
         return pipeline
     return store.update_record(PipelineRecord, pipeline_id, display_name=display_name)
@@ -308,7 +328,7 @@ def update_version(
     *,
     display_name: str,
 ) -> PipelineVersionRecord:
-    check_writable(principal, get_pipeline(store, principal, pipeline_id).namespace)
+    writable_pipeline(store, principal, pipeline_id)
     version = get_version(store, principal, pipeline_id, version_id)
     if not display_name.strip():
         return version
@@ -401,7 +421,6 @@ def list_versions(
 def delete_version(
     store: MetadataStore, principal: Principal, pipeline_id: str, version_id: str
 ) -> None:
-    pipeline = get_pipeline(store, principal, pipeline_id)
-    check_writable(principal, pipeline.namespace)
+    writable_pipeline(store, principal, pipeline_id)
     get_version(store, principal, pipeline_id, version_id)
     store.delete_record(PipelineVersionRecord, version_id)

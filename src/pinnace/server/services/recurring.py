@@ -13,8 +13,8 @@ from ...stores.base import ListQuery, MetadataStore, Page, RecurringRunRecord
 from ..context import ServerContext
 from ..wire import parse_timestamp
 from .accounts import Principal
-from .common import load_visible
-from .experiments import default_experiment, get_experiment
+from .common import load_visible, load_writable
+from .experiments import default_experiment, writable_experiment
 from .runs import resolve_spec
 
 MIN_INTERVAL_SECONDS = 1
@@ -74,7 +74,7 @@ def create_recurring_run(
     )
     experiment_id = body.get("experiment_id")
     experiment = (
-        get_experiment(store, principal, experiment_id)
+        writable_experiment(store, principal, experiment_id)
         if experiment_id
         else default_experiment(store, principal)
     )
@@ -117,12 +117,12 @@ def list_recurring_runs(store: MetadataStore, query: ListQuery) -> Page:
 
 
 def set_enabled(store: MetadataStore, principal: Principal, key: str, enabled: bool) -> None:
-    get_recurring_run(store, principal, key)
+    load_writable(store, RecurringRunRecord, key, principal)
     store.update_record(
         RecurringRunRecord, key, enabled=enabled, updated_at=datetime.now(timezone.utc)
     )
 
 
 def delete_recurring_run(store: MetadataStore, principal: Principal, key: str) -> None:
-    get_recurring_run(store, principal, key)
+    load_writable(store, RecurringRunRecord, key, principal)
     store.delete_record(RecurringRunRecord, key)

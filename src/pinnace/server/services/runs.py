@@ -18,8 +18,8 @@ from ...stores.base import (
 from ..context import ServerContext
 from ..errors import PreconditionError
 from .accounts import Principal
-from .common import load_visible
-from .experiments import default_experiment, get_experiment
+from .common import load_visible, load_writable
+from .experiments import default_experiment, writable_experiment
 from .pipelines import get_pipeline, get_version, latest_version
 
 
@@ -81,7 +81,7 @@ def create_run(
     """
     store = ctx.backend.metadata
     experiment = (
-        get_experiment(store, principal, experiment_id)
+        writable_experiment(store, principal, experiment_id)
         if experiment_id
         else default_experiment(store, principal)
     )
@@ -117,12 +117,16 @@ def get_run(ctx: ServerContext, principal: Principal, run_id: str) -> RunRecord:
     return load_visible(ctx.backend.metadata, RunRecord, run_id, principal)
 
 
+def writable_run(ctx: ServerContext, principal: Principal, run_id: str) -> RunRecord:
+    return load_writable(ctx.backend.metadata, RunRecord, run_id, principal)
+
+
 def list_runs(ctx: ServerContext, query: ListQuery) -> Page:
     return ctx.backend.metadata.query_records(RunRecord, query)
 
 
 def terminate_run(ctx: ServerContext, principal: Principal, run_id: str) -> None:
-    run = get_run(ctx, principal, run_id)
+    run = writable_run(ctx, principal, run_id)
     if run.state.terminal:
         return
     if not ctx.manager.terminate(run_id):
@@ -134,7 +138,7 @@ def terminate_run(ctx: ServerContext, principal: Principal, run_id: str) -> None
 
 def retry_run(ctx: ServerContext, principal: Principal, run_id: str) -> None:
     """Resume a FAILED or CANCELED run: finished tasks are kept, the rest run again."""
-    run = get_run(ctx, principal, run_id)
+    run = writable_run(ctx, principal, run_id)
     if not run.state.terminal or run.state.value == "SUCCEEDED" or ctx.manager.is_active(run_id):
         raise PreconditionError(
             f"run {run_id!r} is {run.state.value}; only FAILED or CANCELED runs can be retried"
@@ -143,12 +147,12 @@ def retry_run(ctx: ServerContext, principal: Principal, run_id: str) -> None:
 
 
 def set_storage_state(ctx: ServerContext, principal: Principal, run_id: str, state: str) -> None:
-    get_run(ctx, principal, run_id)
+    writable_run(ctx, principal, run_id)
     ctx.backend.metadata.update_record(RunRecord, run_id, storage_state=state)
 
 
 def delete_run(ctx: ServerContext, principal: Principal, run_id: str) -> None:
-    run = get_run(ctx, principal, run_id)
+    run = writable_run(ctx, principal, run_id)
     if not run.state.terminal or ctx.manager.is_active(run_id):
         raise PreconditionError(
             f"run {run_id!r} is still {run.state.value}", hint="terminate it first"
