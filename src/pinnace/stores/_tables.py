@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 #: the migration the code expects; opening a store upgrades older databases to it
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 # Named constraints let later migrations drop or alter them (SQLite batch mode needs names).
 NAMING_CONVENTION = {
