@@ -2,8 +2,17 @@
 # Install Pinnace with its test dependencies in .venv and run the whole test suite.
 # The dashboard's browser tests drive Debian's Chromium: it is installed here when missing
 # (needs apt and root, as on CI); without it those tests fail with a message saying so.
+# The shared-store tests need PostgreSQL and MariaDB on loopback: scripts/services.sh starts
+# them (installing Debian's packages where missing); PINNACE_TEST_SERVICES=required makes a
+# missing server fail those tests instead of skipping them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if bash scripts/services.sh; then
+  export PINNACE_TEST_SERVICES="${PINNACE_TEST_SERVICES:-required}"
+elif [ "${CI:-}" = "true" ]; then
+  echo "the database servers could not be started; see above" >&2
+  exit 1
+fi
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
     && [ "$(id -u)" = "0" ]; then
   echo "installing Debian's chromium for the browser tests" >&2

@@ -1,4 +1,5 @@
-"""FsspecArtifactStore: local folders and memory://, atomic commits, URIs kept inside the root."""
+"""FsspecArtifactStore: local folders, memory:// and S3 (a real moto server), atomic commits,
+URIs kept inside the root."""
 
 from __future__ import annotations
 
@@ -33,10 +34,12 @@ def listing(root: Path) -> dict[str, bytes]:
     }
 
 
-@pytest.fixture(params=["local", "memory"])
+@pytest.fixture(params=["local", "memory", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> FsspecArtifactStore:
     if request.param == "local":
         return FsspecArtifactStore(str(tmp_path / "artifacts"))
+    if request.param == "s3":
+        return FsspecArtifactStore(request.getfixturevalue("s3").root())
     return FsspecArtifactStore(f"memory://pinnace-test-{uuid.uuid4().hex}")
 
 
@@ -215,18 +218,93 @@ def test_memory_uris_keep_their_scheme_and_have_no_local_path() -> None:
     assert store.local_path(uri) is None
 
 
-def test_memory_commit_failing_midway_leaves_nothing(tmp_path, monkeypatch) -> None:
-    store = FsspecArtifactStore(f"memory://atomic-{uuid.uuid4().hex}")
-    uri = store.uri_for("r", "t", "o")
+@pytest.fixture(params=["memory", "s3"])
+def remote(request: pytest.FixtureRequest) -> FsspecArtifactStore:
+    if request.param == "s3":
+        return FsspecArtifactStore(request.getfixturevalue("s3").root())
+    return FsspecArtifactStore(f"memory://atomic-{uuid.uuid4().hex}")
 
-    def broken_mv(*args, **kwargs):
-        raise ConnectionError("connection reset by peer")
 
-    monkeypatch.setattr(store._fs, "mv", broken_mv)
+def _fail_on_second_upload(store: FsspecArtifactStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_put = store._fs.put_file
+    calls = []
+
+    def flaky_put(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise ConnectionError("connection reset by peer")
+        return real_put(*args, **kwargs)
+
+    monkeypatch.setattr(store._fs, "put_file", flaky_put)
+
+
+def test_remote_folder_commit_failing_midway_is_never_visible(
+    remote: FsspecArtifactStore, tmp_path, monkeypatch
+) -> None:
+    uri = remote.uri_for("r", "t", "o")
+    _fail_on_second_upload(remote, monkeypatch)
     with pytest.raises(StoreError, match="connection reset"):
-        store.commit(make_folder(tmp_path / "src"), uri)
-    assert not store.exists(uri)
-    assert store._fs.find(store.root) == []  # the temporary copy was removed too
+        remote.commit(make_folder(tmp_path / "src"), uri)
+    # one object was uploaded, but without its commit marker the artifact does not exist
+    assert remote._fs.find(uri)
+    assert not remote.exists(uri)
+    with pytest.raises(NotFoundError):
+        remote.fetch(uri, tmp_path / "half")
+    assert not (tmp_path / "half").exists()
+
+
+def test_remote_replace_hides_the_artifact_until_the_new_one_is_whole(
+    remote: FsspecArtifactStore, tmp_path, monkeypatch
+) -> None:
+    uri = remote.uri_for("r", "t", "o")
+    remote.commit(make_folder(tmp_path / "v1"), uri)
+    seen: list[bool] = []
+    real_put = remote._fs.put_file
+
+    def watching_put(*args, **kwargs):
+        seen.append(remote.exists(uri))  # what a reader sees while the new version uploads
+        return real_put(*args, **kwargs)
+
+    monkeypatch.setattr(remote._fs, "put_file", watching_put)
+    v2 = tmp_path / "v2"
+    make_file(v2 / "x.txt", "new x")
+    make_file(v2 / "deep" / "y.txt", "new y")
+    remote.commit(v2, uri)
+    assert seen == [False, False]
+    assert listing(remote.fetch(uri, tmp_path / "got")) == {
+        "deep/y.txt": b"new y",
+        "x.txt": b"new x",
+    }
+
+
+def test_remote_fetch_takes_only_the_committed_files(remote: FsspecArtifactStore, tmp_path) -> None:
+    uri = remote.uri_for("r", "t", "o")
+    remote.commit(make_folder(tmp_path / "src"), uri)
+    remote._fs.pipe_file(remote._fs._strip_protocol(uri) + "/stray.txt", b"not committed")
+    assert listing(remote.fetch(uri, tmp_path / "got")) == {
+        "a.txt": b"alpha",
+        "sub/b.bin": b"\x00\x01beta",
+    }
+
+
+def test_remote_folder_cannot_be_opened_as_a_file(remote: FsspecArtifactStore, tmp_path) -> None:
+    uri = remote.uri_for("r", "t", "o")
+    remote.commit(make_folder(tmp_path / "src"), uri)
+    with pytest.raises(StoreError, match="folder"):
+        remote.open(uri)
+
+
+def test_s3_artifacts_are_plain_objects_under_their_uri(s3, tmp_path) -> None:
+    import boto3
+
+    store = FsspecArtifactStore(s3.root("plain"))
+    uri = store.uri_for("run-1", "train", "model")
+    store.commit(make_folder(tmp_path / "src"), uri)
+    client = boto3.client("s3", endpoint_url=s3.endpoint)
+    keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=s3.bucket)["Contents"])
+    assert "plain/run-1/train/model/a.txt" in keys
+    assert "plain/run-1/train/model/sub/b.bin" in keys
+    assert "plain/run-1/train/.model.pinnace-commit" in keys
 
 
 def test_unknown_fsspec_scheme_is_a_store_error_with_hint() -> None:

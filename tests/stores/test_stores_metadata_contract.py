@@ -1,12 +1,11 @@
-"""Contract tests every MetadataStore passes: SQLite on disk and the in-memory twin.
+"""Contract tests every MetadataStore passes: SQLite, PostgreSQL, MariaDB and the in-memory twin.
 
-Set PINNACE_TEST_POSTGRES_URL (e.g. postgresql+psycopg://user@localhost/db, an empty
-database) to run the same suite against PostgreSQL.
+PostgreSQL and MariaDB are real servers, each with a database made fresh for the test
+session (see tests/service_support.py).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from dataclasses import replace
@@ -29,9 +28,7 @@ from pinnace.stores.base import (
 )
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
-BACKENDS = ["sqlite", "memory"] + (
-    ["postgresql"] if os.environ.get("PINNACE_TEST_POSTGRES_URL") else []
-)
+BACKENDS = ["sqlite", "memory", "postgresql", "mysql"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -41,7 +38,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> MetadataStore:
     elif request.param == "memory":
         s = open_metadata_store("memory://")
     else:
-        s = open_metadata_store(os.environ["PINNACE_TEST_POSTGRES_URL"])
+        # one database per session; unique ids keep the tests apart
+        s = open_metadata_store(request.getfixturevalue(f"{request.param}_url"))
     yield s
     s.close()
 

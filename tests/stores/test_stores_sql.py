@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -57,18 +56,24 @@ def test_fresh_file_is_migrated_to_head_matching_the_tables(tmp_path: Path) -> N
     assert {"pipelines", "runs", "tasks", "executions", "artifacts", "cache_entries"} <= names
 
 
-@pytest.mark.skipif(
-    not os.environ.get("PINNACE_TEST_POSTGRES_URL"), reason="PINNACE_TEST_POSTGRES_URL not set"
-)
-def test_postgresql_is_migrated_to_head_matching_the_tables() -> None:
+@pytest.mark.parametrize("backend", ["postgresql", "mysql"])
+def test_server_database_is_migrated_to_head_matching_the_tables(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    store = SqlMetadataStore(os.environ["PINNACE_TEST_POSTGRES_URL"])
+    url = request.getfixturevalue(f"{backend}_url")
+    store = SqlMetadataStore(url)
     with store._engine.connect() as conn:
         assert current_revision(conn) == HEAD_REVISION
-        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+        names = set(sa.inspect(conn).get_table_names())
     store.close()
+    assert diffs == []
+    assert {"pipelines", "runs", "tasks", "executions", "artifacts", "cache_entries"} <= names
+    # a second open finds the schema at head and changes nothing
+    SqlMetadataStore(url).close()
 
 
 def test_opening_an_up_to_date_store_skips_alembic_and_is_fast(tmp_path: Path) -> None:

@@ -2,7 +2,10 @@
 
 SQLite gets WAL mode (readers never wait for the writer), foreign keys, a busy timeout,
 and `BEGIN IMMEDIATE` for write transactions so that read-modify-write steps of two
-processes never interleave. Alembic is imported only when the schema is not at head.
+processes never interleave. PostgreSQL and MySQL/MariaDB run at READ COMMITTED (MySQL's
+default, REPEATABLE READ, would let a `SELECT ... FOR UPDATE` see rows a plain read of the
+same transaction did not) and serialize migrations with an advisory lock. Alembic is
+imported only when the schema is not at head.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import StaticPool
 
 from ..errors import StoreError
+from ._dialects import MYSQL_DIALECTS, register
 from ._tables import HEAD_REVISION
 
 #: seconds a SQLite writer waits for another process's write lock before giving up
@@ -26,6 +30,13 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 WRITE_OPTION = "pinnace_write"
 # Any constant works; it only has to be the same for every Pinnace process.
 _PG_MIGRATION_LOCK = 0x50494E4E
+_MYSQL_MIGRATION_LOCK = "pinnace_schema_migration"
+#: seconds a process waits for another one's migration (MySQL's GET_LOCK needs a limit)
+_MIGRATION_WAIT_S = 300
+_URL_HINT = (
+    "use sqlite:///path/to/pinnace.db, postgresql+psycopg://user@host/db "
+    "or mysql+pymysql://user@host/db"
+)
 
 
 def safe_url(database_url: str) -> str:
@@ -43,9 +54,18 @@ def create_store_engine(database_url: str) -> Engine:
     except ArgumentError:
         raise StoreError(
             f"not a database URL: {safe_url(database_url)!r}",
-            hint="use sqlite:///path/to/pinnace.db or postgresql+psycopg://user@host/db",
+            hint=_URL_HINT,
         ) from None
-    if url.get_backend_name() != "sqlite":
+    backend = url.get_backend_name()
+    if backend in MYSQL_DIALECTS:
+        register()
+        if url.get_driver_name() in ("pymysql", "mysqldb") and "charset" not in url.query:
+            url = url.update_query_dict({"charset": "utf8mb4"})
+        # The server closes connections idle for wait_timeout (8 h by default).
+        return create_engine(
+            url, pool_pre_ping=True, pool_recycle=3600, isolation_level="READ COMMITTED"
+        )
+    if backend != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     database = url.database or ""
     in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
@@ -105,11 +125,31 @@ def ensure_schema(engine: Engine, writer: Engine) -> None:
         if _fast_revision(connection) == HEAD_REVISION:
             return
     with writer.begin() as connection:
-        if connection.dialect.name == "postgresql":
+        dialect = connection.dialect.name
+        if dialect == "postgresql":
             connection.execute(text(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})"))
-        # Another process may have migrated while this one waited for the lock.
-        if current_revision(connection) != HEAD_REVISION:
-            _run_alembic_upgrade(connection)
+        elif dialect in MYSQL_DIALECTS:
+            _mysql_lock(connection)
+        try:
+            # Another process may have migrated while this one waited for the lock.
+            if current_revision(connection) != HEAD_REVISION:
+                _run_alembic_upgrade(connection)
+        finally:
+            if dialect in MYSQL_DIALECTS:
+                # A session lock: DDL commits implicitly in MySQL, so it outlives transactions.
+                connection.execute(text(f"SELECT RELEASE_LOCK('{_MYSQL_MIGRATION_LOCK}')"))
+
+
+def _mysql_lock(connection: Connection) -> None:
+    got = connection.execute(
+        text(f"SELECT GET_LOCK('{_MYSQL_MIGRATION_LOCK}', {_MIGRATION_WAIT_S})")
+    ).scalar()
+    if got != 1:
+        raise StoreError(
+            "another process is upgrading the metadata database schema and did not finish "
+            f"within {_MIGRATION_WAIT_S} s",
+            hint="try again once it is done; a stuck process holding the lock can be ended",
+        )
 
 
 def _fast_revision(connection: Connection) -> str | None:

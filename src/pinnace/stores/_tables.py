@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from ._dialects import adapt_metadata
+
 #: the migration the code expects; opening a store upgrades older databases to it
 HEAD_REVISION = "0005"
 
@@ -39,6 +41,9 @@ NAMING_CONVENTION = {
 }
 
 
+_NAIVE_UTC = ("sqlite", "mysql", "mariadb")
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime on every database (SQLite keeps no zone of its own)."""
 
@@ -49,8 +54,9 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         value = value.astimezone(timezone.utc)
-        # SQLite compares datetimes as text: store naive UTC so they sort correctly.
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        # SQLite compares datetimes as text and MySQL's DATETIME has no zone: both store
+        # naive UTC.
+        return value.replace(tzinfo=None) if dialect.name in _NAIVE_UTC else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -273,3 +279,5 @@ recurring_runs = Table(
     Index("ix_recurring_runs_namespace_created_at", "namespace", "created_at"),
     Index("ix_recurring_runs_enabled", "enabled"),
 )
+
+adapt_metadata(metadata)

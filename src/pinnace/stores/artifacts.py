@@ -1,12 +1,19 @@
 """The artifact store: artifact bytes under one root, a local folder or any fsspec URL.
 
-Writes are atomic: a commit copies to a hidden sibling name first, then renames (local)
-or moves (remote) it into place, so readers never see half an artifact. Every URI is
-checked to lie under the root (no `..`, no symlink leading out) before it is touched.
+Writes are atomic, so readers never see half an artifact. In a local folder a commit copies
+to a hidden sibling name first, then renames it into place. An object store (S3 and the
+like) has no rename of a folder, so there a commit uploads the objects where they belong and
+then writes a *commit marker*, a small JSON object beside them (`.NAME.pinnace-commit`) that
+lists them: one PUT, atomic on S3. Readers honour it: an artifact without its marker does not
+exist, and fetching a folder downloads exactly the listed objects. A replacing commit deletes
+the marker first, so an artifact being rewritten is absent, never mixed.
+Every URI is checked to lie under the root (no `..`, no symlink leading out) before it is
+touched.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -19,6 +26,8 @@ from typing import IO, Any
 from ..errors import NotFoundError, PinnaceError, StoreError
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+#: suffix of the object that makes a remote artifact visible (see the module docstring)
+COMMIT_MARKER = ".pinnace-commit"
 
 
 class FsspecArtifactStore:
@@ -98,7 +107,7 @@ class FsspecArtifactStore:
             return self._checked_local(uri).exists()
         path = self._checked_remote(uri)
         with _translated("check artifact", uri):
-            return bool(self._fs.exists(path))
+            return bool(self._fs.exists(_marker(path)))
 
     def open(self, uri: str) -> IO[bytes]:
         """A binary file object for reading `uri`; close it when done."""
@@ -107,7 +116,10 @@ class FsspecArtifactStore:
         with _translated("open artifact", uri, hint="folders cannot be opened; use fetch"):
             if self._local_root is not None:
                 return self._checked_local(uri).open("rb")
-            return self._fs.open(self._checked_remote(uri), "rb")  # type: ignore[no-any-return]
+            path = self._checked_remote(uri)
+            if self._manifest(path)["kind"] != "file":
+                raise IsADirectoryError(f"{uri} is a folder")
+            return self._fs.open(path, "rb")  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return f"FsspecArtifactStore({self.root!r})"
@@ -147,30 +159,57 @@ class FsspecArtifactStore:
         )
 
     def _commit_remote(self, source: Path, path: str, uri: str) -> None:
-        parent, _, name = path.rpartition("/")
-        tmp = f"{parent}/.{name}.pinnace-tmp-{uuid.uuid4().hex[:12]}"
+        marker = _marker(path)
+        files = _relative_files(source) if source.is_dir() else None
+        with _translated("commit artifact", uri):
+            # Invisible from here on: readers see the old artifact or nothing, never a mix.
+            if self._fs.exists(marker):
+                self._fs.rm_file(marker)
+            if self._fs.exists(path):
+                self._fs.rm(path, recursive=True)
+            if files is None:
+                self._fs.put_file(str(source), path)
+            else:
+                for rel in files:
+                    self._fs.put_file(str(source / rel), f"{path}/{rel}")
+            manifest = {"kind": "file" if files is None else "folder", "files": files or []}
+            self._fs.pipe_file(marker, json.dumps(manifest).encode("utf-8"))
+
+    def _manifest(self, path: str) -> dict[str, Any]:
         try:
-            with _translated("commit artifact", uri):
-                if source.is_dir():
-                    self._fs.put(str(source), tmp, recursive=True)
-                else:
-                    self._fs.put_file(str(source), tmp)
-                if self._fs.exists(path):
-                    self._fs.rm(path, recursive=True)
-                self._fs.mv(tmp, path, recursive=True)
-        finally:
-            if _quietly(self._fs.exists, tmp):
-                _quietly(self._fs.rm, tmp, recursive=True)
+            data = json.loads(self._fs.cat_file(_marker(path)))
+        except FileNotFoundError:
+            raise _missing(path) from None
+        if not isinstance(data, dict) or data.get("kind") not in ("file", "folder"):
+            raise StoreError("the artifact's commit marker is damaged", uri=_marker(path))
+        return data
 
     def _fetch_remote(self, path: str, dest: Path) -> None:
-        if not self._fs.isdir(path):
+        manifest = self._manifest(path)
+        if manifest["kind"] == "file":
             self._fs.get_file(path, str(dest))
             return
         dest.mkdir(parents=True, exist_ok=True)
-        for found in self._fs.find(path):
-            target = dest / found[len(path) :].lstrip("/")
+        for rel in manifest["files"]:
+            if not isinstance(rel, str) or ".." in rel.split("/") or rel.startswith("/"):
+                raise StoreError(f"the artifact's commit marker lists {rel!r}", uri=path)
+            target = dest / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            self._fs.get_file(found, str(target))
+            self._fs.get_file(f"{path}/{rel}", str(target))
+
+
+def _marker(path: str) -> str:
+    parent, _, name = path.rpartition("/")
+    return f"{parent}/.{name}{COMMIT_MARKER}"
+
+
+def _relative_files(folder: Path) -> list[str]:
+    """Every file under `folder` (links followed, as a local commit copies them), sorted."""
+    found = []
+    for root, _dirs, names in os.walk(folder, followlinks=True):
+        for name in names:
+            found.append((Path(root) / name).relative_to(folder).as_posix())
+    return sorted(found)
 
 
 def _commit_local(source: Path, dest: Path, uri: str) -> None:

@@ -1,0 +1,158 @@
+"""Real servers for the tests: fresh PostgreSQL and MariaDB databases, an S3 server on loopback.
+
+PostgreSQL (127.0.0.1:5432, trust auth) and MariaDB (127.0.0.1:3306, root without password)
+are expected to run already (`scripts/test.sh` starts or installs them); each test session
+creates its own databases and drops them at the end. Where a server is missing the tests
+that need it are skipped, unless PINNACE_TEST_SERVICES=required (set by scripts/test.sh, so
+that CI fails instead of skipping). The S3 server is moto's server mode, started per session.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PG_HOST, PG_PORT = "127.0.0.1", int(os.environ.get("PINNACE_TEST_PG_PORT", "5432"))
+MYSQL_HOST, MYSQL_PORT = "127.0.0.1", int(os.environ.get("PINNACE_TEST_MYSQL_PORT", "3306"))
+
+
+def unavailable(what: str) -> None:
+    """Skip the test, or fail it where the services are required (CI)."""
+    if os.environ.get("PINNACE_TEST_SERVICES") == "required":
+        pytest.fail(f"{what} (PINNACE_TEST_SERVICES=required)", pytrace=False)
+    pytest.skip(what)
+
+
+def _listening(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((host, port)) == 0
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database; its SQLAlchemy URL. Dropped afterwards."""
+    if not _listening(PG_HOST, PG_PORT):
+        unavailable(f"no PostgreSQL server at {PG_HOST}:{PG_PORT}")
+    try:
+        import psycopg
+    except ImportError:
+        unavailable("psycopg is not installed (pip install 'pinnace[postgres]')")
+    name = f"pinnace_test_{uuid.uuid4().hex[:10]}"
+    admin = f"host={PG_HOST} port={PG_PORT} user=postgres dbname=postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def mysql_database() -> Iterator[str]:
+    """A new, empty MariaDB/MySQL database; its SQLAlchemy URL. Dropped afterwards."""
+    if not _listening(MYSQL_HOST, MYSQL_PORT):
+        unavailable(f"no MariaDB/MySQL server at {MYSQL_HOST}:{MYSQL_PORT}")
+    try:
+        import pymysql
+    except ImportError:
+        unavailable("pymysql is not installed (pip install 'pinnace[mysql]')")
+    name = f"pinnace_test_{uuid.uuid4().hex[:10]}"
+
+    def admin(statement: str) -> None:
+        conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user="root", password="")
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(statement)
+        finally:
+            conn.close()
+
+    admin(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    try:
+        yield f"mysql+pymysql://root@{MYSQL_HOST}:{MYSQL_PORT}/{name}"
+    finally:
+        admin(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A moto S3 server on loopback with one bucket; `env` configures boto/s3fs clients."""
+
+    endpoint: str
+    bucket: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ENDPOINT_URL_S3": self.endpoint,
+        }
+
+    def root(self, prefix: str | None = None) -> str:
+        return f"s3://{self.bucket}/{prefix or uuid.uuid4().hex[:10]}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def s3_server(log_dir: Path) -> Iterator[S3Server]:
+    """Start `moto_server` on a free loopback port, create a bucket; stop it afterwards.
+
+    While it runs the AWS variables of `S3Server.env` are set in this process, so that
+    s3fs (and processes started from here) talk to it.
+    """
+    try:
+        import moto  # noqa: F401
+        import s3fs  # noqa: F401
+    except ImportError:
+        unavailable("moto[server] and s3fs are not installed (pip install 'pinnace[test,s3]')")
+    port = free_port()
+    server = S3Server(endpoint=f"http://127.0.0.1:{port}", bucket="pinnace-test")
+    log = open(log_dir / "moto_server.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    saved = {k: os.environ.get(k) for k in server.env}
+    try:
+        deadline = time.monotonic() + 60
+        while not _listening("127.0.0.1", port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"moto_server did not start; see {log_dir / 'moto_server.log'}")
+            time.sleep(0.1)
+        os.environ.update(server.env)
+        import boto3
+
+        boto3.client("s3", endpoint_url=server.endpoint).create_bucket(Bucket=server.bucket)
+        yield server
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
