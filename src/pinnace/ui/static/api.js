@@ -93,7 +93,32 @@ async function toError(response) {
   return new ApiError(response.status, message, help ? help.hint : undefined, body);
 }
 
-export const get = (path, params, options = {}) => request("GET", path, { ...options, params });
+const NAMESPACE_KEY = "pinnace.namespace";
+const LISTS = /^\/apis\/v2beta1\/(runs|experiments|pipelines|recurringruns)$/;
+
+/** The namespace the lists show ("" = all the caller may see), remembered in localStorage. */
+export function namespace() {
+  try {
+    return localStorage.getItem(NAMESPACE_KEY) || "";
+  } catch {
+    return "";
+  }
+}
+
+export function setNamespace(value) {
+  try {
+    if (value) localStorage.setItem(NAMESPACE_KEY, value);
+    else localStorage.removeItem(NAMESPACE_KEY);
+  } catch {
+    // Not remembered in private mode.
+  }
+}
+
+export const get = (path, params, options = {}) => {
+  const chosen = namespace();
+  const scoped = chosen && LISTS.test(path) && !(params && params.namespace) ? { ...params, namespace: chosen } : params;
+  return request("GET", path, { ...options, params: scoped });
+};
 export const post = (path, body, options = {}) => request("POST", path, { ...options, body });
 export const del = (path, options = {}) => request("DELETE", path, options);
 

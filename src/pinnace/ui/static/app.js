@@ -17,6 +17,7 @@ export const NAV = [
 
 const routes = [];
 let user = null;
+let namespaces = [];
 let cleanup = null;
 let generation = 0;
 const broken = new Map(); // page module → why it did not load
@@ -117,8 +118,22 @@ function sidebar(active) {
   return h("aside", { class: "sidebar" },
     h("div", { class: "brand" }, toggle, h("a", { href: "#/pipelines" }, "Pinnace")),
     nav,
+    namespacePicker(),
     who,
   );
+}
+
+/** For users who see several namespaces (admins): which one the lists show. */
+function namespacePicker() {
+  if (namespaces.length < 2) return null;
+  const chosen = api.namespace();
+  const picker = h("select", { name: "namespace", "aria-label": "Namespace", onChange: (event) => {
+    api.setNamespace(event.target.value);
+    window.dispatchEvent(new HashChangeEvent("hashchange"));
+  } },
+  h("option", { value: "" }, "All namespaces"),
+  namespaces.map((n) => h("option", { value: n, selected: n === chosen }, n)));
+  return h("label", { class: "namespace-picker" }, "Namespace", picker);
 }
 
 async function signOut() {
@@ -163,6 +178,12 @@ function loginPage(root, query) {
 async function ensureUser() {
   if (user) return user;
   user = await api.me();
+  try {
+    namespaces = (await api.get("/apis/pinnace/v1/ui/namespaces")).namespaces || [];
+  } catch {
+    namespaces = [];
+  }
+  if (api.namespace() && !namespaces.includes(api.namespace())) api.setNamespace("");
   return user;
 }
 

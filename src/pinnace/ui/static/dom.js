@@ -194,3 +194,25 @@ export function loading(label = "Loading…") {
 export function collapsible(title, ...children) {
   return h("details", null, h("summary", null, title), ...children);
 }
+
+/** A modal "are you sure?" dialog; resolves true when the user confirms. Escape cancels. */
+export function confirmDialog(title, detail, action = "OK") {
+  return new Promise((resolve) => {
+    const done = (answer) => {
+      backdrop.remove();
+      document.removeEventListener("keydown", onKey);
+      resolve(answer);
+    };
+    const onKey = (event) => {
+      if (event.key === "Escape") done(false);
+    };
+    const ok = h("button", { type: "button", class: "danger", onClick: () => done(true) }, action);
+    const backdrop = h("div", { class: "dialog-backdrop", onClick: (event) => { if (event.target === backdrop) done(false); } },
+      h("div", { class: "dialog", role: "alertdialog", "aria-modal": "true", "aria-label": title },
+        h("h2", null, title), detail ? h("p", null, detail) : null,
+        h("div", { class: "toolbar" }, ok, h("button", { type: "button", onClick: () => done(false) }, "Cancel"))));
+    document.addEventListener("keydown", onKey);
+    document.body.appendChild(backdrop);
+    ok.focus();
+  });
+}

@@ -17,6 +17,10 @@ const HEAD = 22; // a group box's label strip
 const MAX_CHARS = 25;
 const ART_W = 168;
 const ART_H = 30;
+/** Containers with at least this many children and several unconnected parts get packed. */
+const PACK_MIN = 12;
+/** The packed block's width : height. */
+const ASPECT = 1.6;
 const STATES = ["pending", "running", "succeeded", "failed", "skipped", "cached", "canceled"];
 /** A state's icon: the colour is never the only sign of a state. */
 export const STATE_ICONS = {
@@ -151,7 +155,67 @@ function layoutContainer(container, ctx) {
       ctx.size.set(id, { w: NODE_W, h: NODE_H });
     }
   }
-  const { rows, preds, succs } = layers(ids, ctx.lifted.get(container) || []);
+  const edges = ctx.lifted.get(container) || [];
+  const parts = components(ids, edges);
+  if (parts.length < 2 || ids.length < PACK_MIN) return layoutRows(ids, edges, ctx);
+  // Many independent parts (chains, fan-outs): shelf-pack them into a block about as wide as
+  // it is tall, instead of one row thousands of pixels wide.
+  const sized = parts.map((part) => {
+    const local = new Map();
+    const inner = { ...ctx, local };
+    const size = layoutRows(part, edges, inner);
+    return { part, local, size };
+  });
+  const area = sized.reduce((t, p) => t + (p.size.w + GAP_X) * (p.size.h + GAP_Y), 0);
+  const target = Math.max(Math.sqrt(area * ASPECT), ...sized.map((p) => p.size.w));
+  let x = 0;
+  let y = 0;
+  let shelf = 0;
+  let width = 0;
+  for (const p of sized) {
+    if (x > 0 && x + p.size.w > target) {
+      y += shelf + GAP_Y;
+      x = 0;
+      shelf = 0;
+    }
+    for (const id of p.part) {
+      const at = p.local.get(id);
+      ctx.local.set(id, { x: at.x + x, y: at.y + y });
+    }
+    x += p.size.w + GAP_X;
+    shelf = Math.max(shelf, p.size.h);
+    width = Math.max(width, x - GAP_X);
+  }
+  return { w: width, h: y + shelf };
+}
+
+/** Connected parts of a container's children (edges both ways), in input order. */
+function components(ids, edges) {
+  const root = new Map(ids.map((id) => [id, id]));
+  const find = (id) => {
+    while (root.get(id) !== id) {
+      root.set(id, root.get(root.get(id)));
+      id = root.get(id);
+    }
+    return id;
+  };
+  for (const [a, b] of edges) {
+    if (root.has(a) && root.has(b)) root.set(find(a), find(b));
+  }
+  const parts = new Map();
+  for (const id of ids) {
+    const key = find(id);
+    if (!parts.has(key)) parts.set(key, []);
+    parts.get(key).push(id);
+  }
+  return [...parts.values()];
+}
+
+/** Longest-path layers as rows, each row centred; positions go to ctx.local. */
+function layoutRows(ids, allEdges, ctx) {
+  const member = new Set(ids);
+  const edges = allEdges.filter(([a, b]) => member.has(a) && member.has(b));
+  const { rows, preds, succs } = layers(ids, edges);
   order(rows, preds, succs);
   const widths = rows.map(
     (row) => row.reduce((t, id) => t + ctx.size.get(id).w, 0) + GAP_X * (row.length - 1),

@@ -2,12 +2,14 @@
 
 import * as api from "../api.js";
 import { hashFor, registerPage } from "../app.js";
-import { badge, errorBox, fmtDuration, fmtTime, h, link, loading, mount } from "../dom.js";
+import { badge, copyButton, errorBox, fmtDuration, fmtTime, h, link, loading, mount } from "../dom.js";
+import { renderGraph } from "../graph.js";
 import { downloadLink, renderPreview } from "../preview.js";
 
 const UI = "/apis/pinnace/v1/ui";
 const enc = encodeURIComponent;
-const runLink = (runId, task) => link(`#/runs/${enc(runId)}${task ? hashFor("", { task }).slice(1) : ""}`, task || runId.slice(0, 8));
+const taskLink = (runId, task) => link(`#/runs/${enc(runId)}${task ? hashFor("", { task }).slice(1) : ""}`, task || runId.slice(0, 8));
+const runLink = (runId, name) => link(`#/runs/${enc(runId)}`, name || runId.slice(0, 8));
 
 /** A filtered, paged list: `fields` [[name, placeholder]], `draw(items)` → table. */
 function pagedList(root, { path, key, fields, query, draw, route }) {
@@ -44,36 +46,46 @@ function pagedList(root, { path, key, fields, query, draw, route }) {
 }
 
 function artifactsTable(items, onLineage) {
-  return h("div", { class: "table-wrap" }, h("table", { class: "table" },
-    h("thead", null, h("tr", null, ["Name", "Type", "Run / task", "Created", "URI", ""].map((x) => h("th", null, x)))),
+  return h("div", { class: "table-wrap" }, h("table", { class: "table artifacts" },
+    h("thead", null, h("tr", null, ["Name", "Type", "Run", "Task", "Created", "URI", ""].map((x) => h("th", null, x)))),
     h("tbody", null, items.map((a) => h("tr", null,
-      h("td", null, a.name), h("td", null, h("span", { class: "tag" }, a.type)),
-      h("td", null, runLink(a.run_id, a.task)), h("td", null, fmtTime(a.created_at)),
-      h("td", { class: "mono" }, a.uri),
-      h("td", null, h("button", { type: "button", class: "link", onClick: () => onLineage(a.artifact_id) }, "Lineage"), " ", downloadLink(a.artifact_id)))))));
+      h("td", { class: "nowrap" }, a.name), h("td", null, h("span", { class: "tag" }, a.type)),
+      h("td", { class: "nowrap" }, runLink(a.run_id, a.run_name)), h("td", { class: "nowrap" }, taskLink(a.run_id, a.task)),
+      h("td", { class: "nowrap" }, fmtTime(a.created_at)),
+      h("td", null, h("span", { class: "uri-row" }, h("code", { class: "uri" }, a.uri), copyButton(a.uri, "Copy URI"))),
+      h("td", { class: "nowrap" }, h("button", { type: "button", class: "link", onClick: () => onLineage(a.artifact_id) }, "Lineage"), " ", downloadLink(a.artifact_id)))))));
 }
 
-/** The producer, the artifact's preview, and the tasks that read it. */
+/** The lineage graph (artifacts and the tasks between them, several hops each way) and a
+ * preview; clicking a node opens the artifact's lineage or the task on its run page. */
 export async function renderLineage(root, artifactId) {
   mount(root, loading());
+  let graph = null;
   try {
     const l = await api.get(`${UI}/artifacts/${enc(artifactId)}/lineage`);
     const preview = h("div");
+    const box = h("div", { class: "lineage-graph" });
+    const nodes = l.nodes.map((n) => ({ ...n, label: n.kind === "artifact" ? `${n.label}${n.task ? ` (${n.task})` : ""}` : n.label, title: n.uri || n.task, kind: n.kind === "task" ? "task" : "artifact" }));
     mount(root, h("div", { class: "card lineage" },
       h("h2", null, `Lineage of ${l.artifact.name}`),
-      h("div", { class: "lineage-flow" },
-        h("div", null, h("h3", null, "Produced by"), h("div", null, runLink(l.producer.run_id, l.producer.task)), h("div", { class: "muted" }, `run ${l.producer.run_name || l.producer.run_id}, output ${l.producer.output}`)),
-        h("div", { class: "lineage-arrow", "aria-hidden": "true" }, "→"),
-        h("div", null, h("h3", null, l.artifact.name), h("span", { class: "tag" }, l.artifact.type), h("div", { class: "mono muted" }, l.artifact.uri)),
-        h("div", { class: "lineage-arrow", "aria-hidden": "true" }, "→"),
-        h("div", null, h("h3", null, "Read by"), l.consumers.length
-          ? h("ul", null, l.consumers.map((c) => h("li", null, runLink(c.run_id, c.task), ` (${c.input}, run ${c.run_name || c.run_id.slice(0, 8)}) `, badge(c.state))))
-          : h("div", { class: "muted" }, "No task read it."))),
+      h("div", { class: "muted" }, "In run ", runLink(l.run.run_id, l.run.run_name), `: made by ${l.producer.task}, read by `,
+        l.consumers.length ? l.consumers.map((c, i) => [i ? ", " : "", taskLink(c.run_id, c.task), " ", badge(c.state)]) : "no task", "."),
+      box,
       h("h3", null, "Preview"), preview));
+    graph = renderGraph(box, { nodes, edges: l.edges }, {
+      selected: `art:${l.artifact.uri}`,
+      onSelect: (id) => {
+        const node = l.nodes.find((n) => n.id === id);
+        if (!node) return;
+        if (node.kind === "task") location.hash = hashFor(`/runs/${enc(l.run.run_id)}`, { task: node.task });
+        else if (node.artifact_id && node.artifact_id !== artifactId) location.hash = hashFor("/artifacts", { lineage: node.artifact_id });
+      },
+    });
     renderPreview(preview, artifactId);
   } catch (error) {
     mount(root, errorBox(error));
   }
+  return () => graph && graph.destroy();
 }
 
 registerPage("/artifacts", (root, params, query) => {
@@ -97,12 +109,13 @@ registerPage("/executions", (root, params, query) => {
   mount(root, h("h1", null, "Executions"), list);
   pagedList(list, {
     path: `${UI}/executions`, key: "executions", query, route: "/executions",
-    fields: [["run_id", "Run id"], ["task", "Task path"], ["state", "State"]],
+    fields: [["run_id", "Run id"], ["task", "Task path"], ["state", "State (SUCCEEDED, FAILED…)"]],
     draw: (items) => h("div", { class: "table-wrap" }, h("table", { class: "table" },
-      h("thead", null, h("tr", null, ["Task", "Attempt", "State", "Started", "Duration", "Exit", "Error"].map((x) => h("th", null, x)))),
+      h("thead", null, h("tr", null, ["Run", "Task", "Attempt", "State", "Started", "Duration", "Exit", "Error"].map((x) => h("th", null, x)))),
       h("tbody", null, items.map((e) => h("tr", null,
-        h("td", null, runLink(e.run_id, e.task)), h("td", null, String(e.attempt)), h("td", null, badge(e.state)),
-        h("td", null, fmtTime(e.started_at)), h("td", null, fmtDuration(e.duration)),
+        h("td", { class: "nowrap" }, runLink(e.run_id, e.run_name)), h("td", { class: "nowrap" }, taskLink(e.run_id, e.task)),
+        h("td", null, String(e.attempt)), h("td", null, badge(e.state)),
+        h("td", { class: "nowrap" }, fmtTime(e.started_at)), h("td", { class: "nowrap" }, fmtDuration(e.duration)),
         h("td", null, e.exit_code == null ? "" : String(e.exit_code)), h("td", { class: "mono" }, e.error || "")))))),
   });
 });

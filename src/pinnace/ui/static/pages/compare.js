@@ -1,14 +1,15 @@
-// Compare runs (#/compare?runs=a,b): parameters and metrics side by side, differences marked.
+// Compare runs (#/compare?runs=a,b): one table whose columns line up (run facts, parameters,
+// metrics, values as written, differences marked), ROC curves overlaid, confusion matrices side
+// by side.
 
 import * as api from "../api.js";
 import { registerPage } from "../app.js";
-import { badge, fmtDuration, h, link, mount } from "../dom.js";
-import { formatMetric, runDuration } from "./runs.js";
+import { badge, fmtDuration, fmtTime, h, link, mount, paramValue, runDuration } from "../dom.js";
+import { confusionMatrix, rocChart } from "../preview.js";
 
 const V2 = "/apis/v2beta1";
 const UI = "/apis/pinnace/v1/ui";
-
-const show = (v) => (v === undefined ? "—" : typeof v === "number" ? formatMetric(v) : typeof v === "string" ? v : JSON.stringify(v));
+const enc = encodeURIComponent;
 
 /** Rows [key, ...values] for every key any run has; `differs` when the values are not all equal. */
 export function sideBySide(maps) {
@@ -20,12 +21,72 @@ export function sideBySide(maps) {
   });
 }
 
-function section(title, runs, rows) {
-  if (!rows.length) return [h("h2", null, title), h("div", { class: "muted" }, "None.")];
-  return [h("h2", null, title), h("div", { class: "table-wrap" }, h("table", { class: "table compare" },
-    h("thead", null, h("tr", null, h("th", null, ""), runs.map((r) => h("th", null, r.display_name || r.run_id)))),
-    h("tbody", null, rows.map((row) => h("tr", { class: row.differs ? "diff" : null },
-      h("th", null, row.key), row.values.map((v) => h("td", { class: "mono" }, show(v))))))))];
+const show = (v) => (v === undefined ? h("span", { class: "muted" }, "—") : paramValue(v));
+
+async function versionNames(runs) {
+  const names = new Map();
+  await Promise.all(runs.map(async (r) => {
+    const ref = r.pipeline_version_reference || {};
+    if (!ref.pipeline_id) return;
+    try {
+      const [pipeline, version] = await Promise.all([
+        api.get(`${V2}/pipelines/${enc(ref.pipeline_id)}`),
+        ref.pipeline_version_id ? api.get(`${V2}/pipelines/${enc(ref.pipeline_id)}/versions/${enc(ref.pipeline_version_id)}`) : null,
+      ]);
+      names.set(r.run_id, `${pipeline.display_name || pipeline.name}${version ? ` / ${version.display_name || version.name}` : ""}`);
+    } catch {
+      names.set(r.run_id, ref.pipeline_version_id || ref.pipeline_id);
+    }
+  }));
+  return names;
+}
+
+async function classificationOf(runs) {
+  const found = await Promise.all(runs.map((r) =>
+    api.get(`${UI}/artifacts`, { run_id: r.run_id, type: "ClassificationMetrics", page_size: 50 })
+      .then((res) => res.artifacts || []).catch(() => [])));
+  return runs.map((r, i) => ({ run: r, artifacts: found[i] }));
+}
+
+function compareTable(runs, facts, parameters, metrics, onlyDiff) {
+  const cols = runs.length;
+  const section = (title) => h("tr", null, h("th", { class: "section", colspan: cols + 1 }, title));
+  const row = (key, cells, differs) => h("tr", { class: differs ? "diff" : null }, h("th", { scope: "row" }, key),
+    cells.map((c) => h("td", { class: "mono" }, c)));
+  const keep = (rows) => (onlyDiff ? rows.filter((r) => r.differs) : rows);
+  const body = [
+    section("Run"),
+    facts.map(([key, cells]) => row(key, cells, false)),
+    section("Parameters"),
+    keep(parameters).map((r) => row(r.key, r.values.map(show), r.differs)),
+    parameters.length ? null : h("tr", null, h("td", { colspan: cols + 1, class: "muted" }, "No parameters.")),
+    section("Metrics"),
+    keep(metrics).map((r) => row(r.key, r.values.map(show), r.differs)),
+    metrics.length ? null : h("tr", null, h("td", { colspan: cols + 1, class: "muted" }, "No scalar metrics.")),
+  ];
+  return h("div", { class: "table-wrap" }, h("table", { class: "table compare-table" },
+    h("thead", null, h("tr", null, h("th", null, ""), runs.map((r) => h("th", null, link(`#/runs/${enc(r.run_id)}`, r.display_name || r.run_id))))),
+    h("tbody", null, body)));
+}
+
+function charts(classified) {
+  const curves = [];
+  const matrices = [];
+  for (const { run, artifacts } of classified) {
+    for (const a of artifacts) {
+      const meta = a.metadata || {};
+      const label = `${run.display_name || run.run_id}${artifacts.length > 1 ? ` · ${a.task}` : ""}`;
+      if (Array.isArray(meta.confidenceMetrics) && meta.confidenceMetrics.length) curves.push({ name: label, points: meta.confidenceMetrics });
+      if (meta.confusionMatrix && Array.isArray(meta.confusionMatrix.rows)) {
+        matrices.push(h("div", { class: "card" }, h("h3", null, label), confusionMatrix(meta.confusionMatrix)));
+      }
+    }
+  }
+  if (!curves.length && !matrices.length) return null;
+  return [
+    curves.length ? [h("h2", null, "ROC curves"), rocChart(curves)] : null,
+    matrices.length ? [h("h2", null, "Confusion matrices"), h("div", { class: "compare-charts" }, matrices)] : null,
+  ];
 }
 
 registerPage("/compare", async (root, params, query) => {
@@ -34,26 +95,26 @@ registerPage("/compare", async (root, params, query) => {
     mount(root, h("h1", null, "Compare runs"), h("div", { class: "empty" }, "Pick two or more runs in the ", link("#/runs", "runs list"), " and press Compare."));
     return;
   }
-  const runs = await Promise.all(ids.map((id) => api.get(`${V2}/runs/${encodeURIComponent(id)}`)));
-  const metrics = (await api.get(`${UI}/metrics`, { run_ids: ids.join(",") })).runs;
-  const overview = {
-    key: "run",
-    rows: [
-      ["state", runs.map((r) => badge(r.state))],
-      ["duration", runs.map((r) => fmtDuration(runDuration(r)))],
-    ],
-  };
+  const runs = await Promise.all(ids.map((id) => api.get(`${V2}/runs/${enc(id)}`)));
+  const [metrics, versions, classified] = await Promise.all([
+    api.get(`${UI}/metrics`, { run_ids: ids.join(",") }).then((r) => r.runs),
+    versionNames(runs),
+    classificationOf(runs),
+  ]);
+  const facts = [
+    ["State", runs.map((r) => badge(r.state))],
+    ["Pipeline version", runs.map((r) => versions.get(r.run_id) || h("span", { class: "muted" }, "spec given with the run"))],
+    ["Started", runs.map((r) => fmtTime(r.scheduled_at || r.created_at))],
+    ["Duration", runs.map((r) => fmtDuration(runDuration(r)))],
+  ];
+  const parameters = sideBySide(runs.map((r) => (r.runtime_config || {}).parameters || {}));
+  const scalar = sideBySide(runs.map((r) => metrics[r.run_id] || {}));
   const onlyDiff = h("input", { type: "checkbox" });
-  const body = h("div");
-  const draw = () => {
-    const filter = (rows) => (onlyDiff.checked ? rows.filter((r) => r.differs) : rows);
-    mount(body,
-      h("table", { class: "table" }, h("thead", null, h("tr", null, h("th", null, ""), runs.map((r) => h("th", null, link(`#/runs/${encodeURIComponent(r.run_id)}`, r.display_name || r.run_id))))),
-        h("tbody", null, overview.rows.map(([k, cells]) => h("tr", null, h("th", null, k), cells.map((c) => h("td", null, c)))))),
-      section("Parameters", runs, filter(sideBySide(runs.map((r) => (r.runtime_config || {}).parameters || {})))),
-      section("Metrics", runs, filter(sideBySide(runs.map((r) => metrics[r.run_id] || {})))));
-  };
+  const tableBox = h("div");
+  const draw = () => mount(tableBox, compareTable(runs, facts, parameters, scalar, onlyDiff.checked));
   onlyDiff.addEventListener("change", draw);
-  mount(root, h("h1", null, "Compare runs"), h("label", { class: "inline" }, onlyDiff, "Only differences"), body);
+  mount(root, h("h1", null, "Compare runs"),
+    h("label", { class: "inline" }, onlyDiff, "Only rows that differ"),
+    tableBox, charts(classified));
   draw();
 });

@@ -2,10 +2,24 @@
 
 import * as api from "../api.js";
 import { hashFor, registerPage } from "../app.js";
-import { badge, errorBox, fmtTime, h, link, loading, mount, table } from "../dom.js";
+import { badge, confirmDialog, errorBox, fmtTime, h, link, loading, mount, table } from "../dom.js";
 import { PAGE_SIZE, pagedList } from "./pipelines.js";
 
 const experimentHref = (e) => `#/experiments/${encodeURIComponent(e.experiment_id)}`;
+
+/** Ask, then delete an experiment; answers whether it was deleted. */
+async function deleteExperiment(experiment, message) {
+  const ok = await confirmDialog(`Delete experiment “${experiment.display_name}”?`,
+    "Its runs are kept (they keep the experiment id); this cannot be undone.", "Delete experiment");
+  if (!ok) return false;
+  try {
+    await api.del(`${api.V2}/experiments/${encodeURIComponent(experiment.experiment_id)}`);
+    return true;
+  } catch (error) {
+    mount(message, errorBox(error));
+    return false;
+  }
+}
 
 async function setArchived(experiment, archived) {
   const verb = archived ? "archive" : "unarchive";
@@ -52,7 +66,7 @@ function renderList(root, params, query) {
   const rows = (items) => {
     if (!items.length) return h("div", { class: "empty" }, archived ? "No archived experiments." : "No experiments yet.");
     return h("div", { class: "table-wrap" }, table(
-      ["Name", "Description", "Created", "Last run", ""],
+      ["Name", "Description", "Created", "Last run", "", ""],
       items.map((e) => [
         link(experimentHref(e), e.display_name),
         h("span", { class: "muted" }, e.description || ""),
@@ -70,6 +84,9 @@ function renderList(root, params, query) {
             }
           },
         }, archived ? "Unarchive" : "Archive"),
+        h("button", { type: "button", class: "link danger-link", onClick: async () => {
+          if (await deleteExperiment(e, message)) pager.reload();
+        } }, "Delete"),
       ]),
       { class: "experiments" },
     ));
@@ -138,7 +155,7 @@ async function recurringSection(box, experimentId) {
       items.map((r) => {
         const trigger = r.trigger || {};
         const when = trigger.cron_schedule ? `cron ${trigger.cron_schedule.cron}` : trigger.periodic_schedule ? `every ${trigger.periodic_schedule.interval_second}s` : "";
-        return [link(`#/recurring/${encodeURIComponent(r.recurring_run_id)}`, r.display_name), r.status || "", when, fmtTime(r.created_at)];
+        return [link(`#/recurring/${encodeURIComponent(r.recurring_run_id)}`, r.display_name), badge(r.status === "ENABLED" ? "ENABLED" : "DISABLED"), when, fmtTime(r.created_at)];
       }),
     )));
   } catch (error) {
@@ -176,6 +193,9 @@ async function renderExperiment(root, params) {
           mount(message, errorBox(error));
         }
       } }, archived ? "Unarchive" : "Archive"),
+      h("button", { type: "button", class: "danger", onClick: async () => {
+        if (await deleteExperiment(experiment, message)) location.hash = "#/experiments";
+      } }, "Delete"),
       h("span", { class: "spacer" }),
       h("span", { class: "muted" }, `Created ${fmtTime(experiment.created_at)}`),
     ),

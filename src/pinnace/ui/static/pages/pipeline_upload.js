@@ -31,6 +31,17 @@ async function packageFrom(source, fileInput, urlInput) {
   return { blob: await response.blob(), filename: name };
 }
 
+/** `{name, description}` the package's spec gives itself (the server reads it), or {}. */
+async function packageInfo(pkg) {
+  const data = new FormData();
+  data.append("uploadfile", pkg.blob, pkg.filename);
+  try {
+    return await api.request("POST", "/apis/pinnace/v1/ui/pipelines/inspect", { body: data });
+  } catch {
+    return {}; // the upload itself reports what is wrong with the file
+  }
+}
+
 /**
  * An upload form. `options.pipelineId` fixes the target pipeline (a new version of it);
  * otherwise the user picks "new pipeline" or a new version of one of `options.pipelines`.
@@ -75,7 +86,13 @@ export function uploadForm({ pipelineId, pipelines = [], onDone, onCancel } = {}
           const pkg = await packageFrom(sourceFile.checked ? "file" : "url", fileInput, urlInput);
           const data = new FormData();
           data.append("uploadfile", pkg.blob, pkg.filename);
-          const params = { name: name.value.trim() || undefined, description: description.value.trim() || undefined };
+          // Unnamed, a pipeline takes the name (and description) its spec gives itself.
+          // (A new version keeps the server's default name: versions of one pipeline share it.)
+          const own = name.value.trim() && description.value.trim() ? {} : await packageInfo(pkg);
+          const params = {
+            name: name.value.trim() || (chosen ? undefined : own.name) || undefined,
+            description: description.value.trim() || own.description || undefined,
+          };
           const result = chosen
             ? await api.request("POST", `${api.V2}/pipelines/upload_version`, { params: { ...params, pipelineid: chosen }, body: data })
             : await api.request("POST", `${api.V2}/pipelines/upload`, { params, body: data });

@@ -2,7 +2,7 @@
 
 import * as api from "../api.js";
 import { hashFor, registerPage } from "../app.js";
-import { errorBox, fmtTime, h, link, loading, mount, table } from "../dom.js";
+import { confirmDialog, errorBox, fmtTime, h, link, loading, mount, table } from "../dom.js";
 import { uploadForm } from "./pipeline_upload.js";
 import "./pipeline.js";
 
@@ -47,20 +47,19 @@ export function pagedList(root, fetchPage, render) {
   return { reload: load };
 }
 
-function pipelineRows(items) {
+function pipelineRows(items, onDelete) {
   if (!items.length) return h("div", { class: "empty" }, "No pipelines yet. Upload one.");
-  return h(
-    "div",
-    { class: "table-wrap" },
-    table(
-      ["Name", "Description", "Created"],
-      items.map((p) => [
-        link(`#/pipelines/${encodeURIComponent(p.pipeline_id)}`, p.display_name || p.name),
-        h("span", { class: "muted" }, p.description || ""),
-        fmtTime(p.created_at),
-      ]),
-      { class: "pipelines" },
-    ),
+  return table(
+    ["Name", "Description", "Created", ""],
+    items.map((p) => [
+      link(`#/pipelines/${encodeURIComponent(p.pipeline_id)}`, p.display_name || p.name),
+      h("span", { class: "muted" }, p.description || ""),
+      h("span", { class: "nowrap" }, fmtTime(p.created_at)),
+      h("span", { class: "nowrap" },
+        link(hashFor("/runs/new", { pipeline: p.pipeline_id }), "Run"), " ",
+        h("button", { type: "button", class: "link danger-link", onClick: () => onDelete(p) }, "Delete")),
+    ]),
+    { class: "pipelines" },
   );
 }
 
@@ -77,6 +76,19 @@ async function renderList(root, params, query) {
   }, input, " ", h("button", { type: "submit" }, "Search"));
   const uploadBox = h("div");
   const listBox = h("div");
+  const message = h("div");
+  let pager = null;
+  const remove = async (p) => {
+    const ok = await confirmDialog(`Delete pipeline “${p.display_name || p.name}”?`, "All its versions go with it. Runs of it are kept.", "Delete pipeline");
+    if (!ok) return;
+    try {
+      await api.del(`${api.V2}/pipelines/${encodeURIComponent(p.pipeline_id)}`);
+      mount(message);
+      pager.reload();
+    } catch (error) {
+      mount(message, errorBox(error));
+    }
+  };
   const openUpload = async () => {
     let pipelines = [];
     try {
@@ -98,10 +110,11 @@ async function renderList(root, params, query) {
     h("div", { class: "toolbar" }, form, h("span", { class: "spacer" }),
       h("button", { type: "button", class: "primary", onClick: openUpload }, "Upload pipeline")),
     uploadBox,
+    message,
     listBox,
   );
   if (query.get("upload")) openUpload();
-  pagedList(
+  pager = pagedList(
     listBox,
     async (token) => {
       const page = await api.get(`${api.V2}/pipelines`, {
@@ -112,7 +125,7 @@ async function renderList(root, params, query) {
       });
       return { items: page.pipelines || [], next: page.next_page_token, total: page.total_size || 0 };
     },
-    pipelineRows,
+    (items) => pipelineRows(items, remove),
   );
 }
 

@@ -2,45 +2,90 @@
 
 import * as api from "../api.js";
 import { hashFor, navigate, registerPage } from "../app.js";
-import { badge, errorBox, fmtDuration, fmtTime, h, link, loading, mount } from "../dom.js";
+import { badge, errorBox, fmtDuration, fmtTime, h, link, loading, mount, runDuration } from "../dom.js";
 import { listExperiments, select, sourcePicker } from "./run_form.js";
 
 const V2 = "/apis/v2beta1";
 const UI = "/apis/pinnace/v1/ui";
 const STATES = ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELING", "CANCELED"];
-const SORTS = [
-  ["created_at desc", "Newest first"],
-  ["created_at", "Oldest first"],
-  ["display_name", "Name A–Z"],
-  ["display_name desc", "Name Z–A"],
-  ["finished_at desc", "Recently finished"],
+const COLUMNS_KEY = "pinnace.runColumns";
+const enc = encodeURIComponent;
+
+/** The runs table's columns: [id, header, sort key or null, shown by default]. */
+export const COLUMNS = [
+  ["name", "Name", "display_name", true],
+  ["state", "State", "state", true],
+  ["duration", "Duration", null, true],
+  ["pipeline", "Pipeline / version", null, true],
+  ["experiment", "Experiment", null, true],
+  ["started", "Started", "scheduled_at", true],
+  ["created", "Created", "created_at", false],
+  ["finished", "Finished", "finished_at", false],
+  ["recurring", "Recurring run", null, true],
+  ["metrics", "Metrics", null, true],
 ];
 
-export function runDuration(run) {
-  const start = run.scheduled_at || run.created_at;
-  if (!start) return null;
-  const end = run.finished_at ? Date.parse(run.finished_at) : Date.now();
-  return Math.max(0, (end - Date.parse(start)) / 1000);
+export { runDuration };
+
+function shownColumns() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(COLUMNS_KEY) || "null");
+    if (Array.isArray(saved)) return new Set(saved.filter((id) => COLUMNS.some(([c]) => c === id)));
+  } catch {
+    // A broken saved value falls back to the defaults.
+  }
+  return new Set(COLUMNS.filter((c) => c[3]).map(([id]) => id));
+}
+
+function saveColumns(shown) {
+  try {
+    localStorage.setItem(COLUMNS_KEY, JSON.stringify([...shown]));
+  } catch {
+    // Not remembered in private mode; the table still changes.
+  }
+}
+
+/** Names of pipelines, versions, experiments and recurring runs, fetched once per id. */
+const names = { pipelines: new Map(), versions: new Map(), experiments: new Map(), recurring: new Map() };
+
+async function nameAll(runs) {
+  const wanted = [];
+  const want = (map, id, path, pick) => {
+    if (!id || map.has(id)) return;
+    map.set(id, id);
+    wanted.push(api.get(path).then((x) => map.set(id, pick(x))).catch(() => map.set(id, id)));
+  };
+  for (const r of runs) {
+    const ref = r.pipeline_version_reference || {};
+    want(names.pipelines, ref.pipeline_id, `${V2}/pipelines/${enc(ref.pipeline_id)}`, (p) => p.display_name || p.name);
+    if (ref.pipeline_id) {
+      want(names.versions, ref.pipeline_version_id, `${V2}/pipelines/${enc(ref.pipeline_id)}/versions/${enc(ref.pipeline_version_id)}`, (v) => v.display_name || v.name);
+    }
+    want(names.experiments, r.experiment_id, `${V2}/experiments/${enc(r.experiment_id)}`, (e) => e.display_name);
+    want(names.recurring, r.recurring_run_id, `${V2}/recurringruns/${enc(r.recurring_run_id)}`, (x) => x.display_name);
+  }
+  await Promise.all(wanted);
 }
 
 /**
- * The runs table with its filters into `root`. Options: experimentId (fixed filter),
- * query (initial {name, state, experiment, sort, archived}), onQuery(query) when it changes.
+ * The runs table with its filters into `root`. Options: experimentId, recurringRunId (fixed
+ * filters), query (initial {name, state, experiment, sort, archived}), onQuery(query).
  */
 export function renderRunsTable(root, options = {}) {
   const query = { ...(options.query || {}) };
   const tokens = [""]; // page tokens of the pages seen, for "previous"
   let controller = null;
+  let last = null;
   const chosen = new Set();
-  const name = h("input", { type: "search", placeholder: "Filter by name", value: query.name || "" });
-  const state = select("state", STATES.map((s) => [s, s]), query.state, "Any state");
-  const sort = select("sort", SORTS, query.sort || "created_at desc");
+  const shown = shownColumns();
+  const name = h("input", { type: "search", placeholder: "Filter by name", value: query.name || "", "aria-label": "Filter by name" });
+  const state = select("state", STATES.map((x) => [x, x]), query.state, "Any state");
   const archived = h("input", { type: "checkbox", checked: query.archived === "1" });
   const experiment = select("experiment", [], null, "Any experiment");
   const compare = h("button", { type: "button", disabled: true, onClick: () => navigate("/compare", { runs: [...chosen].join(",") }) }, "Compare selected");
   const body = h("div", null, loading());
   const pager = h("div", { class: "pager" });
-  const filters = [name, state, sort, archived];
+  const filters = [name, state, h("label", { class: "inline" }, archived, "Archived")];
   if (!options.experimentId) {
     filters.push(experiment);
     listExperiments().then((items) => {
@@ -48,16 +93,33 @@ export function renderRunsTable(root, options = {}) {
         items.map(([v, l]) => h("option", { value: v, selected: v === query.experiment }, l)));
     }).catch(() => {});
   }
+  const chooser = h("details", { class: "column-chooser" }, h("summary", null, "Columns"),
+    h("div", { class: "chooser-menu" }, COLUMNS.map(([id, label]) => h("label", { class: "inline" },
+      h("input", { type: "checkbox", checked: shown.has(id), name: `column-${id}`, onChange: (e) => {
+        if (e.target.checked) shown.add(id);
+        else shown.delete(id);
+        saveColumns(shown);
+        if (last) draw(last.runs, last.metrics);
+      } }), label))));
   const reload = () => {
-    Object.assign(query, { name: name.value, state: state.value, sort: sort.value, archived: archived.checked ? "1" : "", experiment: experiment.value || query.experiment });
+    Object.assign(query, { name: name.value, state: state.value, archived: archived.checked ? "1" : "", experiment: experiment.value || query.experiment });
     if (options.onQuery) options.onQuery(query);
     tokens.length = 1;
     load("");
   };
+  const sortBy = (key) => {
+    const [current, dir] = String(query.sort || "created_at desc").split(" ");
+    query.sort = current === key && dir !== "desc" ? `${key} desc` : current === key ? key : `${key}${key.endsWith("_at") ? " desc" : ""}`;
+    reload();
+  };
   let timer = null;
   name.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(reload, 250); });
-  for (const el of [state, sort, archived, experiment]) el.addEventListener("change", reload);
+  for (const el of [state, archived, experiment]) el.addEventListener("change", reload);
 
+  const draw = (runs, metrics) => {
+    last = { runs, metrics };
+    mount(body, runsTable(runs, metrics, { chosen, shown, sort: query.sort || "created_at desc", sortBy, onPick: () => { compare.disabled = chosen.size < 2; } }));
+  };
   async function load(token) {
     if (controller) controller.abort();
     controller = new AbortController();
@@ -76,10 +138,11 @@ export function renderRunsTable(root, options = {}) {
     try {
       const res = await api.get(`${V2}/runs`, params, { signal: controller.signal });
       const runs = res.runs || [];
-      const metrics = runs.length
-        ? (await api.get(`${UI}/metrics`, { run_ids: runs.map((r) => r.run_id).join(",") })).runs
-        : {};
-      mount(body, runsTable(runs, metrics, chosen, () => { compare.disabled = chosen.size < 2; }));
+      const [metrics] = await Promise.all([
+        runs.length ? api.get(`${UI}/metrics`, { run_ids: runs.map((r) => r.run_id).join(",") }).then((m) => m.runs) : {},
+        nameAll(runs),
+      ]);
+      draw(runs, metrics);
       const index = tokens.indexOf(token);
       mount(pager,
         h("button", { type: "button", disabled: index <= 0, onClick: () => load(tokens[index - 1]) }, "Previous"),
@@ -92,18 +155,45 @@ export function renderRunsTable(root, options = {}) {
       if (error.name !== "AbortError") mount(body, errorBox(error));
     }
   }
-  mount(root,
-    h("div", { class: "toolbar" }, filters.map((f) => (f === archived ? h("label", { class: "inline" }, archived, "Archived") : f)),
-      h("span", { class: "spacer" }), compare),
-    body, pager);
+  mount(root, h("div", { class: "toolbar" }, filters, h("span", { class: "spacer" }), chooser, compare), body, pager);
   load("");
   return () => controller && controller.abort();
 }
 
-function runsTable(runs, metrics, chosen, onPick) {
+function cellOf(id, run, values, metricNames) {
+  const ref = run.pipeline_version_reference || {};
+  switch (id) {
+    case "name": return link(`#/runs/${enc(run.run_id)}`, run.display_name || run.run_id);
+    case "state": return badge(run.state);
+    case "duration": return fmtDuration(runDuration(run));
+    case "pipeline":
+      return ref.pipeline_id
+        ? link(hashFor(`/pipelines/${enc(ref.pipeline_id)}`, { version: ref.pipeline_version_id }),
+          `${names.pipelines.get(ref.pipeline_id) || ref.pipeline_id}${ref.pipeline_version_id ? ` / ${names.versions.get(ref.pipeline_version_id) || ""}` : ""}`)
+        : h("span", { class: "muted" }, "—");
+    case "experiment":
+      return run.experiment_id ? link(`#/experiments/${enc(run.experiment_id)}`, names.experiments.get(run.experiment_id) || run.experiment_id) : "";
+    case "started": return fmtTime(run.scheduled_at || run.created_at);
+    case "created": return fmtTime(run.created_at);
+    case "finished": return fmtTime(run.finished_at);
+    case "recurring":
+      return run.recurring_run_id ? link(`#/recurring/${enc(run.recurring_run_id)}`, names.recurring.get(run.recurring_run_id) || run.recurring_run_id) : "";
+    default: return metricNames.map((n) => (n in values ? h("div", { class: "nowrap" }, `${n}: `, h("span", { class: "mono" }, formatMetric(values[n]))) : null));
+  }
+}
+
+function runsTable(runs, metrics, { chosen, shown, sort, sortBy, onPick }) {
   if (!runs.length) return h("div", { class: "empty" }, "No runs match.");
-  const names = [...new Set(runs.flatMap((r) => Object.keys(metrics[r.run_id] || {})))].slice(0, 6);
-  const head = ["", "Name", "State", "Duration", "Created", ...names];
+  const metricNames = [...new Set(runs.flatMap((r) => Object.keys(metrics[r.run_id] || {})))].slice(0, 6);
+  const columns = COLUMNS.filter(([id]) => shown.has(id) && (id !== "metrics" || metricNames.length));
+  const [sortKey, sortDir] = String(sort).split(" ");
+  const head = columns.map(([id, label, key]) => h("th", {
+    class: key ? ["sortable", key === sortKey ? (sortDir === "desc" ? "sorted-desc" : "sorted-asc") : null] : null,
+    "aria-sort": key === sortKey ? (sortDir === "desc" ? "descending" : "ascending") : null,
+    dataset: { column: id },
+    title: key ? "Sort by this column" : null,
+    onClick: key ? () => sortBy(key) : null,
+  }, label));
   const rows = runs.map((run) => {
     const box = h("input", { type: "checkbox", checked: chosen.has(run.run_id), "aria-label": `select ${run.display_name}`, onChange: (e) => {
       if (e.target.checked) chosen.add(run.run_id);
@@ -111,22 +201,15 @@ function runsTable(runs, metrics, chosen, onPick) {
       onPick();
     } });
     const values = metrics[run.run_id] || {};
-    return [
-      box,
-      link(`#/runs/${encodeURIComponent(run.run_id)}`, run.display_name || run.run_id),
-      badge(run.state),
-      fmtDuration(runDuration(run)),
-      fmtTime(run.created_at),
-      ...names.map((n) => (n in values ? formatMetric(values[n]) : "")),
-    ];
+    return h("tr", null, h("td", null, box), columns.map(([id]) => h("td", { dataset: { column: id } }, cellOf(id, run, values, metricNames))));
   });
   return h("div", { class: "table-wrap" }, h("table", { class: "table runs" },
-    h("thead", null, h("tr", null, head.map((x) => h("th", null, x)))),
-    h("tbody", null, rows.map((r) => h("tr", null, r.map((c) => h("td", null, c)))))));
+    h("thead", null, h("tr", null, h("th", null, ""), head)), h("tbody", null, rows)));
 }
 
+/** A metric as written (0.3 stays 0.3). */
 export function formatMetric(value) {
-  return typeof value === "number" && !Number.isInteger(value) ? value.toPrecision(4) : String(value);
+  return typeof value === "string" ? value : JSON.stringify(value);
 }
 
 registerPage("/runs", (root, params, query) => {
