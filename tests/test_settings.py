@@ -10,7 +10,7 @@ def test_defaults_live_under_the_home(tmp_path):
     s = Settings.load(env={}, home=tmp_path)
     assert s.database_url == f"sqlite:///{tmp_path / 'pinnace.db'}"
     assert s.artifact_root == str(tmp_path / "artifacts")
-    assert s.prestart is True and s.kfp_alias == "auto"
+    assert s.fork_servers is True and s.kfp_alias == "auto"
     assert s.sources["home"] == "argument" and s.sources["parallelism"] == "default"
 
 
@@ -24,8 +24,8 @@ def test_argument_beats_environment(tmp_path):
 
 
 @pytest.mark.parametrize("text, expected", [("0", False), ("off", False), ("1", True)])
-def test_prestart_can_be_turned_off_from_the_environment(tmp_path, text, expected):
-    assert Settings.load(env={"PINNACE_PRESTART": text}, home=tmp_path).prestart is expected
+def test_fork_servers_can_be_turned_off_from_the_environment(tmp_path, text, expected):
+    assert Settings.load(env={"PINNACE_FORK_SERVERS": text}, home=tmp_path).fork_servers is expected
 
 
 def test_a_bad_kfp_alias_value_is_a_clear_error(tmp_path):

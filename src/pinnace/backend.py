@@ -38,7 +38,7 @@ class Backend:
             runtime_path=materialize_runtime(self.settings.home),
             parallelism=parallelism or self.settings.parallelism,
             use_current_python=current,
-            prestart=self.settings.prestart,
+            fork_servers=self.settings.fork_servers,
             on_process=self._record_process,
         )
 

@@ -32,8 +32,8 @@ class Settings:
     #: "auto": `import kfp` in pipeline files means Pinnace when kfp is not installed;
     #: "always": even when it is (lets the kfp 1.x book code run beside a kfp 2.x install)
     kfp_alias: str = "auto"
-    #: start the next tasks' interpreters ahead of time, imports done (PINNACE_PRESTART=0: off)
-    prestart: bool = True
+    #: fork tasks from per-environment fork servers, imports done (PINNACE_FORK_SERVERS=0: off)
+    fork_servers: bool = True
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -73,9 +73,9 @@ class Settings:
         use_current = pick("use_current_python", False)
         if isinstance(use_current, str):
             use_current = use_current.lower() in ("1", "true", "yes", "on")
-        prestart = pick("prestart", True)
-        if isinstance(prestart, str):
-            prestart = prestart.lower() not in ("0", "false", "no", "off")
+        fork_servers = pick("fork_servers", True)
+        if isinstance(fork_servers, str):
+            fork_servers = fork_servers.lower() not in ("0", "false", "no", "off")
         kfp_alias = str(pick("kfp_alias", "auto")).lower()
         if kfp_alias not in ("auto", "always"):
             from .errors import UserInputError
@@ -84,7 +84,7 @@ class Settings:
         return cls(
             home=home,
             kfp_alias=kfp_alias,
-            prestart=bool(prestart),
+            fork_servers=bool(fork_servers),
             database_url=str(database_url),
             artifact_root=artifact_root,
             parallelism=max(1, parallelism),

@@ -5,8 +5,9 @@ recognised from their container command: instead of `pip install`-ing on every r
 container would, their program runs in a virtual environment built once per distinct set of
 packages (see pinnace.envs). Other containers run their command on the host.
 
-With `prestart` (the default) the interpreters of upcoming tasks are started ahead of time
-and import their program's modules while earlier tasks run (see executors/prestart.py).
+With `fork_servers` (the default) a lightweight program's execution is forked from a fork
+server of its environment that has its imports done (see executors/forking.py and
+docs/fork-servers.md).
 
 Every execution is supervised (executors/_supervision.py): its whole process tree is
 contained (a cgroup, else a subreaper and /proc tracking), its memory and CPU limits hold for
@@ -24,8 +25,6 @@ import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,7 +32,7 @@ from ..envs.cache import Environment, EnvironmentCache
 from ..envs.commands import LightweightProgram, recognize_command
 from ..errors import ExecutorError, PinnaceError
 from ._supervision import Containment, Limits, Supervisor, kill_leftover
-from .base import ExecutionOutcome, TaskLaunch
+from .base import ExecutionOutcome, TaskLaunch, UpcomingTask
 from .containers import (
     ENGINES,
     EngineProbe,
@@ -42,10 +41,10 @@ from .containers import (
     input_paths,
     probe_engines,
 )
+from .forking import TaskForking, TaskProgram, task_program
+from .forkserver import ForkedChild, ForkServerPool
 from .limits import GpuPool, discover_gpus, human_bytes, thread_settings
-from .prestart import WarmPool, program_modules
 from .runtime_copy import RUNTIME_PACKAGE
-from .warming import Prestarting
 
 _KILL_GRACE_SECONDS = 5.0
 _LOG = logging.getLogger("pinnace.executors.local")
@@ -57,17 +56,11 @@ ProcessListener = Callable[[str, dict[str, Any]], None]
 _DROPPED_ENV = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
 
 
-@dataclass(frozen=True)
-class _Program:
-    """How a lightweight program runs: what a warm process for it must match."""
-
-    kind: str
-    modules: list[tuple[str, list[str]]]
-    #: an environment Pinnace built (bytecode writing is turned back on in it)
-    managed: bool
+#: how long a fork server nobody forked from stays up (a server keeps them between runs)
+_FORK_SERVER_IDLE_SECONDS = 600.0
 
 
-class LocalExecutor(Prestarting):
+class LocalExecutor:
     """Runs executions as local subprocesses, at most `parallelism` at a time."""
 
     def __init__(
@@ -79,13 +72,15 @@ class LocalExecutor(Prestarting):
         use_current_python: bool = False,
         container_engines: Sequence[str] = ENGINES,
         gpus: Sequence[str] | None = None,
-        prestart: bool = True,
+        fork_servers: bool = True,
+        fork_server_pool: ForkServerPool | None = None,
         supervision: str | None = None,
         on_process: ProcessListener | None = None,
     ) -> None:
         """`gpus` None discovers them (PINNACE_GPUS, else nvidia-smi) at the first GPU task.
 
-        `prestart` False starts every task's interpreter only at its launch (no warm processes).
+        `fork_servers` False starts every task in a fresh interpreter; `fork_server_pool`
+        bounds them (default: 8 servers, a quarter of the memory, closed after 10 idle minutes).
         `supervision` None contains task trees in cgroups where possible, else a subreaper;
         "cgroup1", "cgroup2" or "subreaper" asks for one. `on_process` learns each started
         execution's process identity (the metadata store keeps it, see `kill_leftover`).
@@ -103,11 +98,18 @@ class LocalExecutor(Prestarting):
         self._processes: dict[str, Containment] = {}
         self._canceled: set[str] = set()
         self._lock = threading.Lock()
-        self._warm = WarmPool(self._parallelism) if prestart else None
-        self._warmer: ThreadPoolExecutor | None = None
-        #: interpreter -> modules its programs import (module -> names imported from it)
-        self._seen_modules: dict[str, dict[str, list[str]]] = {}
-        self._modules_lock = threading.Lock()
+        pool = None
+        if fork_servers:
+            pool = fork_server_pool or ForkServerPool(
+                idle_seconds=_FORK_SERVER_IDLE_SECONDS,
+                scratch=runtime_path.parent.parent / "forkservers",  # <home>/forkservers
+            )
+        self._forking = TaskForking(
+            env_cache=env_cache,
+            use_current_python=use_current_python,
+            task_env=self._task_env,
+            pool=pool,
+        )
 
     @property
     def capacity(self) -> int:
@@ -115,6 +117,17 @@ class LocalExecutor(Prestarting):
 
     def submit(self, launch: TaskLaunch) -> Future[ExecutionOutcome]:
         return self._pool.submit(self._execute, launch)
+
+    def prestart(self, upcoming: Sequence[UpcomingTask]) -> list[str]:
+        """Start the fork servers of tasks expected soon (see TaskForking.prestart)."""
+        return self._forking.prestart(upcoming)
+
+    def discard_prestarted(self, run_id: str) -> None:
+        """Nothing to drop: fork servers belong to environments, not runs (they idle out)."""
+
+    def fork_servers(self) -> list[dict[str, Any]]:
+        """The running fork servers: environment, pid, memory (rss, pss), tasks in flight."""
+        return self._forking.stats()
 
     @property
     def supervision(self) -> str:
@@ -140,22 +153,13 @@ class LocalExecutor(Prestarting):
         timer.start()
 
     def close(self) -> None:
-        if self._warm is not None:
-            self._warm.close()
-        if self._warmer is not None:
-            self._warmer.shutdown(wait=True)
         with self._lock:
             ids = list(self._processes)
         for execution_id in ids:
             self.cancel(execution_id)
         self._pool.shutdown(wait=True)
-        if self._warm is not None:
-            self._warm.discard()  # any started while closing
+        self._forking.close()
         self._supervisor.close()
-
-    def _shape(self, program: LightweightProgram, env: Environment) -> _Program:
-        managed = bool(env.requirements) and not self._use_current
-        return _Program(program.kind, _modules_of(program.program_text), managed)
 
     # -- one execution --------------------------------------------------------------------
 
@@ -205,7 +209,7 @@ class LocalExecutor(Prestarting):
 
     def _prepare(
         self, launch: TaskLaunch, log: IO[bytes]
-    ) -> tuple[list[str], dict[str, Any], _Program | None]:
+    ) -> tuple[list[str], dict[str, Any], TaskProgram | None]:
         program = recognize_command(list(launch.command), list(launch.args))
         if program is None:
             return self._host_command(launch, log), {"image": launch.image, "host": True}, None
@@ -231,7 +235,7 @@ class LocalExecutor(Prestarting):
             "reused": env.reused,
             "image": launch.image,
         }
-        return argv, info, self._shape(program, env)
+        return argv, info, task_program(program, env, self._use_current)
 
     def _environment(self, program: LightweightProgram, log: IO[bytes]) -> Environment:
         if self._use_current:
@@ -318,10 +322,12 @@ class LocalExecutor(Prestarting):
         environment: dict[str, Any],
         log: IO[bytes],
         gpus: list[str],
-        shape: _Program | None,
+        shape: TaskProgram | None,
     ) -> ExecutionOutcome:
         managed = shape is not None and shape.managed
         env, _ = self._task_env(launch.resources.cpu_limit, launch.env, gpus, managed)
+        # As the shell of a KFP container (and of the supervision prefix) sets it.
+        env["PWD"] = str(launch.workdir)
         canceled = ExecutionOutcome(exit_code=-1, error="canceled", environment=environment)
         if self.was_canceled(launch.execution_id):
             return canceled
@@ -355,7 +361,7 @@ class LocalExecutor(Prestarting):
         argv: list[str],
         env: dict[str, str],
         log: IO[bytes],
-        shape: _Program | None,
+        shape: TaskProgram | None,
         gpus: list[str],
         environment: dict[str, Any],
         attempt: Containment,
@@ -364,9 +370,9 @@ class LocalExecutor(Prestarting):
         start, or None when it was canceled before starting."""
         if attempt.cores:
             _write(log, f"pinnace: cores {','.join(map(str, attempt.cores))}\n")
-        # Outside the lock: handing over a launch may wait for the warm process's imports.
-        process = self._warm_process(
-            launch, argv, {**env, **attempt.env()}, shape, gpus, environment, attempt
+        # Outside the lock: forking may wait for the fork server's imports.
+        process: subprocess.Popen[bytes] | ForkedChild | None = self._forking.fork(
+            launch, argv, {**env, **attempt.env()}, shape, gpus, log, environment, attempt
         )
         with self._lock:
             if launch.execution_id in self._canceled:
@@ -390,7 +396,11 @@ class LocalExecutor(Prestarting):
                 attempt.attach(process.pid)
             self._processes[launch.execution_id] = attempt
         self._report(launch.execution_id, attempt)
-        return process.wait()
+        code = process.wait()
+        if isinstance(process, ForkedChild) and process.lost:
+            _write(log, f"pinnace: {process.lost}\n")
+            return process.lost
+        return code
 
     def _report(self, execution_id: str, attempt: Containment) -> None:
         if self._on_process is None:
@@ -442,11 +452,6 @@ def _failure_from_log(log_path: Path) -> str | None:
             if match:
                 return match["reason"][:300]
     return None
-
-
-@lru_cache(maxsize=64)
-def _modules_of(program_text: str) -> list[tuple[str, list[str]]]:
-    return program_modules(program_text)
 
 
 def _write(log: IO[bytes], text: str) -> None:

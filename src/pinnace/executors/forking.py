@@ -1,0 +1,256 @@
+"""Which task executions fork from a fork server, and from which one (the local executor's part).
+
+A lightweight Python program forks from the fork server of its environment (interpreter +
+package set) whose process was started with exactly the task's environment variables and CPU
+pinning (variables such as OMP_NUM_THREADS are read by the libraries while they import), so a
+forked task sees what a fresh one would. The server imports the top-level modules of the
+environment's declared packages and every module its programs import (their own `import`
+statements; nothing from other environments). A task starts fresh instead when it:
+
+- asks for GPUs (CUDA must not be initialised before the fork, and its devices are its own),
+- opts out with the environment variable `PINNACE_FORK_SERVERS=0` (`set_env_variable`), or
+  the executor runs with fork servers off (setting `fork_servers`, `PINNACE_FORK_SERVERS=0`),
+- runs sandboxed: a forked child cannot enter a sandbox's namespaces after the fact, so
+  sandboxed attempts start fresh inside their sandbox (see docs/fork-servers.md),
+- or its server is unsafe to fork (its imports started threads or loaded the CUDA driver),
+  failed to start, or crashed repeatedly.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import IO, Any
+
+from ..envs.cache import MARKER as ENV_MARKER
+from ..envs.cache import Environment, EnvironmentCache
+from ..envs.commands import KFP_V2, LightweightProgram, recognize_command
+from ..envs.requirements import requirement_name
+from ._supervision import MARKER, Containment
+from .base import TaskLaunch, UpcomingTask
+from .forkserver import ForkedChild, ForkServerError, ForkServerPool, ServerSpec
+from .runtime_copy import RUNTIME_PACKAGE
+
+#: set to 0/false/no/off in a task's environment: that task starts in a fresh process
+OPT_OUT_VARIABLE = "PINNACE_FORK_SERVERS"
+#: top-level modules never imported ahead: the runtime provides `kfp` itself
+_SKIPPED = frozenset({"kfp", "__future__", "__main__", RUNTIME_PACKAGE})
+
+#: (cpu_limit, task env, gpus, managed) -> the task's environment variables and CPU pinning
+TaskEnv = Callable[
+    [float | None, Mapping[str, str], list[str], bool], tuple[dict[str, str], set[int] | None]
+]
+
+
+@dataclass(frozen=True)
+class TaskProgram:
+    """How a lightweight program runs: its environment and what its fork server imports."""
+
+    kind: str
+    modules: tuple[tuple[str, tuple[str, ...]], ...]
+    #: an environment Pinnace built (bytecode writing is turned back on in it)
+    managed: bool
+    python: str
+    #: the environment's identity: interpreter, package set, and when it was built
+    environment: str
+    packages: tuple[str, ...]
+
+
+def program_modules(text: str) -> list[tuple[str, list[str]]]:
+    """The modules a program imports anywhere (function bodies too), in order, deduplicated.
+
+    `from a.b import c, d` gives ("a.b", ["c", "d"]) (c may be a submodule); relative
+    imports, `kfp` (the runtime's) and unparsable programs give nothing.
+    """
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return []
+    found: dict[str, list[str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                found.setdefault(alias.name, [])
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = found.setdefault(node.module, [])
+            names.extend(a.name for a in node.names if a.name != "*" and a.name not in names)
+    return [(m, n) for m, n in found.items() if m.split(".")[0] not in _SKIPPED]
+
+
+@lru_cache(maxsize=128)
+def _modules_of(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple((m, tuple(n)) for m, n in program_modules(text))
+
+
+def task_program(program: LightweightProgram, env: Environment, use_current: bool) -> TaskProgram:
+    """The run shape of `program` in `env`."""
+    managed = bool(env.requirements) and not use_current
+    marker = env.python.parent.parent / ENV_MARKER
+    built = ""
+    if managed:
+        with contextlib.suppress(OSError):
+            built = str(marker.stat().st_mtime_ns)
+    return TaskProgram(
+        kind=program.kind,
+        modules=_modules_of(program.program_text),
+        managed=managed,
+        python=str(env.python),
+        environment=json.dumps([str(env.python), env.key, list(env.requirements), built]),
+        packages=tuple(n for n in map(requirement_name, env.requirements) if n),
+    )
+
+
+class TaskForking:
+    """Starts fork servers for upcoming tasks and forks executions from them."""
+
+    def __init__(
+        self,
+        *,
+        env_cache: EnvironmentCache,
+        use_current_python: bool,
+        task_env: TaskEnv,
+        pool: ForkServerPool | None,
+        sandboxed: bool = False,
+    ) -> None:
+        self._envs = env_cache
+        self._use_current = use_current_python
+        self._task_env = task_env
+        self.pool = pool
+        self.sandboxed = sandboxed
+
+    def prestart(self, upcoming: Sequence[UpcomingTask]) -> list[str]:
+        """Start the fork servers of tasks expected soon; return the hints dealt with.
+
+        A hint not returned (its environment is not built yet) may be offered again later.
+        Never raises: a task whose server is not ready just waits for it or starts fresh.
+        """
+        done = []
+        for task in upcoming:
+            try:
+                later = self._prestart_one(task)
+            except Exception:  # starting servers early is an optimisation only
+                later = False
+            if not later:
+                done.append(task.hint)
+        return done
+
+    def _prestart_one(self, task: UpcomingTask) -> bool:
+        """Start `task`'s server in the background; True when its environment is not built."""
+        if self.pool is None or self.sandboxed or (task.resources.accelerator_count or 0) > 0:
+            return False
+        if _opted_out(task.env):
+            return False
+        program = recognize_command(list(task.command), list(task.args))
+        if program is None:
+            return False
+        if self._use_current:
+            env = self._envs.current()
+        else:
+            found = self._envs.find(program.packages, index_urls=program.index_urls)
+            if found is None:
+                return True
+            env = found
+        shape = task_program(program, env, self._use_current)
+        environ, _ = self._task_env(task.resources.cpu_limit, task.env, [], shape.managed)
+        self.pool.learn(shape.environment, _as_lists(shape.modules))
+        self.pool.acquire(_server_spec(shape, environ), wait=False)
+        return False
+
+    def fork(
+        self,
+        launch: TaskLaunch,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        shape: TaskProgram | None,
+        gpus: Sequence[str],
+        log: IO[bytes],
+        environment: dict[str, Any],
+        attempt: Containment,
+    ) -> ForkedChild | None:
+        """The execution running in a child of its environment's fork server, or None (fresh).
+
+        The child enters `attempt` (its cgroups, death signal, cores, marker) before any task
+        code runs and is attached to it here. `environment` (the execution's record) notes
+        how it started.
+        """
+        reason = self._fresh_reason(launch, shape, gpus)
+        if reason is None:
+            assert shape is not None and self.pool is not None
+            self.pool.learn(shape.environment, _as_lists(shape.modules))
+            spec = _server_spec(shape, env)
+            server = self.pool.acquire(spec)
+            if server is None:
+                reason = self.pool.unsafe_reason(spec.key) or "no fork server"
+            else:
+                try:
+                    child = server.fork(
+                        launch.execution_id,
+                        kind="module" if argv[1] == "-m" else "script",
+                        target=argv[2],
+                        args=list(argv[3:]),
+                        cwd=str(launch.workdir),
+                        env=env,
+                        stdout=log.fileno(),
+                        supervision=attempt.child_spec(),
+                    )
+                except ForkServerError as exc:
+                    reason = str(exc)
+                else:
+                    attempt.attach(child.pid)
+                    environment["forked"] = {"server_pid": server.pid, "pid": child.pid}
+                    return child
+        if shape is not None:
+            environment["fresh"] = reason
+        return None
+
+    def _fresh_reason(
+        self, launch: TaskLaunch, shape: TaskProgram | None, gpus: Sequence[str]
+    ) -> str | None:
+        if self.pool is None:
+            return "fork servers are off"
+        if shape is None:
+            return "not a lightweight Python program"
+        if self.sandboxed:
+            return "sandboxed"
+        if gpus or (launch.resources.accelerator_count or 0) > 0:
+            return "uses GPUs"
+        if _opted_out(launch.env):
+            return f"opted out ({OPT_OUT_VARIABLE})"
+        return None
+
+    def stats(self) -> list[dict[str, Any]]:
+        return self.pool.stats() if self.pool is not None else []
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
+
+def _server_spec(shape: TaskProgram, env: Mapping[str, str]) -> ServerSpec:
+    """The server a task with variables `env` forks from (its attempt's marker aside)."""
+    shared = {k: v for k, v in env.items() if k != MARKER}
+    key = hashlib.sha256(
+        json.dumps([shape.environment, sorted(shared.items())]).encode()
+    ).hexdigest()[:24]
+    return ServerSpec(
+        key=key,
+        environment=shape.environment,
+        python=shape.python,
+        env=shared,
+        packages=shape.packages,
+        runtime=shape.kind == KFP_V2,
+    )
+
+
+def _opted_out(env: Mapping[str, str]) -> bool:
+    value = env.get(OPT_OUT_VARIABLE)
+    return value is not None and value.strip().lower() in ("0", "false", "no", "off")
+
+
+def _as_lists(modules: Sequence[tuple[str, Sequence[str]]]) -> list[tuple[str, list[str]]]:
+    return [(m, list(n)) for m, n in modules]

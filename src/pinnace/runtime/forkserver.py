@@ -1,0 +1,455 @@
+"""A fork server: one interpreter per task environment, imports done, forking a child per task.
+
+Started by the local executor as `python -m pinnace_runtime.forkserver FD` in a task
+environment, with the environment variables its tasks get. FD is one end of a Unix socket.
+The server reads one `hello` message (the modules to import), imports them, reports whether
+it is safe to fork (one thread, no CUDA driver loaded) and then serves, single-threaded:
+
+    executor -> server  {"op": "fork", "id", "kind": "module"|"script", "target", "args",
+                         "cwd", "env", "supervision"} + the log's file descriptor(s)
+                        {"op": "preload", "modules": [...]}  (more of the environment's imports)
+    server -> executor  {"ready"|"preloaded", "unsafe", "threads", ...}
+                        {"id", "pid", "start_time"}  (the child is running)
+                        {"id", "exit_code"}          (the child ended; negative: killed by signal)
+
+Each message is an 8-byte length and a JSON document; file descriptors travel with the
+length (SCM_RIGHTS). The child enters its supervision (new session, death signal, cgroup,
+rlimits, CPU affinity), moves its stdio onto the passed descriptors, its working folder and
+environment onto the task's, and then runs `python -m pinnace_runtime ...` or
+`python -u program.py ...` as a fresh interpreter would: same sys.argv, sys.path[0], stdio,
+exit code and tracebacks; the component's module is imported fresh in the child. The server
+never runs task code, so nothing a task does is seen by the next. End of input (the executor
+closed or died) kills the children still running and ends the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+import threading
+from typing import Any
+
+from . import confine
+
+_HEADER = struct.Struct("!Q")
+#: a forked child that could not enter its supervision or working folder
+EXIT_NOT_STARTED = 126
+_MAX_FDS = 4
+#: in a forked child: its exit status, working folder and the modules the server had
+_TASK: dict[str, Any] = {}
+
+
+# -- framing (also used by the executor's side) ------------------------------------------------
+
+
+def send_message(sock: socket.socket, message: dict[str, Any], fds: list[int] = ()) -> None:  # type: ignore[assignment]
+    """Send one message; `fds` travel with its header."""
+    payload = json.dumps(message, separators=(",", ":")).encode()
+    header = _HEADER.pack(len(payload))
+    if fds:
+        socket.send_fds(sock, [header], list(fds))
+    else:
+        sock.sendall(header)
+    sock.sendall(payload)
+
+
+def recv_message(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
+    """One message and the descriptors sent with it; (None, []) at end of input."""
+    header, fds, _flags, _addr = socket.recv_fds(sock, _HEADER.size, _MAX_FDS)
+    if not header:
+        return None, fds
+    while len(header) < _HEADER.size:
+        more = sock.recv(_HEADER.size - len(header))
+        if not more:
+            return None, fds
+        header += more
+    (size,) = _HEADER.unpack(header)
+    chunks, left = [], size
+    while left:
+        chunk = sock.recv(min(left, 1 << 20))
+        if not chunk:
+            return None, fds
+        chunks.append(chunk)
+        left -= len(chunk)
+    return json.loads(b"".join(chunks)), fds
+
+
+# -- the server ---------------------------------------------------------------------------------
+
+
+class _Server:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(sock, selectors.EVENT_READ, None)
+        #: child pid -> (execution id, pidfd)
+        self.children: dict[int, tuple[str, int]] = {}
+        #: where the server's stdout and stderr go: what its imports print
+        self.output_path: str | None = None
+        self.preload_output = b""
+
+    def loop(self) -> tuple[dict[str, Any], list[int]] | None:
+        """Serve until end of input (None) or, in a forked child, return its request."""
+        while True:
+            for key, _events in self.selector.select():
+                if key.data is None:
+                    message, fds = recv_message(self.sock)
+                    if message is None:
+                        self.shutdown()
+                        return None
+                    forked = self.handle(message, fds)
+                    if forked is not None:
+                        return forked
+                else:
+                    self.reap(key.data)
+
+    def handle(
+        self, message: dict[str, Any], fds: list[int]
+    ) -> tuple[dict[str, Any], list[int]] | None:
+        op = message.get("op")
+        if op == "fork":
+            return self.fork(message, fds)
+        for fd in fds:
+            os.close(fd)
+        if op == "preload":
+            report = preload(message.get("modules", []))
+            self.preload_output = _captured_output(self.output_path)
+            send_message(self.sock, {"preloaded": True, **report})
+        return None
+
+    def fork(
+        self, request: dict[str, Any], fds: list[int]
+    ) -> tuple[dict[str, Any], list[int]] | None:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+        server_pid = os.getpid()
+        gc.freeze()  # the children's collections leave the server's objects (and pages) alone
+        pid = os.fork()
+        if pid == 0:
+            request["server_pid"] = server_pid
+            for _, pidfd in self.children.values():
+                os.close(pidfd)
+            self.selector.close()
+            self.sock.close()
+            return request, fds
+        for fd in fds:
+            os.close(fd)
+        pidfd = os.pidfd_open(pid)
+        self.children[pid] = (request["id"], pidfd)
+        self.selector.register(pidfd, selectors.EVENT_READ, pid)
+        send_message(self.sock, {"id": request["id"], "pid": pid, "start_time": start_time(pid)})
+        return None
+
+    def reap(self, pid: int) -> None:
+        execution_id, pidfd = self.children.pop(pid)
+        self.selector.unregister(pidfd)
+        os.close(pidfd)
+        _, status = os.waitpid(pid, 0)
+        send_message(
+            self.sock, {"id": execution_id, "exit_code": os.waitstatus_to_exitcode(status)}
+        )
+
+    def shutdown(self) -> None:
+        """The executor is gone: kill what still runs (each child leads its own group)."""
+        for pid in list(self.children):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (`/proc/PID/stat` field 22)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+# -- what the server imports ------------------------------------------------------------------
+
+
+def preload(modules: list[list[Any]]) -> dict[str, Any]:
+    """Import `[[module, [names]], ...]`; failures are left for the task to meet and report."""
+    import importlib
+    import time
+
+    started = time.perf_counter()
+    failed = []
+    for module, names in modules:
+        try:
+            imported = importlib.import_module(module)
+            for name in names:
+                if not hasattr(imported, name):  # `from package import submodule`
+                    with contextlib.suppress(Exception):
+                        importlib.import_module(f"{module}.{name}")
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            failed.append(module)
+    return {
+        "seconds": time.perf_counter() - started,
+        "failed": failed,
+        "threads": threading.active_count(),
+        "unsafe": unsafe_reason(),
+        "modules": len(sys.modules),
+    }
+
+
+def declared_modules(distributions: list[str]) -> list[list[Any]]:
+    """The top-level modules of the environment's declared packages (scikit-learn: sklearn)."""
+    from importlib import metadata
+
+    found: list[list[Any]] = []
+    for name in distributions:
+        try:
+            dist = metadata.distribution(name)
+        except Exception:
+            continue
+        text = dist.read_text("top_level.txt") or ""
+        tops = [line.strip() for line in text.splitlines() if line.strip()]
+        if not tops:
+            tops = sorted(
+                {
+                    str(f).split("/")[0].removesuffix(".py")
+                    for f in dist.files or ()
+                    if str(f).endswith(".py") and ".dist-info" not in str(f)
+                }
+            )
+        found.extend([top, []] for top in tops if top.isidentifier() and not top.startswith("_"))
+    return found
+
+
+def unsafe_reason() -> str | None:
+    """Why forking this process would not give a sound child, or None."""
+    threads = threading.active_count()
+    if threads > 1:
+        return f"its imports started {threads - 1} thread(s)"
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
+            if any("libcuda.so" in line for line in f):
+                return "its imports loaded the CUDA driver"
+    except OSError:
+        pass
+    return None
+
+
+# -- the child --------------------------------------------------------------------------------
+
+
+def become(request: dict[str, Any], fds: list[int], preload_output: bytes) -> None:
+    """Turn this forked child into the task's fresh interpreter, then run the task."""
+    gc.enable()
+    _TASK.update(status=0, cwd=request["cwd"], modules=set(sys.modules))
+    _stdio(fds, preload_output)
+    try:
+        enter_supervision(request.get("supervision") or {}, request["server_pid"])
+        os.chdir(request["cwd"])
+    except Exception as exc:  # the task never started: say why in its log
+        os.write(2, f"pinnace: the fork server could not start the task: {exc!r}\n".encode())
+        os._exit(EXIT_NOT_STARTED)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    _reseed()
+    import importlib
+
+    importlib.invalidate_caches()
+    if request["kind"] == "module":
+        _run_module(request["target"], request["args"], request["cwd"])
+    else:
+        _run_script(request["target"], request["args"])
+
+
+def enter_supervision(supervision: dict[str, Any], server_pid: int) -> None:
+    """Its own session (as a fresh task's), then the attempt's supervision (confine.enter).
+
+    The child's parent is the server: its death signal fires when the server dies.
+    """
+    os.setsid()
+    confine.enter({**supervision, "parent": server_pid})
+
+
+def _stdio(fds: list[int], preload_output: bytes) -> None:
+    """stdin from /dev/null, stdout and stderr onto the passed descriptors (the task's log)."""
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    out = fds[0]
+    err = fds[1] if len(fds) > 1 else out
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    for fd in set(fds):
+        if fd > 2:
+            os.close(fd)
+    if preload_output:
+        os.write(2, preload_output)  # what importing printed: a fresh task would print it too
+
+
+def _reseed() -> None:
+    """Random state a fresh process would draw anew (the stdlib's `random` reseeds itself)."""
+    numpy_random = sys.modules.get("numpy.random")
+    seed = getattr(numpy_random, "seed", None)
+    if callable(seed):
+        seed()
+
+
+def _run_module(name: str, args: list[str], cwd: str) -> None:
+    """As `python -m name args`: runpy's public entry, `__main__` and sys.argv[0] set."""
+    import runpy
+
+    if _prepends():
+        sys.path.insert(0, cwd)
+    sys.argv = ["-m", *args]
+    try:
+        runpy.run_module(name, run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        _TASK["status"] = _exit_status(exc.code)
+        raise
+    except BaseException as exc:  # reported as the interpreter would
+        _uncaught(exc)
+
+
+def _run_script(path: str, args: list[str]) -> None:
+    """As `python -u path args`: a fresh `__main__` runs the file's code."""
+    import runpy
+
+    if _prepends():
+        sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+    sys.argv = [path, *args]
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except SystemExit as exc:
+        _TASK["status"] = _exit_status(exc.code)
+        raise
+    except BaseException as exc:  # reported as the interpreter would
+        _uncaught(exc)
+
+
+def _prepends() -> bool:
+    """Whether the interpreter puts the script's (or -m's working) folder first on sys.path."""
+    return not getattr(sys.flags, "safe_path", False)
+
+
+def _uncaught(exc: BaseException) -> None:
+    """Print the traceback without the frames of this module and runpy, exit 1."""
+    tb = exc.__traceback__
+    while tb is not None and (
+        tb.tb_frame.f_code.co_filename == __file__ or "runpy" in tb.tb_frame.f_code.co_filename
+    ):
+        tb = tb.tb_next
+    sys.excepthook(type(exc), exc.with_traceback(tb), tb)
+    _TASK["status"] = 1
+    sys.exit(1)
+
+
+def _exit_status(code: object) -> int:
+    """The status the interpreter exits with for `SystemExit(code)`."""
+    if code is None:
+        return 0
+    return code if isinstance(code, int) else 1
+
+
+def _finish() -> None:
+    """In a forked child, the last exit handler: end as a fresh interpreter would, sooner.
+
+    Registered before any import, so it runs after every other exit handler (the task's and
+    its libraries'), once non-daemon threads have ended. It finalizes what the task itself
+    loaded (its component module: unclosed files are flushed), flushes stdio and exits,
+    skipping the teardown of the server's modules: in a forked child that would copy every
+    page of them (hundreds of milliseconds with pandas loaded) to no visible effect.
+    """
+    status = _TASK.get("status")
+    if status is None:
+        return  # the server itself
+    prefix = os.path.join(_TASK["cwd"], "")
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None) or ""
+        if name not in _TASK["modules"] and path.startswith(prefix):
+            with contextlib.suppress(Exception):
+                module.__dict__.clear()
+    gc.collect()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            if stream is not None:
+                stream.flush()
+    os._exit(status)
+
+
+# -- entry point ------------------------------------------------------------------------------
+
+
+def serve(fd: int) -> None:
+    """Run the server on socket `fd`; returns in a forked child after it ran its task."""
+    sock = socket.socket(fileno=fd)
+    hello, fds = recv_message(sock)
+    for extra in fds:
+        os.close(extra)
+    if hello is None:
+        return
+    if sys.platform.startswith("linux"):
+        import ctypes  # noqa: F401  # the children arm their death signal with it
+    modules = [*declared_modules(hello.get("packages", [])), *hello.get("modules", [])]
+    if hello.get("runtime"):
+        _preload_runtime()
+    report = preload(modules)
+    server = _Server(sock)
+    server.output_path = hello.get("output")
+    server.preload_output = _captured_output(server.output_path)
+    send_message(sock, {"ready": True, "pid": os.getpid(), **report})
+    if report["unsafe"] is not None:
+        return
+    forked = server.loop()
+    if forked is not None:
+        request, child_fds = forked
+        become(request, child_fds, server.preload_output)
+
+
+def _preload_runtime() -> None:
+    """The KFP executor itself, and `kfp` (the real one when installed, else the stand-in)."""
+    import importlib
+
+    package = __package__ or __name__.rpartition(".")[0]
+    importlib.import_module(f"{package}.main")
+    standin = importlib.import_module(f"{package}.kfp_standin")
+    with contextlib.suppress(Exception):  # the task meets it again and reports it
+        standin.install_kfp()
+
+
+def _captured_output(path: str | None) -> bytes:
+    """What the imports printed (the executor points the server's stdio at `path`)."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    if not path:
+        return b""
+    try:
+        with open(path, "rb") as f:
+            return f.read(1 << 16)
+    except OSError:
+        return b""
+
+
+def main() -> None:
+    import atexit
+
+    atexit.register(_finish)  # first registered, last run
+    gc.disable()  # no collections while importing: fewer holes in pages the children share
+    if not getattr(sys.flags, "safe_path", False) and sys.path:
+        del sys.path[0]  # the server's folder: the task's own takes this place in the child
+    serve(int(sys.argv[1]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,443 @@
+"""Fork servers: a forked task behaves as a fresh process would, and nothing leaks between tasks."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pinnace import compiler, dsl
+from pinnace.components import create_component_from_func
+from pinnace.engine.driver import RunDriver
+from pinnace.envs.cache import EnvironmentCache
+from pinnace.executors.base import UpcomingTask
+from pinnace.executors.forking import program_modules
+from pinnace.executors.local import LocalExecutor
+from pinnace.executors.runtime_copy import materialize_runtime
+from pinnace.stores import open_artifact_store, open_metadata_store
+
+
+@dsl.component
+def fingerprint(x: int) -> int:
+    """What a task can see of its process; printed as one JSON line."""
+    import json
+    import os
+    import random
+    import resource
+    import sys
+
+    main = sys.modules["__main__"]
+    print(
+        json.dumps(
+            {
+                "argv": [os.path.basename(sys.argv[0]), *sys.argv[1:2]],
+                "path0": sys.path[0],
+                "cwd": os.getcwd(),
+                "env": dict(os.environ),
+                "main": [main.__name__, os.path.basename(getattr(main, "__file__", ""))],
+                "module": __name__,
+                "stdin": os.read(0, 10).decode(),
+                "stdout": [sys.stdout.line_buffering, sys.stdout.write_through],
+                "stdout_is_stderr": os.path.samestat(os.fstat(1), os.fstat(2)),
+                "own_group": os.getpgid(0) == os.getpid(),
+                "own_session": os.getsid(0) == os.getpid(),
+                "cores": sorted(os.sched_getaffinity(0)),
+                "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
+                "umask": os.umask(0o22),
+                "sigint": str(__import__("signal").getsignal(2)),
+                "leaked": hasattr(json, "leaked") or "leaky_module" in sys.modules,
+            },
+            sort_keys=True,
+        )
+    )
+    print("random", random.random(), file=sys.stderr)
+    return x + 1
+
+
+@dsl.component
+def leak(x: int) -> int:
+    """Module-level state a later task must not see."""
+    import json
+    import os
+    import sys
+    import types
+
+    json.leaked = True  # type: ignore[attr-defined]
+    sys.modules["leaky_module"] = types.ModuleType("leaky_module")
+    os.environ["LEAKED_VARIABLE"] = "1"
+    return x
+
+
+@dsl.component
+def explode(x: int) -> int:
+    raise ValueError(f"bad value {x}")
+
+
+@dsl.pipeline(name="forked-same")
+def chain(x: int = 1):
+    a = fingerprint(x=x).set_env_variable("GREETING", "hello")
+    b = leak(x=a.output)
+    c = fingerprint(x=b.output).set_cpu_limit("1")
+    d = fingerprint(x=c.output)
+    explode(x=d.output)
+
+
+def v1_double(n: int) -> int:
+    import sys
+
+    print("argv", len(sys.argv), "main", __name__)
+    return n * 2
+
+
+def v1_explode(n: int) -> int:
+    import json
+
+    print(json.dumps({"n": n}))
+    raise RuntimeError("v1 failure")
+
+
+@dsl.pipeline(name="forked-v1")
+def v1_chain(n: int = 3):
+    double = create_component_from_func(v1_double)(n=n)
+    create_component_from_func(v1_explode)(n=n).after(double)
+
+
+def make_executor(home: Path, fork_servers: bool = True, parallelism: int = 2) -> LocalExecutor:
+    return LocalExecutor(
+        env_cache=EnvironmentCache(home / "envs"),
+        runtime_path=materialize_runtime(home),
+        parallelism=parallelism,
+        use_current_python=True,
+        fork_servers=fork_servers,
+    )
+
+
+def make_driver(home: Path, executor: LocalExecutor) -> RunDriver:
+    return RunDriver(
+        metadata=open_metadata_store("memory://"),
+        artifacts=open_artifact_store(str(home / "artifacts")),
+        executor=executor,
+        work_dir=home / "work",
+        logs_dir=home / "logs",
+    )
+
+
+def compile_spec(tmp_path: Path, pipeline: Any) -> dict[str, Any]:
+    path = tmp_path / f"{pipeline.name}.yaml"
+    compiler.Compiler().compile(pipeline, str(path))
+    return yaml.safe_load(path.read_text())
+
+
+def run_once(home: Path, spec: dict[str, Any], fork_servers: bool) -> dict[str, Any]:
+    """Run `spec` in a fresh home; task states, errors, outputs, logs and how tasks started."""
+    executor = make_executor(home, fork_servers)
+    driver = make_driver(home, executor)
+    try:
+        run = driver.create_run(spec, cache=False)
+        final = driver.drive(run.run_id)
+        tasks = {t.task_name: t for t in driver.metadata.list_tasks(run.run_id)}
+        executions = driver.metadata.list_executions(run.run_id)
+    finally:
+        executor.close()
+
+    def norm(text: str) -> str:
+        text = text.replace(str(home), "HOME").replace(run.run_id, "RUN")
+        return re.sub(r'"PINNACE_ATTEMPT": "\w+"', '"PINNACE_ATTEMPT": "ID"', text)
+
+    return {
+        "state": final.state.value,
+        "states": {n: t.state.value for n, t in tasks.items()},
+        "errors": {n: norm(t.error or "") for n, t in tasks.items()},
+        "outputs": norm(json.dumps({n: t.outputs for n, t in tasks.items()}, sort_keys=True)),
+        "logs": {n: norm(Path(t.log_path).read_text()) for n, t in tasks.items() if t.log_path},
+        "forked": sum("forked" in e.environment for e in executions),
+        "fresh": [e.environment.get("fresh") for e in executions if "fresh" in e.environment],
+    }
+
+
+def run_both(tmp_path: Path, pipeline: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    spec = compile_spec(tmp_path, pipeline)
+    return run_once(tmp_path / "fresh", spec, False), run_once(tmp_path / "forked", spec, True)
+
+
+def fingerprints(log: str) -> list[dict[str, Any]]:
+    """The fingerprint lines of a log; the attempt's marker (its execution id) checked apart."""
+    found = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    for seen in found:
+        assert seen["env"].pop("PINNACE_ATTEMPT")
+    return found
+
+
+def without_random(log: str) -> str:
+    return re.sub(r"^random .*$", "random", log, flags=re.MULTILINE)
+
+
+def pinnace_processes(root: Path) -> list[int]:
+    """Live processes whose working folder or environment names `root` (tasks, servers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and cwd.startswith(str(root)):
+            found.append(int(entry.name))
+    return found
+
+
+def wait_until(predicate: Any, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return bool(predicate())
+
+
+# -- equivalence --------------------------------------------------------------------------
+
+
+def test_forked_tasks_give_the_same_outputs_logs_and_errors_as_fresh_ones(tmp_path):
+    fresh, forked = run_both(tmp_path, chain)
+    assert fresh["forked"] == 0
+    assert forked["forked"] == 5, forked["fresh"]
+    assert fresh["state"] == forked["state"] == "FAILED"
+    for key in ("states", "errors", "outputs"):
+        assert fresh[key] == forked[key], key
+    for name in fresh["logs"]:
+        assert without_random(fresh["logs"][name]) == without_random(forked["logs"][name]), name
+    failed = forked["logs"]["explode"]
+    assert "Traceback (most recent call last)" in failed
+    assert "ValueError: bad value 4" in failed
+    assert "forkserver" not in failed and "runpy" not in failed
+    assert pinnace_processes(tmp_path) == []
+
+
+def test_a_forked_task_sees_its_own_process_not_the_servers(tmp_path):
+    fresh, forked = run_both(tmp_path, chain)
+    for name in ("fingerprint", "fingerprint-2", "fingerprint-3"):
+        cold, warm = fingerprints(fresh["logs"][name]), fingerprints(forked["logs"][name])
+        assert cold == warm, name
+        (seen,) = warm
+        assert seen["argv"] == ["__main__.py", "--component_module_path"]
+        assert seen["path0"] == seen["cwd"] and "HOME/work" in seen["cwd"]
+        assert seen["main"] == ["__main__", "__main__.py"]
+        assert seen["module"] == "ephemeral_component"
+        assert seen["stdin"] == "" and seen["stdout_is_stderr"]
+        assert seen["own_group"] and seen["own_session"]
+        assert seen["leaked"] is False  # the `leak` task ran just before, in the same server
+        assert "LEAKED_VARIABLE" not in seen["env"]
+    first = fingerprints(forked["logs"]["fingerprint"])[0]
+    limited = fingerprints(forked["logs"]["fingerprint-2"])[0]
+    assert first["env"]["GREETING"] == "hello" and "GREETING" not in limited["env"]
+    assert len(limited["cores"]) == 1 and limited["env"]["OMP_NUM_THREADS"] == "1"
+
+
+def test_each_forked_task_draws_its_own_random_numbers(tmp_path):
+    forked = run_once(tmp_path, compile_spec(tmp_path, chain), True)
+    draws = [
+        re.search(r"^random (.*)$", forked["logs"][n], re.MULTILINE)[1]  # type: ignore[index]
+        for n in ("fingerprint", "fingerprint-3")  # same server: same variables, no CPU limit
+    ]
+    assert draws[0] != draws[1]
+
+
+def test_a_kfp_v1_program_runs_and_fails_the_same_way_forked(tmp_path):
+    fresh, forked = run_both(tmp_path, v1_chain)
+    assert forked["forked"] == 2
+    for key in ("state", "states", "errors", "outputs", "logs"):
+        assert fresh[key] == forked[key], key
+    log = forked["logs"]["v1-explode"]
+    assert re.search(r'File ".*ephemeral_component.py", line \d+, in <module>', log), log
+    assert "RuntimeError: v1 failure" in log
+    assert "forkserver" not in log and "runpy" not in log
+    assert "main __main__" in forked["logs"]["v1-double"]
+
+
+# -- when tasks start fresh ---------------------------------------------------------------
+
+
+@dsl.component
+def opted_out(x: int) -> int:
+    return x
+
+
+@dsl.pipeline(name="forked-opt-out")
+def opt_out(x: int = 1):
+    opted_out(x=x).set_env_variable("PINNACE_FORK_SERVERS", "0")
+
+
+def test_a_task_can_opt_out_of_forking(tmp_path):
+    forked = run_once(tmp_path, compile_spec(tmp_path, opt_out), True)
+    assert forked["state"] == "SUCCEEDED"
+    assert forked["forked"] == 0
+    assert forked["fresh"] == ["opted out (PINNACE_FORK_SERVERS)"]
+
+
+@dsl.component
+def threaded(x: int) -> int:
+    import threading_at_import  # noqa: F401
+
+    return x
+
+
+def test_an_environment_whose_imports_start_threads_starts_tasks_fresh(tmp_path):
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "threading_at_import.py").write_text(
+        "import threading, time\n"
+        "threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
+    )
+
+    @dsl.pipeline(name="forked-threads")
+    def pipeline(x: int = 1):
+        threaded(x=x).set_env_variable("PYTHONPATH", str(modules))
+
+    forked = run_once(tmp_path / "home", compile_spec(tmp_path, pipeline), True)
+    assert forked["state"] == "SUCCEEDED"
+    assert forked["forked"] == 0
+    assert forked["fresh"] == ["unsafe to fork: its imports started 1 thread(s)"]
+
+
+# -- crashes, cancel, close -----------------------------------------------------------------
+
+
+@dsl.component
+def sleepy(seconds: float) -> float:
+    import time
+
+    time.sleep(seconds)
+    return seconds
+
+
+@dsl.pipeline(name="forked-sleep")
+def sleep_pipeline(seconds: float = 30.0):
+    sleepy(seconds=seconds)
+
+
+def test_a_fork_server_crash_fails_only_the_tasks_in_flight_and_it_is_restarted(tmp_path):
+    spec = compile_spec(tmp_path, sleep_pipeline)
+    executor = make_executor(tmp_path)
+    driver = make_driver(tmp_path, executor)
+    try:
+        run = driver.create_run(spec, cache=False)
+
+        def crash() -> None:
+            assert wait_until(lambda: any(s["in_flight"] for s in executor.fork_servers()))
+            (server,) = executor.fork_servers()
+            os.kill(server["pid"], signal.SIGKILL)
+
+        import threading
+
+        killer = threading.Thread(target=crash)
+        killer.start()
+        first = driver.drive(run.run_id)
+        killer.join()
+        (task,) = driver.metadata.list_tasks(run.run_id)
+        assert first.state.value == "FAILED"
+        assert "fork server exited" in (task.error or "")
+        assert "fork server exited" in Path(task.log_path or "").read_text()
+
+        again = driver.create_run(spec, {"seconds": 0.1}, cache=False)
+        assert driver.drive(again.run_id).state.value == "SUCCEEDED"
+        (execution,) = driver.metadata.list_executions(again.run_id)
+        assert "forked" in execution.environment  # from a new server
+    finally:
+        executor.close()
+    assert wait_until(lambda: pinnace_processes(tmp_path) == [], 10)
+
+
+def test_cancel_kills_a_forked_task_and_close_ends_the_servers(tmp_path):
+    spec = compile_spec(tmp_path, sleep_pipeline)
+    executor = make_executor(tmp_path)
+    driver = make_driver(tmp_path, executor)
+    try:
+        run = driver.create_run(spec, cache=False)
+        import threading
+
+        result: dict[str, Any] = {}
+        thread = threading.Thread(target=lambda: result.update(run=driver.drive(run.run_id)))
+        thread.start()
+        assert wait_until(lambda: any(s["in_flight"] for s in executor.fork_servers()))
+        (execution,) = driver.metadata.list_executions(run.run_id)
+        executor.cancel(execution.execution_id)
+        thread.join(timeout=30)
+        (task,) = driver.metadata.list_tasks(run.run_id)
+        assert task.error == "canceled"
+        stats = executor.fork_servers()
+        assert stats and stats[0]["rss"] > 0 and stats[0]["pss"] > 0
+    finally:
+        executor.close()
+    assert wait_until(lambda: pinnace_processes(tmp_path) == [], 10)
+
+
+def test_upcoming_tasks_start_their_servers_early(tmp_path):
+    spec = compile_spec(tmp_path, sleep_pipeline)
+    container = next(iter(spec["deploymentSpec"]["executors"].values()))["container"]
+    executor = make_executor(tmp_path)
+    try:
+        hint = UpcomingTask(
+            hint="r/t",
+            run_id="r",
+            image=container["image"],
+            command=tuple(container["command"]),
+            args=tuple(container["args"]),
+        )
+        assert executor.prestart([hint]) == ["r/t"]
+        assert wait_until(lambda: len(executor.fork_servers()) == 1)
+    finally:
+        executor.close()
+    assert wait_until(lambda: pinnace_processes(tmp_path) == [], 10)
+
+
+def test_fork_servers_off_starts_nothing_ahead(tmp_path):
+    executor = make_executor(tmp_path, fork_servers=False)
+    try:
+        hint = UpcomingTask(hint="r/t", run_id="r", image="", command=("echo",), args=())
+        assert executor.prestart([hint]) == ["r/t"]
+        assert executor.fork_servers() == []
+    finally:
+        executor.close()
+
+
+def test_program_modules_finds_imports_everywhere_but_kfp_and_relative():
+    text = (
+        "import kfp\nfrom kfp import dsl\nimport os, json as j\n"
+        "def f():\n    import pandas as pd\n    from sklearn.linear_model import A, B\n"
+        "    from . import sibling\n    from x.y import *\n"
+    )
+    assert program_modules(text) == [
+        ("os", []),
+        ("json", []),
+        ("pandas", []),
+        ("sklearn.linear_model", ["A", "B"]),
+        ("x.y", []),
+    ]
+    assert program_modules("def (:") == []
+
+
+def test_bytecode_writing_is_on_only_in_environments_pinnace_built(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    executor = make_executor(tmp_path, fork_servers=False)
+    try:
+        managed, _ = executor._task_env(None, {}, [], True)
+        host, _ = executor._task_env(None, {}, [], False)
+        own, _ = executor._task_env(None, {"PYTHONDONTWRITEBYTECODE": "1"}, [], True)
+    finally:
+        executor.close()
+    assert "PYTHONDONTWRITEBYTECODE" not in managed
+    assert host["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert own["PYTHONDONTWRITEBYTECODE"] == "1"
+
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork servers need os.fork")
