@@ -9,7 +9,8 @@
     │   └── NotFoundError              a run, task or pipeline that does not exist
     ├── EnvironmentBuildError          a task's virtual environment could not be built (exit 3)
     ├── StoreError                     the metadata or artifact store failed (exit 4)
-    └── ExecutorError                  a task's process could not be started (exit 4)
+    ├── ExecutorError                  a task's process could not be started (exit 4)
+    └── OutputRefusedError             a task output that is a link, a special file or too big
 
 Every error carries the context needed to act on it (file, field path, task, run id)
 and its message says what to do. Errors from libraries are translated at the adapter.
@@ -135,11 +136,17 @@ class ExecutorError(PinnaceError):
         self.task = task
 
 
+class OutputRefusedError(PinnaceError):
+    """A task wrote an output Pinnace does not store: a symbolic or hard link, a special
+    file, or more files or bytes than the limits (the task fails)."""
+
+
 __all__ = [
     "CompileError",
     "EnvironmentBuildError",
     "ExecutorError",
     "NotFoundError",
+    "OutputRefusedError",
     "ParameterError",
     "PinnaceError",
     "PipelineSourceError",

@@ -4,13 +4,12 @@ URIs kept inside the root."""
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from pathlib import Path
 
 import pytest
 
-from pinnace.errors import NotFoundError, StoreError
+from pinnace.errors import NotFoundError, OutputRefusedError, StoreError
 from pinnace.stores import open_artifact_store
 from pinnace.stores.artifacts import FsspecArtifactStore
 
@@ -155,27 +154,68 @@ def test_symlinks_leading_out_of_the_root_are_refused(tmp_path: Path) -> None:
     assert secret.read_text() == "private"
 
 
-def test_committed_folders_hold_no_symlinks(tmp_path: Path) -> None:
+@pytest.mark.parametrize("inside", [True, False])
+def test_links_in_outputs_are_refused_and_nothing_is_stored(tmp_path: Path, inside) -> None:
     store = FsspecArtifactStore(str(tmp_path / "root"))
     source = make_folder(tmp_path / "src")
-    (source / "link.txt").symlink_to(make_file(tmp_path / "target.txt", "linked"))
+    target = source / "a.txt" if inside else make_file(tmp_path / "target.txt", "secret")
+    (source / "sub" / "link.txt").symlink_to(target)
     uri = store.uri_for("r", "t", "o")
-    store.commit(source, uri)
-    copied = Path(uri) / "link.txt"
-    assert not copied.is_symlink() and copied.read_text() == "linked"
+    with pytest.raises(OutputRefusedError, match=r"sub/link.txt\) is a symbolic link"):
+        store.commit(source, uri, root=tmp_path)
+    assert not Path(uri).exists() and list(Path(uri).parent.iterdir()) == []
+
+
+def test_special_files_hard_links_and_linked_outputs_are_refused(tmp_path: Path) -> None:
+    store = FsspecArtifactStore(str(tmp_path / "root"))
+    uri = store.uri_for("r", "t", "o")
+    work = tmp_path / "work"
+    fifo = work / "fifo"
+    work.mkdir()
+    os.mkfifo(fifo)  # opening it for reading would block a naive copy forever
+    hard = work / "hard"
+    os.link(make_file(tmp_path / "elsewhere.db", "db"), hard)
+    (work / "whole").symlink_to(tmp_path / "elsewhere.db")
+    (work / "dangling").symlink_to(tmp_path / "nowhere" / "pinnace.db")
+    for name, problem in [
+        ("fifo", "special file"),
+        ("hard", "hard link"),
+        ("whole", "symbolic link"),
+        ("dangling", "symbolic link"),
+    ]:
+        with pytest.raises(OutputRefusedError, match=problem):
+            store.commit(work / name, uri, root=work)
+    assert not (tmp_path / "nowhere").exists()  # a dangling link's target is never created
+    assert not Path(uri).exists()
+
+
+def test_output_limits_on_files_and_bytes(tmp_path: Path) -> None:
+    from pinnace._files import OutputLimits
+
+    source = make_folder(tmp_path / "src")  # 2 files, 11 bytes
+    few = FsspecArtifactStore(str(tmp_path / "a"), output_limits=OutputLimits(max_files=1))
+    with pytest.raises(OutputRefusedError, match="more than 1 files"):
+        few.commit(source, few.uri_for("r", "t", "o"))
+    small = FsspecArtifactStore(str(tmp_path / "b"), output_limits=OutputLimits(max_bytes=8))
+    with pytest.raises(OutputRefusedError, match="over 8 bytes"):
+        small.commit(source, small.uri_for("r", "t", "o"))
+    fits = FsspecArtifactStore(str(tmp_path / "c"), output_limits=OutputLimits(2, 11))
+    fits.commit(source, fits.uri_for("r", "t", "o"))
 
 
 def _fail_on_second_copy(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_copyfile = shutil.copyfile
+    import pinnace._files as files
+
+    real_copy = files._copy_file
     calls = []
 
-    def flaky_copyfile(src, dst, *args, **kwargs):
-        calls.append(src)
+    def flaky_copy(*args, **kwargs):
+        calls.append(args)
         if len(calls) == 2:
             raise OSError(28, "No space left on device")
-        return real_copyfile(src, dst, *args, **kwargs)
+        return real_copy(*args, **kwargs)
 
-    monkeypatch.setattr(shutil, "copyfile", flaky_copyfile)
+    monkeypatch.setattr(files, "_copy_file", flaky_copy)
 
 
 def test_local_folder_commit_failing_midway_leaves_nothing(tmp_path, monkeypatch) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from .._files import read_regular
+from ..errors import OutputRefusedError
 from .inputs import ArtifactDict, TaskOutputs
 from .plan import PlannedTask
 
@@ -17,7 +20,7 @@ class OutputError(Exception):
 
 class ArtifactCommitter(Protocol):
     def uri_for(self, run_id: str, task_name: str, output_name: str) -> str: ...
-    def commit(self, source: Path, uri: str) -> None: ...
+    def commit(self, source: Path, uri: str, *, root: Path | None = None) -> None: ...
 
 
 def collect_outputs(
@@ -32,7 +35,10 @@ def collect_outputs(
 
     `task_name` is the instance's path, which keeps loop iterations' artifacts apart.
     """
-    written = _read_executor_output(Path(executor_input["outputs"]["outputFile"]))
+    output_file = Path(executor_input["outputs"]["outputFile"])
+    # Everything the step wrote lies in its folder, and is read there as data only.
+    folder = output_file.parent
+    written = _read_executor_output(folder, output_file)
     definitions = task.component.get("outputDefinitions", {})
     parameters: dict[str, Any] = {}
     for name, spec in (executor_input["outputs"].get("parameters") or {}).items():
@@ -40,7 +46,7 @@ def collect_outputs(
             parameters[name] = written["parameterValues"][name]
             continue
         kind = definitions.get("parameters", {}).get(name, {}).get("parameterType", "STRING")
-        parameters[name] = _read_parameter_file(name, Path(spec["outputFile"]), kind)
+        parameters[name] = _read_parameter_file(folder, name, Path(spec["outputFile"]), kind)
     artifacts: dict[str, list[ArtifactDict]] = {}
     for name, spec in (executor_input["outputs"].get("artifacts") or {}).items():
         declared = spec["artifacts"][0]
@@ -55,8 +61,15 @@ def collect_outputs(
             "type": declared.get("type", {}),
             "metadata": metadata,
         }
-        if local.exists():
-            store.commit(local, uri)
+        local = Path(os.path.abspath(local)) if local.is_absolute() else local
+        if not local.is_absolute() or folder not in local.parents:
+            raise OutputRefusedError(
+                f"output {name!r}: the task reported the path {str(local)!r}, outside its "
+                f"folder {str(folder)!r}",
+                hint="write outputs under the paths the task was given (set_path too)",
+            )
+        if os.path.lexists(local):
+            store.commit(local, uri, root=folder)
         else:
             # As Kubeflow's launcher: a component may leave an output unwritten; the URI is
             # still recorded (nothing is there) and downstream tasks decide what that means.
@@ -65,20 +78,23 @@ def collect_outputs(
     return TaskOutputs(parameters, artifacts)
 
 
-def _read_executor_output(path: Path) -> dict[str, Any]:
-    if not path.exists():
+def _read_executor_output(folder: Path, path: Path) -> dict[str, Any]:
+    if not os.path.lexists(path):
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular(folder, path, "the executor output").decode("utf-8"))
     except ValueError as exc:
         raise OutputError(f"executor output {path} is not valid JSON: {exc}") from None
     return data if isinstance(data, dict) else {}
 
 
-def _read_parameter_file(name: str, path: Path, kind: str) -> Any:
-    if not path.exists():
+def _read_parameter_file(folder: Path, name: str, path: Path, kind: str) -> Any:
+    if not os.path.lexists(path):
         raise OutputError(f"output parameter {name!r} was not written (expected {path})")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = read_regular(folder, path, f"output parameter {name!r}").decode("utf-8")
+    except UnicodeDecodeError:
+        raise OutputError(f"output parameter {name!r} is not UTF-8 text") from None
     if kind == "STRING":
         return text
     try:

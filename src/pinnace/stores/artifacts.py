@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from .._files import DEFAULT_LIMITS, OutputLimits, copy_output
 from ..errors import NotFoundError, PinnaceError, StoreError
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -39,9 +40,10 @@ class FsspecArtifactStore:
         '/tmp/pinnace-artifacts/run-1/train/model'
     """
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, output_limits: OutputLimits = DEFAULT_LIMITS) -> None:
         scheme = _scheme(root)
         self._fs: Any = None
+        self.output_limits = output_limits
         if scheme in ("", "file"):
             local = root[len("file://") :] if scheme else root
             self._local_root: Path | None = Path(local).expanduser().resolve()
@@ -69,18 +71,25 @@ class FsspecArtifactStore:
             return str(self._local_root / run_id / task_name / output_name)
         return f"{self.root}/{run_id}/{task_name}/{output_name}"
 
-    def commit(self, source: Path, uri: str) -> None:
-        """Copy a local file or folder to `uri` atomically (all or nothing), replacing it."""
-        source = Path(source)
-        if not source.exists():
+    def commit(self, source: Path, uri: str, *, root: Path | None = None) -> None:
+        """Copy a local file or folder to `uri` atomically (all or nothing), replacing it.
+
+        `source` lies under `root` (the task's folder; default: the source's folder), and is
+        copied as data (see pinnace._files): a symbolic link, hard link or special file in
+        it, or more files or bytes than `output_limits`, is refused (OutputRefusedError)
+        and nothing is stored; no file outside `root` is ever opened."""
+        source = Path(os.path.abspath(source))
+        root = Path(os.path.abspath(root)) if root is not None else source.parent
+        if not os.path.lexists(source):
             raise StoreError(
                 f"cannot commit {str(source)!r}: it does not exist",
                 uri=uri,
                 hint="the task did not write this output; check its log",
             )
         if self._local_root is not None:
-            _commit_local(source, self._checked_local(uri), uri)
+            _commit_local(source, self._checked_local(uri), uri, root, self.output_limits)
         else:
+            copy_output(root, source, None, _what(uri), self.output_limits)  # check only
             self._commit_remote(source, self._checked_remote(uri), uri)
 
     def local_path(self, uri: str) -> Path | None:
@@ -212,8 +221,12 @@ def _relative_files(folder: Path) -> list[str]:
     return sorted(found)
 
 
-def _commit_local(source: Path, dest: Path, uri: str) -> None:
-    if source.resolve() == dest:
+def _what(uri: str) -> str:
+    return "output " + repr(uri.rstrip("/").rpartition("/")[2])
+
+
+def _commit_local(source: Path, dest: Path, uri: str, root: Path, limits: OutputLimits) -> None:
+    if not source.is_symlink() and source.resolve() == dest:
         return  # the task wrote straight into the store: already in place
     dest.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:12]
@@ -221,7 +234,7 @@ def _commit_local(source: Path, dest: Path, uri: str) -> None:
     old = dest.with_name(f".{dest.name}.pinnace-old-{token}")
     try:
         with _translated("commit artifact", uri):
-            _copy_local(source, tmp)
+            copy_output(root, source, tmp, _what(uri), limits)
             if dest.exists() and (dest.is_dir() or tmp.is_dir()):
                 # rename() cannot replace a folder: move the old one aside, then swap.
                 os.replace(dest, old)

@@ -279,7 +279,7 @@ class ArtifactStore(Protocol):
     root: str
 
     def uri_for(self, run_id: str, task_name: str, output_name: str) -> str: ...
-    def commit(self, source: Path, uri: str) -> None:
+    def commit(self, source: Path, uri: str, *, root: Path | None = None) -> None:
         """Copy a local file or folder to `uri` atomically (all or nothing)."""
 
     def local_path(self, uri: str) -> Path | None:
