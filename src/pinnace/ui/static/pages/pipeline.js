@@ -154,7 +154,7 @@ async function renderPipeline(root, params, query) {
       `Its ${versions.length} version${versions.length === 1 ? "" : "s"} go with it. Runs of it are kept.`, "Delete pipeline");
     if (!ok) return;
     try {
-      await api.del(base);
+      await api.del(base, { params: { cascade: true } });
       location.hash = "#/pipelines";
     } catch (error) {
       mount(message, errorBox(error));

@@ -82,7 +82,7 @@ async function renderList(root, params, query) {
     const ok = await confirmDialog(`Delete pipeline “${p.display_name || p.name}”?`, "All its versions go with it. Runs of it are kept.", "Delete pipeline");
     if (!ok) return;
     try {
-      await api.del(`${api.V2}/pipelines/${encodeURIComponent(p.pipeline_id)}`);
+      await api.del(`${api.V2}/pipelines/${encodeURIComponent(p.pipeline_id)}`, { params: { cascade: true } });
       mount(message);
       pager.reload();
     } catch (error) {
