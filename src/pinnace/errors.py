@@ -10,7 +10,9 @@
     ├── EnvironmentBuildError          a task's virtual environment could not be built (exit 3)
     ├── StoreError                     the metadata or artifact store failed (exit 4)
     ├── ExecutorError                  a task's process could not be started (exit 4)
-    └── OutputRefusedError             a task output that is a link, a special file or too big
+    ├── OutputRefusedError             a task output that is a link, a special file or too big
+    └── LocalRunError                  a component or pipeline called outside a pipeline
+                                       (kfp.local) was not set up or failed; also a RuntimeError
 
 Every error carries the context needed to act on it (file, field path, task, run id)
 and its message says what to do. Errors from libraries are translated at the adapter.
@@ -141,10 +143,20 @@ class OutputRefusedError(PinnaceError):
     file, or more files or bytes than the limits (the task fails)."""
 
 
+class LocalRunError(PinnaceError, RuntimeError):
+    """Running a component or pipeline by calling it (kfp.local) was impossible or failed.
+
+    A RuntimeError too, as kfp's local runner raises, so kfp test suites catch it unchanged.
+    """
+
+    exit_code = 1
+
+
 __all__ = [
     "CompileError",
     "EnvironmentBuildError",
     "ExecutorError",
+    "LocalRunError",
     "NotFoundError",
     "OutputRefusedError",
     "ParameterError",

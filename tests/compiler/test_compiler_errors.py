@@ -157,8 +157,9 @@ def test_bad_task_options_fail_like_kfp(call) -> None:
         compile_pipeline(p)
 
 
-def test_calling_a_component_outside_a_pipeline() -> None:
-    with pytest.raises(CompileError, match="outside a pipeline"):
+def test_calling_a_component_outside_a_pipeline_needs_local_init() -> None:
+    # As kfp: a call outside a pipeline runs it locally once `local.init()` was called.
+    with pytest.raises(RuntimeError, match=r"Please run 'kfp.local.init\(\)'"):
         make(n=1)
 
 

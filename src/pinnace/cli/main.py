@@ -23,6 +23,7 @@ from .. import __version__
 from ..errors import PinnaceError
 from . import (
     commands_compile,
+    commands_exec,
     commands_run,
     commands_runs,
     commands_server,
@@ -90,6 +91,7 @@ def _settings(ctx: click.Context, **overrides: Any) -> Any:
 
 commands_run.register(cli, _settings)
 commands_compile.register(cli, _settings)
+commands_exec.register(cli, _settings)
 commands_runs.register(cli, _settings)
 commands_server.register(cli, _settings)
 commands_users.register(cli, _settings)

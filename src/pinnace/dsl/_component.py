@@ -7,9 +7,11 @@ import inspect
 import itertools
 import textwrap
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from ..errors import CompileError
+from ._context import PipelineContext
+from ._local import run_outside_pipeline
 from ._placeholders import EXECUTOR_INPUT
 from ._structures import ComponentSpec
 from ._task import PipelineTask
@@ -84,6 +86,9 @@ class BaseComponent:
                 f"{self.name}() missing {len(missing)} required argument(s): {', '.join(missing)}",
                 hint="pass a value, a pipeline parameter or another task's output for each",
             )
+        if PipelineContext.active() is None:
+            # Outside a pipeline: run it now, as kfp's local runner does (`pinnace.local`).
+            return cast(PipelineTask, run_outside_pipeline(self, arguments))
         return PipelineTask(spec, arguments)
 
 
