@@ -158,6 +158,9 @@ def run_once(home: Path, spec: dict[str, Any], fork_servers: bool) -> dict[str, 
         "outputs": norm(json.dumps({n: t.outputs for n, t in tasks.items()}, sort_keys=True)),
         "logs": {n: norm(Path(t.log_path).read_text()) for n, t in tasks.items() if t.log_path},
         "forked": sum("forked" in e.environment for e in executions),
+        "servers": len(
+            {e.environment["forked"]["server_pid"] for e in executions if "forked" in e.environment}
+        ),
         "fresh": [e.environment.get("fresh") for e in executions if "fresh" in e.environment],
     }
 
@@ -211,6 +214,7 @@ def test_forked_tasks_give_the_same_outputs_logs_and_errors_as_fresh_ones(tmp_pa
     fresh, forked = run_both(tmp_path, chain)
     assert fresh["forked"] == 0
     assert forked["forked"] == 5, forked["fresh"]
+    assert forked["servers"] == 3  # the CPU-limited task's variables differ; the rest share
     assert fresh["state"] == forked["state"] == "FAILED"
     for key in ("states", "errors", "outputs"):
         assert fresh[key] == forked[key], key

@@ -38,6 +38,8 @@ from .runtime_copy import RUNTIME_PACKAGE
 
 #: set to 0/false/no/off in a task's environment: that task starts in a fresh process
 OPT_OUT_VARIABLE = "PINNACE_FORK_SERVERS"
+#: variables that differ for every attempt; the child gets them, the server is shared
+_PER_ATTEMPT = frozenset({MARKER, "PWD"})
 #: top-level modules never imported ahead: the runtime provides `kfp` itself
 _SKIPPED = frozenset({"kfp", "__future__", "__main__", RUNTIME_PACKAGE})
 
@@ -232,8 +234,8 @@ class TaskForking:
 
 
 def _server_spec(shape: TaskProgram, env: Mapping[str, str]) -> ServerSpec:
-    """The server a task with variables `env` forks from (its attempt's marker aside)."""
-    shared = {k: v for k, v in env.items() if k != MARKER}
+    """The server a task with variables `env` forks from (its attempt's own ones aside)."""
+    shared = {k: v for k, v in env.items() if k not in _PER_ATTEMPT}
     key = hashlib.sha256(
         json.dumps([shape.environment, sorted(shared.items())]).encode()
     ).hexdigest()[:24]
