@@ -199,6 +199,7 @@ def test_openapi_document_describes_the_kfp_routes(server: LiveServer):
     assert (
         "/apis/v2beta1/runs" in paths and "patch" in paths["/apis/v2beta1/pipelines/{pipeline_id}"]
     )
+    assert "/apis/v1beta1/runs" in paths and "/apis/v1beta1/jobs/{job_id}/enable" in paths
     assert not any(p.startswith("/apis/pinnace") for p in paths)
     body = answer.json()["components"]["schemas"]["RunBody"]["properties"]
     assert "pipeline_spec" in body  # snake_case, as KFP's own swagger

@@ -91,6 +91,8 @@ def create_app(
         recurring,
         runs,
         ui_api,
+        v1_catalog,
+        v1_runs,
     )
     from .run_manager import RunManager
     from .scheduler import Scheduler
@@ -139,6 +141,8 @@ def create_app(
     app.state.authenticators = list(DEFAULT_AUTHENTICATORS)
     problems.install(app)
     for module in (public, account, pipelines, experiments, runs, recurring, observability, ui_api):
+        app.include_router(module.router)
+    for module in (v1_catalog, v1_runs):  # KFP's v1beta1 API, for kfp 1.x clients
         app.include_router(module.router)
     from ..ui import mount_ui  # the dashboard: after the API, whose routes come first
 

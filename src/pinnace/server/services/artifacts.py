@@ -29,6 +29,24 @@ def read_artifact(
     )
 
 
+def read_artifact_tarball(
+    ctx: ServerContext, principal: Principal, run_id: str, node_id: str, artifact_name: str
+) -> bytes:
+    """The artifact as kfp 1.x's API gives it: a gzipped tarball holding the one file (Argo
+    archived every output that way; v1 readers untar it)."""
+    import io
+    import tarfile
+
+    data = read_artifact(ctx, principal, run_id, node_id, artifact_name)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo(name=artifact_name)
+        info.size = len(data)
+        info.mode = 0o644
+        archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
 def _read(ctx: ServerContext, uri: str) -> bytes:
     store = ctx.backend.artifacts
     local = store.local_path(uri)

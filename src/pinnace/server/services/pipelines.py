@@ -404,6 +404,23 @@ def latest_version(store: MetadataStore, pipeline_id: str) -> PipelineVersionRec
     return page.records[0]
 
 
+def newest_version(store: MetadataStore, pipeline_id: str) -> PipelineVersionRecord | None:
+    """The pipeline's latest version (v1's default version), None when it has none."""
+    page = store.query_records(
+        PipelineVersionRecord,
+        ListQuery(predicates=(Predicate("pipeline_id", "eq", pipeline_id),), limit=1),
+    )
+    return page.records[0] if page.records else None
+
+
+def get_version_by_id(
+    store: MetadataStore, principal: Principal, version_id: str
+) -> PipelineVersionRecord:
+    """A version found by its id alone (v1 addresses versions so), if its pipeline is visible."""
+    version = store.get_record(PipelineVersionRecord, version_id)
+    return get_version(store, principal, version.pipeline_id, version_id)
+
+
 def list_versions(
     store: MetadataStore, principal: Principal, pipeline_id: str, query: ListQuery
 ) -> Page:

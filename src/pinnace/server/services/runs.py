@@ -60,6 +60,38 @@ def resolve_spec(
     )
 
 
+def load_manifest(text: Any, field: str) -> dict[str, Any]:
+    """A pipeline sent as text (v1's `workflow_manifest` or `pipeline_manifest`): a kfp 1.x
+    Argo workflow or a kfp 2.x spec, JSON or YAML; Argo workflows are converted."""
+    if not isinstance(text, str) or not text.strip():
+        raise SpecError(f"{field} must be the pipeline as JSON or YAML text", field=field)
+    return load_spec(text.encode(), path_hint=field).pipeline_spec
+
+
+def resolve_v1_spec(
+    ctx: ServerContext,
+    principal: Principal,
+    *,
+    workflow_manifest: str | None,
+    pipeline_manifest: str | None,
+    pipeline_id: str | None,
+    pipeline_version_id: str | None,
+) -> tuple[dict[str, Any], PipelineVersionRecord | None]:
+    """The spec of a v1 run or job: sent inline, a pipeline version, or a pipeline's latest."""
+    if workflow_manifest:
+        return load_manifest(workflow_manifest, "pipeline_spec.workflow_manifest"), None
+    if pipeline_manifest:
+        return load_manifest(pipeline_manifest, "pipeline_spec.pipeline_manifest"), None
+    if pipeline_version_id:
+        return resolve_spec(ctx, principal, pipeline_version_id=pipeline_version_id)
+    if pipeline_id:
+        return resolve_spec(ctx, principal, version_ref={"pipeline_id": pipeline_id})
+    raise UserInputError(
+        "a run needs pipeline_spec.workflow_manifest, a pipeline version or a pipeline",
+        hint="kfp.Client().run_pipeline sends the compiled workflow as workflow_manifest",
+    )
+
+
 def create_run(
     ctx: ServerContext,
     principal: Principal,
