@@ -6,7 +6,8 @@
     │   ├── SpecError                  a pipeline spec with a missing or wrong field
     │   ├── CompileError               a pipeline that cannot be compiled (cycle, unknown output...)
     │   ├── ParameterError             a run parameter that is missing or of the wrong type
-    │   └── NotFoundError              a run, task or pipeline that does not exist
+    │   ├── NotFoundError              a run, task or pipeline that does not exist
+    │   └── RunBusyError               a run that another live process drives (leased)
     ├── EnvironmentBuildError          a task's virtual environment could not be built (exit 3)
     ├── StoreError                     the metadata or artifact store failed (exit 4)
     ├── ExecutorError                  a task's process could not be started (exit 4)
@@ -110,6 +111,10 @@ class NotFoundError(UserInputError):
     """A run, task, pipeline or artifact that does not exist."""
 
 
+class RunBusyError(UserInputError):
+    """A run that another live process (a `pinnace run`, a server) drives: its lease holds."""
+
+
 class EnvironmentBuildError(PinnaceError):
     """A task's virtual environment could not be built."""
 
@@ -162,6 +167,7 @@ __all__ = [
     "ParameterError",
     "PinnaceError",
     "PipelineSourceError",
+    "RunBusyError",
     "SpecError",
     "StoreError",
     "UserInputError",

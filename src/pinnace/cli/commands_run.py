@@ -89,6 +89,8 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
     ) -> None:
         """Run PIPELINE (.py, .ipynb, .yaml or .json) on this machine, or on --server."""
         from ..api import run
+        from ..executors.local import kill_all_tasks
+        from .interrupts import interruptible
         from .progress import ProgressPrinter
 
         config = settings(
@@ -99,15 +101,16 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
                 server, token, pipeline, _parse_parameters(params), pipeline_name, config, as_json
             )
             sys.exit(code)
-        result = run(
-            pipeline,
-            _parse_parameters(params),
-            pipeline_name=pipeline_name,
-            cache=not no_cache,
-            cache_ttl=cache_ttl,
-            settings=config,
-            on_event=ProgressPrinter(config.logs_dir),
-        )
+        with interruptible(kill_all_tasks):
+            result = run(
+                pipeline,
+                _parse_parameters(params),
+                pipeline_name=pipeline_name,
+                cache=not no_cache,
+                cache_ttl=cache_ttl,
+                settings=config,
+                on_event=ProgressPrinter(config.logs_dir),
+            )
         if as_json:
             print_json(result.to_json())
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -22,6 +23,15 @@ def find_run_id(metadata: Any, prefix: str) -> str:
     raise NotFoundError(
         f"{prefix!r} matches {len(matches)} runs", hint="give more characters of the run id"
     )
+
+
+def _stream(path: Path, chunk: int = 1 << 16) -> None:
+    """Copy a log to stdout in pieces: a log of gigabytes never sits in memory whole."""
+    out = sys.stdout.buffer
+    with open(path, "rb") as log:
+        while piece := log.read(chunk):
+            out.write(piece)
+    out.flush()
 
 
 def _duration(run: Any) -> str:
@@ -102,15 +112,20 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
     def resume_command(ctx: click.Context, run_id: str, parallelism: int | None) -> None:
         """Run the unfinished tasks of a failed or interrupted run again."""
         from ..backend import open_backend
+        from ..executors.local import kill_all_tasks
+        from .interrupts import interruptible
         from .progress import ProgressPrinter
 
         config = settings(ctx, parallelism=parallelism)
         backend = open_backend(config)
         try:
             full_id = find_run_id(backend.metadata, run_id)
+            _check_resumable(backend.metadata.get_run(full_id))
             executor = backend.local_executor()
             try:
-                record = backend.driver(executor, ProgressPrinter(config.logs_dir)).drive(full_id)
+                with interruptible(kill_all_tasks):
+                    driver = backend.driver(executor, ProgressPrinter(config.logs_dir))
+                    record = driver.drive(full_id)
             finally:
                 executor.close()
         finally:
@@ -118,6 +133,16 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         click.echo(f"run {record.run_id} {record.state.value}")
         if record.state.value != "SUCCEEDED":
             sys.exit(EXIT_RUN_NOT_SUCCEEDED)
+
+    def _check_resumable(run: Any) -> None:
+        from ..engine.settle import owner_alive
+        from ..errors import RunBusyError
+
+        if not run.state.terminal and owner_alive(run.owner):
+            raise RunBusyError(
+                f"run {run.run_id} is {run.state.value}, driven by {run.owner}",
+                hint="wait for it to finish, or stop that process first",
+            )
 
     @cli.command("logs")
     @click.argument("run_id")
@@ -144,8 +169,7 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
             click.echo(click.style(f"==> {record.task_name} ({record.state.value})", bold=True))
             if record.log_path:
                 try:
-                    with open(record.log_path, encoding="utf-8", errors="replace") as log:
-                        click.echo(log.read(), nl=False)
+                    _stream(Path(record.log_path))
                 except FileNotFoundError:
                     click.echo("(log file missing)")
             else:

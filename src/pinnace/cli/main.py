@@ -3,10 +3,12 @@
 Exit codes (documented in the README):
   0  the run SUCCEEDED (or the command did what was asked)
   1  the run finished but did not succeed (FAILED or CANCELED)
-  2  bad input: a pipeline file, spec, parameter or id that is wrong
+  2  bad input: a pipeline file, spec, parameter or id that is wrong (or a run that another
+     live process drives)
   3  a task environment could not be built (package or index problem)
   4  the metadata or artifact store, or Pinnace itself, failed
-  130 interrupted (Ctrl-C); the run is recorded as CANCELED
+  130 interrupted by Ctrl-C (SIGINT), 143 by SIGTERM, 129 by SIGHUP: the run is recorded as
+     CANCELED and every task's process tree is killed (a second signal kills them at once)
 
 Errors print one line (and a hint), never a traceback; PINNACE_DEBUG=1 shows the traceback
 of an internal error.
@@ -43,9 +45,9 @@ class _Group(click.Group):
         except PinnaceError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (cli/interrupts.py)
+            click.echo(f"interrupted: {exc}" if str(exc) else "interrupted", err=True)
+            sys.exit(getattr(exc, "exit_code", EXIT_INTERRUPTED))
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
             raise  # usage errors and --help: click prints them itself
         except Exception as exc:

@@ -175,6 +175,16 @@ class RunDriver:
             )
         return progress
 
+    def _pause(self, seconds: float) -> None:
+        """Wait out a retry's backoff in short steps: a stop request (the store's
+        `check_canceled`) takes effect within 0.2 s, not when the backoff ends."""
+        check = getattr(self.metadata, "check_canceled", None)
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if check is not None:
+                check()
+            time.sleep(min(0.2, left))
+
     def _loop(self, run: RunRecord, progress: Progress) -> None:
         while True:
             # After a failure no new task starts (but exit tasks do), yet retries already
@@ -189,7 +199,7 @@ class RunDriver:
                 for future in done:
                     self.launcher.complete(run, progress, progress.running.pop(future), future)
             elif timeout:
-                time.sleep(timeout)
+                self._pause(timeout)
         self.settler.settle_leftovers(run, progress)
 
     # -- ending ---------------------------------------------------------------------------
@@ -211,7 +221,8 @@ class RunDriver:
     def _abort(self, run: RunRecord, progress: Progress, exc: BaseException) -> None:
         """Leave nothing RUNNING when the driver itself is interrupted or breaks."""
         interrupted = isinstance(exc, KeyboardInterrupt)
-        reason = "canceled by the user" if interrupted else f"internal error: {exc!r}"
+        # An interrupt may say who sent it ("canceled by SIGTERM to the pinnace process").
+        reason = (str(exc) or "canceled by the user") if interrupted else f"internal error: {exc!r}"
         for attempt in progress.running.values():
             self.executor.cancel(attempt.execution.execution_id)
             # The execution record too: a RUNNING execution of a finished run would be a lie.

@@ -23,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -58,6 +59,18 @@ _DROPPED_ENV = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
 
 #: how long a fork server nobody forked from stays up (a server keeps them between runs)
 _FORK_SERVER_IDLE_SECONDS = 600.0
+
+#: every open LocalExecutor of this process (for `kill_all_tasks`)
+_LIVE: weakref.WeakSet[LocalExecutor] = weakref.WeakSet()
+
+
+def kill_all_tasks() -> None:
+    """Kill every task tree of every executor of this process at once (a second Ctrl-C).
+
+    Safe in a signal handler: it takes no lock.
+    """
+    for executor in list(_LIVE):
+        executor.kill_all()
 
 
 class LocalExecutor:
@@ -110,6 +123,7 @@ class LocalExecutor:
             task_env=self._task_env,
             pool=pool,
         )
+        _LIVE.add(self)
 
     @property
     def capacity(self) -> int:
@@ -151,6 +165,13 @@ class LocalExecutor:
         timer = threading.Timer(grace, attempt.kill)
         timer.daemon = True
         timer.start()
+
+    def kill_all(self) -> None:
+        """Kill every running execution's tree now (no grace period, no lock taken)."""
+        attempts = dict(self._processes)  # one atomic copy: a signal handler may call this
+        self._canceled.update(attempts)
+        for attempt in attempts.values():
+            attempt.kill()
 
     def close(self) -> None:
         with self._lock:

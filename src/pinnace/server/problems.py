@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
-from ..errors import NotFoundError, PinnaceError, StoreError, UserInputError
+from ..errors import NotFoundError, PinnaceError, RunBusyError, StoreError, UserInputError
 from ..model.state import IllegalTransition
 from .errors import (
     AuthenticationError,
@@ -36,6 +36,7 @@ _MAPPING: tuple[tuple[type[BaseException], int, int], ...] = (
     (AuthenticationError, 401, 16),  # UNAUTHENTICATED
     (PermissionDeniedError, 403, 7),  # PERMISSION_DENIED
     (NotFoundError, 404, 5),  # NOT_FOUND
+    (RunBusyError, 409, 10),  # ABORTED: another live process drives the run
     (ConflictError, 409, 6),  # ALREADY_EXISTS
     (PayloadTooLargeError, 413, 8),  # RESOURCE_EXHAUSTED
     (TooManyRequestsError, 429, 8),  # RESOURCE_EXHAUSTED

@@ -40,6 +40,12 @@ class _CancelableStore:
         self.cancel_requested = False
         self._raised = False
 
+    def check_canceled(self) -> None:
+        """Raise RunCanceled if the run was asked to stop (the driver calls it while idle)."""
+        if self.cancel_requested and not self._raised:
+            self._raised = True
+            raise RunCanceled()
+
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._store, name)
         if name in _WRITES and self.cancel_requested and not self._raised:

@@ -1,0 +1,146 @@
+"""Injecting faults into real `pinnace` processes and auditing what the steps journaled."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pinnace.executors._proctree import is_running
+
+REPO = Path(__file__).resolve().parents[2]
+JOURNALED = REPO / "tests" / "fixtures" / "faults" / "journaled.py"
+PINNACE = Path(sys.executable).parent / "pinnace"
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINNACE_")}
+    env.update(extra)
+    return env
+
+
+def start_pinnace(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`pinnace --home HOME ARGS...` in the background (output to files under HOME)."""
+    home.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [str(PINNACE), "--home", str(home), *args],
+        cwd=REPO,
+        env=env or clean_env(),
+        stdout=open(home / "stdout.txt", "ab"),
+        stderr=open(home / "stderr.txt", "ab"),
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def pinnace_json(home: Path, *args: str) -> Any:
+    done = subprocess.run(
+        [str(PINNACE), "--home", str(home), *args, "--json"],
+        cwd=REPO,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    return json.loads(done.stdout[done.stdout.index("{") if done.stdout.startswith("{") else 0 :])
+
+
+def wait_until(predicate: Any, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class Journal:
+    """What the steps wrote: events in order, as (event, task, execution, pid)."""
+
+    path: Path
+    events: list[tuple[str, str, str, int]] = field(default_factory=list)
+
+    def read(self) -> Journal:
+        lines = self.path.read_text().splitlines() if self.path.exists() else []
+        self.events = [(e, t, x, int(p)) for e, t, x, p in (line.split() for line in lines)]
+        return self
+
+    def has(self, event: str, task: str) -> bool:
+        return any(e == event and t == task for e, t, _, _ in self.read().events)
+
+    def pids(self) -> set[int]:
+        return {p for _, _, _, p in self.read().events}
+
+    def audit(self, succeeded: list[str]) -> list[str]:
+        """Broken promises: overlaps, completed tasks that ran again, survivors.
+
+        `succeeded`: the execution ids the store recorded SUCCEEDED.
+        """
+        problems = []
+        self.read()
+        done_at: dict[str, int] = {}
+        starts: defaultdict[str, list[int]] = defaultdict(list)
+        for index, (event, task, execution, pid) in enumerate(self.events):
+            if event == "overlap":
+                problems.append(f"{task} ran twice at once (execution {execution}, pid {pid})")
+            if event == "start":
+                starts[task].append(index)
+            if event == "done" and execution in succeeded:
+                done_at[task] = index
+        for task, index in done_at.items():
+            later = [i for i in starts[task] if i > index]
+            if later:
+                problems.append(f"{task} ran again after it succeeded")
+        survivors = [pid for pid in self.pids() if is_running(pid, "")]
+        if survivors:
+            problems.append(f"processes survived: {survivors}")
+        return problems
+
+
+def kill(process: subprocess.Popen, signum: int = signal.SIGKILL) -> int:
+    process.send_signal(signum)
+    return process.wait(timeout=60)
+
+
+def all_gone(pids: set[int], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(is_running(p, "") for p in pids):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def store_view(home: Path) -> dict[str, Any]:
+    """The runs of HOME as the store has them: {run_id: {"state", "error", "tasks",
+    "succeeded": [execution id], "running_executions"}} (without settling anything).
+
+    The fixture's tasks are step, step-2 and step-3 (journaled as first, second, third)."""
+    from pinnace.backend import open_backend
+    from pinnace.settings import Settings
+
+    backend = open_backend(Settings.load(env={}, home=home), settle=False)
+    try:
+        view = {}
+        for run in backend.metadata.list_runs(limit=1000):
+            executions = backend.metadata.list_executions(run.run_id)
+            view[run.run_id] = {
+                "state": run.state.value,
+                "error": run.error,
+                "tasks": {
+                    t.task_name: t.state.value for t in backend.metadata.list_tasks(run.run_id)
+                },
+                "succeeded": [e.execution_id for e in executions if e.state.value == "SUCCEEDED"],
+                "running_executions": [e.execution_id for e in executions if not e.state.terminal],
+            }
+        return view
+    finally:
+        backend.close()
