@@ -93,3 +93,30 @@ def test_a_parameter_read_through_an_input_path_gets_a_file(tmp_path):
     args = ["{{$.inputs.artifacts['text'].path}}", "{{$.inputs.artifacts['n'].path}}"]
     text_file, n_file = resolve_placeholders(args, executor_input)
     assert open(text_file).read() == "hello" and open(n_file).read() == "3"
+
+
+def test_a_pipeline_used_as_an_exit_task_runs_its_tasks_after_a_failure(tmp_path):
+    spec = _spec("pipeline_as_exit_task", tmp_path)
+    run, tasks = run_kfp("pipeline_as_exit_task", tmp_path, spec=spec)
+    assert run.state is RunState.FAILED
+    assert tasks["notify"].state is TaskState.SUCCEEDED
+    assert tasks["notify/state-of"].outputs["parameters"]["Output"] == "FAILED"
+    assert tasks["notify/condition-1/echo"].state is TaskState.SUCCEEDED
+
+
+def test_a_task_whose_only_output_is_metrics_is_served_from_the_cache(tmp_path):
+    from engine_helpers import memory_driver
+
+    spec = _spec("metrics_only", tmp_path)
+    driver = memory_driver(tmp_path)
+    try:
+        states = []
+        for _ in range(2):
+            record = driver.create_run(spec)
+            driver.drive(record.run_id)
+            (task,) = driver.metadata.list_tasks(record.run_id)
+            states.append(task.state)
+    finally:
+        driver.executor.close()
+    assert states == [TaskState.SUCCEEDED, TaskState.CACHED]
+    assert task.outputs["artifacts"]["metrics"][0]["metadata"] == {"accuracy": 0.9}

@@ -18,7 +18,7 @@ from .events import AttemptEvent
 from .importer import import_artifact, is_external, local_copy
 from .inputs import BoundInputs, TaskOutputs, build_executor_input
 from .launch import make_launch, upcoming_task
-from .nodes import Attempt, Node, NodeKind, Progress
+from .nodes import Attempt, Node, NodeKind, Progress, in_exit_subtree
 from .outputs import OutputError, collect_outputs
 from .retry import backoff_seconds, max_attempts
 from .settler import Settler, now
@@ -78,7 +78,13 @@ class TaskLauncher:
         ttl = self.cache_ttl.get(run.run_id)
         if ttl is not None and (now() - _aware(entry.created_at)).total_seconds() > ttl:
             return False
-        uris = [a["uri"] for arts in entry.outputs.get("artifacts", {}).values() for a in arts]
+        # An output the step left unwritten (metrics logged only as metadata) has no file.
+        uris = [
+            a["uri"]
+            for arts in entry.outputs.get("artifacts", {}).values()
+            for a in arts
+            if a.get("written", True)
+        ]
         if not all(is_external(u, self.artifacts.root) or self.artifacts.exists(u) for u in uris):
             return False
         record = progress.records[node.path]
@@ -191,7 +197,11 @@ class TaskLauncher:
             node = progress.nodes[path]
             if node.kind is not NodeKind.CONTAINER:
                 continue
-            if progress.failure and not node.task.runs_after_failure:
+            if (
+                progress.failure
+                and not node.task.runs_after_failure
+                and not in_exit_subtree(progress, node)
+            ):
                 continue
             siblings = [node.sibling(u) for u in node.task.upstream]
             if all(p in soon or _underway(progress.records[p].state) for p in siblings):

@@ -127,3 +127,17 @@ class Progress:
             and "/" not in name[len(node.prefix) :]
             and "[" not in name[len(node.prefix) :]
         }
+
+
+def in_exit_subtree(progress: Progress, node: Node) -> bool:
+    """Whether `node` lies inside a DAG that runs after failures (an exit task that is a
+    pipeline, or a group with `ignore_upstream_failure`): its tasks run as in any DAG."""
+    parent = node.parent
+    while parent:
+        enclosing = progress.nodes.get(parent)
+        if enclosing is None:
+            return False
+        if enclosing.task.runs_after_failure:
+            return True
+        parent = enclosing.parent
+    return False

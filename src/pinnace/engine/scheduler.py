@@ -19,7 +19,7 @@ from .cel import evaluate_condition
 from .groups import final_status, loop_items, parallelism_limit
 from .inputs import BoundInputs, bind_inputs, runtime_values
 from .launcher import TaskLauncher
-from .nodes import Node, NodeKind, Progress, Verdict
+from .nodes import Node, NodeKind, Progress, Verdict, in_exit_subtree
 from .planner import Planner
 from .settler import Settler
 
@@ -69,8 +69,10 @@ class Scheduler:
 
     def readiness(self, progress: Progress, node: Node) -> Verdict:
         """GO, WAIT, or SKIP (it can never start: a task failed)."""
+        # Inside an exit task (a pipeline used as one) the run's failure does not stop tasks.
+        failed = bool(progress.failure) and not in_exit_subtree(progress, node)
         if node.kind is NodeKind.ITERATION:
-            if progress.failure:
+            if failed:
                 return Verdict.SKIP
             loop = progress.nodes[node.parent or ""]
             limit = parallelism_limit(loop.task)
@@ -79,7 +81,7 @@ class Scheduler:
         upstream = [progress.records[node.sibling(u)].state for u in node.task.upstream]
         if node.task.runs_after_failure:
             go = all(s.terminal for s in upstream)
-        elif progress.failure:
+        elif failed:
             return Verdict.SKIP
         else:
             go = all(s.ok or s is TaskState.SKIPPED for s in upstream)
