@@ -28,3 +28,11 @@ def test_module_is_valid_small_and_safe(name: str, tmp_path: Path) -> None:
     copy.write_text(source)
     result = subprocess.run([node, "--check", str(copy)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_index_preloads_every_module() -> None:
+    """index.html names every module for modulepreload, so the browser fetches them at once
+    instead of one import level after another (a module left out still loads, just later)."""
+    index = (STATIC / "index.html").read_text()
+    missing = [m for m in MODULES if m != "app.js" and f'href="static/{m}"' not in index]
+    assert not missing, f"add these to index.html's modulepreload links: {missing}"

@@ -113,6 +113,7 @@ def test_zoom_pan_and_panel(session_page: Any, server: LiveServer, runs: dict) -
     panel = page.locator(".side-panel")
     expect(panel.locator(".panel-title")).to_have_text("flip")
     tabs = panel.locator(".panel-tabs button")
+    expect(tabs).to_have_count(4)
     tops = tabs.evaluate_all("(bs) => bs.map((b) => b.getBoundingClientRect().top)")
     assert len(set(tops)) == 1, f"the panel's tabs wrap: {tops}"
     # Resize the panel by its handle; the width is remembered across pages.
@@ -166,6 +167,7 @@ def test_run_output_config_and_artifact_nodes(
     page.get_by_role("tab", name="Config").click()
     config = page.locator(".run-config")
     expect(config).to_contain_text("lr")
+    config.get_by_text("Show the pipeline spec (YAML)").click()
     expect(config.locator("pre.yaml .y-key").first).to_be_visible()
     expect(config.get_by_role("button", name="Copy YAML")).to_be_visible()
     page.get_by_role("tab", name="Graph").click()

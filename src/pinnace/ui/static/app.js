@@ -177,12 +177,9 @@ function loginPage(root, query) {
 
 async function ensureUser() {
   if (user) return user;
+  const listed = api.get("/apis/pinnace/v1/ui/namespaces").then((r) => r.namespaces || [], () => []);
   user = await api.me();
-  try {
-    namespaces = (await api.get("/apis/pinnace/v1/ui/namespaces")).namespaces || [];
-  } catch {
-    namespaces = [];
-  }
+  namespaces = await listed;
   if (api.namespace() && !namespaces.includes(api.namespace())) api.setNamespace("");
   return user;
 }

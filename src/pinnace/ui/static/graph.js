@@ -274,7 +274,7 @@ function edgePath(a, b) {
   return `M${x1},${y1} C${x1},${y1 + dy} ${x2},${y2 - dy} ${x2},${y2}`;
 }
 
-function drawNode(node, box, choose) {
+function drawNode(node, box) {
   const kind = node.kind === "group" ? "group" : node.kind === "artifact" ? "artifact" : "node";
   const label = node.label ?? node.id;
   const full = node.title && node.title !== label ? `${label} (${node.title})` : String(label);
@@ -310,16 +310,6 @@ function drawNode(node, box, choose) {
     tabindex: 0,
     role: "button",
     "aria-label": String(label),
-    onClick: (event) => {
-      event.stopPropagation();
-      choose(node.id);
-    },
-    onKeydown: (event) => {
-      if (event.key === "Enter" || event.key === " ") {
-        event.preventDefault();
-        choose(node.id);
-      }
-    },
   }, children);
   return { g, duration, kind, state: node.state };
 }
@@ -365,7 +355,7 @@ export function renderGraph(container, graph, options = {}) {
   for (const node of ordered) {
     const box = boxes.get(node.id);
     if (!box) continue;
-    const el = drawNode(node, box, choose);
+    const el = drawNode(node, box);
     (el.kind === "group" ? groupLayer : nodeLayer).appendChild(el.g);
     elements.set(node.id, el);
   }
@@ -377,6 +367,22 @@ export function renderGraph(container, graph, options = {}) {
       s("path", { d: edgePath(a, b), class: "edge", "marker-end": "url(#graph-arrow)", "data-from": from, "data-to": to }),
     );
   }
+  // One listener for every node (hundreds of nodes, not hundreds of listeners).
+  const target = (event) => {
+    const g = event.target.closest && event.target.closest("g[data-id]");
+    return g && elements.has(g.dataset.id) ? g.dataset.id : null;
+  };
+  svg.addEventListener("click", (event) => {
+    const id = target(event);
+    if (id) choose(id);
+  });
+  svg.addEventListener("keydown", (event) => {
+    const id = target(event);
+    if (id && (event.key === "Enter" || event.key === " ")) {
+      event.preventDefault();
+      choose(id);
+    }
+  });
   select(current);
   const frame = container.appendChild(document.createElement("div"));
   frame.className = "graph-view";

@@ -7,6 +7,8 @@
 import { h, s } from "./dom.js";
 
 const MIN_K = 0.04;
+/** Below this zoom the graph is drawn without text (boxes, colours and edges only). */
+const FAR_K = 0.45;
 const MAX_K = 3;
 const MINIMAP_W = 200;
 const MINIMAP_H = 130;
@@ -29,6 +31,8 @@ export function attachView(frame, svg, viewport, bounds, options = {}) {
     t = { k: clamp(next.k, MIN_K, MAX_K), x: next.x, y: next.y };
     viewport.setAttribute("transform", `translate(${t.x.toFixed(1)},${t.y.toFixed(1)}) scale(${t.k.toFixed(4)})`);
     frame.dataset.zoom = t.k.toFixed(3);
+    // Level of detail: far out, labels are unreadable anyway and cost most of each repaint.
+    frame.classList.toggle("far", t.k < FAR_K);
     if (minimap) minimap.show(t, size());
   };
   const fitted = () => {

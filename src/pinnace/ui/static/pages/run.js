@@ -94,6 +94,9 @@ registerPage("/runs/:id", async (root, params, query) => {
     task: query.get("task"), tab: query.get("tab") || "io", view: TABS.some(([id]) => id === query.get("view")) ? query.get("view") : "graph",
     artifacts: query.get("artifacts") === "1", graph: null, panelCleanup: null, nodes: [],
   };
+  // The graph is fetched while the run and its neighbours' names are.
+  const graphFetch = api.get(`${UI}/runs/${enc(runId)}/graph`, { artifacts: state.artifacts ? 1 : undefined });
+  graphFetch.catch(() => {}); // awaited below; a failure shows there
   let run = await api.get(`${V2}/runs/${enc(runId)}`);
   const near = await neighbours(run);
   const head = h("div");
@@ -107,6 +110,7 @@ registerPage("/runs/:id", async (root, params, query) => {
       h("span", { class: "muted" }, "Wheel to zoom, drag to pan.")),
     resizablePanel(graphBox, panel));
   const otherTab = h("div");
+  const rendered = new Map(); // Run output and Config, drawn once per visit of the page
   const tabButtons = TABS.map(([id, label]) => h("button", { type: "button", role: "tab", dataset: { tab: id }, onClick: () => showView(id) }, label));
   const remember = () => history.replaceState(null, "", hashFor(`/runs/${runId}`, {
     view: state.view === "graph" ? "" : state.view, task: state.task, tab: state.task ? state.tab : "", artifacts: state.artifacts ? "1" : "",
@@ -123,9 +127,13 @@ registerPage("/runs/:id", async (root, params, query) => {
     tabButtons.forEach((b) => b.classList.toggle("active", b.dataset.tab === id));
     graphTab.classList.toggle("hidden", id !== "graph");
     otherTab.classList.toggle("hidden", id === "graph");
-    if (id === "output") renderRunOutput(otherTab, runId);
-    else if (id === "config") renderConfig(otherTab, runId);
-    else if (state.graph) state.graph.view.fit();
+    for (const [name, box] of rendered) box.classList.toggle("hidden", name !== id);
+    if (id !== "graph" && !rendered.has(id)) {
+      const box = otherTab.appendChild(h("div"));
+      rendered.set(id, box);
+      if (id === "output") renderRunOutput(box, runId);
+      else renderConfig(box, runId);
+    }
   }
   function selectTask(path) {
     state.task = path;
@@ -138,8 +146,8 @@ registerPage("/runs/:id", async (root, params, query) => {
     if (state.graph) state.graph.reveal(path);
     selectTask(path);
   }
-  const drawGraph = async () => {
-    const graph = await api.get(`${UI}/runs/${enc(runId)}/graph`, { artifacts: state.artifacts ? 1 : undefined });
+  const drawGraph = async (prefetched) => {
+    const graph = await (prefetched || api.get(`${UI}/runs/${enc(runId)}/graph`, { artifacts: state.artifacts ? 1 : undefined }));
     const keep = state.graph ? state.graph.view.transform() : null;
     if (state.graph) state.graph.destroy();
     mount(graphBox);
@@ -161,7 +169,7 @@ registerPage("/runs/:id", async (root, params, query) => {
     drawGraph().catch((error) => mount(message, errorBox(error)));
   });
   showHead();
-  await drawGraph();
+  await drawGraph(graphFetch);
   showView(state.view);
   if (state.task) selectTask(state.task);
 

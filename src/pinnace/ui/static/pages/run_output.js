@@ -67,11 +67,17 @@ export async function renderConfig(root, runId) {
     return;
   }
   const names = [...new Set([...Object.keys(c.declared || {}), ...Object.keys(c.parameters || {})])];
-  const yaml = toYaml(c.spec);
-  const pre = h("pre", { class: "yaml" }, highlightYaml(yaml));
+  // A big run's spec is tens of thousands of lines: written out only when opened.
+  let yaml = null;
+  const text = () => (yaml === null ? (yaml = toYaml(c.spec)) : yaml);
+  const pre = h("pre", { class: "yaml" });
+  const spec = h("details", { class: "spec-yaml" }, h("summary", null, "Show the pipeline spec (YAML)"), h("div", { class: "code-block" }, pre));
+  spec.addEventListener("toggle", () => {
+    if (spec.open && !pre.firstChild) pre.append(highlightYaml(text()));
+  });
   const download = h("a", { class: "button", download: `${c.pipeline_name || "pipeline"}.yaml`, href: "#" }, "Download YAML");
   download.addEventListener("click", () => {
-    download.href = URL.createObjectURL(new Blob([yaml], { type: "application/yaml" }));
+    download.href = URL.createObjectURL(new Blob([text()], { type: "application/yaml" }));
   });
   mount(root, h("div", { class: "run-config" },
     h("h2", null, "Parameters"),
@@ -97,6 +103,6 @@ export async function renderConfig(root, runId) {
       (t.packages || []).join(", "),
     ]), { class: "config-tasks" }),
     h("h2", null, "Pipeline spec"),
-    h("div", { class: "toolbar" }, copyButton(yaml, "Copy YAML"), download),
-    h("div", { class: "code-block" }, pre)));
+    h("div", { class: "toolbar" }, copyButton(text, "Copy YAML"), download),
+    spec));
 }
