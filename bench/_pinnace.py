@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 
-def cli_env(home: Path) -> dict[str, str]:
+def cli_env(home: Path, fork_servers: bool = True) -> dict[str, str]:
     """The environment of a `pinnace` subprocess: the bench's home, nothing from ~/.pinnace."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINNACE_")}
     env["PINNACE_HOME"] = str(home)
+    if not fork_servers:
+        env["PINNACE_FORK_SERVERS"] = "0"
     return env
 
 
@@ -25,6 +27,7 @@ def time_cli(
     pipeline_name: str | None = None,
     parallelism: int | None = None,
     cwd: Path,
+    fork_servers: bool = True,
 ) -> dict[str, Any]:
     """Wall seconds of `pinnace run --no-cache --json PIPELINE` in a fresh process."""
     pinnace = Path(sys.executable).with_name("pinnace")
@@ -34,7 +37,8 @@ def time_cli(
     if parallelism:
         argv += ["--parallelism", str(parallelism)]
     started = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, env=cli_env(home), capture_output=True, text=True)
+    env = cli_env(home, fork_servers)
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
     document = _last_json(done.stdout)
     if done.returncode != 0 or document.get("state") != "SUCCEEDED":
@@ -45,12 +49,14 @@ def time_cli(
     return {"wall": wall, "run_id": document["run_id"]}
 
 
-def time_engine(home: Path, pipeline: Any, *, parallelism: int | None = None) -> dict[str, Any]:
+def time_engine(
+    home: Path, pipeline: Any, *, parallelism: int | None = None, fork_servers: bool = True
+) -> dict[str, Any]:
     """Seconds of `pinnace.run(..., cache=False)` in this (already warm) process."""
     from pinnace.api import run
     from pinnace.settings import Settings
 
-    settings = Settings.load(env={}, home=home)
+    settings = Settings.load(env={}, home=home, fork_servers=fork_servers)
     started = time.perf_counter()
     result = run(pipeline, cache=False, parallelism=parallelism, settings=settings)
     wall = time.perf_counter() - started

@@ -4,7 +4,8 @@
 
 Everything is measured in this one run, in a fresh temporary Pinnace home (never ~/.pinnace):
 the home is warmed once (task environments built), then every Pinnace run has the task cache
-off. Prints a table and writes the same figures to bench/results.json. See bench/README.md.
+off. Fork servers are on unless a row says "fresh" (the same run with PINNACE_FORK_SERVERS=0).
+Prints a table and writes the same figures to bench/results.json. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -28,12 +29,16 @@ sys.path.insert(0, str(BENCH))
 import _floor  # noqa: E402
 import _kfp_local  # noqa: E402
 import _pinnace  # noqa: E402
+import _server  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "basic_pipeline.py"
 TRIVIAL = BENCH / "trivial_pipelines.py"
 N_TRIVIAL = 20
-BOOK_TARGET = 4.0
-OVERHEAD_TARGET_MS = 50.0
+CLI_TARGET = 1.5
+ENGINE_TARGET = 1.2
+SERVER_TARGET_SECONDS = 0.8
+OVERHEAD_TARGET_MS = 10.0
+WIDE_TARGET = 100.0
 
 
 def log(message: str) -> None:
@@ -66,21 +71,47 @@ def bench_book(home: Path, scratch: Path, repeat: int) -> dict[str, Any]:
             env.python, EXAMPLE, Path(SALARY_CSV), scratch / "book-floor"
         ),
     )
-    log("book pipeline, `pinnace run --no-cache` (CLI)")
+    log("book pipeline, `pinnace run --no-cache` (CLI), fork servers on, then off")
     cli = repeated(repeat, lambda: _pinnace.time_cli(home, EXAMPLE, cwd=scratch))
-    log("book pipeline, pinnace.run(cache=False) (engine)")
+    cli_fresh = repeated(
+        repeat, lambda: _pinnace.time_cli(home, EXAMPLE, cwd=scratch, fork_servers=False)
+    )
+    log("book pipeline, pinnace.run(cache=False) (engine), fork servers on, then off")
     engine = repeated(repeat, lambda: _pinnace.time_engine(home, str(EXAMPLE)))
+    engine_fresh = repeated(
+        repeat, lambda: _pinnace.time_engine(home, str(EXAMPLE), fork_servers=False)
+    )
     return {
         "cold_first_runs": cold,
         "floor": floor,
         "cli": cli,
+        "cli_fresh": cli_fresh,
         "engine": engine,
+        "engine_fresh": engine_fresh,
         "task_python": str(env.python),
         "csv": str(SALARY_CSV),
     }
 
 
-def bench_trivial(home: Path, scratch: Path, repeat: int, cpus: int) -> dict[str, Any]:
+def bench_server(home: Path, repeat: int) -> dict[str, Any]:
+    log("book pipeline through a running server's API: a first run, then warm runs")
+    return _server.time_server_book(home, _server.book_spec(EXAMPLE), max(3, repeat))
+
+
+def bench_cold(scratch: Path) -> dict[str, Any]:
+    """The first book run in a fresh home (environments built, from uv's cache), on and off."""
+    result: dict[str, Any] = {}
+    for fork_servers in (True, False):
+        home = scratch / f"cold-{'forked' if fork_servers else 'fresh'}"
+        log(f"cold path: first CLI book run in a fresh home, fork servers {fork_servers}")
+        result["forked" if fork_servers else "fresh"] = _pinnace.time_cli(
+            home, EXAMPLE, cwd=scratch, fork_servers=fork_servers
+        )
+        shutil.rmtree(home, ignore_errors=True)
+    return result
+
+
+def bench_trivial(home: Path, scratch: Path, repeat: int, cpus: int, n_wide: int) -> dict[str, Any]:
     log(f"trivial tasks: chain and fan-out of {N_TRIVIAL}, parallelism {cpus}")
     _pinnace.time_engine(home, _chain(), parallelism=cpus)  # warm-up, not measured
     floor = repeated(
@@ -104,6 +135,11 @@ def bench_trivial(home: Path, scratch: Path, repeat: int, cpus: int) -> dict[str
             for sample in measured["samples"]:
                 sample["timing"] = _pinnace.task_timing(home, sample["run_id"], sample["wall"])
         result[shape] = {"cli": cli, "engine": engine}
+    wide = _trivial_module().wide_fanout(n_wide)
+    log(f"wide fan-out: {n_wide} trivial tasks, engine, parallelism {cpus}")
+    measured = _pinnace.time_engine(home, wide, parallelism=cpus)
+    measured["timing"] = _pinnace.task_timing(home, measured["run_id"], measured["wall"])
+    result["wide"] = {"n": n_wide, **measured, "tasks_per_second": n_wide / measured["wall"]}
     return result
 
 
@@ -144,7 +180,12 @@ def bench_kfp(book: dict[str, Any], quick: bool) -> dict[str, Any]:
 
 
 def summarize(
-    book: dict[str, Any], trivial: dict[str, Any], kfp: dict[str, Any] | None, cpus: int
+    book: dict[str, Any],
+    trivial: dict[str, Any],
+    kfp: dict[str, Any] | None,
+    cpus: int,
+    server: dict[str, Any],
+    cold: dict[str, Any] | None,
 ) -> list[dict[str, Any]]:
     """The table rows: seconds, ratio to the floor, per-task overhead, concurrency."""
     floor = book["floor"]["wall"]
@@ -154,10 +195,38 @@ def summarize(
             "book, pinnace run --no-cache (CLI)",
             book["cli"]["wall"],
             floor,
-            target=f"<= {BOOK_TARGET:g}x",
+            target=f"<= {CLI_TARGET:g}x",
         )
     )
-    rows.append(_row("book, pinnace.run(cache=False) (engine)", book["engine"]["wall"], floor))
+    rows.append(_row("book, CLI, fork servers off (fresh)", book["cli_fresh"]["wall"], floor))
+    rows.append(
+        _row(
+            "book, pinnace.run(cache=False) (engine)",
+            book["engine"]["wall"],
+            floor,
+            target=f"<= {ENGINE_TARGET:g}x",
+        )
+    )
+    rows.append(_row("book, engine, fork servers off (fresh)", book["engine_fresh"]["wall"], floor))
+    rows.append(
+        _row(
+            "book, warm server: submit to SUCCEEDED",
+            server["wall"],
+            floor,
+            target=f"< {SERVER_TARGET_SECONDS:g} s",
+        )
+    )
+    rows.append(_row("book, server: its first run (servers start)", server["first"]["wall"], floor))
+    if cold:
+        rows.append(
+            _row(
+                "cold: first CLI run, fresh home (envs built)",
+                cold["forked"]["wall"],
+                floor,
+                target="no slower than fresh",
+            )
+        )
+        rows.append(_row("cold: same, fork servers off (fresh)", cold["fresh"]["wall"], floor))
     for key, label in (("book", "use_venv=False"), ("book_venv", "use_venv=True")):
         if kfp and key in kfp:
             rows += _kfp_rows(f"book, kfp.local {label}", kfp[key], floor)
@@ -183,7 +252,29 @@ def summarize(
             rows += _kfp_rows(
                 f"{shape} of {N_TRIVIAL}, kfp.local", kfp[shape], None, per_task_floor=t_floor
             )
+    wide = trivial["wide"]
+    row = _row(
+        f"fan-out of {wide['n']}, Pinnace engine",
+        wide["wall"],
+        None,
+        per_task=wide["wall"] / wide["n"],
+        target=f"{wide['tasks_per_second']:.0f} tasks/s (>= {WIDE_TARGET:g})",
+    )
+    row["concurrency"] = wide["timing"]["concurrency"]
+    rows.append(row)
     return rows
+
+
+def memory_lines(server: dict[str, Any]) -> list[str]:
+    """The fork servers a running server kept after the book runs, with their memory."""
+    lines = ["fork servers kept by the server after its book runs (MB):"]
+    for fork in server["fork_servers"]:
+        packages = ", ".join(json.loads(fork["environment"])[2]) or "no packages"
+        lines.append(
+            f"  [{packages}]: RSS {fork['rss'] / 1e6:.0f}, PSS {fork['pss'] / 1e6:.0f}, "
+            f"{fork['modules']} modules imported in {fork['imports_seconds']:.2f} s"
+        )
+    return lines
 
 
 def _row(
@@ -257,6 +348,12 @@ def main(argv: list[str] | None = None) -> int:
         help="samples per Pinnace figure, the median is used [3; 1 with --quick]",
     )
     parser.add_argument("--keep-home", action="store_true", help="keep the temporary home")
+    parser.add_argument(
+        "--wide", type=int, default=None, help="tasks of the wide fan-out [1000; 200 with --quick]"
+    )
+    parser.add_argument(
+        "--skip-cold", action="store_true", help="skip the first runs in fresh homes"
+    )
     parser.add_argument("--output", type=Path, default=BENCH / "results.json")
     args = parser.parse_args(argv)
     repeat = max(1, args.repeat or (1 if args.quick else 3))
@@ -265,20 +362,24 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="pinnace-bench-scratch-"))
     log(f"home {home}, {cpus} CPUs, repeat {repeat}")
     started = time.perf_counter()
+    n_wide = args.wide or (200 if args.quick else 1000)
     try:
         book = bench_book(home, scratch, repeat)
-        trivial = bench_trivial(home, scratch, repeat, cpus)
+        server = bench_server(home, repeat)
+        trivial = bench_trivial(home, scratch, repeat, cpus, n_wide)
+        cold = None if args.skip_cold else bench_cold(scratch)
         kfp = None if args.skip_kfp_local else bench_kfp(book, args.quick)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         if not args.keep_home:
             shutil.rmtree(home, ignore_errors=True)
-    rows = summarize(book, trivial, kfp, cpus)
+    rows = summarize(book, trivial, kfp, cpus, server, cold)
     header = (
         f"Pinnace bench: {cpus} CPUs, {platform.python_implementation()} "
         f"{platform.python_version()}, median of {repeat}, kfp.local 1 sample each"
     )
     print(render(rows, header))
+    print("\n".join(memory_lines(server)))
     document = {
         "machine": {
             "cpus": cpus,
@@ -291,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "book": book,
         "trivial": trivial,
+        "server": server,
+        "cold": cold,
         "kfp_local": kfp,
     }
     args.output.write_text(json.dumps(document, indent=2, default=str) + "\n")

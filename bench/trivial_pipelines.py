@@ -8,6 +8,8 @@ from __future__ import annotations
 from pinnace import dsl
 
 N = 20
+#: the wide fan-out: throughput of many independent trivial tasks
+WIDE = 1000
 
 
 @dsl.component
@@ -26,3 +28,14 @@ def chain(x: int = 0):
 def fanout(x: int = 0):
     for _ in range(N):
         step(x=x)
+
+
+def wide_fanout(n: int = WIDE):
+    """A fan-out of `n` independent trivial tasks."""
+
+    @dsl.pipeline(name=f"bench-fanout-{n}")
+    def fanout_n(x: int = 0):
+        for _ in range(n):
+            step(x=x)
+
+    return fanout_n

@@ -445,3 +445,61 @@ def test_bytecode_writing_is_on_only_in_environments_pinnace_built(tmp_path, mon
 
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork servers need os.fork")
+
+
+@dsl.component
+def indirect() -> bool:
+    import importlib
+    import sys
+
+    preloaded = "email.mime.text" in sys.modules
+    importlib.import_module("email.mime.text")  # not an import statement: learned from the run
+    print("preloaded", preloaded)
+    return preloaded
+
+
+@dsl.pipeline(name="forked-learning")
+def learning():
+    indirect()
+
+
+def test_what_tasks_import_is_learned_and_imported_by_the_next_servers(tmp_path):
+    spec = compile_spec(tmp_path, learning)
+    first = run_once(tmp_path, spec, True)
+    second = run_once(tmp_path, spec, True)  # a new executor, as the next CLI run
+    assert first["forked"] == second["forked"] == 1
+    assert "preloaded False" in first["logs"]["indirect"]
+    assert "preloaded True" in second["logs"]["indirect"]
+    (memory,) = (tmp_path / "forkservers" / "learned").glob("*.json")
+    assert "email.mime.text" in json.loads(memory.read_text())["modules"]
+
+
+@dsl.component
+def threads_later() -> int:
+    import importlib
+
+    importlib.import_module("threading_at_import")  # learned, then found unsafe to preload
+    return 1
+
+
+def test_learned_imports_that_start_threads_are_forgotten_not_fatal(tmp_path):
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "threading_at_import.py").write_text(
+        "import threading, time\n"
+        "threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
+    )
+
+    @dsl.pipeline(name="forked-learned-threads")
+    def pipeline():
+        threads_later().set_env_variable("PYTHONPATH", str(modules))
+
+    spec = compile_spec(tmp_path, pipeline)
+    home = tmp_path / "home"
+    first = run_once(home, spec, True)
+    (memory,) = (home / "forkservers" / "learned").glob("*.json")
+    assert "threading_at_import" in json.loads(memory.read_text())["modules"]
+    second = run_once(home, spec, True)
+    third = run_once(home, spec, True)
+    assert first["forked"] == second["forked"] == third["forked"] == 1  # started without it
+    assert json.loads(memory.read_text()) == {"modules": [], "off": True}

@@ -33,7 +33,8 @@ from ..envs.commands import KFP_V2, LightweightProgram, recognize_command
 from ..envs.requirements import requirement_name
 from ._supervision import MARKER, Containment
 from .base import TaskLaunch, UpcomingTask
-from .forkserver import ForkedChild, ForkServerError, ForkServerPool, ServerSpec
+from .forkserver import ForkedChild, ForkServerError, ServerSpec
+from .forkserver_pool import ForkServerPool
 from .runtime_copy import RUNTIME_PACKAGE
 
 #: set to 0/false/no/off in a task's environment: that task starts in a fresh process
@@ -189,6 +190,7 @@ class TaskForking:
             if server is None:
                 reason = self.pool.unsafe_reason(spec.key) or "no fork server"
             else:
+                listing = self.pool.learn_file(launch.execution_id)
                 try:
                     child = server.fork(
                         launch.execution_id,
@@ -199,10 +201,12 @@ class TaskForking:
                         env=env,
                         stdout=log.fileno(),
                         supervision=attempt.child_spec(),
+                        learn=str(listing),
                     )
                 except ForkServerError as exc:
                     reason = str(exc)
                 else:
+                    self.pool.watch(child, shape.environment, listing)
                     attempt.attach(child.pid)
                     environment["forked"] = {"server_pid": server.pid, "pid": child.pid}
                     return child

@@ -43,7 +43,8 @@ from .containers import (
     probe_engines,
 )
 from .forking import TaskForking, TaskProgram, task_program
-from .forkserver import ForkedChild, ForkServerPool
+from .forkserver import ForkedChild
+from .forkserver_pool import ForkServerPool
 from .limits import GpuPool, discover_gpus, human_bytes, thread_settings
 from .runtime_copy import RUNTIME_PACKAGE
 
@@ -116,6 +117,7 @@ class LocalExecutor:
             pool = fork_server_pool or ForkServerPool(
                 idle_seconds=_FORK_SERVER_IDLE_SECONDS,
                 scratch=runtime_path.parent.parent / "forkservers",  # <home>/forkservers
+                memory=runtime_path.parent.parent / "forkservers" / "learned",
             )
         self._forking = TaskForking(
             env_cache=env_cache,

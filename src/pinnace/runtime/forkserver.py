@@ -119,7 +119,7 @@ class _Server:
         for fd in fds:
             os.close(fd)
         if op == "preload":
-            report = preload(message.get("modules", []))
+            report = preload(message.get("modules", []), message.get("learned", []))
             self.preload_output = _captured_output(self.output_path)
             send_message(self.sock, {"preloaded": True, **report})
         return None
@@ -181,12 +181,35 @@ def start_time(pid: int) -> int | None:
 # -- what the server imports ------------------------------------------------------------------
 
 
-def preload(modules: list[list[Any]]) -> dict[str, Any]:
-    """Import `[[module, [names]], ...]`; failures are left for the task to meet and report."""
-    import importlib
+def preload(modules: list[list[Any]], learned: list[list[Any]] = ()) -> dict[str, Any]:  # type: ignore[assignment]
+    """Import `[[module, [names]], ...]`, then the modules earlier tasks imported (`learned`).
+
+    Failures are left for the task to meet and report. The report says whether forking is
+    still safe, and if not, whether the learned modules made it unsafe.
+    """
     import time
 
     started = time.perf_counter()
+    failed = _import_all(modules)
+    unsafe = unsafe_reason()
+    by_learned = False
+    if unsafe is None and learned:
+        failed += _import_all(learned)
+        unsafe = unsafe_reason()
+        by_learned = unsafe is not None
+    return {
+        "seconds": time.perf_counter() - started,
+        "failed": failed,
+        "threads": threading.active_count(),
+        "unsafe": unsafe,
+        "by_learned": by_learned,
+        "modules": len(sys.modules),
+    }
+
+
+def _import_all(modules: list[list[Any]]) -> list[str]:
+    import importlib
+
     failed = []
     for module, names in modules:
         try:
@@ -199,13 +222,24 @@ def preload(modules: list[list[Any]]) -> dict[str, Any]:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             failed.append(module)
-    return {
-        "seconds": time.perf_counter() - started,
-        "failed": failed,
-        "threads": threading.active_count(),
-        "unsafe": unsafe_reason(),
-        "modules": len(sys.modules),
-    }
+    return failed
+
+
+def imported_by_task() -> list[list[Any]]:
+    """The importable modules the task imported that the server had not (its own files aside)."""
+    prefix = os.path.join(_TASK["cwd"], "")
+    found = []
+    for name, module in list(sys.modules.items()):
+        if name in _TASK["modules"] or name == "__main__":
+            continue
+        spec = getattr(module, "__spec__", None)
+        if spec is None or spec.name != name:
+            continue  # made at run time, not imported
+        origin = getattr(spec, "origin", None) or ""
+        if origin.startswith(prefix) or name.split(".")[0] == __package__:
+            continue
+        found.append([name, []])
+    return found
 
 
 def declared_modules(distributions: list[str]) -> list[list[Any]]:
@@ -252,7 +286,7 @@ def unsafe_reason() -> str | None:
 def become(request: dict[str, Any], fds: list[int], preload_output: bytes) -> None:
     """Turn this forked child into the task's fresh interpreter, then run the task."""
     gc.enable()
-    _TASK.update(status=0, cwd=request["cwd"], modules=set(sys.modules))
+    _TASK.update(status=0, cwd=request["cwd"], modules=set(sys.modules), learn=request.get("learn"))
     _stdio(fds, preload_output)
     try:
         enter_supervision(request.get("supervision") or {}, request["server_pid"])
@@ -373,6 +407,10 @@ def _finish() -> None:
     status = _TASK.get("status")
     if status is None:
         return  # the server itself
+    learn = _TASK.get("learn")
+    if learn:
+        with contextlib.suppress(Exception), open(learn, "w") as f:
+            json.dump(imported_by_task(), f)
     prefix = os.path.join(_TASK["cwd"], "")
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None) or ""
@@ -403,7 +441,7 @@ def serve(fd: int) -> None:
     modules = [*declared_modules(hello.get("packages", [])), *hello.get("modules", [])]
     if hello.get("runtime"):
         _preload_runtime()
-    report = preload(modules)
+    report = preload(modules, hello.get("learned", []))
     server = _Server(sock)
     server.output_path = hello.get("output")
     server.preload_output = _captured_output(server.output_path)

@@ -1,0 +1,386 @@
+"""The fork servers of an executor: by key, bounded, evicted when idle, restarted after a crash.
+
+Whoever forks from a server the pool has not started yet waits for its imports: the task would
+have paid them in a fresh process anyway. The pool also learns what an environment's tasks
+import beyond their `import` statements (a model unpickled by joblib imports the estimator's
+modules) and has the environment's servers import those too; with a `memory` folder this
+knowledge outlives the process (a CLI run teaches the next one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .forkserver import ForkedChild, ForkServer, ForkServerError, ServerSpec
+
+_START_TIMEOUT = 600.0
+#: crashes of one key's server before its tasks start fresh for good
+_MAX_CRASHES = 3
+#: at most this many learned modules per environment
+_MAX_LEARNED = 5000
+
+
+@dataclass
+class _Slot:
+    """A key's server, being started or running."""
+
+    ready: threading.Event = field(default_factory=threading.Event)
+    server: ForkServer | None = None
+    failure: str | None = None
+
+
+class ForkServerPool:
+    """Fork servers by key: started on demand, bounded, evicted when idle, restarted after a crash.
+
+    `max_servers` and `max_memory` (bytes of resident memory, all servers together) bound the
+    pool: a new server first evicts idle ones (least recently used); `idle_seconds` closes a
+    server nobody forked from for that long (None: kept until `close`).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_servers: int = 8,
+        max_memory: int | None = None,
+        idle_seconds: float | None = None,
+        scratch: Path | None = None,
+        memory: Path | None = None,
+    ) -> None:
+        """`scratch`: a folder for the servers' working folders and import output (temporary);
+        `memory`: where what each environment's tasks imported is kept between processes."""
+        self.max_servers = max(1, max_servers)
+        self.max_memory = max_memory if max_memory is not None else _default_memory_budget()
+        self.idle_seconds = idle_seconds
+        self._slots: dict[str, _Slot] = {}
+        #: environment -> every module its programs import, in order seen
+        self._modules: dict[str, dict[str, list[str]]] = {}
+        #: environment -> modules its tasks imported beyond that (learned from the children)
+        self._learned: dict[str, dict[str, None]] = {}
+        #: environments whose learned modules made a server unsafe: nothing more is learned
+        self._unlearnable: set[str] = set()
+        self._memory = memory
+        #: keys whose tasks start fresh, and why (unsafe to fork, crashing)
+        self._unsafe: dict[str, str] = {}
+        self._crashes: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        if scratch is not None:
+            scratch.mkdir(parents=True, exist_ok=True)
+        self._scratch = Path(tempfile.mkdtemp(prefix="pinnace-forkservers-", dir=scratch))
+        self._reaper: threading.Thread | None = None
+        if idle_seconds:
+            self._reaper = threading.Thread(
+                target=self._reap_idle, name="pinnace-forkserver-idle", daemon=True
+            )
+            self._reaper.start()
+
+    def learn(self, environment: str, modules: Sequence[tuple[str, list[str]]]) -> list[list[Any]]:
+        """Add a program's imports to its environment's; return the environment's modules."""
+        with self._lock:
+            known = self._modules.setdefault(environment, {})
+            for module, names in modules:
+                merged = known.setdefault(module, [])
+                merged.extend(n for n in names if n not in merged)
+            return [[m, list(n)] for m, n in known.items()]
+
+    def learned(self, environment: str) -> list[list[Any]]:
+        """The modules the environment's tasks were seen importing (from memory at first)."""
+        with self._lock:
+            known = self._learned.get(environment)
+            if known is None:
+                names, off = self._recall(environment)
+                known = self._learned[environment] = dict.fromkeys(names)
+                if off:
+                    self._unlearnable.add(environment)
+            return [[m, []] for m in known]
+
+    def note_imports(self, environment: str, listing: Path) -> None:
+        """Read what a child imported (its `learn` file) into the environment's knowledge."""
+        try:
+            names = [m for m, _ in json.loads(listing.read_text())]
+        except (OSError, ValueError, TypeError):
+            return
+        finally:
+            with contextlib.suppress(OSError):
+                listing.unlink()
+        self.learned(environment)
+        with self._lock:
+            known = self._learned[environment]
+            fresh = [n for n in names if n not in known and isinstance(n, str)]
+            if not fresh or len(known) >= _MAX_LEARNED or environment in self._unlearnable:
+                return
+            known.update(dict.fromkeys(fresh))
+            snapshot = list(known)
+        self._remember(environment, snapshot)
+
+    def learn_file(self, execution_id: str) -> Path:
+        """Where a child lists what it imported."""
+        return self._scratch / f"learn-{execution_id}.json"
+
+    def forget_learned(self, environment: str) -> None:
+        """Drop what was learned and learn no more (it made the server unsafe to fork)."""
+        with self._lock:
+            self._learned[environment] = {}
+            self._unlearnable.add(environment)
+        self._remember(environment, [], off=True)
+
+    def _memory_file(self, environment: str) -> Path | None:
+        if self._memory is None:
+            return None
+        name = hashlib.sha256(environment.encode()).hexdigest()[:24]
+        return self._memory / f"{name}.json"
+
+    def _recall(self, environment: str) -> tuple[list[str], bool]:
+        """The remembered modules of `environment`, and whether learning is off for it."""
+        path = self._memory_file(environment)
+        if path is None:
+            return [], False
+        try:
+            found = json.loads(path.read_text())
+            names = [n for n in found["modules"] if isinstance(n, str)]
+            return names, bool(found.get("off"))
+        except (OSError, ValueError, TypeError, KeyError):
+            return [], False
+
+    def _remember(self, environment: str, names: list[str], *, off: bool = False) -> None:
+        path = self._memory_file(environment)
+        if path is None:
+            return
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+            temporary.write_text(json.dumps({"modules": names, "off": off}))
+            os.replace(temporary, path)
+
+    def unsafe_reason(self, key: str) -> str | None:
+        with self._lock:
+            return self._unsafe.get(key)
+
+    def acquire(self, spec: ServerSpec, *, wait: bool = True) -> ForkServer | None:
+        """The running server for `spec` (started if needed), None when tasks must start fresh.
+
+        With `wait` False a missing server is started in the background and None returned.
+        """
+        with self._lock:
+            if self._closed.is_set() or spec.key in self._unsafe:
+                return None
+            slot = self._slots.get(spec.key)
+            if (
+                slot is not None
+                and slot.ready.is_set()
+                and (slot.server is None or not slot.server.alive)
+            ):
+                self._forget(spec.key, slot)
+                slot = None
+            starting = slot is None
+            if starting:
+                slot = self._slots[spec.key] = _Slot()
+        assert slot is not None
+        if starting:
+            if wait:
+                self._start(spec, slot)
+            else:
+                threading.Thread(
+                    target=self._start,
+                    args=(spec, slot),
+                    name="pinnace-forkserver-start",
+                    daemon=True,
+                ).start()
+                return None
+        elif not wait and not slot.ready.is_set():
+            return None
+        slot.ready.wait()
+        server = slot.server
+        if server is None or not server.alive:
+            return None
+        modules = self.learn(spec.environment, ())
+        learned = self.learned(spec.environment)
+        if not server.knows([*modules, *learned]):
+            args = (spec, server, modules, learned)
+            if not wait:
+                threading.Thread(target=self._preload, args=args, daemon=True).start()
+                return None
+            if not self._preload(*args):
+                return None
+        return server
+
+    def _preload(
+        self,
+        spec: ServerSpec,
+        server: ForkServer,
+        modules: list[list[Any]],
+        learned: list[list[Any]],
+    ) -> bool:
+        """Have `server` import more of its environment's modules; False if now unsafe."""
+        try:
+            reply = server.preload(modules, learned)
+        except OSError:
+            return False
+        if server.retired is None:
+            return True
+        if reply.get("by_learned"):
+            # What earlier tasks imported made it unsafe: forget that and start over.
+            self.forget_learned(spec.environment)
+            self._retire(spec.key, server)
+        else:
+            self._mark_unsafe(spec.key, server.retired)
+        return False
+
+    def watch(self, child: ForkedChild, environment: str, listing: Path) -> None:
+        """Learn from `child`'s imports once it ends."""
+        child.on_end = lambda: self.note_imports(environment, listing)
+
+    def stats(self) -> list[dict[str, Any]]:
+        """Each running server: key, pid, environment, memory, children in flight, import report."""
+        with self._lock:
+            servers = [s.server for s in self._slots.values() if s.server is not None]
+        return [
+            {
+                "pid": s.pid,
+                "environment": s.spec.environment,
+                "python": s.spec.python,
+                "in_flight": s.in_flight,
+                **s.memory(),
+                "imports_seconds": s.report.get("seconds"),
+                "modules": s.report.get("modules"),
+            }
+            for s in servers
+            if s.alive
+        ]
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            slots, self._slots = list(self._slots.values()), {}
+        for slot in slots:
+            slot.ready.wait(timeout=_START_TIMEOUT)
+            if slot.server is not None:
+                slot.server.close()
+        with contextlib.suppress(OSError):
+            for leftover in self._scratch.iterdir():
+                leftover.unlink()
+            self._scratch.rmdir()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _start(self, spec: ServerSpec, slot: _Slot) -> None:
+        try:
+            self._make_room(spec.key)
+            modules = self.learn(spec.environment, ())
+            try:
+                learned = self.learned(spec.environment)
+                slot.server = ForkServer(spec, modules, self._scratch, learned)
+            except ForkServerError as exc:
+                if not exc.by_learned:
+                    raise
+                self.forget_learned(spec.environment)
+                slot.server = ForkServer(spec, modules, self._scratch)
+        except ForkServerError as exc:
+            slot.failure = str(exc)
+            self._mark_unsafe(spec.key, str(exc))
+        except Exception as exc:  # never let a start failure escape: the task starts fresh
+            slot.failure = f"{type(exc).__name__}: {exc}"
+            self._mark_unsafe(spec.key, slot.failure)
+        finally:
+            slot.ready.set()
+        if self._closed.is_set() and slot.server is not None:
+            slot.server.close()
+        else:
+            self._make_room(spec.key)
+
+    def _forget(self, key: str, slot: _Slot) -> None:
+        """Drop a dead server (lock held); too many crashes and the key starts fresh."""
+        del self._slots[key]
+        server = slot.server
+        if server is not None and server.retired not in (None, "closed"):
+            retired = server.retired or ""
+            if retired.startswith("unsafe"):
+                self._unsafe[key] = retired
+            else:
+                self._crashes[key] = self._crashes.get(key, 0) + 1
+                if self._crashes[key] >= _MAX_CRASHES:
+                    self._unsafe[key] = f"its fork server crashed {_MAX_CRASHES} times"
+
+    def _mark_unsafe(self, key: str, reason: str) -> None:
+        with self._lock:
+            self._unsafe[key] = reason
+            slot = self._slots.pop(key, None)
+        if slot is not None and slot.server is not None:
+            # Children in flight finish; the server ends once it has none.
+            threading.Thread(target=_close_when_idle, args=(slot.server,), daemon=True).start()
+
+    def _retire(self, key: str, server: ForkServer) -> None:
+        """Stop using `server` (a new one starts at the next acquire); it ends when idle."""
+        with self._lock:
+            slot = self._slots.get(key)
+            if slot is not None and slot.server is server:
+                del self._slots[key]
+        threading.Thread(target=_close_when_idle, args=(server,), daemon=True).start()
+
+    def _make_room(self, keep: str) -> None:
+        """Evict idle servers, least recently used first, while over the bounds."""
+        while True:
+            with self._lock:
+                running = [
+                    (k, s.server)
+                    for k, s in self._slots.items()
+                    if s.server is not None and s.server.alive
+                ]
+                count = len(self._slots)
+            memory = sum(server.memory()["rss"] for _, server in running)
+            if count <= self.max_servers and memory <= self.max_memory:
+                return
+            idle = sorted(
+                ((k, s) for k, s in running if k != keep and s.in_flight == 0),
+                key=lambda item: item[1].last_used,
+            )
+            if not idle:
+                return
+            self._evict(*idle[0])
+
+    def _evict(self, key: str, server: ForkServer) -> None:
+        with self._lock:
+            slot = self._slots.get(key)
+            if slot is not None and slot.server is server:
+                del self._slots[key]
+        server.close()
+
+    def _reap_idle(self) -> None:
+        assert self.idle_seconds is not None
+        while not self._closed.wait(max(1.0, self.idle_seconds / 4)):
+            now = time.monotonic()
+            with self._lock:
+                idle = [
+                    (k, s.server)
+                    for k, s in self._slots.items()
+                    if s.server is not None
+                    and s.server.in_flight == 0
+                    and now - s.server.last_used > self.idle_seconds
+                ]
+            for key, server in idle:
+                self._evict(key, server)
+
+
+def _close_when_idle(server: ForkServer) -> None:
+    while server.in_flight and server.running:
+        time.sleep(0.1)
+    server.close()
+
+
+def _default_memory_budget() -> int:
+    """A quarter of the machine's memory, at most 4 GiB, for all fork servers together."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 << 30
+    return min(total // 4, 4 << 30)
