@@ -203,3 +203,7 @@ def test_openapi_document_describes_the_kfp_routes(server: LiveServer):
     assert not any(p.startswith("/apis/pinnace") for p in paths)
     body = answer.json()["components"]["schemas"]["RunBody"]["properties"]
     assert "pipeline_spec" in body  # snake_case, as KFP's own swagger
+    errors = paths["/apis/v2beta1/runs"]["post"]["responses"]
+    assert "422" not in errors and errors["default"]["content"]["application/json"]["schema"]
+    upload = paths["/apis/v1beta1/pipelines/upload"]["post"]["responses"]["default"]
+    assert upload["content"]["application/json"]["schema"]["$ref"].endswith("/UploadError")

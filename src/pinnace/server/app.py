@@ -86,6 +86,7 @@ def create_app(
         account,
         experiments,
         observability,
+        openapi,
         pipelines,
         public,
         recurring,
@@ -142,7 +143,7 @@ def create_app(
     problems.install(app)
     for module in (public, account, pipelines, experiments, runs, recurring, observability, ui_api):
         app.include_router(module.router)
-    for module in (v1_catalog, v1_runs):  # KFP's v1beta1 API, for kfp 1.x clients
+    for module in (v1_catalog, v1_runs, openapi):  # KFP's v1beta1 API; the OpenAPI document
         app.include_router(module.router)
     from ..ui import mount_ui  # the dashboard: after the API, whose routes come first
 

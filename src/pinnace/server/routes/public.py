@@ -31,50 +31,6 @@ router.add_api_route("/apis/v2beta1/healthz", _healthz, methods=["GET"])
 router.add_api_route("/apis/v1beta1/healthz", _healthz, methods=["GET"])
 
 
-#: the API families the OpenAPI document describes (the dashboard's own routes are left out)
-OPENAPI_PREFIXES = ("/apis/v1beta1/", "/apis/v2beta1/")
-
-
-@router.get("/openapi.json", include_in_schema=False)
-def openapi_document(request: Request) -> dict[str, Any]:
-    """The OpenAPI 3 document of the KFP routes (v1beta1 and v2beta1), as FastAPI builds it."""
-    cached = getattr(request.app.state, "kfp_openapi", None)
-    if cached is None:
-        from fastapi.openapi.utils import get_openapi
-
-        document = get_openapi(
-            title="Pinnace: the Kubeflow Pipelines API",
-            version=__version__,
-            description="KFP's v2beta1 and v1beta1 REST APIs, as this server serves them.",
-            routes=request.app.routes,
-        )
-        cached = only_paths(document, OPENAPI_PREFIXES)
-        request.app.state.kfp_openapi = cached
-    return cached
-
-
-def only_paths(document: dict[str, Any], prefixes: tuple[str, ...]) -> dict[str, Any]:
-    """`document` with the paths under `prefixes` and the schemas they refer to."""
-    paths = {p: v for p, v in document.get("paths", {}).items() if p.startswith(prefixes)}
-    schemas = document.get("components", {}).get("schemas", {})
-    kept: dict[str, Any] = {}
-    pending = [paths]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
-                name = ref.rsplit("/", 1)[1]
-                if name not in kept and name in schemas:
-                    kept[name] = schemas[name]
-                    pending.append(schemas[name])
-            pending.extend(node.values())
-        elif isinstance(node, list):
-            pending.extend(node)
-    components = {**document.get("components", {}), "schemas": dict(sorted(kept.items()))}
-    return {**document, "paths": paths, "components": components}
-
-
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(max_length=256)
