@@ -322,6 +322,11 @@ def test_graph_labels_artifact_nodes_lineage_and_config(
     assert ["make-table", "make-table::table"] in graph["edges"]
     assert ["make-table::table", "score"] in graph["edges"]
     assert ["make-table", "score"] not in graph["edges"]  # drawn through the artifact
+    skipped = httpx.get(f"{base}/tasks/condition-1", headers=h(admin_token)).json()
+    assert skipped["error"] == "not run: the condition score > 1000 was false"
+    iteration = next(n["id"] for n in nodes.values() if n.get("group") == "iteration")
+    inside = httpx.get(f"{base}/tasks/{iteration}", headers=h(admin_token)).json()
+    assert "item" in inside["inputs"]["parameters"], inside["inputs"]
     config = httpx.get(f"{base}/config", headers=h(admin_token)).json()
     assert config["declared"]["rows"]["default"] == 150
     assert {t["task"] for t in config["tasks"]} >= {"make-table", "score", "chatty"}

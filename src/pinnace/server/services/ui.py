@@ -24,6 +24,7 @@ from .ui_graph import (
     decorated_nodes,
     duration_seconds,
     graph_of,
+    readable_input_names,
     spec_tasks,
     task_spec_at,
 )
@@ -83,6 +84,14 @@ def task_details(
     task_spec = task_spec_at(run.spec, path) or {}
     node = decorated_nodes(run.spec, [task], pending=())[path]
     by_uri = {a.uri: a.artifact_id for a in store.list_artifacts(run_id)}
+    inputs = _io(task.inputs, [], by_uri)
+    error = task.error
+    if node["kind"] == "group":
+        # A group's inputs are compiler channels: name them as the graph does.
+        names = readable_input_names(run.spec, path)
+        inputs["parameters"] = _renamed(inputs["parameters"], names)
+        if node.get("group") == "condition" and task.state.value == "SKIPPED":
+            error = f"not run: the condition {node['label'].removeprefix('if ')} was false"
     return {
         **node,
         "run_id": run_id,
@@ -90,17 +99,25 @@ def task_details(
         "component": task.component,
         "cached_from": task.cached_from,
         "cache_key": task.cache_key,
-        "error": task.error,
+        "error": error,
         "attempt_count": task.attempts,
         "container": container_of(run.spec, task_spec),
         "resources": (container_of(run.spec, task_spec) or {}).get("resources") or {},
         "environment": attempts[-1].environment if attempts else {},
         "attempts": [execution_view(e) for e in attempts],
-        "inputs": _io(task.inputs, [], by_uri),
+        "inputs": inputs,
         "outputs": _io(task.outputs, artifacts, by_uri),
         "caching": (task_spec.get("cachingOptions") or {}).get("enableCache", True),
         "has_log": bool(task.log_path),
     }
+
+
+def _renamed(values: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+    renamed: dict[str, Any] = {}
+    for key, value in values.items():
+        name = names.get(key, key)
+        renamed[key if name in renamed else name] = value
+    return renamed
 
 
 def container_of(spec: Mapping[str, Any], task_spec: Mapping[str, Any]) -> dict[str, Any] | None:

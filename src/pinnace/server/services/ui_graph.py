@@ -256,6 +256,18 @@ class _Scopes:
         return scope
 
 
+def readable_input_names(spec: Mapping[str, Any], path: str) -> dict[str, str]:
+    """A group instance's input channels by the names a person reads (`base`, `item`)."""
+    scopes = _Scopes(spec, root_scope(spec))
+    names = scopes.of(path)
+    if path.endswith("]"):
+        loop = task_spec_at(spec, path) or {}
+        iterator = loop.get("parameterIterator") or loop.get("artifactIterator") or {}
+        if iterator.get("itemInput"):
+            names = {**names, str(iterator["itemInput"]): "item"}
+    return names
+
+
 def root_scope(spec: Mapping[str, Any]) -> dict[str, str]:
     inputs = ((spec.get("root") or {}).get("inputDefinitions") or {}).get("parameters") or {}
     return {name: name for name in inputs}

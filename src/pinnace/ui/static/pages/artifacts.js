@@ -13,7 +13,10 @@ const runLink = (runId, name) => link(`#/runs/${enc(runId)}`, name || runId.slic
 
 /** A filtered, paged list: `fields` [[name, placeholder]], `draw(items)` → table. */
 function pagedList(root, { path, key, fields, query, draw, route }) {
-  const inputs = fields.map(([name, placeholder]) => h("input", { type: "search", name, placeholder, value: query.get(name) || "" }));
+  const inputs = fields.map(([name, placeholder, options]) => (options
+    ? h("select", { name, "aria-label": placeholder }, h("option", { value: "" }, placeholder),
+      options.map((o) => h("option", { value: o, selected: o === query.get(name) }, o)))
+    : h("input", { type: "search", name, placeholder, "aria-label": placeholder, value: query.get(name) || "" })));
   const body = h("div", null, loading());
   const pager = h("div", { class: "pager" });
   const tokens = [""];
@@ -41,6 +44,7 @@ function pagedList(root, { path, key, fields, query, draw, route }) {
     tokens.length = 1;
     load("");
   };
+  for (const input of inputs) if (input.tagName === "SELECT") input.addEventListener("change", apply);
   mount(root, h("form", { class: "toolbar", onSubmit: apply }, inputs, h("button", { type: "submit" }, "Filter")), body, pager);
   load("");
 }
@@ -109,7 +113,7 @@ registerPage("/executions", (root, params, query) => {
   mount(root, h("h1", null, "Executions"), list);
   pagedList(list, {
     path: `${UI}/executions`, key: "executions", query, route: "/executions",
-    fields: [["run_id", "Run id"], ["task", "Task path"], ["state", "State (SUCCEEDED, FAILED…)"]],
+    fields: [["run_id", "Run id"], ["task", "Task path"], ["state", "Any state", ["RUNNING", "SUCCEEDED", "FAILED", "CANCELED", "SKIPPED"]]],
     draw: (items) => h("div", { class: "table-wrap" }, h("table", { class: "table" },
       h("thead", null, h("tr", null, ["Run", "Task", "Attempt", "State", "Started", "Duration", "Exit", "Error"].map((x) => h("th", null, x)))),
       h("tbody", null, items.map((e) => h("tr", null,

@@ -153,6 +153,12 @@ registerPage("/recurring/:id", async (root, params) => {
       api.get(`${V2}/recurringruns/${enc(id)}`),
       api.get(`${UI}/recurringruns/${enc(id)}/schedule`).catch(() => ({})),
     ]);
+    const named = (path, pick) => (path ? api.get(path).then(pick, () => null) : Promise.resolve(null));
+    const ref0 = r.pipeline_version_reference || {};
+    const [pipelineName, experimentName] = await Promise.all([
+      named(ref0.pipeline_id && `${V2}/pipelines/${enc(ref0.pipeline_id)}`, (p) => p.display_name || p.name),
+      named(r.experiment_id && `${V2}/experiments/${enc(r.experiment_id)}`, (e) => e.display_name),
+    ]);
     const runs = h("div");
     const message = h("div");
     const prop = (k, v) => [h("dt", null, k), h("dd", null, v || "—")];
@@ -167,8 +173,8 @@ registerPage("/recurring/:id", async (root, params) => {
         prop("Last scheduled", fmtTime(when.last_scheduled_at)),
         prop("Starts", fmtTime(schedule(r).start_time)), prop("Ends", fmtTime(schedule(r).end_time)),
         prop("Max concurrent runs", r.max_concurrency), prop("Catch up", r.no_catchup ? "no" : "yes"),
-        prop("Pipeline", ref.pipeline_id ? link(`#/pipelines/${enc(ref.pipeline_id)}`, ref.pipeline_id) : "spec given with the recurring run"),
-        prop("Experiment", r.experiment_id ? link(`#/experiments/${enc(r.experiment_id)}`, r.experiment_id) : ""),
+        prop("Pipeline", ref.pipeline_id ? link(`#/pipelines/${enc(ref.pipeline_id)}`, pipelineName || ref.pipeline_id) : "spec given with the recurring run"),
+        prop("Experiment", r.experiment_id ? link(`#/experiments/${enc(r.experiment_id)}`, experimentName || r.experiment_id) : ""),
         prop("Parameters", h("span", { class: "mono" }, paramValue((r.runtime_config || {}).parameters || {}))),
         prop("Created", fmtTime(r.created_at))),
       h("h2", null, "History: the runs it started"), runs);
