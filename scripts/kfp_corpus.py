@@ -153,7 +153,7 @@ def worker_pinnace(files: list[Path], out: Path) -> dict[str, str]:
     import warnings
 
     from pinnace.compiler._compiler import serialize
-    from pinnace.sources import load_pipeline_file
+    from pinnace.sources import load_pipeline_documents
 
     chosen_file = out / "chosen.json"
     chosen = json.loads(chosen_file.read_text()) if chosen_file.exists() else {}
@@ -166,14 +166,14 @@ def worker_pinnace(files: list[Path], out: Path) -> dict[str, str]:
                 cwd = os.getcwd()
                 os.chdir(path.parent)
                 try:
-                    spec = load_pipeline_file(
+                    spec, platform = load_pipeline_documents(
                         path, pipeline_name=chosen.get(str(path)), force_kfp_alias=True
                     )
                 finally:
                     os.chdir(cwd)
             target.parent.mkdir(parents=True, exist_ok=True)
             description = spec.get("pipelineInfo", {}).get("description")
-            target.write_text(serialize(spec, str(target), description))
+            target.write_text(serialize(spec, str(target), description, platform))
             results[str(path)] = "ok"
         except BaseException as exc:
             message = getattr(exc, "message", None) or str(exc)

@@ -20,6 +20,16 @@ def load_pipeline_file(
     path: str | Path, *, pipeline_name: str | None = None, force_kfp_alias: bool = False
 ) -> dict[str, Any]:
     """The pipeline spec (IR dict) defined by a file; raises PipelineSourceError if none."""
+    spec, _ = load_pipeline_documents(
+        path, pipeline_name=pipeline_name, force_kfp_alias=force_kfp_alias
+    )
+    return spec
+
+
+def load_pipeline_documents(
+    path: str | Path, *, pipeline_name: str | None = None, force_kfp_alias: bool = False
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The pipeline spec and its platform spec (None without one) defined by a file."""
     file = Path(path)
     if not file.is_file():
         raise PipelineSourceError(
@@ -31,7 +41,8 @@ def load_pipeline_file(
     if suffix in _SPEC_SUFFIXES:
         from .spec.load import load_spec
 
-        return _pipeline_spec(load_spec(file))
+        loaded = load_spec(file)
+        return _pipeline_spec(loaded), getattr(loaded, "platform_spec", None)
     if suffix == ".ipynb":
         source = notebook_source(file)
     elif suffix == ".py":
@@ -43,7 +54,7 @@ def load_pipeline_file(
             hint="Pinnace reads .py, .ipynb, .yaml, .yml and .json",
         )
     namespace = exec_pipeline_source(source, file, force_kfp_alias=force_kfp_alias)
-    return compile_from_namespace(namespace, file, pipeline_name)
+    return compile_documents_from_namespace(namespace, file, pipeline_name)
 
 
 def _pipeline_spec(loaded: Any) -> dict[str, Any]:
@@ -124,11 +135,18 @@ def compile_from_namespace(
     namespace: Mapping[str, Any], file: Path, pipeline_name: str | None
 ) -> dict[str, Any]:
     """Compile the file's pipeline, or its lone component, choosing as `kfp dsl compile` does."""
-    from .compiler import compile_pipeline
+    return compile_documents_from_namespace(namespace, file, pipeline_name)[0]
+
+
+def compile_documents_from_namespace(
+    namespace: Mapping[str, Any], file: Path, pipeline_name: str | None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The pipeline spec and platform spec of the file's pipeline (or lone component)."""
+    from .compiler import compile_documents
 
     chosen = choose_pipeline(namespace, file, pipeline_name)
     try:
-        return compile_pipeline(chosen)
+        return compile_documents(chosen)
     except CompileError as exc:
         raise _in_file(exc, file) from None
     except PinnaceError:
@@ -188,4 +206,4 @@ def source_kind(path: str | Path) -> str:
     return "spec" if suffix in _SPEC_SUFFIXES else "python"
 
 
-__all__ = ["load_pipeline_file", "notebook_source"]
+__all__ = ["load_pipeline_documents", "load_pipeline_file", "notebook_source"]

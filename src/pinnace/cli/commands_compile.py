@@ -33,15 +33,15 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
     ) -> None:
         """Compile PIPELINE to a KFP pipeline spec (IR YAML, schemaVersion 2.1.0)."""
         from ..compiler._compiler import serialize, write_atomic
-        from ..sources import load_pipeline_file
+        from ..sources import load_pipeline_documents
 
         config = settings(ctx)
-        spec = load_pipeline_file(
+        spec, platform = load_pipeline_documents(
             pipeline, pipeline_name=pipeline_name, force_kfp_alias=config.kfp_alias == "always"
         )
         # kfp's header names the pipeline's description; the spec keeps it in pipelineInfo.
         description = spec.get("pipelineInfo", {}).get("description")
-        text = serialize(spec, str(output), description)
+        text = serialize(spec, str(output), description, platform)
         try:
             write_atomic(str(Path(output)), text)
         except OSError as exc:

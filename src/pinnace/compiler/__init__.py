@@ -7,6 +7,6 @@ spec = compiler.compile_pipeline(my_pipeline)   # the same, as a dict
 
 from __future__ import annotations
 
-from ._compiler import Compiler, compile_pipeline
+from ._compiler import Compiler, compile_documents, compile_pipeline
 
-__all__ = ["Compiler", "compile_pipeline"]
+__all__ = ["Compiler", "compile_documents", "compile_pipeline"]

@@ -33,6 +33,7 @@ from ._groups import (
     group_outputs,
 )
 from ._merge import merge_sub_pipeline
+from ._platform import PLATFORM_KEY, add_platform_config, platform_spec
 from ._run import run_pipeline_function
 from ._task_specs import apply_ignore_upstream_failure, exit_task_spec, task_spec
 
@@ -54,6 +55,8 @@ class _Build:
         self.outputs, self.pipeline_outputs = group_outputs(self.graph, outputs)
         self.dependencies = dependencies(self.graph, self.conditions)
         self.is_component = False
+        #: the platform spec's executors: platform ("kubernetes") -> executor label -> config
+        self.platform: dict[str, dict[str, Any]] = {}
 
     def component_of(self, group: TasksGroup) -> dict[str, Any]:
         if group is self.context.root:
@@ -104,7 +107,9 @@ def _subgroup_entry(build: _Build, group: TasksGroup, sub: Any, dag: list[str]) 
     is_root = group is build.context.root
     if isinstance(sub, PipelineTask):
         spec = task_spec(sub, parent.get("inputDefinitions", {}), dag)
-        return spec, _task_component(build, sub)
+        component = _task_component(build, sub)
+        add_platform_config(build, sub, component, parent.get("inputDefinitions", {}), dag)
+        return spec, component
     if isinstance(sub, ParallelFor):
         channels = loop_group_channels(sub, channels, build.graph)
     elif isinstance(sub, ConditionBase):
@@ -150,6 +155,9 @@ def _build_exit_handlers(build: _Build, parent: TasksGroup) -> None:
             handler = rename_for_k8s(group.name)
             spec = exit_task_spec(task, handler, build.root.get("inputDefinitions", {}))
             component = _task_component(build, task, exit_task=True)
+            root_dag = list(build.root.get("dag", {}).get("tasks", {}))
+            inputs = build.root.get("inputDefinitions", {})
+            add_platform_config(build, task, component, inputs, root_dag)
             spec["componentRef"]["name"] = build.add_component(
                 spec["componentRef"]["name"], component
             )
@@ -197,6 +205,8 @@ def _assemble(pipeline: Pipeline, context: PipelineContext, returned: Any) -> di
     }
     if pipeline.pipeline_root is not None:
         spec["defaultPipelineRoot"] = pipeline.pipeline_root
+    if build.platform:
+        spec[PLATFORM_KEY] = platform_spec(build.platform)
     return spec
 
 

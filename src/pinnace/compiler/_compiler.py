@@ -10,6 +10,7 @@ from typing import Any
 from ..dsl.graph import BaseComponent, Pipeline
 from ..errors import CompileError
 from . import _builder
+from ._platform import PLATFORM_KEY
 
 _COMMENT_TYPES = {
     "STRING": "str",
@@ -33,6 +34,15 @@ def _normalize(spec: dict[str, Any]) -> dict[str, Any]:
     )
     message = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
     message.deployment_spec.update(json_format.MessageToDict(deployment))
+    return json_format.MessageToDict(message)
+
+
+def _normalize_platform(platform: dict[str, Any]) -> dict[str, Any]:
+    """Through the PlatformSpec proto, as kfp writes it (Struct values)."""
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    message = json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec())
     return json_format.MessageToDict(message)
 
 
@@ -73,6 +83,19 @@ def compile_pipeline(
         spec = compile_pipeline(my_pipeline)
         spec["root"]["dag"]["tasks"].keys()
     """
+    spec, _ = compile_documents(
+        pipeline_func, pipeline_name=pipeline_name, pipeline_parameters=pipeline_parameters
+    )
+    return spec
+
+
+def compile_documents(
+    pipeline_func: Any,
+    *,
+    pipeline_name: str | None = None,
+    pipeline_parameters: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The IR and the platform spec (kfp-kubernetes' settings; None without any)."""
     if isinstance(pipeline_func, Pipeline):
         spec = _builder.build_pipeline_spec(pipeline_func)
     elif isinstance(pipeline_func, BaseComponent):
@@ -83,8 +106,9 @@ def compile_pipeline(
             hint="decorate the function with @dsl.pipeline (or @dsl.component)",
         )
     _override(spec, pipeline_name, pipeline_parameters)
+    platform = spec.pop(PLATFORM_KEY, None)
     try:
-        return _normalize(spec)
+        return _normalize(spec), _normalize_platform(platform) if platform else None
     except (ValueError, TypeError) as exc:  # protobuf's ParseError is a ValueError
         raise CompileError(
             f"the pipeline spec is invalid: {exc}",
@@ -118,9 +142,20 @@ def _header(spec: dict[str, Any], description: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def serialize(spec: dict[str, Any], path: str, description: str | None = None) -> str:
-    """The text of a spec file: YAML with kfp's header (or JSON for a `.json` path)."""
+def serialize(
+    spec: dict[str, Any],
+    path: str,
+    description: str | None = None,
+    platform: dict[str, Any] | None = None,
+) -> str:
+    """The text of a spec file: YAML with kfp's header (or JSON for a `.json` path); the
+    platform spec, if any, is the YAML's second document."""
     if path.endswith(".json"):
+        if platform:
+            raise CompileError(
+                "Platform-specific features are only supported when serializing to YAML",
+                hint="write the pipeline to a .yaml file",
+            )
         return json.dumps(spec, indent=2, sort_keys=True)
     if not path.endswith((".yaml", ".yml")):
         raise CompileError(
@@ -129,7 +164,8 @@ def serialize(spec: dict[str, Any], path: str, description: str | None = None) -
         )
     import yaml
 
-    return _header(spec, description) + yaml.dump(spec, sort_keys=True)
+    documents = [spec, platform] if platform else [spec]
+    return _header(spec, description) + yaml.dump_all(documents, sort_keys=True)
 
 
 def write_atomic(path: str, text: str) -> None:
@@ -167,11 +203,11 @@ class Compiler:
         type_check: bool = True,
     ) -> None:
         """Compile and write YAML (or JSON when the path ends with .json), atomically."""
-        spec = compile_pipeline(
+        spec, platform = compile_documents(
             pipeline_func, pipeline_name=pipeline_name, pipeline_parameters=pipeline_parameters
         )
         description = pipeline_func.description if isinstance(pipeline_func, Pipeline) else None
-        text = serialize(spec, os.fspath(package_path), description)
+        text = serialize(spec, os.fspath(package_path), description, platform)
         try:
             write_atomic(os.fspath(package_path), text)
         except OSError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..dsl.graph import (
@@ -20,7 +21,7 @@ def pipeline_outputs_dict(returned: Any, pipeline: Pipeline) -> dict[str, Pipeli
     """What the pipeline function returned, by output name (kfp's rules)."""
     if returned is None:
         outputs: dict[str, Any] = {}
-    elif isinstance(returned, dict):
+    elif isinstance(returned, Mapping):  # a dict, or a task's `.outputs`
         outputs = dict(returned)
     elif isinstance(returned, PipelineChannel):
         outputs = {SINGLE_OUTPUT_NAME: returned}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..dsl.graph import unique_name
+from ._platform import merge_platform
 
 
 def _rename_executor(sub: dict, old: str, new: str) -> None:
@@ -46,12 +47,15 @@ def merge_sub_pipeline(build: Any, sub: dict[str, Any]) -> dict[str, Any]:
     """Copy the sub-pipeline's executors and components in (renamed to stay unique, as
     kfp renames them) and return its root, the component of the calling task."""
     executors = sub["deploymentSpec"]["executors"]
+    labels: dict[str, str] = {}
     for label in _map_order(list(executors), executors=True):
         executor = executors[label]
         new = unique_name(label, build.executors)
         if new != label:
             _rename_executor(sub, label, new)
         build.executors[new] = executor
+        labels[label] = new
+    merge_platform(build, sub, labels)
     renames: dict[str, str] = {}
     existing = list(build.components)
     for name in _map_order(list(sub.get("components", {})), executors=False):

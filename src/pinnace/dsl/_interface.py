@@ -143,7 +143,8 @@ def _resolved_hints(func: Callable) -> dict[str, Any]:
 
 def _read_return(func: Callable) -> dict[str, OutputSpec]:
     annotation = _resolved_hints(func).get("return", inspect.signature(func).return_annotation)
-    if annotation is None or annotation is inspect.Parameter.empty:
+    # `-> None` (which typing resolves to NoneType): no outputs, as in kfp
+    if annotation is None or annotation is type(None) or annotation is inspect.Parameter.empty:
         return {}
     if hasattr(annotation, "_fields"):
         fields = _resolved_hints(annotation) or getattr(annotation, "__annotations__", {})

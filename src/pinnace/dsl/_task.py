@@ -96,6 +96,9 @@ class PipelineTask:
         direct = [v for v in args.values() if isinstance(v, PipelineChannel)]
         nested = channels_in([v for v in args.values() if not isinstance(v, PipelineChannel)])
         self.channel_inputs: list[PipelineChannel] = direct + nested
+        #: platform settings by platform ("kubernetes"), written by `pinnace.kubernetes`
+        #: (kfp-kubernetes' functions) as the JSON of their KubernetesExecutorConfig
+        self.platform_config: dict[str, Any] = {}
 
     @property
     def outputs(self) -> Mapping[str, PipelineChannel]:
@@ -113,6 +116,17 @@ class PipelineTask:
                 hint=f"use task.outputs['<name>'] with one of: {names}",
             )
         return next(iter(self._outputs.values()))
+
+    def register_pipeline_channels(self, pipeline_channels: list[PipelineChannel]) -> None:
+        """Channels the task consumes besides its arguments (kfp-kubernetes' parameters):
+        they reach the task's enclosing groups as inputs. Each pattern is added once."""
+        known = {channel.pattern for channel in self.channel_inputs}
+        for channel in pipeline_channels:
+            if channel.pattern not in known:
+                self.channel_inputs.append(channel)
+                known.add(channel.pattern)
+
+    _register_pipeline_channels = register_pipeline_channels
 
     def after(self, *tasks: PipelineTask) -> PipelineTask:
         """Run this task only after the given tasks (or dsl.ExitHandler groups) finished."""
