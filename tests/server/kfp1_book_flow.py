@@ -34,9 +34,16 @@ def write_lines(count: int, text_path: components.OutputPath(str)):
         f.write("".join(f"line {i}\n" for i in range(count)))
 
 
-def count_lines(text_path: components.InputPath(str)) -> int:
+def count_lines(
+    text_path: components.InputPath(str), mlpipeline_metrics_path: components.OutputPath("Metrics")
+) -> int:
+    import json
+
     with open(text_path) as f:
-        return len(f.readlines())
+        count = len(f.readlines())
+    with open(mlpipeline_metrics_path, "w") as f:
+        json.dump({"metrics": [{"name": "lines", "numberValue": count, "format": "RAW"}]}, f)
+    return count
 
 
 add_op = components.create_component_from_func(add)
@@ -126,6 +133,7 @@ files_run = client.run_pipeline(
 )
 files_detail = client.wait_for_run_completion(files_run.id, timeout=300)
 seen["files_status"] = files_detail.run.status
+seen["metrics"] = [(m.name, m.node_id, m.number_value, m.format) for m in files_detail.run.metrics]
 files_nodes = json.loads(files_detail.pipeline_runtime.workflow_manifest)["status"]["nodes"]
 writer = next(n for n in files_nodes.values() if n["displayName"] == "write-lines")
 artifact = client.runs.read_artifact(files_run.id, writer["id"], "text")

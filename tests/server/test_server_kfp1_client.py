@@ -88,6 +88,7 @@ def test_uploads_versions_and_a_run_of_a_version(seen: dict) -> None:
     assert seen["pipeline"] == {"default_version": "v2", "parameters": [["count", "3"]]}
     assert seen["listed_pipelines"] == ["book-files"] and seen["template_has_root"]
     assert seen["files_status"] == "Succeeded"
+    assert seen["metrics"] == [["lines", "count-lines", 5.0, "RAW"]]
     assert seen["artifact_text"] == "".join(f"line {i}\n" for i in range(5))
     assert seen["pipeline_after_delete"] is None
 

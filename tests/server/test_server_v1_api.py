@@ -222,3 +222,20 @@ def test_jobs(api: httpx.Client, experiment: dict) -> None:
     assert [j["name"] for j in api.get("/jobs", params=scope).json()["jobs"]] == ["v1-job"]
     assert api.delete(f"/jobs/{job['id']}").status_code == 200
     assert api.get(f"/jobs/{job['id']}").status_code == 404
+
+
+def test_run_metrics_from_a_kfp2_metrics_output(api: httpx.Client, tmp_path) -> None:
+    kfp = pytest.importorskip("kfp")
+    import yaml
+    from kfp2_metrics_pipeline import scored
+
+    path = tmp_path / "scored.yaml"
+    kfp.compiler.Compiler().compile(scored, str(path))
+    body = {"name": "scored", "pipeline_spec": {"pipeline_manifest": path.read_text()}}
+    run_id = api.post("/runs", json=body).json()["run"]["id"]
+    run = _wait(api, run_id)["run"]
+    assert run["status"] == "Succeeded", run.get("error")
+    assert run["metrics"] == [
+        {"name": "accuracy", "node_id": "score", "number_value": 0.75, "format": "RAW"}
+    ]
+    assert yaml.safe_load(path.read_text())["pipelineInfo"]["name"] == "scored"

@@ -207,7 +207,8 @@ def _pipeline_spec(
     )
 
 
-def run(record: RunRecord) -> dict[str, Any]:
+def run(record: RunRecord, metrics: list[Any] | None = None) -> dict[str, Any]:
+    """A v1 Run; `metrics` (services.artifacts.RunMetric) are given where the run is read."""
     created_by = (
         reference(JOB, record.recurring_run_id, CREATOR)
         or reference(VERSION, record.pipeline_version_id, CREATOR)
@@ -232,6 +233,10 @@ def run(record: RunRecord) -> dict[str, Any]:
             "finished_at": timestamp(record.finished_at if record.state.terminal else None),
             "status": RUN_STATUS.get(record.state.value, "Unknown"),
             "error": record.error,
+            "metrics": [
+                {"name": m.name, "node_id": m.task, "number_value": m.value, "format": m.format}
+                for m in metrics or ()
+            ],
         }
     )
 

@@ -15,7 +15,7 @@ from ..context import ServerContext
 from ..services import recurring as jobs_svc
 from ..services import runs as svc
 from ..services.accounts import Principal
-from ..services.artifacts import read_artifact_tarball
+from ..services.artifacts import read_artifact_tarball, run_metrics
 from ..services.common import visible_namespaces
 from ..services.experiments import get_experiment
 from ..wire import KfpBody, ListParams, list_response
@@ -111,7 +111,7 @@ def _spec_and_parameters(
 def _run_detail(ctx: ServerContext, record: Any) -> dict[str, Any]:
     tasks = ctx.backend.metadata.list_tasks(record.run_id)
     return {
-        "run": v1.run(record),
+        "run": v1.run(record, run_metrics(ctx, record.run_id)),
         "pipeline_runtime": {"workflow_manifest": workflow_manifest(record, tasks)},
     }
 

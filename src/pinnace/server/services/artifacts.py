@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from typing import Any
+
 from ...errors import NotFoundError, StoreError, UserInputError
 from ..context import ServerContext
 from ..errors import PayloadTooLargeError
@@ -62,3 +66,57 @@ def _read(ctx: ServerContext, uri: str) -> bytes:
     if len(data) > MAX_READ_BYTES:
         raise PayloadTooLargeError(f"the artifact is over {MAX_READ_BYTES} bytes")
     return data
+
+
+#: kfp 1.x's metrics output (`OutputPath('Metrics')`), under its function and Argo names
+_V1_METRICS = frozenset({"mlpipeline_metrics", "mlpipeline-metrics"})
+_MAX_METRICS_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RunMetric:
+    """One number a task reported: a kfp 2 `Metrics` value or a kfp 1 `mlpipeline-metrics`
+    entry (format RAW or PERCENTAGE)."""
+
+    task: str
+    name: str
+    value: float
+    format: str = "RAW"
+
+
+def run_metrics(ctx: ServerContext, run_id: str) -> list[RunMetric]:
+    """The numeric metrics a run's tasks reported (for v1's `run.metrics`); unreadable or
+    malformed metrics files are left out."""
+    found: list[RunMetric] = []
+    for artifact in ctx.backend.metadata.list_artifacts(run_id):
+        if artifact.schema_title == "system.Metrics":
+            for name, value in (artifact.metadata or {}).items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    found.append(RunMetric(artifact.task_name, str(name), float(value)))
+        elif artifact.output_name in _V1_METRICS:
+            found.extend(_v1_metrics(ctx, artifact.task_name, artifact.uri))
+    return found
+
+
+def _number(entry: dict[str, Any]) -> float:
+    value: Any = entry["numberValue"] if "numberValue" in entry else entry["number_value"]
+    return float(value)
+
+
+def _v1_metrics(ctx: ServerContext, task: str, uri: str) -> list[RunMetric]:
+    try:
+        with ctx.backend.artifacts.open(uri) as handle:
+            document = json.loads(handle.read(_MAX_METRICS_BYTES))
+        entries = document.get("metrics") or []
+        return [
+            RunMetric(
+                task,
+                str(entry["name"]),
+                _number(entry),
+                "PERCENTAGE" if entry.get("format") == "PERCENTAGE" else "RAW",
+            )
+            for entry in entries
+            if isinstance(entry, dict) and "name" in entry
+        ]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return []
