@@ -31,7 +31,8 @@ class ImporterSpec:
 def _metadata_inputs(metadata: Any, inputs: dict, calls: dict) -> Any:
     """Channels inside the metadata become inputs `metadata`, `metadata-2`, ..."""
     if isinstance(metadata, PipelineParameterChannel):
-        name = next((n for n, c in calls.items() if c is metadata), None)
+        # the same channel (by pattern: an f-string's copy too) is one input, as in kfp
+        name = next((n for n, c in calls.items() if c.pattern == metadata.pattern), None)
         if name is None:
             name = unique_name(METADATA_KEY, calls)
         calls[name] = metadata

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError, StoreError
-from .inputs import BoundInputs, TaskOutputs
+from .inputs import BoundInputs, TaskOutputs, resolve_input_references
 from .plan import PlannedTask
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -37,7 +37,7 @@ def import_artifact(task: PlannedTask, inputs: BoundInputs, path: str) -> TaskOu
     _check_readable(uri)
     outputs = task.component.get("outputDefinitions", {}).get("artifacts") or {"artifact": {}}
     name = next(iter(outputs))
-    metadata = spec.get("metadata") or {}
+    metadata = resolve_input_references(spec.get("metadata") or {}, inputs.parameters)
     artifact: dict[str, Any] = {
         "name": name,
         "uri": uri,

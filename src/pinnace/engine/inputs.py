@@ -266,6 +266,34 @@ def _fill_constant_placeholders(
         parameters[name] = _INPUT_REFERENCE.sub(replace, value)
 
 
+def resolve_input_references(value: Any, parameters: Mapping[str, Any]) -> Any:
+    """Fill `{{$.inputs.parameters['x']}}` in a JSON-like value (an importer's metadata).
+
+    A string that is only a placeholder becomes the parameter's value, type kept (as Vertex
+    and kfp's local runner fill it); inside a longer string it is written as text.
+    """
+    if isinstance(value, dict):
+        return {
+            str(resolve_input_references(k, parameters)): resolve_input_references(v, parameters)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [resolve_input_references(item, parameters) for item in value]
+    if not isinstance(value, str):
+        return value
+    whole = _INPUT_REFERENCE.fullmatch(value)
+    if whole and whole["n"] in parameters:
+        return parameters[whole["n"]]
+
+    def replace(match: re.Match[str]) -> str:
+        if match["n"] not in parameters:
+            return match.group(0)
+        found = parameters[match["n"]]
+        return found if isinstance(found, str) else json.dumps(found)
+
+    return _INPUT_REFERENCE.sub(replace, value)
+
+
 def build_executor_input(
     task: PlannedTask,
     inputs: BoundInputs,
