@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from ..errors import PinnaceError, StoreError
@@ -43,6 +43,22 @@ from .base import (
     RunRecord,
     TaskRecord,
 )
+
+# The statements of every task's life, built once: building a statement and its cache key
+# costs more than running it on SQLite (`b_` names keep WHERE apart from SET columns).
+_RUN_EXISTS = select(t.runs.c.run_id).where(t.runs.c.run_id == bindparam("b_run_id"))
+_TASK_WHERE = (
+    t.tasks.c.run_id == bindparam("b_run_id"),
+    t.tasks.c.task_name == bindparam("b_task_name"),
+)
+_TASK_STATE = select(t.tasks.c.state).where(*_TASK_WHERE).with_for_update()
+_TASK_INSERT = insert(t.tasks)
+_TASK_UPDATE = update(t.tasks).where(*_TASK_WHERE)
+_EXECUTION_WHERE = t.executions.c.execution_id == bindparam("b_execution_id")
+_EXECUTION_ONE = select(t.executions).where(_EXECUTION_WHERE)
+_EXECUTION_LOCKED = _EXECUTION_ONE.with_for_update()
+_EXECUTION_INSERT = insert(t.executions)
+_EXECUTION_UPDATE = update(t.executions).where(_EXECUTION_WHERE)
 
 
 class SqlMetadataStore(SqlCatalogMixin):
@@ -128,19 +144,13 @@ class SqlMetadataStore(SqlCatalogMixin):
         with self._write("store task") as conn:
             self._require_run(conn, new.run_id)
             # Only the old state is needed: decoding the whole stored task would cost more.
-            query = select(t.tasks.c.state).where(
-                t.tasks.c.run_id == new.run_id, t.tasks.c.task_name == new.task_name
-            )
-            old_state = conn.execute(query.with_for_update()).scalar()
+            where = {"b_run_id": new.run_id, "b_task_name": new.task_name}
+            old_state = conn.execute(_TASK_STATE, where).scalar()
             if old_state is None:
-                conn.execute(insert(t.tasks).values(_values(new)))
+                conn.execute(_TASK_INSERT, _values(new))
                 return
             check_state_move(TaskState(old_state), new.state)
-            conn.execute(
-                update(t.tasks)
-                .where(t.tasks.c.run_id == new.run_id, t.tasks.c.task_name == new.task_name)
-                .values(_values(new))
-            )
+            conn.execute(_TASK_UPDATE, {**_values(new), **where})
 
     def list_tasks(self, run_id: str) -> list[TaskRecord]:
         return self._list(t.tasks, TaskRecord, run_id, "list tasks")
@@ -151,25 +161,21 @@ class SqlMetadataStore(SqlCatalogMixin):
         new = normalized(record)
         with self._write("add execution") as conn:
             self._require_run(conn, new.run_id)
-            if self._one(conn, t.executions, ExecutionRecord, execution_id=new.execution_id):
+            where = {"b_execution_id": new.execution_id}
+            if conn.execute(_EXECUTION_ONE, where).first() is not None:
                 raise already_exists("execution", new.execution_id)
-            conn.execute(insert(t.executions).values(_values(new)))
+            conn.execute(_EXECUTION_INSERT, _values(new))
 
     def update_execution(self, execution_id: str, **changes: Any) -> None:
         check_changes(ExecutionRecord, EXECUTION_FIELDS, "execution_id", changes)
         with self._write("update execution") as conn:
-            old = self._one(
-                conn, t.executions, ExecutionRecord, execution_id=execution_id, lock=True
-            )
-            if old is None:
+            where = {"b_execution_id": execution_id}
+            row = conn.execute(_EXECUTION_LOCKED, where).first()
+            if row is None:
                 raise execution_not_found(execution_id)
-            values = _values(apply_changes(old, changes))
+            values = _values(apply_changes(_record(ExecutionRecord, row), changes))
             del values["execution_id"]
-            conn.execute(
-                update(t.executions)
-                .where(t.executions.c.execution_id == execution_id)
-                .values(values)
-            )
+            conn.execute(_EXECUTION_UPDATE, {**values, **where})
 
     def list_executions(self, run_id: str) -> list[ExecutionRecord]:
         return self._list(t.executions, ExecutionRecord, run_id, "list executions")
@@ -225,7 +231,7 @@ class SqlMetadataStore(SqlCatalogMixin):
 
     def _require_run(self, conn: Connection, run_id: str) -> None:
         """NotFoundError unless the run exists (without decoding its spec)."""
-        found = conn.execute(select(t.runs.c.run_id).where(t.runs.c.run_id == run_id)).first()
+        found = conn.execute(_RUN_EXISTS, {"b_run_id": run_id}).first()
         if found is None:
             raise run_not_found(run_id)
 
