@@ -121,7 +121,7 @@ def test_create_pipeline_and_version_in_one_call(client: kfp.Client, spec: dict)
     assert pipeline.name == "both-at-once" and pipeline.description == "d"
     versions = client.list_pipeline_versions(pipeline.pipeline_id).pipeline_versions
     assert [v.name for v in versions] == ["v1"]
-    with pytest.raises(kfp_server_api.ApiException) as info:  # a URL is not fetched
+    with pytest.raises(kfp_server_api.ApiException) as info:  # a host off the allowlist
         client._pipelines_api.pipeline_service_create_pipeline_and_version(
             kfp_server_api.V2beta1CreatePipelineAndVersionRequest(
                 pipeline=kfp_server_api.V2beta1Pipeline(name="from-url"),

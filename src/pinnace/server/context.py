@@ -35,6 +35,8 @@ class ServerOptions:
     access_log: bool = True
     #: Host names besides the loopback ones that the server answers to ("*": any)
     allowed_hosts: tuple[str, ...] = ()
+    #: hosts a `package_url` may name besides KFP's defaults (services/package_url.py)
+    package_url_domains: tuple[str, ...] = ()
 
     @classmethod
     def load(
@@ -60,6 +62,11 @@ class ServerOptions:
             allowed_hosts=allowed_hosts
             if allowed_hosts is not None
             else tuple(h for h in env.get("PINNACE_ALLOWED_HOSTS", "").split(",") if h.strip()),
+            package_url_domains=tuple(
+                d.strip()
+                for d in env.get("PINNACE_PACKAGE_URL_DOMAINS", "").split(",")
+                if d.strip()
+            ),
         )
 
 

@@ -57,6 +57,17 @@ class PipelineAndVersionBody(KfpBody):
     pipeline_version: VersionBody
 
 
+def package_spec(request: Request, version: VersionBody) -> dict[str, Any]:
+    """The version's spec: inline, or downloaded from its package_url."""
+    options = context(request).options
+    return svc.version_spec(
+        version.pipeline_spec,
+        version.package_url.pipeline_url if version.package_url else None,
+        max_bytes=options.max_upload_bytes,
+        extra_domains=options.package_url_domains,
+    )
+
+
 def read_upload(request: Request, upload: UploadFile) -> bytes:
     limit = context(request).options.max_upload_bytes
     data = upload.file.read(limit + 1)
@@ -147,9 +158,7 @@ def create_pipeline_and_version(
 ) -> dict[str, Any]:
     """KFP's CreatePipelineAndVersion: the pipeline and its first version in one call."""
     version = body.pipeline_version
-    spec = svc.version_spec(
-        version.pipeline_spec, version.package_url.pipeline_url if version.package_url else None
-    )
+    spec = package_spec(request, version)
     pipeline, _ = svc.create_pipeline_and_version(
         context(request).backend.metadata,
         principal,
@@ -229,9 +238,7 @@ def create_version(
     request: Request, pipeline_id: str, body: VersionBody, principal: Principal = Caller
 ) -> dict[str, Any]:
     store = context(request).backend.metadata
-    spec = svc.version_spec(
-        body.pipeline_spec, body.package_url.pipeline_url if body.package_url else None
-    )
+    spec = package_spec(request, body)
     version = svc.create_version(
         store,
         principal,

@@ -183,14 +183,81 @@ for _path, _endpoint in (
     router.add_api_route(_path, _endpoint, methods=["POST"], route_class_override=UploadRoute)
 
 
-@router.post("/pipelines")
-@router.post("/pipeline_versions")
-def create_from_url(principal: Principal = Caller) -> dict[str, Any]:
-    """v1 creates pipelines from a URL the server downloads; this server fetches no URLs."""
-    raise UserInputError(
-        "this server does not download pipeline URLs",
-        hint="upload the file: kfp.Client().upload_pipeline / upload_pipeline_version",
+class V1Url(KfpBody):
+    pipeline_url: str | None = None
+
+
+class V1Pipeline(KfpBody):
+    id: str | None = None
+    created_at: str | None = None
+    name: str | None = None
+    description: str | None = None
+    parameters: list[dict[str, Any]] | None = None
+    url: V1Url | None = None
+    error: str | None = None
+    default_version: dict[str, Any] | None = None
+    resource_references: list[V1ResourceReference] | None = None
+
+
+class V1PipelineVersion(KfpBody):
+    id: str | None = None
+    name: str | None = None
+    created_at: str | None = None
+    parameters: list[dict[str, Any]] | None = None
+    code_source_url: str | None = None
+    package_url: V1Url | None = None
+    resource_references: list[V1ResourceReference] | None = None
+    description: str | None = None
+
+
+def _downloaded(request: Request, url: V1Url | None) -> dict[str, Any]:
+    options = context(request).options
+    return svc.version_spec(
+        None,
+        url.pipeline_url if url else None,
+        max_bytes=options.max_upload_bytes,
+        extra_domains=options.package_url_domains,
     )
+
+
+@router.post("/pipelines")
+def create_pipeline(
+    request: Request, body: V1Pipeline, principal: Principal = Caller
+) -> dict[str, Any]:
+    """A pipeline and its first version from the package at `url` (KFP's URL import)."""
+    spec = _downloaded(request, body.url)
+    pipeline, _ = svc.create_pipeline_and_version(
+        context(request).backend.metadata,
+        principal,
+        name=body.name or "",
+        description=body.description or "",
+        namespace=references(body.resource_references).namespace,
+        spec=spec,
+    )
+    return _pipeline(request, pipeline)
+
+
+@router.post("/pipeline_versions")
+def create_version(
+    request: Request, body: V1PipelineVersion, principal: Principal = Caller
+) -> dict[str, Any]:
+    pipeline_id = references(body.resource_references).pipeline_id
+    if not pipeline_id:
+        raise UserInputError(
+            "a pipeline version needs its pipeline",
+            hint='add {"key": {"type": "PIPELINE", "id": ...}, "relationship": "OWNER"}',
+        )
+    spec = _downloaded(request, body.package_url)
+    version = svc.create_version(
+        context(request).backend.metadata,
+        principal,
+        pipeline_id,
+        name=body.name or "",
+        spec=spec,
+        description=body.description or "",
+        code_source_url=body.code_source_url or "",
+    )
+    return v1.pipeline_version(version)
 
 
 @router.get("/pipelines")

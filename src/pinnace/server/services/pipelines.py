@@ -176,16 +176,29 @@ def upload_version(
     )
 
 
-def version_spec(pipeline_spec: Any, package_url: str | None) -> dict[str, Any]:
-    """The spec of a version created by JSON: sent inline as `pipeline_spec` (this server
-    does not download `package_url`, so no request makes it fetch an address)."""
-    if pipeline_spec is None:
-        refused = f"; this server does not download package_url {package_url!r}"
+def version_spec(
+    pipeline_spec: Any,
+    package_url: str | None,
+    *,
+    max_bytes: int,
+    extra_domains: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The spec of a version created by JSON: `pipeline_spec` inline, else downloaded from
+    `package_url` under the rules of `package_url.fetch_package` (https, allowlisted public
+    hosts, no redirects)."""
+    if pipeline_spec is not None:
+        return load_spec(pipeline_spec, path_hint="pipeline_spec").pipeline_spec
+    if not package_url:
         raise UserInputError(
-            "send the version's pipeline_spec inline" + (refused if package_url else ""),
+            "a pipeline version needs package_url.pipeline_url or pipeline_spec",
             hint="or upload the file with /apis/v2beta1/pipelines/upload(_version)",
         )
-    return load_spec(pipeline_spec, path_hint="pipeline_spec").pipeline_spec
+    from .package_url import DEFAULT_DOMAINS, fetch_package
+
+    filename, data = fetch_package(
+        package_url, max_bytes=max_bytes, domains=DEFAULT_DOMAINS + extra_domains
+    )
+    return read_pipeline_package(filename, data, max_bytes)
 
 
 def refuse_tags(tags: Any) -> None:
