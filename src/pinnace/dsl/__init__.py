@@ -18,6 +18,7 @@ from ..runtime.types import (
     Artifact,
     ClassificationMetrics,
     Dataset,
+    EmbeddedInput,
     Input,
     InputPath,
     Markdown,
@@ -35,6 +36,7 @@ from ._control_flow import Condition, Elif, Else, ExitHandler, If, ParallelFor
 from ._decorators import Pipeline, component, pipeline
 from ._importer import importer
 from ._loops import Collected
+from ._notebook import notebook_component, run_notebook
 from ._oneof import OneOf
 from ._placeholders import EXECUTOR_INPUT as PIPELINE_TASK_EXECUTOR_INPUT_PLACEHOLDER
 from ._placeholders import (
@@ -74,6 +76,7 @@ __all__ = [
     "Dataset",
     "Elif",
     "Else",
+    "EmbeddedInput",
     "ExitHandler",
     "If",
     "IfPresentPlaceholder",
@@ -97,5 +100,7 @@ __all__ = [
     "component",
     "container_component",
     "importer",
+    "notebook_component",
     "pipeline",
+    "run_notebook",
 ]

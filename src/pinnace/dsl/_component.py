@@ -170,11 +170,16 @@ def install_command(
     return ["sh", "-c", _PIP_SCRIPT.format(commands=" ".join(commands))]
 
 
-def lightweight_command(func: Callable, additional_funcs: list[Callable] | None) -> list[str]:
-    """`sh -ec <launcher> <program>`: the program is the function's source and imports."""
+def lightweight_command(
+    func: Callable, additional_funcs: list[Callable] | None, helper: str | None = None
+) -> list[str]:
+    """`sh -ec <launcher> <program>`: the program is the function's source and imports
+    (and `helper`, code that runs first, e.g. unpacking embedded files)."""
     extra = ""
     if additional_funcs:
         extra = "\n\n" + "\n\n".join(function_source(f) for f in additional_funcs)
+    if helper:
+        extra += f"\n\n{helper}\n"
     program = "\n" + "\n".join(_IMPORTS) + extra + "\n\n" + function_source(func) + "\n"
     return ["sh", "-ec", _LAUNCHER, program]
 

@@ -16,6 +16,7 @@ from ._component import (
     install_command,
     lightweight_command,
 )
+from ._embedded import unpack_source
 from ._interface import extract_interface
 from ._structures import ContainerSpec
 
@@ -65,11 +66,11 @@ def component(
 
 def create_component_from_func(func: Callable, **options: Any) -> PythonComponent:
     """Build the component spec of a function, as kfp's `@dsl.component` does."""
-    if options.get("embedded_artifact_path") or options.get("task_config_passthroughs"):
+    if options.get("task_config_passthroughs"):
         raise CompileError(
-            f"component {func.__name__!r}: embedded_artifact_path and "
-            "task_config_passthroughs are not supported by Pinnace yet",
-            hint="remove these options or install the files in the base image",
+            f"component {func.__name__!r}: task_config_passthroughs is not supported by "
+            "Pinnace yet",
+            hint="remove the option",
         )
     prefix = install_command(
         packages_to_install=options.get("packages_to_install"),
@@ -85,7 +86,10 @@ def create_component_from_func(func: Callable, **options: Any) -> PythonComponen
         image, command = target_image, ["python3", "-m", EXECUTOR_MODULE]
     else:
         image = options.get("base_image") or DEFAULT_BASE_IMAGE
-        command = lightweight_command(func, options.get("additional_funcs"))
+        helper = options.get("helper_source")
+        if helper is None and options.get("embedded_artifact_path"):
+            helper = unpack_source(options["embedded_artifact_path"])
+        command = lightweight_command(func, options.get("additional_funcs"), helper)
     spec = extract_interface(func)
     spec.container = ContainerSpec(image=image, command=prefix + command, args=executor_args(func))
     made = PythonComponent(spec, func)

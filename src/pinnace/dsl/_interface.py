@@ -126,6 +126,8 @@ def _read_parameters(func: Callable, where: str) -> tuple[dict, dict]:
                 f"{where}: missing type annotation for argument {param.name!r}",
                 hint="annotate every argument, e.g. `n: int`",
             )
+        if io_types.is_embedded_input(annotation):
+            continue  # filled at run time from the files embedded in the component, as kfp
         if io_types.is_output_artifact(annotation) or io_types.is_output_path(annotation):
             outputs[_unique(param.name, outputs)] = _output_spec(annotation)
         else:

@@ -20,6 +20,7 @@ from . import artifacts, types
 # The names kfp.dsl exports at task runtime (`_KFP_RUNTIME=true`), plus the decorators,
 # which kfp strips from the program text but other compilers may leave in.
 _DSL_NAMES = (
+    "EmbeddedInput",
     "Input",
     "Output",
     "InputPath",
@@ -103,6 +104,7 @@ def _install_standin() -> None:
         OutputPath=types.OutputPath,
         InputAnnotation=types.InputAnnotation,
         OutputAnnotation=types.OutputAnnotation,
+        EmbeddedAnnotation=types.EmbeddedAnnotation,
     )
     dsl_types = _module(
         "kfp.dsl.types", artifact_types=artifact_types, type_annotations=type_annotations

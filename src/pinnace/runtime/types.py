@@ -35,6 +35,8 @@ __all__ = [
     "Artifact",
     "ClassificationMetrics",
     "Dataset",
+    "EmbeddedAnnotation",
+    "EmbeddedInput",
     "Input",
     "InputAnnotation",
     "InputPath",
@@ -50,6 +52,7 @@ __all__ = [
     "bundled_artifact_type",
     "io_artifact_class",
     "is_artifact_class",
+    "is_embedded_input",
     "is_input_artifact",
     "is_input_path",
     "is_list_of_artifacts",
@@ -92,9 +95,14 @@ class OutputAnnotation:
     """Marker inside `Output[T]`: the argument is an output artifact the task writes."""
 
 
+class EmbeddedAnnotation:
+    """Marker inside `EmbeddedInput[T]`: files embedded in the component, found at run time."""
+
+
 T = TypeVar("T")
 Input = Annotated[T, InputAnnotation]
 Output = Annotated[T, OutputAnnotation]
+EmbeddedInput = Annotated[T, EmbeddedAnnotation]
 
 
 @dataclasses.dataclass
@@ -191,6 +199,11 @@ def _marker_name(annotation: Any) -> str | None:
 def is_input_artifact(annotation: Any) -> bool:
     """True for `Input[T]` (ours or kfp's)."""
     return _marker_name(annotation) == "InputAnnotation"
+
+
+def is_embedded_input(annotation: Any) -> bool:
+    """True for `EmbeddedInput[T]` (ours or kfp's): not an input of the component."""
+    return _marker_name(annotation) == "EmbeddedAnnotation"
 
 
 def is_output_artifact(annotation: Any) -> bool:
