@@ -1,12 +1,23 @@
-"""Session fixtures shared across test folders: real database and S3 servers."""
+"""Session fixtures shared across test folders: real database, S3 servers and a Ray cluster."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from service_support import S3Server, mysql_database, postgres_database, s3_server
+from service_support import (
+    RAY_IP,
+    RayCluster,
+    S3Server,
+    mysql_database,
+    postgres_database,
+    s3_server,
+)
+from service_support import ray_cluster as start_ray_cluster
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +39,34 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """A moto S3 server on loopback with a bucket, AWS variables pointing at it."""
     with s3_server(tmp_path_factory.mktemp("s3")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    """A local Ray cluster, started once per session (20-40 s, about 1.3 GB): a head without
+    CPUs and two workers with different resources; this process is connected to it.
+
+    "gpu": 1 CPU, one (declared) NVIDIA_TESLA_T4 GPU, label pool=gpu;
+    "cpu": 1 CPU, label pool=cpu.
+    """
+    workers = {
+        "gpu": [
+            "--num-cpus=1",
+            "--num-gpus=1",
+            '--resources={"NVIDIA_TESLA_T4": 1, "pool=gpu": 1}',
+        ],
+        "cpu": ["--num-cpus=1", '--resources={"pool=cpu": 1}'],
+    }
+    # Unix socket paths must stay short: not under pytest's deep temporary folders.
+    temp = Path(tempfile.mkdtemp(prefix="pnray-", dir="/tmp"))
+    try:
+        with start_ray_cluster(temp, workers, log_dir=tmp_path_factory.mktemp("ray")) as cluster:
+            import ray
+
+            ray.init(address=cluster.address, _node_ip_address=RAY_IP, logging_level="WARNING")
+            try:
+                yield cluster
+            finally:
+                ray.shutdown()
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -156,3 +157,150 @@ def s3_server(log_dir: Path) -> Iterator[S3Server]:
             process.kill()
             process.wait()
         log.close()
+
+
+# -- a local multi-node Ray cluster -----------------------------------------------------------
+
+#: Ray replaces 127.0.0.1 with the machine's address; every node and the driver use this one
+RAY_IP = "127.0.0.2"
+
+
+@dataclass
+class RayNode:
+    name: str
+    process: subprocess.Popen[bytes]
+    args: list[str]
+    log: Path
+
+    def kill(self) -> None:
+        """Kill the node's whole process group at once: its raylet, workers and everything."""
+        import signal
+
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+
+
+@dataclass
+class RayCluster:
+    """A head and worker nodes on one machine, each in its own process group."""
+
+    address: str
+    temp_dir: Path
+    nodes: dict[str, RayNode]
+
+    def stop(self) -> None:
+        for node in reversed(list(self.nodes.values())):
+            node.kill()
+
+
+def _ray_ports(base: int) -> list[str]:
+    return [
+        f"--node-manager-port={base}",
+        f"--object-manager-port={base + 1}",
+        f"--dashboard-agent-listen-port={base + 2}",
+        f"--dashboard-agent-grpc-port={base + 3}",
+        f"--runtime-env-agent-port={base + 4}",
+        f"--metrics-export-port={base + 5}",
+        f"--min-worker-port={base + 10}",
+        f"--max-worker-port={base + 99}",
+    ]
+
+
+def start_ray_node(
+    name: str, temp_dir: Path, extra: list[str], base_port: int, log_dir: Path
+) -> RayNode:
+    ray = str(Path(sys.executable).with_name("ray"))
+    args = [
+        ray, "start", "--block", f"--node-ip-address={RAY_IP}", "--disable-usage-stats",
+        *_ray_ports(base_port), *extra,
+    ]  # fmt: skip
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    log = open(log_dir / f"ray-{name}.log", "wb")
+    process = subprocess.Popen(
+        args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    return RayNode(name, process, args, log_dir / f"ray-{name}.log")
+
+
+@contextmanager
+def ray_cluster(
+    temp_dir: Path,
+    workers: dict[str, list[str]],
+    head: list[str] | None = None,
+    log_dir: Path | None = None,
+) -> Iterator[RayCluster]:
+    """Start a head (no CPUs: tasks go to the workers) and `workers` (name -> extra args)."""
+    try:
+        import ray
+    except ImportError:
+        unavailable("Ray is not installed (pip install 'pinnace[ray]')")
+    log_dir = log_dir or temp_dir
+    gcs_port = free_port()
+    address = f"{RAY_IP}:{gcs_port}"
+    nodes: dict[str, RayNode] = {}
+    cluster = RayCluster(address, temp_dir, nodes)
+    try:
+        head_args = [
+            "--head", f"--port={gcs_port}", "--include-dashboard=false",
+            f"--temp-dir={temp_dir}", f"--ray-client-server-port={free_port()}",
+            *(head or ["--num-cpus=0"]),
+        ]  # fmt: skip
+        _start_node(
+            nodes, "head", lambda: start_ray_node("head", temp_dir, head_args, 20000, log_dir)
+        )
+        _wait_for_nodes(address, 1, nodes)
+        # One node at a time: on a loaded machine Ray gives a raylet 30 s to register.
+        for index, (name, extra) in enumerate(workers.items()):
+            args = [f"--address={address}", *extra]
+            port = 20200 + 200 * index
+
+            def start(name: str = name, args: list[str] = args, port: int = port) -> RayNode:
+                return start_ray_node(name, temp_dir, args, port, log_dir)
+
+            _start_node(nodes, name, start)
+            _wait_for_nodes(address, 2 + index, nodes)
+        del ray
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _start_node(nodes: dict[str, RayNode], name: str, start: Any) -> None:
+    """Start a node; start it again (up to 3 times) when it gives up during its start-up."""
+    for _ in range(3):
+        nodes[name] = start()
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline and nodes[name].process.poll() is None:
+            if "Ray runtime started" in nodes[name].log.read_text(errors="replace"):
+                return
+            time.sleep(0.5)
+        if nodes[name].process.poll() is None:
+            return
+    pytest.fail(f"Ray node {name} did not start; see {nodes[name].log}")
+
+
+def _wait_for_nodes(address: str, count: int, nodes: dict[str, RayNode]) -> None:
+    """Wait until `count` nodes are alive (asked from a short-lived process)."""
+    probe = (
+        "import ray, sys\n"
+        f"ray.init(address={address!r}, _node_ip_address={RAY_IP!r}, logging_level='ERROR')\n"
+        "print(sum(1 for n in ray.nodes() if n['Alive']))\n"
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for node in nodes.values():
+            if node.process.poll() is not None:
+                pytest.fail(f"Ray node {node.name} exited; see {node.log}")
+        result = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+            env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+        )  # fmt: skip
+        lines = result.stdout.strip().splitlines()
+        if result.returncode == 0 and lines and int(lines[-1]) >= count:
+            return
+        time.sleep(1)
+    pytest.fail(f"the Ray cluster did not reach {count} nodes in 120 s")

@@ -83,9 +83,7 @@ def run(
     spec = resolve_spec(pipeline, pipeline_name, force_kfp_alias=settings.kfp_alias == "always")
     backend = open_backend(settings)
     try:
-        executor = backend.local_executor(
-            parallelism=parallelism, use_current_python=use_current_python
-        )
+        executor = backend.executor(parallelism=parallelism, use_current_python=use_current_python)
         try:
             driver = backend.driver(executor, on_event)
             record = driver.create_run(spec, arguments, cache=cache, cache_ttl_seconds=cache_ttl)

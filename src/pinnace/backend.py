@@ -11,7 +11,9 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .engine.driver import RunDriver
+    from .executors.base import Executor
     from .executors.local import LocalExecutor
+    from .executors.ray import RayExecutor
     from .stores.base import ArtifactStore, MetadataStore
 
 
@@ -22,6 +24,27 @@ class Backend:
     settings: Settings
     metadata: MetadataStore
     artifacts: ArtifactStore
+
+    def executor(
+        self, *, parallelism: int | None = None, use_current_python: bool | None = None
+    ) -> Executor:
+        """The executor `settings.executor` names: local processes or a Ray cluster."""
+        if self.settings.executor == "ray":
+            return self.ray_executor(use_current_python=use_current_python)
+        return self.local_executor(parallelism=parallelism, use_current_python=use_current_python)
+
+    def ray_executor(self, *, use_current_python: bool | None = None) -> RayExecutor:
+        from .executors.ray import RayExecutor
+
+        current = (
+            self.settings.use_current_python if use_current_python is None else use_current_python
+        )
+        return RayExecutor(
+            address=self.settings.ray_address,
+            artifact_root=self.artifacts.root,
+            use_current_python=current,
+            on_process=self._record_process,
+        )
 
     def local_executor(
         self, *, parallelism: int | None = None, use_current_python: bool | None = None
@@ -40,12 +63,14 @@ class Backend:
             use_current_python=current,
             fork_servers=self.settings.fork_servers,
             on_process=self._record_process,
+            artifacts=self.artifacts,
+            work_dir=self.settings.work_dir,
         )
 
     def _record_process(self, execution_id: str, identity: dict[str, Any]) -> None:
         self.metadata.update_execution(execution_id, process=identity)
 
-    def driver(self, executor: LocalExecutor, on_event: EventSink = ignore_events) -> RunDriver:
+    def driver(self, executor: Executor, on_event: EventSink = ignore_events) -> RunDriver:
         from .engine.driver import RunDriver
 
         return RunDriver(

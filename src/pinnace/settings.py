@@ -13,6 +13,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+#: the executors `Settings.executor` may name
+EXECUTORS = ("local", "ray")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -34,6 +37,10 @@ class Settings:
     kfp_alias: str = "auto"
     #: fork tasks from per-environment fork servers, imports done (PINNACE_FORK_SERVERS=0: off)
     fork_servers: bool = True
+    #: where tasks run: "local" (processes on this machine) or "ray" (a Ray cluster)
+    executor: str = "local"
+    #: the Ray cluster's address (HOST:PORT of its GCS, or "auto"); None starts a local one
+    ray_address: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -76,6 +83,15 @@ class Settings:
         fork_servers = pick("fork_servers", True)
         if isinstance(fork_servers, str):
             fork_servers = fork_servers.lower() not in ("0", "false", "no", "off")
+        executor = str(pick("executor", "local")).lower()
+        if executor not in EXECUTORS:
+            from .errors import UserInputError
+
+            raise UserInputError(
+                f"unknown executor {executor!r}",
+                hint=f"PINNACE_EXECUTOR / --executor takes one of: {', '.join(EXECUTORS)}",
+            )
+        ray_address = pick("ray_address", None)
         kfp_alias = str(pick("kfp_alias", "auto")).lower()
         if kfp_alias not in ("auto", "always"):
             from .errors import UserInputError
@@ -83,6 +99,8 @@ class Settings:
             raise UserInputError(f"PINNACE_KFP_ALIAS must be 'auto' or 'always', not {kfp_alias!r}")
         return cls(
             home=home,
+            executor=executor,
+            ray_address=str(ray_address) if ray_address else None,
             kfp_alias=kfp_alias,
             fork_servers=bool(fork_servers),
             database_url=str(database_url),

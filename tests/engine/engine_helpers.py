@@ -45,15 +45,18 @@ def memory_driver(tmp_path: Path, *, parallelism: int = 2, on_event: Any = None)
     from pinnace.executors.runtime_copy import materialize_runtime
     from pinnace.stores import open_artifact_store, open_metadata_store
 
+    artifacts = open_artifact_store(str(tmp_path / "artifacts"))
     executor = LocalExecutor(
         env_cache=EnvironmentCache(tmp_path / "envs"),
         runtime_path=materialize_runtime(tmp_path),
         parallelism=parallelism,
         use_current_python=True,
+        artifacts=artifacts,
+        work_dir=tmp_path / "work",
     )
     return RunDriver(
         metadata=open_metadata_store("memory://"),
-        artifacts=open_artifact_store(str(tmp_path / "artifacts")),
+        artifacts=artifacts,
         executor=executor,
         work_dir=tmp_path / "work",
         logs_dir=tmp_path / "logs",

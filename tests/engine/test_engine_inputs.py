@@ -53,8 +53,18 @@ UPSTREAM = TaskOutputs(
 )
 
 
-def local_path(uri: str) -> Path:
-    return Path("/local") / uri.removeprefix("file:///")
+def output_uri(name: str) -> str:
+    return f"s3://bucket/run/task/{name}"
+
+
+def staged(launch, tmp_path: Path):
+    """The launch staged on this machine, against a local artifact store."""
+    from pinnace.executors.staging import stage
+    from pinnace.stores import open_artifact_store
+
+    store = open_artifact_store(str(tmp_path / "store"))
+    work = tmp_path / "w"
+    return stage(launch, store, work, log_path=tmp_path / "log", cache=tmp_path / "cache")
 
 
 def test_inputs_come_from_parameters_upstream_outputs_and_defaults():
@@ -76,29 +86,28 @@ def test_missing_upstream_output_is_a_spec_error_naming_it():
         bind_inputs(plan.task("use-data"), plan.parameters, {"make-data": no_param})
 
 
-def test_executor_input_has_the_kfp_shape(tmp_path):
+def test_executor_input_has_the_kfp_shape_in_artifact_uris(tmp_path):
     plan = make_plan(compile_pipeline(chain_pipeline))
     task = plan.task("use-data")
     inputs = bind_inputs(task, plan.parameters, {"make-data": UPSTREAM})
-    ei = build_executor_input(task, inputs, tmp_path, local_path)
+    ei = build_executor_input(task, inputs, output_uri)
     assert ei["inputs"]["parameterValues"] == {"label": "made", "scale": 1.5}
     artifact = ei["inputs"]["artifacts"]["data"]["artifacts"][0]
-    assert artifact["uri"] == "/local/store/run/make-data/data"  # a local path for the task
+    assert artifact["uri"] == "file:///store/run/make-data/data"  # the store's URI, as it is
     assert artifact["type"]["schemaTitle"] == "system.Dataset"
     assert artifact["metadata"] == {"rows": 4}
-    assert ei["outputs"]["outputFile"] == str(tmp_path / "executor_output.json")
-    out = ei["outputs"]["parameters"]["Output"]["outputFile"]
-    assert Path(out).parent.is_dir()
+    # output files are named relative to the execution's folder, which the executor picks
+    assert ei["outputs"]["outputFile"] == "executor_output.json"
+    assert ei["outputs"]["parameters"]["Output"]["outputFile"] == "outputs/parameters/Output"
 
     producer = plan.task("make-data")
-    ei2 = build_executor_input(
-        producer, bind_inputs(producer, plan.parameters, {}), tmp_path / "p", local_path
-    )
+    ei2 = build_executor_input(producer, bind_inputs(producer, plan.parameters, {}), output_uri)
     declared = ei2["outputs"]["artifacts"]["data"]["artifacts"][0]
     assert declared["name"] == "data"
     assert declared["type"] == {"schemaTitle": "system.Dataset", "schemaVersion": "0.0.1"}
-    assert Path(declared["uri"]).parent.is_dir()
+    assert declared["uri"] == "s3://bucket/run/task/data"
     assert "artifacts" not in ei2["inputs"]
+    assert not list(tmp_path.iterdir())  # building it touches no disk
 
 
 EI = {
@@ -149,20 +158,22 @@ def test_if_present_and_concat_from_a_kfp_container_component(tmp_path):
         plan = make_plan(spec, arguments)
         task = plan.task("shout")
         inputs = bind_inputs(task, plan.parameters, {})
-        ei = build_executor_input(task, inputs, tmp_path / "w", local_path)
+        ei = build_executor_input(task, inputs, output_uri)
         launch = make_launch(
             run_id="r",
             task=task,
             execution_id="e",
             executor_input=ei,
-            workdir=tmp_path / "w",
+            artifact_root="s3://bucket",
             log_path=tmp_path / "log",
         )
+        assert launch.args == tuple(task.executor["container"]["args"])  # filled when staged
+        local = staged(launch, tmp_path)
         data = str(tmp_path / "w" / "outputs" / "artifacts" / "data")
-        assert list(launch.args) == ["<yo>", *flag, data, data]
+        assert list(local.args) == ["<yo>", *flag, data, data]
         out = str(tmp_path / "w" / "outputs" / "parameters" / "out")
-        assert list(launch.command) == ["sh", "-c", SHOUT_SCRIPT, out]
-        assert launch.image == "alpine:3"
+        assert list(local.command) == ["sh", "-c", SHOUT_SCRIPT, out]
+        assert local.image == "alpine:3"
 
 
 SHOUT_SCRIPT = 'for last; do :; done; printf "%s" "$*" > "$0"; printf data > "$last"'
@@ -178,13 +189,13 @@ def test_launch_carries_env_and_resources(tmp_path):
 
     plan = make_plan(compile_pipeline(pipeline))
     task = plan.task("make-data")
-    ei = build_executor_input(task, BoundInputs({"rows": 1}, {}), tmp_path, local_path)
+    ei = build_executor_input(task, BoundInputs({"rows": 1}, {}), output_uri)
     launch = make_launch(
         run_id="r",
         task=task,
         execution_id="e",
         executor_input=ei,
-        workdir=tmp_path,
+        artifact_root="s3://bucket",
         log_path=tmp_path / "log",
     )
     assert launch.env == {"GREETING": "hi"}

@@ -16,7 +16,7 @@ import pinnace
 from pinnace import dsl
 from pinnace.components import create_component_from_func
 from pinnace.envs.cache import EnvironmentCache
-from pinnace.executors.base import TaskLaunch
+from pinnace.executors.base import StagedLaunch
 from pinnace.executors.local import LocalExecutor
 from pinnace.executors.runtime_copy import materialize_runtime
 from pinnace.settings import Settings
@@ -146,7 +146,7 @@ def test_cancel_kills_a_sleeping_task(tmp_path):
     )
     workdir = tmp_path / "w"
     workdir.mkdir()
-    launch = TaskLaunch(
+    launch = StagedLaunch(
         run_id="r",
         task_name="sleeper",
         execution_id="e1",
@@ -159,7 +159,7 @@ def test_cancel_kills_a_sleeping_task(tmp_path):
         log_path=tmp_path / "sleeper.log",
     )
     try:
-        future = executor.submit(launch)
+        future = executor.submit_staged(launch)
         deadline = time.monotonic() + 10
         while not executor._processes and time.monotonic() < deadline:  # wait for the spawn
             time.sleep(0.02)
@@ -211,7 +211,7 @@ def test_cancel_escalates_to_sigkill_for_a_task_ignoring_sigterm(tmp_path, monke
     workdir = tmp_path / "w"
     workdir.mkdir()
     ready = workdir / "trap-set"
-    launch = TaskLaunch(
+    launch = StagedLaunch(
         run_id="r",
         task_name="stubborn",
         execution_id="e2",
@@ -224,7 +224,7 @@ def test_cancel_escalates_to_sigkill_for_a_task_ignoring_sigterm(tmp_path, monke
         log_path=tmp_path / "stubborn.log",
     )
     try:
-        future = executor.submit(launch)
+        future = executor.submit_staged(launch)
         deadline = time.monotonic() + 10
         while not ready.exists() and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -121,7 +121,7 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         try:
             full_id = find_run_id(backend.metadata, run_id)
             _check_resumable(backend.metadata.get_run(full_id))
-            executor = backend.local_executor()
+            executor = backend.executor()
             try:
                 with interruptible(kill_all_tasks):
                     driver = backend.driver(executor, ProgressPrinter(config.logs_dir))

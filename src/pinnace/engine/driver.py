@@ -135,18 +135,14 @@ class RunDriver:
             raise
         finally:
             self.launcher.discard_prestarted(run_id)
-            wait(progress.removals)
         return self._finish(run, progress)
 
     def _kill_leftovers(self, run_id: str) -> None:
         """Before resuming: no process of an interrupted execution may still run."""
-        kill = getattr(self.executor, "kill_leftover", None)
-        if kill is None:
-            return
         for execution in self.metadata.list_executions(run_id):
             interrupted = (execution.error or "").startswith("interrupted")
             if execution.process and (execution.state is TaskState.RUNNING or interrupted):
-                kill(execution.process)
+                self.executor.kill_leftover(execution.process)
 
     def _prepare(self, run: RunRecord) -> Progress:
         plan = make_plan(run.spec, run.parameters)

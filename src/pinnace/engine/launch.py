@@ -1,4 +1,4 @@
-"""Turning a bound task into a TaskLaunch: resolved command, environment and resources."""
+"""Turning a bound task into a TaskLaunch: container, executor input in URIs, resources."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..executors.base import Resources, TaskLaunch, UpcomingTask
-from .inputs import resolve_placeholders, resolve_resources
+from ..executors.placeholders import resolve_resources
 from .plan import PlannedTask
 
 _MEMORY_UNITS = {
@@ -31,27 +31,29 @@ def make_launch(
     task: PlannedTask,
     execution_id: str,
     executor_input: dict[str, Any],
-    workdir: Path,
+    artifact_root: str,
     log_path: Path,
+    attempt: int = 1,
     task_name: str | None = None,
 ) -> TaskLaunch:
-    """`task_name` is the instance's path (defaults to the task's name in its DAG)."""
+    """`task_name` is the instance's path (defaults to the task's name in its DAG).
+
+    The container's placeholders stay unfilled: the executor fills them once the inputs are
+    staged where the execution runs.
+    """
     container = task.executor["container"]
-    command = resolve_placeholders(list(container.get("command", [])), executor_input)
-    args = resolve_placeholders(list(container.get("args", [])), executor_input)
-    env = _container_env(container)
     return TaskLaunch(
         run_id=run_id,
         task_name=task_name or task.name,
         execution_id=execution_id,
         image=container.get("image", ""),
-        command=tuple(command),
-        args=tuple(args),
+        command=tuple(container.get("command", [])),
+        args=tuple(container.get("args", [])),
         executor_input=executor_input,
-        output_metadata_path=Path(executor_input["outputs"]["outputFile"]),
-        workdir=workdir,
+        artifact_root=artifact_root,
         log_path=log_path,
-        env=env,
+        attempt=attempt,
+        env=_container_env(container),
         resources=parse_resources(
             resolve_resources(container.get("resources", {}), executor_input)
         ),

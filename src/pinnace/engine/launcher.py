@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import PinnaceError
-from ..executors.base import ExecutionOutcome, Executor, Prestarter
+from ..executors.base import ExecutionOutcome, ExecutionOutputs, Executor, Prestarter
 from ..model.state import TaskState
 from ..stores.base import ArtifactStore, CacheEntry, ExecutionRecord, MetadataStore, RunRecord
 from .cache import cache_key
 from .events import AttemptEvent
-from .importer import import_artifact, is_external, local_copy
+from .importer import import_artifact, is_external
 from .inputs import BoundInputs, TaskOutputs, build_executor_input
 from .launch import make_launch, upcoming_task
 from .nodes import Attempt, Node, NodeKind, Progress, in_exit_subtree
@@ -113,12 +112,11 @@ class TaskLauncher:
         key: str | None,
     ) -> None:
         task, record = node.task, progress.records[node.path]
-        workdir = self.work_dir / run.run_id / node.path / str(record.attempts + 1)
-        shutil.rmtree(workdir, ignore_errors=True)
-        workdir.mkdir(parents=True)
         log_path = self.logs_dir / run.run_id / f"{node.path}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        executor_input = build_executor_input(task, inputs, workdir, self._local_path)
+        executor_input = build_executor_input(
+            task, inputs, lambda name: self.artifacts.uri_for(run.run_id, node.path, name)
+        )
         record.attempts += 1
         execution_id = uuid.uuid4().hex
         launch = make_launch(
@@ -126,8 +124,9 @@ class TaskLauncher:
             task=task,
             execution_id=execution_id,
             executor_input=executor_input,
-            workdir=workdir,
+            artifact_root=self.artifacts.root,
             log_path=log_path,
+            attempt=record.attempts,
             task_name=node.path,
         )
         execution = ExecutionRecord(
@@ -150,15 +149,6 @@ class TaskLauncher:
         )
         suffix = f" (attempt {record.attempts})" if record.attempts > 1 else ""
         self.settler.emit(run.run_id, node.path, TaskState.RUNNING, f"started{suffix}")
-
-    def _local_path(self, uri: str) -> Path:
-        if is_external(uri, self.artifacts.root):
-            return local_copy(uri, self.work_dir / "imported")
-        local = self.artifacts.local_path(uri)
-        if local is not None:
-            return local
-        dest = self.work_dir / "inputs" / uuid.uuid5(uuid.NAMESPACE_URL, uri).hex
-        return dest if dest.exists() else self.artifacts.fetch(uri, dest)
 
     def run_importer(
         self, run: RunRecord, progress: Progress, node: Node, inputs: BoundInputs
@@ -243,7 +233,7 @@ class TaskLauncher:
         if error is None:
             try:
                 outputs = collect_outputs(
-                    attempt.task, attempt.executor_input, run.run_id, self.artifacts, task_name=path
+                    attempt.task, attempt.executor_input, outcome.outputs or ExecutionOutputs()
                 )
             except (OutputError, PinnaceError) as exc:
                 error = str(exc)
@@ -259,9 +249,6 @@ class TaskLauncher:
         tried = progress.records[path].attempts - progress.prior_attempts.get(path, 0)
         if error is None and outputs is not None:
             self._succeed(run, progress, attempt, outputs, seconds)
-            # Off the driver's thread (~5 ms a task); drive() waits for it before returning.
-            folder = Path(attempt.executor_input["outputs"]["outputFile"]).parent
-            progress.removals.append(_remover().submit(shutil.rmtree, folder, True))
         elif tried < max_attempts(policy):
             delay = backoff_seconds(policy, tried)
             progress.delayed.append((time.monotonic() + delay, path))
@@ -301,16 +288,6 @@ class TaskLauncher:
             )
         progress.finished[attempt.path] = outputs
         self.settler.emit(run.run_id, attempt.path, TaskState.SUCCEEDED, "", seconds)
-
-
-_REMOVER: list[ThreadPoolExecutor] = []
-
-
-def _remover() -> ThreadPoolExecutor:
-    """One shared thread that removes finished work folders."""
-    if not _REMOVER:
-        _REMOVER.append(ThreadPoolExecutor(1, thread_name_prefix="pinnace-remove"))
-    return _REMOVER[0]
 
 
 def _underway(state: TaskState) -> bool:

@@ -115,8 +115,6 @@ class Progress:
     prior_attempts: dict[str, int] = field(default_factory=dict)
     #: paths the executor was told about ahead of their start (see TaskLauncher.prestart)
     prestarted: set[str] = field(default_factory=set)
-    #: work folders being removed in the background (drive() waits for them)
-    removals: list[Future[Any]] = field(default_factory=list)
 
     def sibling_outputs(self, node: Node) -> dict[str, TaskOutputs]:
         """Finished siblings' outputs by their task name (the names bindings use)."""

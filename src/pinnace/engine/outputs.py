@@ -1,15 +1,12 @@
-"""Collecting what an execution wrote: output parameters, artifacts and their metadata."""
+"""Reading what an execution wrote (as its executor reported it): parameters and artifacts."""
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from .._files import read_regular
-from ..errors import OutputRefusedError
+from ..executors.base import ExecutionOutputs
 from .inputs import ArtifactDict, TaskOutputs
 from .plan import PlannedTask
 
@@ -18,59 +15,34 @@ class OutputError(Exception):
     """An execution finished but its outputs are missing or malformed (the task fails)."""
 
 
-class ArtifactCommitter(Protocol):
-    def uri_for(self, run_id: str, task_name: str, output_name: str) -> str: ...
-    def commit(self, source: Path, uri: str, *, root: Path | None = None) -> None: ...
-
-
 def collect_outputs(
-    task: PlannedTask,
-    executor_input: Mapping[str, Any],
-    run_id: str,
-    store: ArtifactCommitter,
-    *,
-    task_name: str | None = None,
+    task: PlannedTask, executor_input: Mapping[str, Any], written: ExecutionOutputs
 ) -> TaskOutputs:
-    """Read the executor output and output files, commit artifacts to the store.
+    """The task's outputs from what its executor collected (artifacts already committed).
 
-    `task_name` is the instance's path, which keeps loop iterations' artifacts apart.
+    `executor_input` is the one the engine built: its output artifact URIs are where the
+    executor committed them.
     """
-    output_file = Path(executor_input["outputs"]["outputFile"])
-    # Everything the step wrote lies in its folder, and is read there as data only.
-    folder = output_file.parent
-    written = _read_executor_output(folder, output_file)
+    reported_values = written.executor_output.get("parameterValues", {})
     definitions = task.component.get("outputDefinitions", {})
     parameters: dict[str, Any] = {}
-    for name, spec in (executor_input["outputs"].get("parameters") or {}).items():
-        if name in written.get("parameterValues", {}):
-            parameters[name] = written["parameterValues"][name]
+    for name in executor_input["outputs"].get("parameters") or {}:
+        if name in reported_values:
+            parameters[name] = reported_values[name]
             continue
         kind = definitions.get("parameters", {}).get(name, {}).get("parameterType", "STRING")
-        parameters[name] = _read_parameter_file(folder, name, Path(spec["outputFile"]), kind)
+        parameters[name] = _parse_parameter(name, written.parameters.get(name), kind)
     artifacts: dict[str, list[ArtifactDict]] = {}
     for name, spec in (executor_input["outputs"].get("artifacts") or {}).items():
         declared = spec["artifacts"][0]
-        reported = (written.get("artifacts", {}).get(name, {}).get("artifacts") or [{}])[0]
-        # `Output.set_path(...)` (kfp's custom path): the component wrote the file there.
-        local = Path(reported.get("custom_path") or reported.get("uri") or declared["uri"])
-        uri = store.uri_for(run_id, task_name or task.name, name)
-        metadata = {**declared.get("metadata", {}), **reported.get("metadata", {})}
+        result = written.artifacts.get(name, {})
         artifact = {
             "name": name,
-            "uri": uri,
+            "uri": declared["uri"],
             "type": declared.get("type", {}),
-            "metadata": metadata,
+            "metadata": {**declared.get("metadata", {}), **result.get("metadata", {})},
         }
-        local = Path(os.path.abspath(local)) if local.is_absolute() else local
-        if not local.is_absolute() or folder not in local.parents:
-            raise OutputRefusedError(
-                f"output {name!r}: the task reported the path {str(local)!r}, outside its "
-                f"folder {str(folder)!r}",
-                hint="write outputs under the paths the task was given (set_path too)",
-            )
-        if os.path.lexists(local):
-            store.commit(local, uri, root=folder)
-        else:
+        if not result.get("written"):
             # As Kubeflow's launcher: a component may leave an output unwritten; the URI is
             # still recorded (nothing is there) and downstream tasks decide what that means.
             artifact["written"] = False
@@ -78,23 +50,9 @@ def collect_outputs(
     return TaskOutputs(parameters, artifacts)
 
 
-def _read_executor_output(folder: Path, path: Path) -> dict[str, Any]:
-    if not os.path.lexists(path):
-        return {}
-    try:
-        data = json.loads(read_regular(folder, path, "the executor output").decode("utf-8"))
-    except ValueError as exc:
-        raise OutputError(f"executor output {path} is not valid JSON: {exc}") from None
-    return data if isinstance(data, dict) else {}
-
-
-def _read_parameter_file(folder: Path, name: str, path: Path, kind: str) -> Any:
-    if not os.path.lexists(path):
-        raise OutputError(f"output parameter {name!r} was not written (expected {path})")
-    try:
-        text = read_regular(folder, path, f"output parameter {name!r}").decode("utf-8")
-    except UnicodeDecodeError:
-        raise OutputError(f"output parameter {name!r} is not UTF-8 text") from None
+def _parse_parameter(name: str, text: str | None, kind: str) -> Any:
+    if text is None:
+        raise OutputError(f"output parameter {name!r} was not written")
     if kind == "STRING":
         return text
     try:

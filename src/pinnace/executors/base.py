@@ -21,11 +21,37 @@ class Resources:
 
 @dataclass(frozen=True)
 class TaskLaunch:
-    """One execution of a task, bound to its inputs and ready to start.
+    """One execution of a task, bound to its inputs: what the engine hands an executor.
 
-    `command` and `args` are the container's, with every placeholder already resolved
-    (paths are local paths under `workdir`). `executor_input` is the KFP executor input
-    the runtime reads; `output_metadata_path` is where it writes `executor_output.json`.
+    Serializable and free of local paths (it may run on another machine): `command` and
+    `args` are the container's, placeholders unfilled; `executor_input` is the KFP executor
+    input with artifact URIs (inputs where they are, outputs where they must be committed
+    under `artifact_root`) and output files named relative to the execution's folder. The
+    executor stages it (see executors/staging.py): fetches inputs, fills the placeholders,
+    runs, commits the outputs and reports them in `ExecutionOutcome.outputs`. `log_path` is
+    where, on the engine's machine, the executor delivers the execution's log.
+    """
+
+    run_id: str
+    task_name: str
+    execution_id: str
+    image: str
+    command: tuple[str, ...]
+    args: tuple[str, ...]
+    executor_input: dict[str, Any]
+    artifact_root: str
+    log_path: Path
+    attempt: int = 1
+    env: dict[str, str] = field(default_factory=dict)
+    resources: Resources = Resources()
+
+
+@dataclass(frozen=True)
+class StagedLaunch:
+    """A launch staged on the machine that runs it: every path is local there.
+
+    `command` and `args` have every placeholder filled; `executor_input` is the one the
+    runtime reads, and `output_metadata_path` is where it writes `executor_output.json`.
     """
 
     run_id: str
@@ -43,6 +69,19 @@ class TaskLaunch:
 
 
 @dataclass(frozen=True)
+class ExecutionOutputs:
+    """What a finished execution wrote, as its executor collected it (artifacts committed).
+
+    `parameters` holds each output parameter file's text (None: not written); `artifacts`
+    maps each output artifact to {"written": bool, "metadata": {...reported}}.
+    """
+
+    executor_output: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, str | None] = field(default_factory=dict)
+    artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ExecutionOutcome:
     """How an execution ended. `error` is a one-line reason; the log has the rest."""
 
@@ -50,6 +89,8 @@ class ExecutionOutcome:
     error: str | None = None
     #: the interpreter and requirements the execution ran with
     environment: dict[str, Any] = field(default_factory=dict)
+    #: what it wrote (only when it succeeded); see `ExecutionOutputs`
+    outputs: ExecutionOutputs | None = None
 
     @property
     def ok(self) -> bool:
@@ -74,7 +115,11 @@ class UpcomingTask:
 
 
 class Executor(Protocol):
-    """Runs task processes; one small interface shared by local and Kubernetes backends."""
+    """Runs task processes; one small interface shared by the local and Ray executors.
+
+    `submit` returns at once; the future resolves to the outcome (never raises for a task
+    that failed: the outcome says why). `cancel` stops an execution wherever it runs.
+    """
 
     @property
     def capacity(self) -> int:
@@ -82,6 +127,10 @@ class Executor(Protocol):
 
     def submit(self, launch: TaskLaunch) -> Future[ExecutionOutcome]: ...
     def cancel(self, execution_id: str) -> None: ...
+    def kill_leftover(self, process: Mapping[str, Any]) -> int:
+        """Kill what survives of an execution whose driver died (its recorded process
+        identity); returns how many processes were killed. Run before a resume."""
+
     def close(self) -> None: ...
 
 

@@ -32,7 +32,7 @@ from ..envs.cache import Environment, EnvironmentCache
 from ..envs.commands import KFP_V2, LightweightProgram, recognize_command
 from ..envs.requirements import requirement_name
 from ._supervision import MARKER, Containment
-from .base import TaskLaunch, UpcomingTask
+from .base import StagedLaunch, UpcomingTask
 from .forkserver import ForkedChild, ForkServerError, ServerSpec
 from .forkserver_pool import ForkServerPool
 from .runtime_copy import RUNTIME_PACKAGE
@@ -166,7 +166,7 @@ class TaskForking:
 
     def fork(
         self,
-        launch: TaskLaunch,
+        launch: StagedLaunch,
         argv: Sequence[str],
         env: Mapping[str, str],
         shape: TaskProgram | None,
@@ -215,7 +215,7 @@ class TaskForking:
         return None
 
     def _fresh_reason(
-        self, launch: TaskLaunch, shape: TaskProgram | None, gpus: Sequence[str]
+        self, launch: StagedLaunch, shape: TaskProgram | None, gpus: Sequence[str]
     ) -> str | None:
         if self.pool is None:
             return "fork servers are off"

@@ -32,8 +32,9 @@ from typing import IO, Any
 from ..envs.cache import Environment, EnvironmentCache
 from ..envs.commands import LightweightProgram, recognize_command
 from ..errors import ExecutorError, PinnaceError
+from ..stores.base import ArtifactStore
 from ._supervision import Containment, Limits, Supervisor, kill_leftover
-from .base import ExecutionOutcome, TaskLaunch, UpcomingTask
+from .base import ExecutionOutcome, StagedLaunch, TaskLaunch, UpcomingTask
 from .containers import (
     ENGINES,
     EngineProbe,
@@ -47,6 +48,7 @@ from .forkserver import ForkedChild
 from .forkserver_pool import ForkServerPool
 from .limits import GpuPool, discover_gpus, human_bytes, thread_settings
 from .runtime_copy import RUNTIME_PACKAGE
+from .staging import run_attempt
 
 _KILL_GRACE_SECONDS = 5.0
 _LOG = logging.getLogger("pinnace.executors.local")
@@ -90,6 +92,8 @@ class LocalExecutor:
         fork_server_pool: ForkServerPool | None = None,
         supervision: str | None = None,
         on_process: ProcessListener | None = None,
+        artifacts: ArtifactStore | None = None,
+        work_dir: Path | None = None,
     ) -> None:
         """`gpus` None discovers them (PINNACE_GPUS, else nvidia-smi) at the first GPU task.
 
@@ -98,7 +102,11 @@ class LocalExecutor:
         `supervision` None contains task trees in cgroups where possible, else a subreaper;
         "cgroup1", "cgroup2" or "subreaper" asks for one. `on_process` learns each started
         execution's process identity (the metadata store keeps it, see `kill_leftover`).
+        `artifacts` and `work_dir` are where `submit` stages launches: the artifact store and
+        a scratch folder for the executions' files (both on this machine).
         """
+        self._artifacts = artifacts
+        self._work_dir = work_dir
         self._engines = tuple(container_engines)
         self._probe: EngineProbe | None = None
         self._gpus: GpuPool | None = GpuPool(list(gpus)) if gpus is not None else None
@@ -132,6 +140,15 @@ class LocalExecutor:
         return self._parallelism
 
     def submit(self, launch: TaskLaunch) -> Future[ExecutionOutcome]:
+        """Stage `launch` (see executors/staging.py), run it, commit its outputs."""
+        if self._artifacts is None or self._work_dir is None:
+            raise ExecutorError("this LocalExecutor was built without an artifact store")
+        return self._pool.submit(
+            run_attempt, launch, self._artifacts, self._work_dir, launch.log_path, self._execute
+        )
+
+    def submit_staged(self, launch: StagedLaunch) -> Future[ExecutionOutcome]:
+        """Run a launch already staged on this machine (its outputs are left in place)."""
         return self._pool.submit(self._execute, launch)
 
     def prestart(self, upcoming: Sequence[UpcomingTask]) -> list[str]:
@@ -186,7 +203,7 @@ class LocalExecutor:
 
     # -- one execution --------------------------------------------------------------------
 
-    def _execute(self, launch: TaskLaunch) -> ExecutionOutcome:
+    def _execute(self, launch: StagedLaunch) -> ExecutionOutcome:
         with open(launch.log_path, "ab", buffering=0) as log:
             try:
                 argv, environment, shape = self._prepare(launch, log)
@@ -202,7 +219,7 @@ class LocalExecutor:
                 if gpus and self._gpus is not None:
                     self._gpus.release(gpus)
 
-    def _take_gpus(self, launch: TaskLaunch, log: IO[bytes]) -> list[str] | None:
+    def _take_gpus(self, launch: StagedLaunch, log: IO[bytes]) -> list[str] | None:
         """The GPUs this execution gets ([] when it asks for none), None if canceled.
 
         As kfp's local runner, an accelerator this machine does not have (a TPU, or a GPU
@@ -231,7 +248,7 @@ class LocalExecutor:
         return gpus
 
     def _prepare(
-        self, launch: TaskLaunch, log: IO[bytes]
+        self, launch: StagedLaunch, log: IO[bytes]
     ) -> tuple[list[str], dict[str, Any], TaskProgram | None]:
         program = recognize_command(list(launch.command), list(launch.args))
         if program is None:
@@ -272,7 +289,7 @@ class LocalExecutor:
         _write(log, f"pinnace: environment {env.key} ({listed}) {state}\n")
         return env
 
-    def _host_command(self, launch: TaskLaunch, log: IO[bytes]) -> list[str]:
+    def _host_command(self, launch: StagedLaunch, log: IO[bytes]) -> list[str]:
         """A container component: in docker/podman when one answers, else on this machine."""
         argv = [*launch.command, *launch.args]
         probe = self._container_engine()
@@ -340,7 +357,7 @@ class LocalExecutor:
 
     def _spawn(
         self,
-        launch: TaskLaunch,
+        launch: StagedLaunch,
         argv: list[str],
         environment: dict[str, Any],
         log: IO[bytes],
@@ -380,7 +397,7 @@ class LocalExecutor:
 
     def _run_contained(
         self,
-        launch: TaskLaunch,
+        launch: StagedLaunch,
         argv: list[str],
         env: dict[str, str],
         log: IO[bytes],
@@ -442,7 +459,7 @@ class LocalExecutor:
             return execution_id in self._canceled
 
 
-def _describe_exit(code: int, launch: TaskLaunch, executor: LocalExecutor) -> str | None:
+def _describe_exit(code: int, launch: StagedLaunch, executor: LocalExecutor) -> str | None:
     if code == 0:
         return None
     if executor.was_canceled(launch.execution_id):

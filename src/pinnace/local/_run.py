@@ -65,7 +65,7 @@ class LocalSession:
             use_current_python = False
         backend = open_backend(settings)
         try:
-            executor = backend.local_executor(use_current_python=use_current_python)
+            executor = backend.executor(use_current_python=use_current_python)
             try:
                 driver = backend.driver(executor, on_event or _ignore)
                 created = driver.create_run(spec, arguments, cache=self.config.enable_caching)

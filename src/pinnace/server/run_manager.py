@@ -18,7 +18,7 @@ from ..model.state import RunState, TaskState
 if TYPE_CHECKING:
     from ..backend import Backend
     from ..engine.events import EventSink
-    from ..executors.local import LocalExecutor
+    from ..executors.base import Executor
     from ..stores.base import MetadataStore
 
 _LOG = logging.getLogger("pinnace.server.runs")
@@ -55,19 +55,20 @@ class _CancelableStore:
 
 
 class RunManager:
-    """Starts, resumes and terminates runs; one shared local executor for all of them."""
+    """Starts, resumes and terminates runs; one shared executor for all of them (local or
+    Ray, as the settings say)."""
 
     def __init__(self, backend: Backend, on_event: EventSink | None = None) -> None:
         self._backend = backend
         self._on_event = on_event
-        self._executor: LocalExecutor | None = None
+        self._executor: Executor | None = None
         self._lock = threading.Lock()
         self._active: dict[str, tuple[threading.Thread, _CancelableStore]] = {}
 
-    def executor(self) -> LocalExecutor:
+    def executor(self) -> Executor:
         with self._lock:
             if self._executor is None:
-                self._executor = self._backend.local_executor()
+                self._executor = self._backend.executor()
             return self._executor
 
     def create_run(self, spec: dict[str, Any], parameters: dict[str, Any], **kw: Any) -> Any:
