@@ -116,6 +116,8 @@ def make_executor(home: Path, fork_servers: bool = True, parallelism: int = 2) -
         parallelism=parallelism,
         use_current_python=True,
         fork_servers=fork_servers,
+        artifacts=open_artifact_store(str(home / "artifacts")),
+        work_dir=home / "work",
     )
 
 
