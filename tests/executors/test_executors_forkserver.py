@@ -505,3 +505,54 @@ def test_learned_imports_that_start_threads_are_forgotten_not_fatal(tmp_path):
     third = run_once(home, spec, True)
     assert first["forked"] == second["forked"] == third["forked"] == 1  # started without it
     assert json.loads(memory.read_text()) == {"modules": [], "off": True}
+
+
+@dsl.component
+def cuda_like() -> int:
+    import cuda_at_import  # noqa: F401
+
+    return 1
+
+
+def test_an_environment_whose_imports_load_the_cuda_driver_starts_tasks_fresh(tmp_path):
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    # Stands in for a library initialising CUDA at import: libcuda mapped in the process.
+    (modules / "cuda_at_import.py").write_text(
+        "import mmap, os\n"
+        "_f = open(os.path.join(os.path.dirname(__file__), 'libcuda.so.1'), 'wb+')\n"
+        "_f.write(b'\\0' * 4096)\n_f.flush()\n"
+        "_m = mmap.mmap(_f.fileno(), 4096)\n"
+    )
+
+    @dsl.pipeline(name="forked-cuda")
+    def pipeline():
+        cuda_like().set_env_variable("PYTHONPATH", str(modules))
+
+    forked = run_once(tmp_path / "home", compile_spec(tmp_path, pipeline), True)
+    assert forked["state"] == "SUCCEEDED"
+    assert forked["fresh"] == ["unsafe to fork: its imports loaded the CUDA driver"]
+
+
+@dsl.component
+def hog(megabytes: int) -> int:
+    import time
+
+    block = bytearray(megabytes * 1024 * 1024)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    time.sleep(2)
+    return len(block)
+
+
+@dsl.pipeline(name="forked-memory")
+def memory_pipeline():
+    hog(megabytes=300).set_memory_limit("100M")
+
+
+def test_a_forked_task_is_held_to_its_memory_limit_as_a_fresh_one(tmp_path):
+    fresh, forked = run_both(tmp_path, memory_pipeline)
+    assert forked["forked"] == 1
+    assert fresh["state"] == forked["state"] == "FAILED"
+    assert fresh["errors"]["hog"].startswith("exceeded its memory limit of 100M")
+    assert forked["errors"]["hog"].startswith("exceeded its memory limit of 100M")

@@ -267,9 +267,7 @@ def leaves_a_daemon(pid_file: str) -> str:
     return "done"
 
 
-def test_a_daemon_left_by_a_succeeded_task_is_killed_and_the_process_recorded(
-    settings, tmp_path
-):
+def test_a_daemon_left_by_a_succeeded_task_is_killed_and_the_process_recorded(settings, tmp_path):
     from pinnace.backend import open_backend
     from pinnace.executors._proctree import is_running
 

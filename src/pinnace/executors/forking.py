@@ -41,6 +41,8 @@ from .runtime_copy import RUNTIME_PACKAGE
 OPT_OUT_VARIABLE = "PINNACE_FORK_SERVERS"
 #: variables that differ for every attempt; the child gets them, the server is shared
 _PER_ATTEMPT = frozenset({MARKER, "PWD"})
+#: upcoming-task shapes remembered (a long-lived server sees many pipelines)
+_MAX_HINTED = 1024
 #: top-level modules never imported ahead: the runtime provides `kfp` itself
 _SKIPPED = frozenset({"kfp", "__future__", "__main__", RUNTIME_PACKAGE})
 
@@ -125,6 +127,8 @@ class TaskForking:
         self._task_env = task_env
         self.pool = pool
         self.sandboxed = sandboxed
+        #: an upcoming task's container, variables and resources -> its server
+        self._hinted: dict[tuple[Any, ...], ServerSpec] = {}
 
     def prestart(self, upcoming: Sequence[UpcomingTask]) -> list[str]:
         """Start the fork servers of tasks expected soon; return the hints dealt with.
@@ -148,6 +152,20 @@ class TaskForking:
             return False
         if _opted_out(task.env):
             return False
+        # Many tasks share a component (a fan-out): work out their server once.
+        memo: tuple[Any, ...] | None = (
+            task.command,
+            task.args,
+            tuple(sorted(task.env.items())),
+            task.resources,
+        )
+        try:
+            known = self._hinted.get(memo)  # type: ignore[arg-type]
+        except TypeError:  # a structured placeholder in the arguments
+            memo, known = None, None
+        if known is not None:
+            self.pool.acquire(known, wait=False)
+            return False
         program = recognize_command(list(task.command), list(task.args))
         if program is None:
             return False
@@ -161,7 +179,10 @@ class TaskForking:
         shape = task_program(program, env, self._use_current)
         environ, _ = self._task_env(task.resources.cpu_limit, task.env, [], shape.managed)
         self.pool.learn(shape.environment, _as_lists(shape.modules))
-        self.pool.acquire(_server_spec(shape, environ), wait=False)
+        spec = _server_spec(shape, environ)
+        if memo is not None and len(self._hinted) < _MAX_HINTED:
+            self._hinted[memo] = spec
+        self.pool.acquire(spec, wait=False)
         return False
 
     def fork(
