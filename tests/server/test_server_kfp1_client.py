@@ -20,7 +20,8 @@ from server_support import LiveServer
 
 pytestmark = pytest.mark.index
 
-KFP1 = "kfp==1.8.22"
+#: setuptools brings back `distutils` (gone in Python 3.12), which kfp 1.8 still imports
+KFP1 = ("kfp==1.8.22", "setuptools<81")
 FLOW = Path(__file__).with_name("kfp1_book_flow.py")
 
 
@@ -38,7 +39,7 @@ def kfp1_python() -> Path:
     uv = find_uv_bin()
     try:
         subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(staging)], check=True)
-        install = [uv, "pip", "install", "-q", "--python", str(staging / "bin" / "python"), KFP1]
+        install = [uv, "pip", "install", "-q", "--python", str(staging / "bin" / "python"), *KFP1]
         subprocess.run(install, check=True, timeout=900)
         os.replace(staging, root)
     except OSError:
