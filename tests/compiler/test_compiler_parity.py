@@ -22,7 +22,7 @@ from kfp import compiler as kfp_compiler
 import pinnace.compiler
 import pinnace.components
 import pinnace.dsl
-from pinnace.compiler import Compiler, compile_pipeline
+from pinnace.compiler import Compiler, compile_documents, compile_pipeline
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pipelines"
 PIPELINES = sorted(p.name for p in FIXTURES.glob("p[0-9]*.py"))
@@ -76,7 +76,10 @@ def kfp_ir(name: str, tmp_path: Path) -> tuple[dict, str]:
         warnings.simplefilter("ignore")
         kfp_compiler.Compiler().compile(module.pipeline, str(out))
     text = out.read_text()
-    return yaml.safe_load(text), text
+    documents = list(yaml.safe_load_all(text))
+    if len(documents) > 1:  # the platform spec travels with the IR for the comparison
+        documents[0]["_platform"] = documents[1]
+    return documents[0], text
 
 
 def readable_diff(expected: dict, actual: dict) -> str:
@@ -88,7 +91,9 @@ def readable_diff(expected: dict, actual: dict) -> str:
 @pytest.mark.parametrize("name", PIPELINES)
 def test_pinnace_ir_matches_kfp_field_by_field(name: str, tmp_path: Path) -> None:
     expected, _ = kfp_ir(name, tmp_path)
-    actual = compile_pipeline(load_fixture(name, with_pinnace=True).pipeline)
+    actual, platform = compile_documents(load_fixture(name, with_pinnace=True).pipeline)
+    if platform is not None:
+        actual["_platform"] = platform
     assert actual["sdkVersion"].startswith("pinnace-")
     expected, actual = normalize(expected), normalize(actual)
     assert actual == expected, "IR differs from kfp 2.17.3:\n" + readable_diff(expected, actual)

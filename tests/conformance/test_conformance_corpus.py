@@ -90,7 +90,7 @@ def compile_with_kfp(module: types.ModuleType, tmp_path: Path) -> dict[str, Any]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         compiler.Compiler().compile(module.pipeline, str(out))
-    return yaml.safe_load(out.read_text())
+    return next(yaml.safe_load_all(out.read_text()))  # the IR; a platform spec may follow
 
 
 @pytest.fixture(autouse=True)

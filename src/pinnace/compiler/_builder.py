@@ -205,8 +205,10 @@ def _assemble(pipeline: Pipeline, context: PipelineContext, returned: Any) -> di
     }
     if pipeline.pipeline_root is not None:
         spec["defaultPipelineRoot"] = pipeline.pipeline_root
-    if build.platform:
-        spec[PLATFORM_KEY] = platform_spec(build.platform)
+    config = getattr(pipeline, "pipeline_config", None)
+    pipeline_config = config.platform_config() if config is not None else {}
+    if build.platform or pipeline_config:
+        spec[PLATFORM_KEY] = platform_spec(build.platform, pipeline_config)
     return spec
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from ..dsl.graph import BaseComponent, Pipeline
 from ..errors import CompileError
 from . import _builder
-from ._platform import PLATFORM_KEY
+from ._platform import PLATFORM_KEY, check_workspace
 
 _COMMENT_TYPES = {
     "STRING": "str",
@@ -107,6 +107,7 @@ def compile_documents(
         )
     _override(spec, pipeline_name, pipeline_parameters)
     platform = spec.pop(PLATFORM_KEY, None)
+    check_workspace(spec, platform)
     try:
         return _normalize(spec), _normalize_platform(platform) if platform else None
     except (ValueError, TypeError) as exc:  # protobuf's ParseError is a ValueError

@@ -175,4 +175,6 @@ def importer_spec(importer: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         out["reimport"] = True
     if importer.metadata:
         out["metadata"] = importer.metadata
+    if getattr(importer, "download_to_workspace", False):
+        out["downloadToWorkspace"] = True
     return out

@@ -60,13 +60,32 @@ def _rewrite(data: Any, inputs: dict, dag: list[str]) -> Any:
     return data
 
 
-def platform_spec(executors: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "platforms": {
-            platform: {"deploymentSpec": {"executors": by_label}}
-            for platform, by_label in executors.items()
-        }
+def platform_spec(
+    executors: dict[str, dict[str, Any]], pipeline_config: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The platform spec: executors' settings and the pipeline's `pipelineConfig`."""
+    platforms: dict[str, Any] = {
+        platform: {"deploymentSpec": {"executors": by_label}}
+        for platform, by_label in executors.items()
     }
+    if pipeline_config:
+        platforms.setdefault("kubernetes", {})["pipelineConfig"] = pipeline_config
+    return {"platforms": platforms}
+
+
+def check_workspace(spec: dict[str, Any], platform: dict[str, Any] | None) -> None:
+    """An importer that downloads into the workspace needs a workspace (kfp's rule)."""
+    executors = spec.get("deploymentSpec", {}).get("executors", {})
+    downloads = any(e.get("importer", {}).get("downloadToWorkspace") for e in executors.values())
+    config = ((platform or {}).get("platforms", {}).get("kubernetes") or {}).get("pipelineConfig")
+    if downloads and not (config or {}).get("workspace"):
+        raise CompileError(
+            "dsl.importer(download_to_workspace=True) requires PipelineConfig(workspace=...) "
+            "on the pipeline",
+            pipeline=spec.get("pipelineInfo", {}).get("name"),
+            hint="add pipeline_config=dsl.PipelineConfig(workspace=dsl.WorkspaceConfig("
+            "size='1Gi')) to @dsl.pipeline",
+        )
 
 
 def merge_platform(build: Any, sub: dict[str, Any], renamed: dict[str, str]) -> None:

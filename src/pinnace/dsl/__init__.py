@@ -38,6 +38,7 @@ from ._importer import importer
 from ._loops import Collected
 from ._notebook import notebook_component, run_notebook
 from ._oneof import OneOf
+from ._pipeline_config import KubernetesWorkspaceConfig, PipelineConfig, WorkspaceConfig
 from ._placeholders import EXECUTOR_INPUT as PIPELINE_TASK_EXECUTOR_INPUT_PLACEHOLDER
 from ._placeholders import (
     PIPELINE_JOB_CREATE_TIME_UTC_PLACEHOLDER,
@@ -49,6 +50,7 @@ from ._placeholders import (
     PIPELINE_TASK_EXECUTOR_OUTPUT_PATH_PLACEHOLDER,
     PIPELINE_TASK_ID_PLACEHOLDER,
     PIPELINE_TASK_NAME_PLACEHOLDER,
+    WORKSPACE_PATH_PLACEHOLDER,
     ConcatPlaceholder,
     IfPresentPlaceholder,
 )
@@ -66,6 +68,7 @@ __all__ = [
     "PIPELINE_TASK_EXECUTOR_OUTPUT_PATH_PLACEHOLDER",
     "PIPELINE_TASK_ID_PLACEHOLDER",
     "PIPELINE_TASK_NAME_PLACEHOLDER",
+    "WORKSPACE_PATH_PLACEHOLDER",
     "Artifact",
     "BaseComponent",
     "ClassificationMetrics",
@@ -82,6 +85,7 @@ __all__ = [
     "IfPresentPlaceholder",
     "Input",
     "InputPath",
+    "KubernetesWorkspaceConfig",
     "Markdown",
     "Metrics",
     "Model",
@@ -92,11 +96,13 @@ __all__ = [
     "Pipeline",
     "PipelineArtifactChannel",
     "PipelineChannel",
+    "PipelineConfig",
     "PipelineParameterChannel",
     "PipelineTask",
     "PipelineTaskFinalStatus",
     "PythonComponent",
     "SlicedClassificationMetrics",
+    "WorkspaceConfig",
     "component",
     "container_component",
     "importer",

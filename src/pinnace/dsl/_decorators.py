@@ -122,6 +122,8 @@ class Pipeline(BaseComponent):
         self.component_spec.graph = self
         self.pipeline_root = pipeline_root
         self.display_name = display_name
+        #: a `dsl.PipelineConfig` (workspace, Kubernetes resource lifetimes), or None
+        self.pipeline_config: Any = None
         functools.update_wrapper(self, func)
 
 
@@ -151,15 +153,12 @@ def pipeline(
             display_name=display_name,
             pipeline_config=pipeline_config,
         )
-    if pipeline_config is not None:
-        raise CompileError(
-            "pipeline_config is not supported by Pinnace yet",
-            hint="remove pipeline_config from @dsl.pipeline",
-        )
-    return Pipeline(
+    made = Pipeline(
         func,
         name=name,
         description=description,
         pipeline_root=pipeline_root,
         display_name=display_name,
     )
+    made.pipeline_config = pipeline_config
+    return made

@@ -26,6 +26,8 @@ class ImporterSpec:
     schema_title: str
     reimport: bool = False
     metadata: Any = None
+    #: copy the artifact into the pipeline's workspace (needs dsl.PipelineConfig(workspace))
+    download_to_workspace: bool = False
 
 
 def _metadata_inputs(metadata: Any, inputs: dict, calls: dict) -> Any:
@@ -70,12 +72,6 @@ def importer(
             f"dsl.importer artifact_class must be an artifact class, got {artifact_class!r}",
             hint="pass dsl.Dataset, dsl.Model, dsl.Artifact, ...",
         )
-    if download_to_workspace:
-        raise CompileError(
-            "dsl.importer(download_to_workspace=True) needs a pipeline workspace, which "
-            "Pinnace does not support yet",
-            hint="remove download_to_workspace",
-        )
     inputs: dict[str, InputSpec] = {}
     calls: dict[str, Any] = {}
     metadata_spec = _metadata_inputs(dict(metadata or {}), inputs, calls)
@@ -88,6 +84,6 @@ def importer(
         name="importer",
         inputs={URI_KEY: InputSpec(type="String"), **inputs},
         outputs={OUTPUT_KEY: OutputSpec(type=schema)},
-        importer=ImporterSpec(schema, reimport, metadata_spec),
+        importer=ImporterSpec(schema, reimport, metadata_spec, download_to_workspace),
     )
     return BaseComponent(spec)(uri=artifact_uri, **calls)

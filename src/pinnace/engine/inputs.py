@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -81,7 +82,8 @@ class RuntimeValues:
             "{{$.pipeline_job_create_time_utc}}": self.create_time,
             "{{$.pipeline_job_schedule_time_utc}}": self.schedule_time,
         }
-        if self.workspace_path is not None:
+        if self.workspace_path is not None and "{{$.workspace_path}}" in text:
+            os.makedirs(self.workspace_path, exist_ok=True)
             values["{{$.workspace_path}}"] = self.workspace_path
         for placeholder, value in values.items():
             text = text.replace(placeholder, value)

@@ -161,5 +161,7 @@ class Scheduler:
                 task_name=node.task.name,
                 task_path=node.path,
                 pipeline_root=str(getattr(self.artifacts, "root", "")),
+                # dsl.PipelineConfig(workspace=...): one folder shared by the run's tasks
+                workspace_path=str(self.launcher.work_dir / run.run_id / "workspace"),
             ),
         )
