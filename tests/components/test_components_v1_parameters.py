@@ -125,3 +125,45 @@ def test_kfp_1x_output_names_reach_the_sanitized_outputs():
     assert inputs["parameters"]["text"]["taskOutputParameter"]["outputParameterKey"] == (
         "output_text"
     )
+
+
+EXIT = """
+name: Report
+inputs:
+- {name: note, type: String}
+- {name: status, type: PipelineTaskFinalStatus}
+implementation:
+  container:
+    image: python:3.11
+    command: [echo, {inputValue: note}, {inputValue: status}]
+"""
+
+
+def test_a_final_status_input_of_a_yaml_component_is_filled_by_the_exit_handler(tmp_path):
+    import kfp.components
+    import kfp.dsl
+    import yaml
+    from kfp import compiler
+
+    from pinnace import components, dsl
+    from pinnace.compiler import compile_pipeline
+
+    def build(components, dsl):
+        report = components.load_component_from_text(EXIT)
+        produce = components.load_component_from_text(PRODUCER)
+
+        @dsl.pipeline(name="exit-yaml")
+        def pipeline():
+            with dsl.ExitHandler(report(note="done")):
+                produce(count=1)
+
+        return pipeline
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiler.Compiler().compile(build(kfp.components, kfp.dsl), str(tmp_path / "k.yaml"))
+    expected = yaml.safe_load((tmp_path / "k.yaml").read_text())
+    ours = compile_pipeline(build(components, dsl))
+    for spec in (expected, ours):
+        spec.pop("sdkVersion")
+    assert ours == expected

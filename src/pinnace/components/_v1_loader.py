@@ -121,6 +121,11 @@ def _inputs(component: dict, files: set[str]) -> dict[str, InputSpec]:
     inputs: dict[str, InputSpec] = {}
     for spec in component.get("inputs") or []:
         raw_type = spec.get("type")
+        if raw_type == "PipelineTaskFinalStatus":
+            # filled in by the engine for exit tasks, never passed by the caller (as kfp)
+            name = sanitize_input_name(spec["name"])
+            inputs[name] = InputSpec(type="PipelineTaskFinalStatus", optional=True)
+            continue
         optional = spec.get("optional", False) or "default" in spec
         default = spec.get("default")
         if default is not None and isinstance(raw_type, str):
