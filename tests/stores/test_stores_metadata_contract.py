@@ -255,6 +255,17 @@ def test_upsert_task_inserts_updates_and_lists_in_insertion_order(store: Metadat
     assert store.list_tasks("no-such-run") == []
 
 
+def test_get_task_by_path(store: MetadataStore) -> None:
+    run = make_run()
+    store.create_run(run)
+    for name in ("prep", "loop[0]/train"):
+        store.upsert_task(make_task(run.run_id, name, inputs={"x": name}))
+    found = store.get_task(run.run_id, "loop[0]/train")
+    assert found is not None and found.inputs == {"x": "loop[0]/train"}
+    assert store.get_task(run.run_id, "missing") is None
+    assert store.get_task("no-such-run", "prep") is None
+
+
 def test_upsert_task_refuses_illegal_moves(store: MetadataStore) -> None:
     run = make_run()
     store.create_run(run)

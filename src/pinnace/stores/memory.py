@@ -136,6 +136,11 @@ class InMemoryMetadataStore:
         with self._lock:
             return [_copy(t) for t in self._tasks.get(run_id, {}).values()]
 
+    def get_task(self, run_id: str, task_name: str) -> TaskRecord | None:
+        with self._lock:
+            found = self._tasks.get(run_id, {}).get(task_name)
+            return None if found is None else _copy(found)
+
     # executions
 
     def add_execution(self, record: ExecutionRecord) -> None:

@@ -155,6 +155,11 @@ class SqlMetadataStore(SqlCatalogMixin):
     def list_tasks(self, run_id: str) -> list[TaskRecord]:
         return self._list(t.tasks, TaskRecord, run_id, "list tasks")
 
+    def get_task(self, run_id: str, task_name: str) -> TaskRecord | None:
+        """One task of a run by its path (one row, not the run's whole task list)."""
+        with self._read("read task") as conn:
+            return self._one(conn, t.tasks, TaskRecord, run_id=run_id, task_name=task_name)
+
     # executions
 
     def add_execution(self, record: ExecutionRecord) -> None:

@@ -64,9 +64,9 @@ def spec_graph(spec: Mapping[str, Any], *, artifacts: bool = False) -> dict[str,
 
 
 def find_task(ctx: ServerContext, run_id: str, path: str) -> TaskRecord:
-    for task in ctx.backend.metadata.list_tasks(run_id):
-        if task.task_name == path:
-            return task
+    task = ctx.backend.metadata.get_task(run_id, path)
+    if task is not None:
+        return task
     raise NotFoundError(
         f"run {run_id!r} has no task {path!r}", hint="the run's graph lists its task paths"
     )
