@@ -31,3 +31,79 @@ def test_fork_servers_can_be_turned_off_from_the_environment(tmp_path, text, exp
 def test_a_bad_kfp_alias_value_is_a_clear_error(tmp_path):
     with pytest.raises(UserInputError, match="PINNACE_KFP_ALIAS"):
         Settings.load(env={"PINNACE_KFP_ALIAS": "sometimes"}, home=tmp_path)
+
+
+def _write_config(home, text):
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(text)
+
+
+def test_the_config_file_sits_between_environment_and_default(tmp_path):
+    _write_config(tmp_path, 'parallelism = 5\nartifact_root = "s3://bucket/a"\nfork_servers = false\n')
+    s = Settings.load(env={}, home=tmp_path)
+    assert (s.parallelism, s.artifact_root, s.fork_servers) == (5, "s3://bucket/a", False)
+    assert s.config_file == tmp_path / "config.toml"
+    assert s.sources["parallelism"] == f"config file ({tmp_path / 'config.toml'})"
+    assert s.sources["kfp_alias"] == "default"
+    s = Settings.load(env={"PINNACE_PARALLELISM": "6"}, home=tmp_path)
+    assert s.parallelism == 6 and s.sources["parallelism"].startswith("environment")
+    assert (
+        Settings.load(env={"PINNACE_PARALLELISM": "6"}, home=tmp_path, parallelism=2).parallelism
+        == 2
+    )
+
+
+def test_server_options_come_from_the_same_layers(tmp_path):
+    _write_config(
+        tmp_path,
+        '[server]\npath_prefix = "pipeline/"\nallowed_hosts = ["a.example", "b.example"]\n'
+        "scheduler_tick_seconds = 0\n",
+    )
+    s = Settings.load(env={"PINNACE_ALLOWED_HOSTS": "c.example, d.example"}, home=tmp_path)
+    assert s.server.path_prefix == "/pipeline"
+    assert s.server.allowed_hosts == ("c.example", "d.example")
+    assert s.server.scheduler_tick_seconds == 0.0 and s.server.auth is True
+    assert Settings.load(env={}, home=tmp_path, auth=False).server.auth is False
+    assert Settings.load(env={}, home=tmp_path).server.allowed_hosts == ("a.example", "b.example")
+
+
+def test_pinnace_config_names_another_file(tmp_path):
+    other = tmp_path / "elsewhere.toml"
+    other.write_text("parallelism = 9\n")
+    s = Settings.load(env={"PINNACE_CONFIG": str(other)}, home=tmp_path / "home")
+    assert s.parallelism == 9 and s.config_file == other
+    with pytest.raises(UserInputError, match="PINNACE_CONFIG"):
+        Settings.load(env={"PINNACE_CONFIG": str(tmp_path / "missing.toml")}, home=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("paralelism = 3\n", ["unknown setting 'paralelism'", "parallelism"]),
+        ("[server]\nparallelism = 3\n", ["unknown setting 'server.parallelism'"]),
+        ("auth = false\n", ["unknown setting 'auth'"]),
+        ('parallelism = "many"\n', ["config.toml: parallelism"]),
+        ("[server]\nauth = 3\n", ["server.auth", "true or false"]),
+        ("parallelism = \n", ["cannot read the config file", "TOML"]),
+    ],
+)
+def test_a_bad_config_file_is_a_clear_error(tmp_path, text, words):
+    _write_config(tmp_path, text)
+    with pytest.raises(UserInputError) as caught:
+        Settings.load(env={}, home=tmp_path)
+    for word in words:
+        assert word in str(caught.value)
+
+
+def test_described_masks_secrets_and_lists_every_setting(tmp_path):
+    env = {
+        "PINNACE_DATABASE_URL": "postgresql+psycopg://me:hunter2@db/pinnace",
+        "PINNACE_ADMIN_PASSWORD": "s3cret",
+    }
+    s = Settings.load(env=env, home=tmp_path)
+    rows = {r["name"]: r for r in s.described()}
+    assert rows["database_url"]["value"] == "postgresql+psycopg://me:***@db/pinnace"
+    assert rows["server.admin_password"]["value"] == "***"
+    assert "hunter2" not in str(rows) and "s3cret" not in str(rows)
+    assert {"home", "parallelism", "server.auth", "server.allowed_hosts"} <= set(rows)
+    assert rows["server.admin_password"]["source"] == "environment (PINNACE_ADMIN_PASSWORD)"

@@ -1,28 +1,75 @@
 """Settings: the one configuration object, built at the edges and passed down.
 
-Precedence: explicit argument (command-line flag), then `PINNACE_*` environment variable,
-then defaults. Each value remembers where it came from (`Settings.sources`).
+Precedence, value by value: an explicit argument (a command-line flag), then the
+`PINNACE_*` environment variable, then the config file, then the default. Each value
+remembers where it came from (`Settings.sources`); `pinnace config` prints them all.
 Nothing here runs at import time.
+
+The config file is `<home>/config.toml` (or the file `PINNACE_CONFIG` names); the server's
+options go in its `[server]` table::
+
+    parallelism = 4
+    database_url = "postgresql+psycopg://pinnace@db.example.com/pinnace"
+
+    [server]
+    path_prefix = "/pipeline"
+    allowed_hosts = ["pipelines.example.com"]
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import UserInputError
+
 #: the executors `Settings.executor` may name
 EXECUTORS = ("local", "ray")
+CONFIG_FILE = "config.toml"
+CONFIG_VARIABLE = "PINNACE_CONFIG"
+DEFAULT_MAX_UPLOAD_BYTES = 32 * 1024 * 1024
+
+
+def normalize_prefix(prefix: str) -> str:
+    """ "pipeline/" → "/pipeline"; "" and "/" → ""."""
+    return "/" + prefix.strip("/") if prefix.strip("/") else ""
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """The server's part of the settings (the `[server]` table of the config file)."""
+
+    auth: bool = True
+    path_prefix: str = ""
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    #: the first admin's password; a random one is generated (and printed once) when empty
+    admin_password: str | None = None
+    #: how often the recurring-run scheduler looks for due slots; 0 turns it off
+    scheduler_tick_seconds: float = 1.0
+    #: resume the server's runs that a killed server process left unfinished
+    resume_orphaned_runs: bool = True
+    #: one JSON line per request on the `pinnace.server.access` logger (stderr)
+    access_log: bool = True
+    #: Host names besides the loopback ones that the server answers to ("*": any)
+    allowed_hosts: tuple[str, ...] = ()
+    #: hosts a `package_url` may name besides KFP's defaults (services/package_url.py)
+    package_url_domains: tuple[str, ...] = ()
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ServerOptions:
+        """The server options alone: `Settings.load(env, **overrides).server`."""
+        return Settings.load(env, **overrides).server
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Where Pinnace keeps its state and how it runs tasks.
+    """Where Pinnace keeps its state, how it runs tasks, and how its server serves.
 
     Example:
-        >>> s = Settings.load(home="/tmp/pinnace-home")
+        >>> s = Settings.load(env={}, home="/tmp/pinnace-home")
         >>> s.database_url
         'sqlite:////tmp/pinnace-home/pinnace.db'
     """
@@ -41,6 +88,11 @@ class Settings:
     executor: str = "local"
     #: the Ray cluster's address (HOST:PORT of its GCS, or "auto"); None starts a local one
     ray_address: str | None = None
+    server: ServerOptions = field(default_factory=ServerOptions)
+    #: the config file read (None: there was none)
+    config_file: Path | None = None
+    #: setting name -> where its value came from: "argument", "environment (PINNACE_X)",
+    #: "config file (PATH)" or "default"
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -58,57 +110,242 @@ class Settings:
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Build settings from overrides (flags), then `env` (default os.environ), then defaults."""
+        """Build settings from overrides (flags), `env` (default os.environ), the config
+        file, then defaults. An override of None counts as not given."""
+        unknown = set(overrides) - {"home", *KEYS}
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
         env = os.environ if env is None else env
         sources: dict[str, str] = {}
-
-        def pick(name: str, default: Any) -> Any:
-            if overrides.get(name) is not None:
-                sources[name] = "argument"
-                return overrides[name]
-            var = f"PINNACE_{name.upper()}"
-            if env.get(var):
-                sources[name] = f"environment ({var})"
-                return env[var]
-            sources[name] = "default"
-            return default
-
-        home = Path(pick("home", Path.home() / ".pinnace")).expanduser().resolve()
-        database_url = pick("database_url", f"sqlite:///{home / 'pinnace.db'}")
-        artifact_root = str(pick("artifact_root", str(home / "artifacts")))
-        parallelism = int(pick("parallelism", os.cpu_count() or 1))
-        use_current = pick("use_current_python", False)
-        if isinstance(use_current, str):
-            use_current = use_current.lower() in ("1", "true", "yes", "on")
-        fork_servers = pick("fork_servers", True)
-        if isinstance(fork_servers, str):
-            fork_servers = fork_servers.lower() not in ("0", "false", "no", "off")
-        executor = str(pick("executor", "local")).lower()
-        if executor not in EXECUTORS:
-            from .errors import UserInputError
-
-            raise UserInputError(
-                f"unknown executor {executor!r}",
-                hint=f"PINNACE_EXECUTOR / --executor takes one of: {', '.join(EXECUTORS)}",
+        if overrides.get("home") is not None:
+            home_value, sources["home"] = overrides["home"], "argument"
+        elif env.get("PINNACE_HOME"):
+            home_value, sources["home"] = env["PINNACE_HOME"], "environment (PINNACE_HOME)"
+        else:
+            home_value, sources["home"] = Path.home() / ".pinnace", "default"
+        home = Path(home_value).expanduser().resolve()
+        config_file, file_values = read_config_file(home, env)
+        values: dict[str, Any] = {}
+        for name, key in KEYS.items():
+            values[name], sources[name] = key.resolve(
+                overrides.get(name), env, file_values, config_file, home
             )
-        ray_address = pick("ray_address", None)
-        kfp_alias = str(pick("kfp_alias", "auto")).lower()
-        if kfp_alias not in ("auto", "always"):
-            from .errors import UserInputError
+        server = ServerOptions(**{n: values.pop(n) for n in list(values) if KEYS[n].server})
+        return cls(home=home, server=server, config_file=config_file, sources=sources, **values)
 
-            raise UserInputError(f"PINNACE_KFP_ALIAS must be 'auto' or 'always', not {kfp_alias!r}")
-        return cls(
-            home=home,
-            executor=executor,
-            ray_address=str(ray_address) if ray_address else None,
-            kfp_alias=kfp_alias,
-            fork_servers=bool(fork_servers),
-            database_url=str(database_url),
-            artifact_root=artifact_root,
-            parallelism=max(1, parallelism),
-            use_current_python=bool(use_current),
-            sources=sources,
-        )
+    def described(self) -> list[dict[str, Any]]:
+        """Every setting with its value (secrets masked) and source, for `pinnace config`."""
+        rows: list[dict[str, Any]] = [
+            {"name": "home", "value": str(self.home), "source": self.sources.get("home", "")}
+        ]
+        for name, key in KEYS.items():
+            value = getattr(self.server if key.server else self, name)
+            rows.append(
+                {
+                    "name": f"server.{name}" if key.server else name,
+                    "value": key.show(value),
+                    "source": self.sources.get(name, ""),
+                    "variable": key.variable,
+                }
+            )
+        return rows
 
-    def with_overrides(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
+
+# -- the keys --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Key:
+    """One setting: how to parse it from text or TOML, its default, where it is read."""
+
+    name: str
+    parse: Callable[[Any], Any]
+    default: Callable[[Path], Any]
+    server: bool = False
+    secret: bool = False
+
+    @property
+    def variable(self) -> str:
+        return f"PINNACE_{self.name.upper()}"
+
+    def resolve(
+        self,
+        given: Any,
+        env: Mapping[str, str],
+        file_values: Mapping[str, Any],
+        config_file: Path | None,
+        home: Path,
+    ) -> tuple[Any, str]:
+        if given is not None:
+            return self._parse(given, f"the {self.name} argument"), "argument"
+        if env.get(self.variable):
+            where = f"environment ({self.variable})"
+            return self._parse(env[self.variable], self.variable), where
+        if self.name in file_values:
+            name = f"server.{self.name}" if self.server else self.name
+            where = f"config file ({config_file})"
+            return self._parse(file_values[self.name], f"{config_file}: {name}"), where
+        return self.default(home), "default"
+
+    def _parse(self, raw: Any, where: str) -> Any:
+        try:
+            return self.parse(raw)
+        except (TypeError, ValueError) as exc:
+            raise UserInputError(
+                f"{where}: {exc}", hint="see `pinnace config` for the current values"
+            ) from None
+
+    def show(self, value: Any) -> Any:
+        if value is None:
+            return None
+        if self.secret:
+            return "***"
+        if self.name == "database_url":
+            return _mask_password(str(value))
+        if isinstance(value, tuple):
+            return list(value)
+        return value
+
+
+def _text(raw: Any) -> str:
+    if not isinstance(raw, (str, Path)):
+        raise ValueError(f"expected a string, got {raw!r}")
+    return str(raw)
+
+
+def _bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _number(kind: type, minimum: float) -> Callable[[Any], Any]:
+    def parse(raw: Any) -> Any:
+        if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+            raise ValueError(f"expected a number, got {raw!r}")
+        value = kind(raw)
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _kfp_alias(raw: Any) -> str:
+    value = _text(raw).lower()
+    if value not in ("auto", "always"):
+        raise ValueError(f"must be 'auto' or 'always', not {value!r}")
+    return value
+
+
+def _executor(raw: Any) -> str:
+    value = _text(raw).lower()
+    if value not in EXECUTORS:
+        raise ValueError(f"unknown executor {value!r}; one of: {', '.join(EXECUTORS)}")
+    return value
+
+
+def _hosts(raw: Any) -> tuple[str, ...]:
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, (list, tuple)) or not all(isinstance(h, str) for h in items):
+        raise ValueError(f"expected host names, got {raw!r}")
+    return tuple(h.strip() for h in items if h.strip())
+
+
+def _optional_text(raw: Any) -> str | None:
+    return _text(raw) or None
+
+
+KEYS: dict[str, _Key] = {
+    k.name: k
+    for k in (
+        _Key("database_url", _text, lambda home: f"sqlite:///{home / 'pinnace.db'}"),
+        _Key("artifact_root", _text, lambda home: str(home / "artifacts")),
+        _Key("parallelism", _number(int, 1), lambda home: os.cpu_count() or 1),
+        _Key("use_current_python", _bool, lambda home: False),
+        _Key("kfp_alias", _kfp_alias, lambda home: "auto"),
+        _Key("fork_servers", _bool, lambda home: True),
+        _Key("executor", _executor, lambda home: "local"),
+        _Key("ray_address", _optional_text, lambda home: None),
+        _Key("auth", _bool, lambda home: True, server=True),
+        _Key("path_prefix", lambda r: normalize_prefix(_text(r)), lambda home: "", server=True),
+        _Key(
+            "max_upload_bytes",
+            _number(int, 1),
+            lambda home: DEFAULT_MAX_UPLOAD_BYTES,
+            server=True,
+        ),
+        _Key("admin_password", _optional_text, lambda home: None, server=True, secret=True),
+        _Key("scheduler_tick_seconds", _number(float, 0), lambda home: 1.0, server=True),
+        _Key("resume_orphaned_runs", _bool, lambda home: True, server=True),
+        _Key("access_log", _bool, lambda home: True, server=True),
+        _Key("allowed_hosts", _hosts, lambda home: (), server=True),
+        _Key("package_url_domains", _hosts, lambda home: (), server=True),
+    )
+}
+
+
+# -- the config file -------------------------------------------------------------------------
+
+
+def config_path(home: Path, env: Mapping[str, str]) -> Path:
+    """The config file: `PINNACE_CONFIG`, else `<home>/config.toml`."""
+    named = env.get(CONFIG_VARIABLE)
+    return Path(named).expanduser() if named else home / CONFIG_FILE
+
+
+def read_config_file(home: Path, env: Mapping[str, str]) -> tuple[Path | None, dict[str, Any]]:
+    """The config file's values, flattened (server keys too); (None, {}) without a file."""
+    path = config_path(home, env)
+    if not path.is_file():
+        if env.get(CONFIG_VARIABLE):
+            raise UserInputError(
+                f"{CONFIG_VARIABLE} names {path}, which is not a file",
+                hint=f"create it, or unset {CONFIG_VARIABLE} to use {home / CONFIG_FILE}",
+            )
+        return None, {}
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UserInputError(
+            f"cannot read the config file {path}: {exc}", hint="it must be TOML"
+        ) from None
+    return path, _flatten(document, path)
+
+
+def _flatten(document: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    server = document.get("server", {})
+    if not isinstance(server, dict):
+        raise UserInputError(f"{path}: `server` must be a table ([server])")
+    top = {k: v for k, v in document.items() if k != "server"}
+    for names, table, is_server in ((top, top, False), (server, server, True)):
+        for name in names:
+            key = KEYS.get(name)
+            if key is None or key.server is not is_server:
+                valid = sorted(k for k, v in KEYS.items() if v.server is is_server)
+                where = f"server.{name}" if is_server else name
+                raise UserInputError(
+                    f"{path}: unknown setting {where!r}",
+                    hint=f"valid {'[server] ' if is_server else ''}settings: {', '.join(valid)}",
+                )
+            values[name] = table[name]
+    return values
+
+
+def _mask_password(url: str) -> str:
+    """postgresql://user:secret@host/db → postgresql://user:***@host/db"""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return url
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"

@@ -31,8 +31,14 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
     @click.option(
         "--artifact-root", default=None, help="Artifact folder or URL [env PINNACE_ARTIFACT_ROOT]."
     )
-    @click.option("--path-prefix", default=None, help="Serve under this path, e.g. /pipeline.")
-    @click.option("--no-auth", is_flag=True, help="No accounts (allowed on loopback only).")
+    @click.option(
+        "--path-prefix",
+        default=None,
+        help="Serve under this path, e.g. /pipeline [env PINNACE_PATH_PREFIX].",
+    )
+    @click.option(
+        "--no-auth", is_flag=True, help="No accounts (loopback only) [env PINNACE_AUTH=0]."
+    )
     @click.option("--max-upload-bytes", type=int, default=None, help="Upload size limit [32 MiB].")
     @click.option(
         "--allowed-host",
@@ -54,22 +60,25 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         allowed_hosts: tuple[str, ...],
     ) -> None:
         """Serve the Kubeflow Pipelines v2beta1 API; kfp.Client(host=...) works against it."""
-        if no_auth and not is_loopback(host):
-            raise UserInputError(
-                f"refusing to serve {host} without authentication",
-                hint="drop --no-auth (API tokens: `pinnace tokens create`), or bind 127.0.0.1",
-            )
-        import uvicorn
-
-        from ..server import ServerOptions, create_app
-
-        config = settings(ctx, database_url=database_url, artifact_root=artifact_root)
-        options = ServerOptions.load(
-            auth=not no_auth,
+        config = settings(
+            ctx,
+            database_url=database_url,
+            artifact_root=artifact_root,
+            auth=False if no_auth else None,
             path_prefix=path_prefix,
             max_upload_bytes=max_upload_bytes,
             allowed_hosts=allowed_hosts or None,
         )
+        options = config.server
+        if not options.auth and not is_loopback(host):
+            raise UserInputError(
+                f"refusing to serve {host} without authentication",
+                hint="turn auth back on (API tokens: `pinnace tokens create`), or bind 127.0.0.1",
+            )
+        import uvicorn
+
+        from ..server import create_app
+
         if host not in options.allowed_hosts and host not in ("0.0.0.0", "::"):
             options = replace(options, allowed_hosts=(*options.allowed_hosts, host))
         if not options.allowed_hosts:

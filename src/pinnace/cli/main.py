@@ -25,6 +25,7 @@ from .. import __version__
 from ..errors import PinnaceError
 from . import (
     commands_compile,
+    commands_config,
     commands_exec,
     commands_run,
     commands_runs,
@@ -97,6 +98,7 @@ commands_exec.register(cli, _settings)
 commands_runs.register(cli, _settings)
 commands_server.register(cli, _settings)
 commands_users.register(cli, _settings)
+commands_config.register(cli, _settings)
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ def __getattr__(name: str) -> Any:
 
         return create_app
     if name == "ServerOptions":
-        from .context import ServerOptions
+        from ..settings import ServerOptions
 
         return ServerOptions
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

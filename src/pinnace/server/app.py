@@ -15,10 +15,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from ..settings import Settings
+from ..settings import ServerOptions, Settings
 from . import problems
 from .auth import DEFAULT_AUTHENTICATORS
-from .context import ServerContext, ServerOptions
+from .context import ServerContext
 from .middleware import (
     HostCheck,
     OriginCheck,
@@ -73,7 +73,8 @@ def create_app(
     *,
     announce: Callable[[str], None] | None = None,
 ) -> FastAPI:
-    """The Pinnace server application for `settings.home`.
+    """The Pinnace server application for `settings.home`, with `settings.server` as its
+    options unless `options` is given.
 
     Opens the stores (settling runs a dead process left behind), creates the first
     `admin` user when auth is on and no user exists (its generated password goes to
@@ -98,7 +99,7 @@ def create_app(
     from .run_manager import RunManager
     from .scheduler import Scheduler
 
-    options = options or ServerOptions.load()
+    options = options or settings.server
     backend = open_backend(settings, settle=False)
     from ..executors._supervision import kill_leftover
 
