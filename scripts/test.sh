@@ -21,4 +21,7 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
 fi
 python3 -m venv .venv
 .venv/bin/pip install -q -e '.[test]'
-exec .venv/bin/python -m pytest -q "$@"
+status=0
+.venv/bin/python -m pytest -q "$@" || status=$?
+echo "test suite: $((SECONDS / 60)) min $((SECONDS % 60)) s in all (install included), exit $status" >&2
+exit $status

@@ -20,6 +20,14 @@ from service_support import (
 from service_support import ray_cluster as start_ray_cluster
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/ui drives Chromium: mark it `browser` (-m "not browser")."""
+    browser_tests = Path(__file__).parent / "ui"
+    for item in items:
+        if item.path.is_relative_to(browser_tests):
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session")
 def postgresql_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session."""

@@ -16,6 +16,16 @@ engine records by path (see pinnace.engine.nodes):
   by the iteration indices in their path), so it also fixes how many instances there are;
 - `iterations: {"for-loop-N": n}`: every instance of the loop has exactly n iterations;
 - `outputs: {k: {name: value}}`: every instance of `k` has that output value;
+- `values: {k: {name: [v0, v1, ...]}}`: the instances' values of that output, in loop
+  iteration order (None for an instance without it, e.g. a skipped one);
+- `outputs_match: {k: {name: regex}}`: every instance's output value matches the regex;
+- `artifacts: {k: {name: text}}`: the file of every instance's output artifact holds `text`;
+- `logs: {k: [regex, ...]}` / `logs_exclude`: every instance's log has (has no) a match of
+  each regex (multiline; `<run_id>` stands for the run's id);
+- `display_names: {k: name}`; `final_status: {k: {field: value}}`: the fields of the
+  PipelineTaskFinalStatus input exit task `k` was given;
+- `rerun: {"cached": [k...], "executed": [k...]}`: a second identical run reuses (CACHED)
+  or runs again (SUCCEEDED) those tasks.
 - CACHED counts as SUCCEEDED: Kubeflow also reuses the outputs of an identical earlier task
   (say-3 in p25 repeats say-2's inputs), and which of two identical tasks runs first can vary.
 
@@ -156,6 +166,76 @@ def check_outputs(tasks: dict[str, Any], expected: dict[str, dict[str, Any]]) ->
                 )
 
 
+def check_values(tasks: dict[str, Any], expected: dict[str, dict[str, list[Any]]]) -> None:
+    for key, outputs in expected.items():
+        found = instances(tasks, key)
+        for name, values in outputs.items():
+            got = [t.outputs.get(name) for t in found]
+            assert got == values, f"{key}.{name} per instance {[t.name for t in found]}: {got}"
+
+
+def check_outputs_match(tasks: dict[str, Any], expected: dict[str, dict[str, str]]) -> None:
+    for key, outputs in expected.items():
+        found = instances(tasks, key)
+        assert found, f"no task instance for {key!r}"
+        for task in found:
+            for name, pattern in outputs.items():
+                value = str(task.outputs.get(name))
+                assert re.fullmatch(pattern, value), f"{task.name}.{name} = {value!r} !~ {pattern}"
+
+
+def check_artifacts(tasks: dict[str, Any], expected: dict[str, dict[str, str]]) -> None:
+    for key, artifacts in expected.items():
+        found = instances(tasks, key)
+        assert found, f"no task instance for {key!r}"
+        for task in found:
+            for name, text in artifacts.items():
+                uri = str(task.outputs.get(name, ""))
+                path = Path(uri.removeprefix("file://"))
+                assert path.is_file(), f"{task.name}.{name}: no file at {uri!r}"
+                assert path.read_text() == text, f"{task.name}.{name} holds {path.read_text()!r}"
+
+
+def check_logs(
+    tasks: dict[str, Any], expected: dict[str, list[str]], run_id: str, present: bool = True
+) -> None:
+    for key, patterns in expected.items():
+        found = instances(tasks, key)
+        assert found, f"no task instance for {key!r}"
+        for task in found:
+            log = Path(task.log_path).read_text() if task.log_path else ""
+            for pattern in patterns:
+                match = re.search(pattern.replace("<run_id>", run_id), log, re.MULTILINE)
+                assert bool(match) is present, (
+                    f"{task.name}: log {'lacks' if present else 'has'} {pattern!r}:\n{log}"
+                )
+
+
+def check_final_status(
+    run_id: str, settings: Settings, expected: dict[str, dict[str, Any]]
+) -> None:
+    """The PipelineTaskFinalStatus each exit task received, as stored with its inputs."""
+    from pinnace.backend import open_backend
+
+    backend = open_backend(settings)
+    try:
+        records = {r.task_name: r for r in backend.metadata.list_tasks(run_id)}
+    finally:
+        backend.close()
+    for key, fields in expected.items():
+        found = [r for path, r in records.items() if path.rsplit("/", 1)[-1] == key]
+        assert found, f"no task instance for {key!r}"
+        for record in found:
+            statuses = [
+                v
+                for v in record.inputs.get("parameters", {}).values()
+                if isinstance(v, dict) and "pipelineTaskName" in v
+            ]
+            assert len(statuses) == 1, f"{key}: final status inputs {statuses}"
+            got = {name: statuses[0].get(name) for name in fields}
+            assert got == fields, f"{key} was given {statuses[0]}"
+
+
 def check_failure(spec: dict[str, Any], tasks: dict[str, Any], expected: dict[str, Any]) -> None:
     """The right container task is FAILED, and the exit tasks ran with the real status."""
     leaves = leaf_keys(spec)
@@ -174,9 +254,9 @@ def check_failure(spec: dict[str, Any], tasks: dict[str, Any], expected: dict[st
         assert task.state == "SUCCEEDED", f"exit task {key} is {task.state}: {task.error}"
         bindings = task_spec.get("inputs", {}).get("parameters", {}).values()
         if any("taskFinalStatus" in b for b in bindings):
-            log = Path(task.log_path).read_text() if task.log_path else ""
-            seen = log + repr(task.outputs)
-            assert "FAILED" in seen, f"exit task {key} was not told the run failed: {seen}"
+            assert key in expected.get("final_status", {}), (
+                f"EXPECTED of a failing pipeline states what exit task {key} is told"
+            )
 
 
 def leaf_keys(spec: dict[str, Any]) -> set[str]:
@@ -198,23 +278,52 @@ def test_corpus_pipeline_runs_as_on_kubeflow(name: str, tmp_path: Path) -> None:
     module = load_fixture(name)
     expected = module.EXPECTED
     spec = compile_with_kfp(module, tmp_path)
-    result = pinnace.run(
-        spec,
-        arguments=expected["arguments"],
-        settings=Settings.load(home=tmp_path / "home"),
-        use_current_python=True,
-        parallelism=2,
-    )
+    settings = Settings.load(env={}, home=tmp_path / "home")
+
+    def run() -> Any:
+        return pinnace.run(
+            spec,
+            arguments=expected["arguments"],
+            settings=settings,
+            use_current_python=True,
+            parallelism=2,
+        )
+
+    result = run()
     tasks = {t.name: t for t in result.tasks}
     summary = {path: (t.state, t.outputs, t.error) for path, t in tasks.items()}
     assert result.state == expected["state"], f"run {result.state}: {result.error}\n{summary}"
     check_tasks(tasks, expected["tasks"])
     check_iterations(tasks, expected.get("iterations", {}))
     check_outputs(tasks, expected.get("outputs", {}))
+    check_values(tasks, expected.get("values", {}))
+    check_outputs_match(tasks, expected.get("outputs_match", {}))
+    check_artifacts(tasks, expected.get("artifacts", {}))
+    check_logs(tasks, expected.get("logs", {}), result.run_id)
+    check_logs(tasks, expected.get("logs_exclude", {}), result.run_id, present=False)
+    for key, name in expected.get("display_names", {}).items():
+        assert {t.display_name for t in instances(tasks, key)} == {name}, key
+    check_final_status(result.run_id, settings, expected.get("final_status", {}))
+    if "rerun" in expected:
+        again = {t.name: t for t in run().tasks}
+        for key in expected["rerun"]["cached"]:
+            assert {t.state for t in instances(again, key)} == {"CACHED"}, key
+        for key in expected["rerun"]["executed"]:
+            assert {t.state for t in instances(again, key)} == {"SUCCEEDED"}, key
     if "pipeline_outputs" in expected:
         assert result.outputs == expected["pipeline_outputs"]
     if expected["state"] == "FAILED":
         check_failure(spec, tasks, expected)
+
+
+#: what an EXPECTED may check beyond task states; each fixture checks at least one
+PRODUCED = ("outputs", "values", "outputs_match", "artifacts", "logs", "pipeline_outputs")
+
+
+@pytest.mark.parametrize("name", [n for n in PIPELINES if n not in SKIPS])
+def test_every_fixture_checks_what_its_tasks_produced(name: str) -> None:
+    expected = load_fixture(name).EXPECTED
+    assert any(expected.get(key) for key in PRODUCED), f"{name} checks task states only"
 
 
 def test_the_corpus_has_forty_pipelines_with_expectations() -> None:

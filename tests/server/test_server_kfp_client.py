@@ -6,12 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 kfp = pytest.importorskip("kfp")
 from kfp import compiler, dsl  # noqa: E402
 from server_support import LiveServer  # noqa: E402
 
+from pinnace.backend import open_backend  # noqa: E402
+
 EXAMPLES = Path(__file__).parents[2] / "examples"
+ENV_FIXTURES = Path(__file__).parents[1] / "fixtures" / "envs"
 
 
 @dsl.component(install_kfp_package=False, base_image="python:3.11")
@@ -116,12 +120,36 @@ def test_run_from_uploaded_version(client: kfp.Client) -> None:
     assert done.pipeline_version_reference.pipeline_id == pipeline_id
 
 
-def test_kfp1_argo_upload_runs(client: kfp.Client, tmp_path: Path) -> None:
-    # basic_pipeline.yaml downloads data; only check it was converted and stored
-    pipeline_id = client.get_pipeline_id("basic-v1")
-    versions = client.list_pipeline_versions(pipeline_id).pipeline_versions
-    spec = client.get_pipeline_version(pipeline_id, versions[0].pipeline_version_id).pipeline_spec
-    assert spec["root"]["dag"]["tasks"]
+def test_kfp1_argo_upload_runs(client: kfp.Client, server: LiveServer, tmp_path: Path) -> None:
+    """A workflow kfp 1.8 compiled (Argo YAML), uploaded, runs: its `add` step adds the run's
+    parameters. (The fixture's other steps install packages: they are left out here.)"""
+    workflow = yaml.safe_load((ENV_FIXTURES / "kfp1_workflow.yaml").read_text())
+    spec = workflow["spec"]
+    spec["templates"] = [t for t in spec["templates"] if t["name"] not in ("train", "write-data")]
+    for template in spec["templates"]:
+        if "dag" in template:
+            template["dag"]["tasks"] = [t for t in template["dag"]["tasks"] if t["name"] == "add"]
+    path = tmp_path / "add-v1.yaml"
+    path.write_text(yaml.safe_dump(workflow))
+    pipeline = client.upload_pipeline(str(path), pipeline_name="add-v1")
+    versions = client.list_pipeline_versions(pipeline.pipeline_id).pipeline_versions
+    run = client.run_pipeline(
+        experiment_id=client.create_experiment("exp-argo").experiment_id,
+        job_name="argo-run",
+        params={"a": 1.5, "b": 2.25},
+        pipeline_id=pipeline.pipeline_id,
+        version_id=versions[0].pipeline_version_id,
+    )
+    done = client.wait_for_run_completion(run.run_id, timeout=120, sleep_duration=0.2)
+    assert done.state == "SUCCEEDED", done.error
+    backend = open_backend(server.settings, settle=False)
+    try:
+        (add,) = [t for t in backend.metadata.list_tasks(run.run_id) if t.task_name == "add"]
+    finally:
+        backend.close()
+    # kfp 1.x outputs are files: the step wrote the sum to its Output file
+    (output,) = add.outputs["artifacts"]["Output"]
+    assert float(Path(output["uri"]).read_text()) == 3.75
 
 
 def test_list_runs_filters_sorts_and_pages(client: kfp.Client, adder_yaml: Path) -> None:

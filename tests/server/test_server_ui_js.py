@@ -1,5 +1,5 @@
-"""The dashboard's modules parse as ES modules, stay small, never use innerHTML and never
-give a frame the dashboard's origin (`allow-same-origin`)."""
+"""The dashboard's modules parse as ES modules, never use innerHTML and never give a frame
+the dashboard's origin (`allow-same-origin`)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ MODULES = sorted(p.relative_to(STATIC).as_posix() for p in STATIC.rglob("*.js"))
 
 
 @pytest.mark.parametrize("name", MODULES)
-def test_module_is_valid_small_and_safe(name: str, tmp_path: Path) -> None:
+def test_module_is_valid_and_safe(name: str, tmp_path: Path) -> None:
     source = (STATIC / name).read_text()
-    assert len(source.splitlines()) < 500
     assert "innerHTML" not in source and "insertAdjacentHTML" not in source
     assert "allow-same-origin" not in source
     assert "eval(" not in source and "new Function" not in source

@@ -76,26 +76,23 @@ def test_server_database_is_migrated_to_head_matching_the_tables(
     SqlMetadataStore(url).close()
 
 
-def test_opening_an_up_to_date_store_skips_alembic_and_is_fast(tmp_path: Path) -> None:
+def test_opening_an_up_to_date_store_skips_alembic(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path)
     SqlMetadataStore(url).close()
     result = run_python(
         """
         import sys, time, json
         from pinnace.stores.sql import SqlMetadataStore
-        start = time.perf_counter()
         store = SqlMetadataStore(sys.argv[1])
-        elapsed = time.perf_counter() - start
         store.list_runs()
         alembic = any(m.startswith("alembic") for m in sys.modules)
-        print(json.dumps({"s": elapsed, "alembic": alembic}))
+        print(json.dumps({"alembic": alembic}))
         """,
         url,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["alembic"] is False
-    assert report["s"] < 0.05, f"opening took {report['s'] * 1000:.1f} ms"
+    assert report["alembic"] is False  # the fast path: the schema is at head already
 
 
 def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from ui_support import OUTPUT, REPO, LiveServer, api_login, form_login, wait_unt
 
 from pinnace.data import SALARY_CSV
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.index
 BOOK_YAML = REPO / "examples" / "basic_pipeline.yaml"
 BOOK_TASKS = [
     "download-dataset",

@@ -66,7 +66,7 @@ def _expand_node(node: Any, executor_input: Mapping[str, Any]) -> list[str]:
             and inputs["parameterValues"][name] is not None
         ) or name in inputs.get("artifacts", {})
         branch = spec.get("Then" if present else "Else") or []
-        if isinstance(branch, str):
+        if isinstance(branch, (str, dict)):  # one item, e.g. then=dsl.ConcatPlaceholder(...)
             branch = [branch]
         return [s for part in branch for s in _expand_node(part, executor_input)]
     return [json.dumps(node)]
