@@ -49,6 +49,7 @@ def _run(python: Path, code: str) -> str:
     return done.stdout.strip()
 
 
+@pytest.mark.index
 def test_builds_once_then_reuses_without_calling_uv(tmp_path, counting_uv):
     uv, log = counting_uv
     root = tmp_path / "envs"
@@ -96,6 +97,7 @@ def test_malformed_requirement_is_a_user_error_before_any_build(tmp_path):
         EnvironmentCache(tmp_path, uv="/nonexistent/uv").ensure(["six=="])
 
 
+@pytest.mark.index
 def test_two_processes_build_the_same_environment_once(tmp_path, counting_uv):
     uv, log = counting_uv
     code = (
@@ -116,6 +118,7 @@ def test_two_processes_build_the_same_environment_once(tmp_path, counting_uv):
     assert _calls(log) == ["venv", "pip"]
 
 
+@pytest.mark.index
 def test_a_killed_build_leaves_no_environment_and_the_next_build_succeeds(tmp_path, counting_uv):
     uv, log = counting_uv
     root = tmp_path / "envs"
@@ -164,6 +167,7 @@ def test_unreachable_index_gives_a_clear_error(tmp_path, monkeypatch, offline):
     assert len(text.splitlines()) < 20
 
 
+@pytest.mark.index
 def test_a_folder_without_marker_is_rebuilt(tmp_path):
     cache = EnvironmentCache(tmp_path)
     key = cache.key_for(["six"])
@@ -178,6 +182,7 @@ def test_missing_interpreter_is_reported(tmp_path):
         EnvironmentCache(tmp_path, python="python-that-does-not-exist-9")
 
 
+@pytest.mark.index
 def test_two_threads_build_the_same_environment_once(tmp_path, counting_uv, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -190,6 +195,7 @@ def test_two_threads_build_the_same_environment_once(tmp_path, counting_uv, monk
     assert _calls(log) == ["venv", "pip"]
 
 
+@pytest.mark.index
 def test_a_fixed_name_is_installed_and_reported(tmp_path):
     env = EnvironmentCache(tmp_path).ensure(["yaml"])  # the import name of pyyaml
     assert env.requirements == ("pyyaml",)

@@ -2,11 +2,14 @@
 
 The artifact store refuses URIs outside its root by design; an imported artifact is read
 where it is: local paths and file:// URIs in place, other schemes fetched with fsspec into a
-cache folder, once per URI.
+cache folder, once per version of the object: a copy is keyed by the URI and the object's
+fingerprint (fsspec's `ukey`: size, modification time, ETag), so a mutable
+`s3://bucket/latest.csv` that changes is fetched again, and an unchanged one is not.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import uuid
@@ -38,11 +41,12 @@ def local_copy(uri: str, cache_dir: Path) -> Path:
                 hint="check the importer's artifact_uri",
             )
         return Path(local)
-    dest = cache_dir / uuid.uuid5(uuid.NAMESPACE_URL, uri).hex / Path(uri.rstrip("/")).name
+    filesystem = _filesystem(uri)
+    folder = cache_dir / uuid.uuid5(uuid.NAMESPACE_URL, uri).hex / _fingerprint(filesystem, uri)
+    dest = folder / Path(uri.rstrip("/")).name
     if dest.exists():
         return dest
-    filesystem = _filesystem(uri)
-    staging = dest.parent / f".staging-{uuid.uuid4().hex}"
+    staging = folder / f".staging-{uuid.uuid4().hex}"
     try:
         staging.parent.mkdir(parents=True, exist_ok=True)
         filesystem.get(uri, str(staging), recursive=filesystem.isdir(uri))
@@ -56,6 +60,19 @@ def local_copy(uri: str, cache_dir: Path) -> Path:
             hint="check the URI, network access and credentials",
         ) from None
     return dest
+
+
+def _fingerprint(filesystem: Any, uri: str) -> str:
+    """What tells one version of the object at `uri` from another (a short hash)."""
+    try:
+        key = str(filesystem.ukey(uri))
+    except Exception as exc:  # fsspec back-ends raise anything: network, auth, missing
+        raise StoreError(
+            f"cannot read imported artifact {uri!r}: {type(exc).__name__}: {exc}",
+            uri=uri,
+            hint="check the URI, network access and credentials",
+        ) from None
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def _filesystem(uri: str) -> Any:
