@@ -39,7 +39,9 @@ def _write_config(home, text):
 
 
 def test_the_config_file_sits_between_environment_and_default(tmp_path):
-    _write_config(tmp_path, 'parallelism = 5\nartifact_root = "s3://bucket/a"\nfork_servers = false\n')
+    _write_config(
+        tmp_path, 'parallelism = 5\nartifact_root = "s3://bucket/a"\nfork_servers = false\n'
+    )
     s = Settings.load(env={}, home=tmp_path)
     assert (s.parallelism, s.artifact_root, s.fork_servers) == (5, "s3://bucket/a", False)
     assert s.config_file == tmp_path / "config.toml"

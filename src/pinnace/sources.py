@@ -201,9 +201,4 @@ def _in_file(exc: CompileError, file: Path) -> CompileError:
     return exc
 
 
-def source_kind(path: str | Path) -> str:
-    suffix = Path(path).suffix.lower()
-    return "spec" if suffix in _SPEC_SUFFIXES else "python"
-
-
 __all__ = ["load_pipeline_documents", "load_pipeline_file", "notebook_source"]

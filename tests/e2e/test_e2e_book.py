@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 import yaml
 from e2e_support import EXAMPLES, CliResult, clean_env, pinnace
 
+from book_reference import book_numbers
 from pinnace.data import SALARY_CSV
 
 pytestmark = pytest.mark.index
@@ -28,30 +28,6 @@ BOOK_TASKS = [
     "evaluate-model",
     "perform-sample-prediction",
 ]
-#: the book's computation, run here with the interpreter (and so the pandas and scikit-learn
-#: builds) of the task's own environment, on the same CSV: prints R² and the 42-month prediction
-REFERENCE = """
-import io, sys
-import pandas as pd
-from sklearn.linear_model import LinearRegression
-from sklearn.model_selection import train_test_split
-
-def round_trip(frame):  # the tasks hand data to each other as CSV files
-    text = io.StringIO()
-    frame.to_csv(text, header=True, index=False)
-    return pd.read_csv(io.StringIO(text.getvalue()))
-
-data = round_trip(pd.read_csv(sys.argv[1]))
-mem, ms = "management_experience_months", "monthly_salary"
-X_train, X_test, y_train, y_test = train_test_split(
-    data[mem].values, data[ms].values, test_size=0.3, random_state=0
-)
-train = round_trip(pd.DataFrame({mem: X_train, ms: y_train}))
-test = round_trip(pd.DataFrame({mem: X_test, ms: y_test}))
-model = LinearRegression().fit(train[mem].values.reshape(-1, 1), train[ms].values)
-print(model.score(test[mem].values.reshape(-1, 1), test[ms].values))
-print(model.predict([[42]])[0])
-"""
 
 
 @pytest.fixture(scope="module")
@@ -91,24 +67,6 @@ def _printed_float(log: str) -> float:
     raise AssertionError(f"no number printed in the log:\n{log}")
 
 
-def _reference(home: Path, run_id: str) -> tuple[float, float]:
-    """R² and the 42-month prediction, computed with evaluate-model's own interpreter."""
-    from pinnace.backend import open_backend
-    from pinnace.settings import Settings
-
-    backend = open_backend(Settings.load(env={}, home=home), settle=False)
-    try:
-        executions = backend.metadata.list_executions(run_id)
-    finally:
-        backend.close()
-    python = next(e for e in executions if e.task_name == "evaluate-model").environment["python"]
-    done = subprocess.run(
-        [python, "-c", REFERENCE, str(SALARY_CSV)], capture_output=True, text=True, check=True
-    )
-    score, prediction = (float(v) for v in done.stdout.split())
-    return score, prediction
-
-
 def _states(document: dict[str, Any]) -> dict[str, str]:
     return {task["name"]: task["state"] for task in document["tasks"]}
 
@@ -139,7 +97,7 @@ def test_progress_names_each_task_as_it_happens(first_run: CliResult) -> None:
 
 def test_logs_show_score_prediction_and_sklearn_warning(home: Path, first_run: CliResult) -> None:
     run_id = first_run.json()["run_id"]
-    expected_score, expected_prediction = _reference(home, run_id)
+    expected_score, expected_prediction = book_numbers(home, run_id)
     score = _printed_float(_log(home, run_id, "evaluate-model"))
     assert 0.0 < score < 1.0
     assert score == pytest.approx(expected_score, rel=1e-9)
@@ -192,7 +150,7 @@ def test_kfp1_argo_yaml_runs_with_a_local_csv(home: Path, first_run: CliResult) 
     assert document["state"] == "SUCCEEDED"
     assert set(_states(document)) == set(BOOK_TASKS)
     log = _log(home, document["run_id"], "evaluate-model")
-    assert _printed_float(log) == pytest.approx(_reference(home, document["run_id"])[0], rel=1e-9)
+    assert _printed_float(log) == pytest.approx(book_numbers(home, document["run_id"])[0], rel=1e-9)
     assert "reused" in log  # the kfp 1.x program ran in the environment built earlier
 
 
@@ -224,7 +182,7 @@ def test_compiled_spec_runs_without_cache_reusing_envs(
     assert logs.count(") reused") == len(BOOK_TASKS), logs
     assert " built " not in logs
     score = _printed_float(_log(home, document["run_id"], "evaluate-model"))
-    assert score == pytest.approx(_reference(home, document["run_id"])[0], rel=1e-9)
+    assert score == pytest.approx(book_numbers(home, document["run_id"])[0], rel=1e-9)
 
 
 def test_unchanged_notebook_compiles_with_the_kfp_alias(

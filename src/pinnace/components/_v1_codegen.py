@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pinnace.components import _v1_data_passing as data_passing
+from . import _v1_data_passing as data_passing
 
 # The shell line that runs the program text passed as "$0" (kfp 1.8 writes it to a file
 # so that Python can show tracebacks and `inspect.getsource` works inside the task).

@@ -9,16 +9,16 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pinnace.components import _v1_data_passing as data_passing
-from pinnace.components._v1_codegen import (
+from ..errors import CompileError
+from . import _v1_data_passing as data_passing
+from ._v1_codegen import (
     INPUT_STYLES,
     OUTPUT_STYLES,
     Port,
     container_command_and_args,
 )
-from pinnace.components._v1_docstring import parse_docstring
-from pinnace.components._v1_source import function_source
-from pinnace.errors import CompileError
+from ._v1_docstring import parse_docstring
+from ._v1_source import function_source
 
 DEFAULT_BASE_IMAGE = "python:3.7"
 _SINGLE_OUTPUT_NAME = "Output"

@@ -9,7 +9,7 @@ import textwrap
 import tokenize
 from collections.abc import Callable, Iterator
 
-from pinnace.errors import PipelineSourceError
+from ..errors import PipelineSourceError
 
 _OPEN_BRACKETS = {"(", "[", "{"}
 _CLOSE_BRACKETS = {")", "]", "}"}

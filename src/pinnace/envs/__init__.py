@@ -3,10 +3,10 @@ recognition of lightweight components' commands."""
 
 from __future__ import annotations
 
-from pinnace.envs.cache import Environment, EnvironmentCache
-from pinnace.envs.commands import LightweightProgram, recognize_command
-from pinnace.envs.indexes import IndexConfig, resolve_indexes
-from pinnace.envs.requirements import (
+from .cache import Environment, EnvironmentCache
+from .commands import LightweightProgram, recognize_command
+from .indexes import IndexConfig, resolve_indexes
+from .requirements import (
     NormalizedRequirements,
     RequirementFix,
     normalize_requirements,

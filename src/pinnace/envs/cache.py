@@ -23,9 +23,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pinnace.envs.indexes import IndexConfig, resolve_indexes
-from pinnace.envs.requirements import RequirementFix, normalize_requirements, requirement_name
-from pinnace.errors import EnvironmentBuildError, PinnaceError
+from ..errors import EnvironmentBuildError, PinnaceError
+from .indexes import IndexConfig, resolve_indexes
+from .requirements import RequirementFix, normalize_requirements, requirement_name
 
 MARKER = "pinnace-env.json"
 _KEY_VERSION = "3"  # bump when the layout of an environment changes (3: no build-time .pyc)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from pinnace.envs.requirements import requirement_name
+from .requirements import requirement_name
 
 KFP_V2 = "kfp-v2"
 KFP_V1 = "kfp-v1"

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pinnace.errors import UserInputError
+from ..errors import UserInputError
 
 # Names that are on PyPI only as placeholders that fail to install on purpose, or that are
 # import names of a package published under another name (no distribution of that name exists).

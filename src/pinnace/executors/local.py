@@ -118,6 +118,8 @@ class LocalExecutor:
         self._supervisor = Supervisor(supervision)
         self._on_process = on_process
         self._processes: dict[str, Containment] = {}
+        #: executions submitted and not finished; cancel marks only those (then forgets them)
+        self._submitted: set[str] = set()
         self._canceled: set[str] = set()
         self._lock = threading.Lock()
         pool = None
@@ -143,12 +145,22 @@ class LocalExecutor:
         """Stage `launch` (see executors/staging.py), run it, commit its outputs."""
         if self._artifacts is None or self._work_dir is None:
             raise ExecutorError("this LocalExecutor was built without an artifact store")
-        return self._pool.submit(
-            run_attempt, launch, self._artifacts, self._work_dir, launch.log_path, self._execute
-        )
+        artifacts, work_dir = self._artifacts, self._work_dir
+        with self._lock:
+            self._submitted.add(launch.execution_id)
+
+        def attempt() -> ExecutionOutcome:
+            try:
+                return run_attempt(launch, artifacts, work_dir, launch.log_path, self._execute)
+            finally:
+                self._forget(launch.execution_id)  # staging may fail before _execute
+
+        return self._pool.submit(attempt)
 
     def submit_staged(self, launch: StagedLaunch) -> Future[ExecutionOutcome]:
         """Run a launch already staged on this machine (its outputs are left in place)."""
+        with self._lock:
+            self._submitted.add(launch.execution_id)
         return self._pool.submit(self._execute, launch)
 
     def prestart(self, upcoming: Sequence[UpcomingTask]) -> list[str]:
@@ -172,7 +184,8 @@ class LocalExecutor:
         (default 5; 0 kills at once)."""
         grace = _KILL_GRACE_SECONDS if grace is None else grace
         with self._lock:
-            self._canceled.add(execution_id)
+            if execution_id in self._submitted:
+                self._canceled.add(execution_id)
             attempt = self._processes.get(execution_id)
         if attempt is None:
             return
@@ -204,6 +217,18 @@ class LocalExecutor:
     # -- one execution --------------------------------------------------------------------
 
     def _execute(self, launch: StagedLaunch) -> ExecutionOutcome:
+        try:
+            return self._execute_logged(launch)
+        finally:
+            self._forget(launch.execution_id)
+
+    def _forget(self, execution_id: str) -> None:
+        """The execution ended: a later cancel of it is a no-op, and its id is not kept."""
+        with self._lock:
+            self._submitted.discard(execution_id)
+            self._canceled.discard(execution_id)
+
+    def _execute_logged(self, launch: StagedLaunch) -> ExecutionOutcome:
         with open(launch.log_path, "ab", buffering=0) as log:
             try:
                 argv, environment, shape = self._prepare(launch, log)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pinnace.spec.argo import convert_argo_workflow, is_argo_workflow
-from pinnace.spec.load import LoadedSpec, load_spec
-from pinnace.spec.validate import SpecProblem, check_spec, validate_platform_spec, validate_spec
-from pinnace.spec.yaml_safe import YamlLimits, load_documents
+from .argo import convert_argo_workflow, is_argo_workflow
+from .load import LoadedSpec, load_spec
+from .validate import SpecProblem, check_spec, validate_platform_spec, validate_spec
+from .yaml_safe import YamlLimits, load_documents
 
 __all__ = [
     "LoadedSpec",

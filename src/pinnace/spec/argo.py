@@ -20,8 +20,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pinnace.errors import SpecError
-from pinnace.spec.argo_templates import ConvertedTemplate, convert_template, parameter_type, typed
+from ..errors import SpecError
+from .argo_templates import ConvertedTemplate, convert_template, parameter_type, typed
 
 __all__ = ["convert_argo_workflow", "is_argo_workflow"]
 

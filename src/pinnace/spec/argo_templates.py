@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pinnace.errors import SpecError
+from ..errors import SpecError
 
 __all__ = [
     "ARTIFACT_TYPE",

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pinnace.errors import PipelineSourceError, SpecError
-from pinnace.spec.argo import convert_argo_workflow, is_argo_workflow
-from pinnace.spec.validate import validate_platform_spec, validate_spec
-from pinnace.spec.yaml_safe import DEFAULT_LIMITS, YamlLimits, check_tree, load_documents
+from ..errors import PipelineSourceError, SpecError
+from .argo import convert_argo_workflow, is_argo_workflow
+from .validate import validate_platform_spec, validate_spec
+from .yaml_safe import DEFAULT_LIMITS, YamlLimits, check_tree, load_documents
 
 __all__ = ["LoadedSpec", "load_spec"]
 

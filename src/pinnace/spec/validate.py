@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pinnace.errors import SpecError
+from ..errors import SpecError
 
 __all__ = [
     "SUPPORTED_SCHEMA_VERSIONS",

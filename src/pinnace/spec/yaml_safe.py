@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from pinnace.errors import SpecError
+from ..errors import SpecError
 
 __all__ = ["DEFAULT_LIMITS", "YamlLimits", "check_tree", "load_documents", "spec_error"]
 

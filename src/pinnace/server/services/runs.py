@@ -190,7 +190,3 @@ def delete_run(ctx: ServerContext, principal: Principal, run_id: str) -> None:
             f"run {run_id!r} is still {run.state.value}", hint="terminate it first"
         )
     ctx.backend.metadata.delete_record(RunRecord, run_id)
-
-
-def run_finished(run: RunRecord) -> datetime | None:
-    return run.finished_at if run.state.terminal else None

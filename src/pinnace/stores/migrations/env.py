@@ -9,8 +9,8 @@ from pinnace.stores._tables import metadata
 connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError(
-        "run Pinnace migrations through pinnace.stores.sql.upgrade_database(url), "
-        "which passes the connection in"
+        "run Pinnace migrations through pinnace.stores._database.ensure_schema (opening a "
+        "store does), which passes the connection in"
     )
 
 # render_as_batch lets later migrations alter SQLite tables (copy-and-move under the hood).

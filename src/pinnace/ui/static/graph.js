@@ -21,7 +21,6 @@ const ART_H = 30;
 const PACK_MIN = 12;
 /** The packed block's width : height. */
 const ASPECT = 1.6;
-const STATES = ["pending", "running", "succeeded", "failed", "skipped", "cached", "canceled"];
 /** A state's icon: the colour is never the only sign of a state. */
 export const STATE_ICONS = {
   PENDING: "○", RUNNING: "◔", SUCCEEDED: "✓", FAILED: "✕", SKIPPED: "⤼", CACHED: "↺",
@@ -31,7 +30,7 @@ export const stateIcon = (state) => STATE_ICONS[String(state || "").toUpperCase(
 
 function stateClass(state) {
   const name = String(state || "").toLowerCase();
-  return STATES.includes(name) ? `state-${name}` : name ? `state-${name}` : "";
+  return name ? `state-${name}` : "";
 }
 
 function clip(label, max = MAX_CHARS) {
