@@ -120,3 +120,10 @@ def test_a_task_whose_only_output_is_metrics_is_served_from_the_cache(tmp_path):
         driver.executor.close()
     assert states == [TaskState.SUCCEEDED, TaskState.CACHED]
     assert task.outputs["artifacts"]["metrics"][0]["metadata"] == {"accuracy": 0.9}
+
+
+def test_any_value_feeds_a_string_input_as_text_as_kubeflow_does(tmp_path):
+    run, tasks = run_kfp("values_as_text", tmp_path, spec=_spec("values_as_text", tmp_path))
+    assert run.state is RunState.SUCCEEDED, run.error
+    got = sorted(t.outputs["parameters"]["Output"] for p, t in tasks.items() if "/echo" in p)
+    assert got == ["3", "4", '[1,"a"]', '[2.5,true]']

@@ -164,6 +164,10 @@ def bind_inputs(
             parameters[name] = definition["defaultValue"]
         if coerce and name in parameters and parameters[name] is not None:
             kind = definition.get("parameterType", "STRING")
+            if kind == "STRING" and not isinstance(parameters[name], str):
+                # As Kubeflow's driver: any value may feed a string input, as text (a loop
+                # item that is a number or a list, a task's integer output).
+                parameters[name] = as_text(parameters[name])
             parameters[name] = coerce_parameter(name, parameters[name], kind)
     bound: dict[str, list[ArtifactDict]] = {}
     for name, binding in (bindings.get("artifacts") or {}).items():
@@ -346,6 +350,18 @@ def build_executor_input(
     if out_artifacts:
         executor_input["outputs"]["artifacts"] = out_artifacts
     return executor_input
+
+
+def as_text(value: Any) -> str:
+    """A parameter value as Kubeflow's driver writes it for a STRING input (PbValueToText):
+    numbers without a needless fraction, `true`/`false`, lists and dicts as compact JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(as_protojson(float(value))) if isinstance(value, float) else str(value)
+    if value is None:
+        return ""
+    return json.dumps(as_protojson(value), separators=(",", ":"))
 
 
 def as_protojson(value: Any) -> Any:
