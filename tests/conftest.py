@@ -50,12 +50,14 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 
 
 @pytest.fixture(scope="session")
-def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory, s3: S3Server) -> Iterator[RayCluster]:
     """A local Ray cluster, started once per session (20-40 s, about 1.3 GB): a head without
     CPUs and two workers with different resources; this process is connected to it.
 
     "gpu": 1 CPU, one (declared) NVIDIA_TESLA_T4 GPU, label pool=gpu;
     "cpu": 1 CPU, label pool=cpu.
+    The nodes reach the session's S3 server (its AWS variables are set when they start) and
+    keep their Pinnace home (uv cache, work folders) in a temporary folder.
     """
     workers = {
         "gpu": [
@@ -67,8 +69,11 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster
     }
     # Unix socket paths must stay short: not under pytest's deep temporary folders.
     temp = Path(tempfile.mkdtemp(prefix="pnray-", dir="/tmp"))
+    node_env = {"PINNACE_HOME": str(temp / "node-home")}
     try:
-        with start_ray_cluster(temp, workers, log_dir=tmp_path_factory.mktemp("ray")) as cluster:
+        with start_ray_cluster(
+            temp, workers, log_dir=tmp_path_factory.mktemp("ray"), env=node_env
+        ) as cluster:
             import ray
 
             ray.init(address=cluster.address, _node_ip_address=RAY_IP, logging_level="WARNING")

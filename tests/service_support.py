@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +171,7 @@ class RayNode:
     process: subprocess.Popen[bytes]
     args: list[str]
     log: Path
+    port: int
 
     def kill(self) -> None:
         """Kill the node's whole process group at once: its raylet, workers and everything."""
@@ -190,10 +191,23 @@ class RayCluster:
     address: str
     temp_dir: Path
     nodes: dict[str, RayNode]
+    starters: dict[str, Any] = field(default_factory=dict)
 
     def stop(self) -> None:
         for node in reversed(list(self.nodes.values())):
             node.kill()
+
+    def name_of(self, node_id: str) -> str:
+        """Our name ("head", "gpu", ...) of the Ray node with this id."""
+        import ray
+
+        port = next(n["NodeManagerPort"] for n in ray.nodes() if n["NodeID"] == node_id)
+        return next(name for name, node in self.nodes.items() if node.port == port)
+
+    def restart(self, name: str) -> None:
+        """Start a killed node again and wait until the whole cluster is alive."""
+        _start_node(self.nodes, name, self.starters[name])
+        _wait_for_nodes(self.address, len(self.nodes), self.nodes)
 
 
 def _ray_ports(base: int) -> list[str]:
@@ -210,20 +224,25 @@ def _ray_ports(base: int) -> list[str]:
 
 
 def start_ray_node(
-    name: str, temp_dir: Path, extra: list[str], base_port: int, log_dir: Path
+    name: str,
+    temp_dir: Path,
+    extra: list[str],
+    base_port: int,
+    log_dir: Path,
+    env: dict[str, str] | None = None,
 ) -> RayNode:
     ray = str(Path(sys.executable).with_name("ray"))
     args = [
         ray, "start", "--block", f"--node-ip-address={RAY_IP}", "--disable-usage-stats",
         *_ray_ports(base_port), *extra,
     ]  # fmt: skip
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, **(env or {}), "RAY_USAGE_STATS_ENABLED": "0"}
     log = open(log_dir / f"ray-{name}.log", "wb")
     process = subprocess.Popen(
         args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
         start_new_session=True,
     )  # fmt: skip
-    return RayNode(name, process, args, log_dir / f"ray-{name}.log")
+    return RayNode(name, process, args, log_dir / f"ray-{name}.log", base_port)
 
 
 @contextmanager
@@ -232,6 +251,7 @@ def ray_cluster(
     workers: dict[str, list[str]],
     head: list[str] | None = None,
     log_dir: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[RayCluster]:
     """Start a head (no CPUs: tasks go to the workers) and `workers` (name -> extra args)."""
     try:
@@ -249,9 +269,10 @@ def ray_cluster(
             f"--temp-dir={temp_dir}", f"--ray-client-server-port={free_port()}",
             *(head or ["--num-cpus=0"]),
         ]  # fmt: skip
-        _start_node(
-            nodes, "head", lambda: start_ray_node("head", temp_dir, head_args, 20000, log_dir)
+        cluster.starters["head"] = lambda: start_ray_node(
+            "head", temp_dir, head_args, 20000, log_dir, env
         )
+        _start_node(nodes, "head", cluster.starters["head"])
         _wait_for_nodes(address, 1, nodes)
         # One node at a time: on a loaded machine Ray gives a raylet 30 s to register.
         for index, (name, extra) in enumerate(workers.items()):
@@ -259,8 +280,9 @@ def ray_cluster(
             port = 20200 + 200 * index
 
             def start(name: str = name, args: list[str] = args, port: int = port) -> RayNode:
-                return start_ray_node(name, temp_dir, args, port, log_dir)
+                return start_ray_node(name, temp_dir, args, port, log_dir, env)
 
+            cluster.starters[name] = start
             _start_node(nodes, name, start)
             _wait_for_nodes(address, 2 + index, nodes)
         del ray

@@ -60,6 +60,18 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         is_flag=True,
         help="Run tasks with this interpreter instead of per-task environments.",
     )
+    @click.option(
+        "--executor",
+        type=click.Choice(["local", "ray"]),
+        default=None,
+        help="Where tasks run: this machine or a Ray cluster [env PINNACE_EXECUTOR; local].",
+    )
+    @click.option(
+        "--ray-address",
+        metavar="HOST:PORT",
+        default=None,
+        help="The Ray cluster for --executor ray [env PINNACE_RAY_ADDRESS; a new local one].",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON last.")
     @click.option(
         "--server",
@@ -83,6 +95,8 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         cache_ttl: float | None,
         parallelism: int | None,
         use_current_python: bool,
+        executor: str | None,
+        ray_address: str | None,
         as_json: bool,
         server: str | None,
         token: str | None,
@@ -94,7 +108,11 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         from .progress import ProgressPrinter
 
         config = settings(
-            ctx, parallelism=parallelism, use_current_python=use_current_python or None
+            ctx,
+            parallelism=parallelism,
+            use_current_python=use_current_python or None,
+            executor=executor,
+            ray_address=ray_address,
         )
         if server:
             code = _run_on_server(

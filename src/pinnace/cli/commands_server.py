@@ -32,6 +32,18 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         "--artifact-root", default=None, help="Artifact folder or URL [env PINNACE_ARTIFACT_ROOT]."
     )
     @click.option(
+        "--executor",
+        type=click.Choice(["local", "ray"]),
+        default=None,
+        help="Where tasks run: this machine or a Ray cluster [env PINNACE_EXECUTOR; local].",
+    )
+    @click.option(
+        "--ray-address",
+        metavar="HOST:PORT",
+        default=None,
+        help="The Ray cluster for --executor ray [env PINNACE_RAY_ADDRESS].",
+    )
+    @click.option(
         "--path-prefix",
         default=None,
         help="Serve under this path, e.g. /pipeline [env PINNACE_PATH_PREFIX].",
@@ -54,6 +66,8 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         port: int,
         database_url: str | None,
         artifact_root: str | None,
+        executor: str | None,
+        ray_address: str | None,
         path_prefix: str | None,
         no_auth: bool,
         max_upload_bytes: int | None,
@@ -65,6 +79,8 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
             database_url=database_url,
             artifact_root=artifact_root,
             auth=False if no_auth else None,
+            executor=executor,
+            ray_address=ray_address,
             path_prefix=path_prefix,
             max_upload_bytes=max_upload_bytes,
             allowed_hosts=allowed_hosts or None,

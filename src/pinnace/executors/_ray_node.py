@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,9 +33,10 @@ LOG_INTERVAL_S = 0.2
 
 @dataclass(frozen=True)
 class NodeConfig:
-    """How a node runs attempts: its Pinnace home (uv cache, work folders), the interpreter."""
+    """How a node runs attempts: its Pinnace home (uv cache, work folders; None: the node's
+    PINNACE_HOME, else ~/.pinnace) and whether tasks use the worker's interpreter."""
 
-    home: str
+    home: str | None = None
     use_current_python: bool = False
 
 
@@ -60,7 +61,7 @@ def node_attempt(
     launch: TaskLaunch, config: NodeConfig, gpus: tuple[str, ...], node: str
 ) -> Iterator[LogChunk | Started | ExecutionOutcome]:
     """Run one attempt on this node; yields log chunks and Started, then the outcome."""
-    home = Path(config.home).expanduser()
+    home = Path(config.home or os.environ.get("PINNACE_HOME") or "~/.pinnace").expanduser()
     log_path = home / "logs" / launch.run_id / f"{launch.task_name}.{launch.execution_id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.touch()
@@ -109,7 +110,8 @@ def node_attempt(
         raise
     finally:
         log_path.unlink(missing_ok=True)
-    yield result[0] if result else ExecutionOutcome(exit_code=-1, error="attempt lost")
+    outcome = result[0] if result else ExecutionOutcome(exit_code=-1, error="attempt lost")
+    yield replace(outcome, environment={**outcome.environment, "ray_node": node})
 
 
 def _local_executor(

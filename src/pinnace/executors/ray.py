@@ -94,13 +94,14 @@ class RayExecutor:
         *,
         address: str | None,
         artifact_root: str,
-        home: str = "~/.pinnace",
+        home: str | None = None,
         use_current_python: bool = False,
         on_process: ProcessListener | None = None,
         capacity: int | None = None,
         node_ip_address: str | None = None,
     ) -> None:
-        """`home` is the Pinnace home on the nodes (uv cache, work folders)."""
+        """`home` is the Pinnace home on the nodes (uv cache, work folders); None: each node's
+        PINNACE_HOME, else ~/.pinnace there."""
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         try:
             import ray

@@ -1,0 +1,234 @@
+"""Beyond one machine, for real: a Ray cluster of a head and two workers with different
+resources, artifacts in S3 (moto on loopback), metadata in PostgreSQL.
+
+A 200-task fan-out runs across both workers; a worker killed while it runs a task fails that
+attempt, the task is retried on the other worker and the run succeeds, with nothing of the
+dead attempt left running; tasks land on the node their accelerator or node selector names;
+a request no node can satisfy fails at once with a clear reason; the book's pipeline runs
+through `pinnace run --executor ray` (it builds scikit-learn environments: index marker).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_support import EXAMPLES, clean_env, pinnace
+
+from pinnace import dsl
+from pinnace.api import run as run_pipeline
+from pinnace.settings import Settings
+from pinnace.stores import open_artifact_store, open_metadata_store
+
+FAN_OUT = 200
+
+
+@dsl.component
+def square(i: int, out: dsl.Output[dsl.Dataset]) -> int:
+    with open(out.path, "w") as f:
+        f.write(str(i * i))
+    return i * i
+
+
+@dsl.component
+def total(values: list) -> int:
+    return sum(values)
+
+
+@dsl.pipeline(name="ray-fan-out")
+def fan_out():
+    with dsl.ParallelFor(list(range(FAN_OUT))) as i:
+        task = square(i=i)
+        task.set_cpu_limit("0.5")
+    total(values=dsl.Collected(task.outputs["Output"]))
+
+
+@dsl.component
+def slow_step(marker: str, seconds: float) -> str:
+    import os
+    import time
+
+    # the first attempt announces itself and waits to be killed with its node
+    first = not os.path.exists(marker)
+    with open(marker, "a") as f:
+        f.write(f"{os.getpid()}\n")
+    if first:
+        time.sleep(seconds)
+    return "done"
+
+
+@dsl.pipeline(name="ray-survivor")
+def survivor(marker: str, seconds: float = 120.0):
+    slow_step(marker=marker, seconds=seconds).set_retry(2, backoff_duration="0s")
+
+
+@dsl.component
+def where() -> str:
+    import os
+
+    return os.environ.get("CUDA_VISIBLE_DEVICES", "")
+
+
+@dsl.pipeline(name="ray-placement")
+def placement():
+    where().set_accelerator_type("NVIDIA_TESLA_T4").set_accelerator_limit(1)
+    where().set_env_variable("PINNACE_NODE_SELECTOR_POOL", "cpu")
+
+
+@dsl.pipeline(name="ray-infeasible")
+def infeasible():
+    where().set_accelerator_type("TPU_V4").set_accelerator_limit(8)
+
+
+@pytest.fixture(scope="module")
+def settings(ray_cluster, s3, postgresql_url, tmp_path_factory) -> Settings:
+    os.environ["PINNACE_RAY_NODE_IP"] = "127.0.0.2"
+    return Settings.load(
+        env={},
+        home=tmp_path_factory.mktemp("driver-home"),
+        database_url=postgresql_url,
+        artifact_root=s3.root("ray-e2e"),
+        executor="ray",
+        ray_address=ray_cluster.address,
+        use_current_python=True,
+    )
+
+
+def executions_of(settings: Settings, run_id: str) -> list[Any]:
+    store = open_metadata_store(settings.database_url)
+    try:
+        return store.list_executions(run_id)
+    finally:
+        store.close()
+
+
+def test_a_200_task_fan_out_runs_across_both_workers(settings, ray_cluster) -> None:
+    result = run_pipeline(fan_out, settings=settings)
+    assert result.state == "SUCCEEDED", result.error
+    assert result.task("total").outputs["Output"] == sum(i * i for i in range(FAN_OUT))
+    executions = executions_of(settings, result.run_id)
+    assert len(executions) == FAN_OUT + 1
+    nodes = Counter(ray_cluster.name_of(e.environment["ray_node"]) for e in executions)
+    assert set(nodes) == {"gpu", "cpu"}, nodes  # the head has no CPUs
+    # the artifacts are objects in S3, committed with their markers
+    store = open_artifact_store(settings.artifact_root)
+    square_7 = next(t for t in result.tasks if t.name.endswith("[7]/square"))
+    uri = square_7.outputs["out"]
+    assert uri.startswith("s3://")
+    with store.open(uri) as f:
+        assert f.read() == b"49"
+
+
+def test_a_killed_worker_fails_its_attempt_and_the_retry_succeeds_elsewhere(
+    settings, ray_cluster, tmp_path
+) -> None:
+    from pinnace.executors._supervision import kill_leftover
+
+    marker = tmp_path / "started"
+    outcome: dict[str, Any] = {}
+    driver = threading.Thread(
+        target=lambda: outcome.update(
+            result=run_pipeline(survivor, {"marker": str(marker)}, settings=settings)
+        )
+    )
+    driver.start()
+    deadline = time.monotonic() + 180
+    while not marker.exists():
+        assert time.monotonic() < deadline and driver.is_alive(), outcome
+        time.sleep(0.2)
+    # the running attempt's node, as the metadata store recorded it
+    run_id = _latest_run_id(settings)
+    first = _running_execution(settings, run_id)
+    victim = ray_cluster.name_of(first.process["ray_node"])
+    ray_cluster.nodes[victim].kill()
+    driver.join(300)
+    try:
+        result = outcome["result"]
+        assert result.state == "SUCCEEDED", result.error
+        executions = executions_of(settings, run_id)
+        assert len(executions) == 2
+        failed, retried = executions
+        assert "node" in (failed.error or "") and "died" in (failed.error or ""), failed.error
+        assert ray_cluster.name_of(retried.environment["ray_node"]) != victim
+        # nothing of the dead attempt runs on: the attempt never ran twice at once
+        assert kill_leftover({**failed.process, "host": None}) == 0
+        pids = marker.read_text().split()
+        assert len(pids) == 2
+        assert not _running(int(pids[0]))
+    finally:
+        ray_cluster.restart(victim)
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting for its new parent to reap it does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _latest_run_id(settings: Settings) -> str:
+    store = open_metadata_store(settings.database_url)
+    try:
+        return store.list_runs()[0].run_id
+    finally:
+        store.close()
+
+
+def _running_execution(settings: Settings, run_id: str) -> Any:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for execution in executions_of(settings, run_id):
+            if execution.process and execution.process.get("ray_node"):
+                return execution
+        time.sleep(0.2)
+    pytest.fail("the attempt's process was never recorded")
+
+
+def test_tasks_land_where_their_accelerator_or_node_selector_says(settings, ray_cluster) -> None:
+    result = run_pipeline(placement, settings=settings)
+    assert result.state == "SUCCEEDED", result.error
+    by_task = {e.task_name: e for e in executions_of(settings, result.run_id)}
+    gpu_task, cpu_task = sorted(by_task)  # where, where-2
+    assert ray_cluster.name_of(by_task[gpu_task].environment["ray_node"]) == "gpu"
+    assert result.task(gpu_task).outputs["Output"] == "0"  # the GPU Ray assigned it
+    assert ray_cluster.name_of(by_task[cpu_task].environment["ray_node"]) == "cpu"
+    assert result.task(cpu_task).outputs["Output"] == ""
+
+
+def test_a_request_no_node_can_satisfy_fails_at_once(settings) -> None:
+    result = run_pipeline(infeasible, settings=settings)
+    assert result.state == "FAILED"
+    error = result.task("where").error
+    assert "no node of the Ray cluster can ever run it" in error
+    assert "TPU_V4=8" in error
+
+
+@pytest.mark.index
+@pytest.mark.slow
+def test_the_book_pipeline_runs_on_the_cluster(settings, ray_cluster, s3, tmp_path) -> None:
+    env = clean_env(
+        **s3.env,
+        PINNACE_DATABASE_URL=settings.database_url,
+        PINNACE_ARTIFACT_ROOT=settings.artifact_root,
+        PINNACE_RAY_NODE_IP="127.0.0.2",
+    )
+    result = pinnace(
+        tmp_path,
+        "run",
+        EXAMPLES / "basic_pipeline.py",
+        "--executor",
+        "ray",
+        "--ray-address",
+        ray_cluster.address,
+        "--json",
+        env=env,
+    )
+    assert result.returncode == 0, result.describe()
+    assert '"SUCCEEDED"' in result.stdout
