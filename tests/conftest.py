@@ -19,13 +19,20 @@ from service_support import (
 )
 from service_support import ray_cluster as start_ray_cluster
 
+#: tests that build environments from a package index may spend minutes downloading
+INDEX_TIMEOUT_SECONDS = 900
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test under tests/ui drives Chromium: mark it `browser` (-m "not browser")."""
+    """Every test under tests/ui drives Chromium: mark it `browser` (-m "not browser").
+    A test marked `index` gets a longer timeout than the default (pyproject), unless it sets
+    its own."""
     browser_tests = Path(__file__).parent / "ui"
     for item in items:
         if item.path.is_relative_to(browser_tests):
             item.add_marker(pytest.mark.browser)
+        if item.get_closest_marker("index") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(INDEX_TIMEOUT_SECONDS))
 
 
 @pytest.fixture(scope="session")
