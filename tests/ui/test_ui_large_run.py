@@ -1,6 +1,7 @@
-"""The run page of a 200-task run: first render time, live updates while it runs, no long stalls.
+"""The run page of a 200-task run: it renders every task and updates live while the run goes.
 
-Figures go to test-output/ui/large-run.json (bench/ui_bench.py measures the same, repeatedly).
+Timings (first render, main-thread stalls) go to test-output/ui/large-run.json as a record;
+no test asserts on wall-clock time: bench/ui_bench.py measures and reports it.
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ from ui_pipelines import many_tasks_pipeline, spec_of
 from ui_support import OUTPUT, LiveServer
 
 TASKS = 200
-# Generous bounds: a laptop renders it in well under a second; CI machines are slower.
-FIRST_RENDER_LIMIT_S = 5.0
-LONGEST_STALL_LIMIT_MS = 1000.0
 
 # Record main-thread stalls (long tasks over 50 ms) from the page's start.
 LONG_TASKS = """
@@ -70,9 +68,7 @@ def test_run_page_of_200_tasks_renders_and_updates(session_page: Any, server: Li
     OUTPUT.mkdir(parents=True, exist_ok=True)
     (OUTPUT / "large-run.json").write_text(json.dumps(figures, indent=2))
     assert run["state"] == "SUCCEEDED", run
-    assert first_render < FIRST_RENDER_LIMIT_S, figures
     # Live: the page showed the run progressing without a reload (several distinct states).
     assert figures["distinct_done_counts"] >= 3, (figures, samples)
     assert samples[-1]["total"] == TASKS, samples[-1]
-    assert figures["longest_task_ms"] < LONGEST_STALL_LIMIT_MS, figures
     assert not page.errors, page.errors

@@ -110,3 +110,43 @@ def test_yaml_view_round_trips_through_a_yaml_parser(tmp_path: Path) -> None:
         console.log(JSON.stringify(toYaml({json.dumps(tricky)})));"""
     )
     assert yaml.safe_load(text) == tricky
+
+
+def test_many_independent_chains_are_packed_into_a_block() -> None:
+    """500 tasks in 100 chains: not one row 20,000 px wide, and no two boxes overlap."""
+    result = _node(
+        """const { layout } = await import(S + "graph.js");
+        const nodes = [], edges = [];
+        for (let c = 0; c < 100; c++) for (let i = 0; i < 5; i++) {
+          nodes.push({ id: `c${c}-${i}`, label: "step", kind: "task" });
+          if (i) edges.push([`c${c}-${i - 1}`, `c${c}-${i}`]);
+        }
+        const l = layout({ nodes, edges });
+        console.log(JSON.stringify({ w: l.width, h: l.height,
+          boxes: [...l.boxes.values()], edges,
+          y: Object.fromEntries([...l.boxes.entries()].map(([k, v]) => [k, v.y])) }));"""
+    )
+    assert result["w"] / result["h"] < 4, (result["w"], result["h"])
+    boxes = result["boxes"]
+    cells = {(b["x"], b["y"]) for b in boxes}
+    assert len(cells) == len(boxes)  # no two nodes at one place
+    assert all(result["y"][a] < result["y"][b] for a, b in result["edges"])
+
+
+def test_packages_of_a_kfp1_command_are_package_names() -> None:
+    command = [
+        "sh",
+        "-c",
+        "(PIP_DISABLE_PIP_VERSION_CHECK=1 python3 -m pip install --quiet "
+        "--no-warn-script-location 'pandas==1.5.3' 'scikit-learn' || "
+        "PIP_DISABLE_PIP_VERSION_CHECK=1 python3 -m pip install --quiet "
+        "--no-warn-script-location 'pandas==1.5.3' 'scikit-learn' --user) && \"$0\" \"$@\"",
+        "sh",
+        "-ec",
+        'program_path=$(mktemp)\nprintf "%s" "$0" > "$program_path"\npython3 -u "$program_path"',
+    ]
+    found = _node(
+        f"""const {{ packagesOf }} = await import(S + "spec.js");
+        console.log(JSON.stringify(packagesOf({json.dumps(command)})));"""
+    )
+    assert found == ["pandas==1.5.3", "scikit-learn"]
