@@ -230,3 +230,25 @@ def test_delete_experiment_with_confirmation(session_page: Any, server: LiveServ
     answer = server.api.get(f"/apis/v2beta1/experiments/{experiment}")
     assert answer.status_code == 404
     assert not page.errors, page.errors
+
+
+def test_namespace_picker_scopes_the_lists(
+    session_page: Any, server: LiveServer, viz: dict
+) -> None:
+    from pinnace.server.services.accounts import add_user
+
+    add_user(server.store, "nina", "nina-password-1")
+    page = session_page
+    page.goto(f"{server.url}/#/runs")
+    picker = page.get_by_label("Namespace")
+    expect(picker.locator("option")).to_contain_text(["All namespaces", "admin", "nina"])
+    expect(page.locator("table.runs tbody tr").first).to_be_visible()
+    picker.select_option("nina")  # nina has no runs yet
+    expect(page.get_by_text("No runs match.")).to_be_visible()
+    page.reload()  # remembered
+    expect(page.get_by_label("Namespace")).to_have_value("nina")
+    page.get_by_label("Namespace").select_option("admin")
+    expect(page.locator("table.runs tbody tr", has_text="viz lr 0.3")).to_have_count(1)
+    page.get_by_label("Namespace").select_option("")
+    shot(page, "namespaces")
+    assert not page.errors, page.errors
