@@ -98,18 +98,28 @@ def run(
 def resolve_spec(
     pipeline: Any, pipeline_name: str | None = None, *, force_kfp_alias: bool = False
 ) -> dict[str, Any]:
-    """The pipeline spec of a pipeline function, a pipeline file, or a spec dict."""
+    """The pipeline spec of a pipeline function, a pipeline file, or a spec dict.
+
+    A platform spec (kfp-kubernetes' settings) travels in the spec dict under
+    `engine.platform.PLATFORM_SPEC_KEY`, where the engine reads it for local runs.
+    """
     if isinstance(pipeline, Mapping):
         return dict(pipeline)
     if isinstance(pipeline, (str, Path)):
-        from .sources import load_pipeline_file
+        from .sources import load_pipeline_documents
 
-        return load_pipeline_file(
+        spec, platform = load_pipeline_documents(
             pipeline, pipeline_name=pipeline_name, force_kfp_alias=force_kfp_alias
         )
-    from .compiler import compile_pipeline
+    else:
+        from .compiler import compile_documents
 
-    return compile_pipeline(pipeline)
+        spec, platform = compile_documents(pipeline)
+    if platform:
+        from .engine.platform import PLATFORM_SPEC_KEY
+
+        spec[PLATFORM_SPEC_KEY] = platform
+    return spec
 
 
 def run_result(metadata: Any, run_id: str) -> RunResult:

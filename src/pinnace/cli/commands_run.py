@@ -153,9 +153,13 @@ def _run_on_server(
     from ..client import Client
     from ..client._follow import follow_run, result_document
     from ..engine.events import EngineEvent
+    from ..engine.platform import PLATFORM_SPEC_KEY
     from .progress import ProgressPrinter
 
     spec = resolve_spec(pipeline, pipeline_name, force_kfp_alias=config.kfp_alias == "always")
+    platform = spec.pop(PLATFORM_SPEC_KEY, None)
+    if platform:  # as kfp's client sends a spec with a platform spec
+        spec = {"pipeline_spec": spec, "platform_spec": platform}
     client = Client(server, token=token)
     submitted = client.create_run_from_pipeline_spec(spec, parameters)
     run_id = submitted["run_id"]

@@ -29,6 +29,7 @@ from . import (
     commands_exec,
     commands_run,
     commands_runs,
+    commands_secrets,
     commands_server,
     commands_users,
 )
@@ -95,6 +96,7 @@ def _settings(ctx: click.Context, **overrides: Any) -> Any:
 commands_run.register(cli, _settings)
 commands_compile.register(cli, _settings)
 commands_exec.register(cli, _settings)
+commands_secrets.register(cli, _settings)
 commands_runs.register(cli, _settings)
 commands_server.register(cli, _settings)
 commands_users.register(cli, _settings)

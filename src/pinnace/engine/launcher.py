@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import Future
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from ..errors import PinnaceError
 from ..executors.base import ExecutionOutcome, ExecutionOutputs, Executor, Prestarter
@@ -19,6 +21,7 @@ from .inputs import BoundInputs, TaskOutputs, build_executor_input
 from .launch import make_launch, upcoming_task
 from .nodes import Attempt, Node, NodeKind, Progress, in_exit_subtree
 from .outputs import OutputError, collect_outputs
+from .platform import kubernetes_config, local_pod_settings
 from .retry import backoff_seconds, max_attempts
 from .settler import Settler, now
 
@@ -69,6 +72,35 @@ class TaskLauncher:
             self._submit(run, progress, node, inputs, key)
         except PinnaceError as exc:  # e.g. an input artifact that cannot be fetched
             self.settler.fail(run, progress, node.path, str(exc))
+
+    def _apply_platform(
+        self, run: RunRecord, progress: Progress, node: Node, env: dict[str, str], log: Path
+    ) -> None:
+        """The task's Kubernetes settings on this machine (engine/platform.py)."""
+        config = kubernetes_config(run.spec, node.task.component.get("executorLabel", ""))
+        if not config:
+            return
+
+        def resolve(reference: Mapping[str, Any]) -> Any:
+            if "runtimeValue" in reference:
+                return reference["runtimeValue"].get("constant")
+            if "componentInputParameter" in reference:
+                return node.parameters.get(reference["componentInputParameter"])
+            produced = reference.get("taskOutputParameter", {})
+            outputs = progress.sibling_outputs(node).get(produced.get("producerTask", ""))
+            return outputs.parameters.get(produced.get("outputParameterKey")) if outputs else None
+
+        pod = local_pod_settings(
+            config,
+            home=self.work_dir.parent,  # the Pinnace home: secrets/ and configmaps/ beside work/
+            resolve=resolve,
+            pod_name=f"{run.run_id[:8]}-{node.path}".replace("/", "-").replace("[", "-")[:63],
+            namespace=run.namespace,
+        )
+        env.update(pod.env)
+        if pod.notes:
+            with open(log, "a", encoding="utf-8") as handle:
+                handle.writelines(note + "\n" for note in pod.notes)
 
     def _reuse(self, run: RunRecord, progress: Progress, node: Node, key: str) -> bool:
         entry = self.metadata.get_cache(key)
@@ -129,6 +161,7 @@ class TaskLauncher:
             attempt=record.attempts,
             task_name=node.path,
         )
+        self._apply_platform(run, progress, node, launch.env, log_path)
         execution = ExecutionRecord(
             execution_id=execution_id,
             run_id=run.run_id,

@@ -21,10 +21,10 @@ class LocalSession:
         self.config = config
 
     def run(self, component: Any, arguments: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        from ..compiler import compile_pipeline
+        from ..api import resolve_spec
         from ..dsl import Pipeline
 
-        spec = compile_pipeline(component)
+        spec = resolve_spec(component)
         name = spec["pipelineInfo"]["name"]
         given = [
             key
