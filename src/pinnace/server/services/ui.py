@@ -56,8 +56,11 @@ def run_graph(
 
 
 def spec_graph(spec: Mapping[str, Any], *, artifacts: bool = False) -> dict[str, Any]:
-    """The graph of a pipeline spec (every task PENDING; loops show one body)."""
-    return graph_of(spec, [], artifacts=artifacts, pending=list(spec_tasks(spec)))
+    """The graph of a pipeline spec (no states: nothing ran; loops show one body)."""
+    graph = graph_of(spec, [], artifacts=artifacts, pending=list(spec_tasks(spec)))
+    for node in graph["nodes"]:
+        node["state"] = None
+    return graph
 
 
 # -- task details ------------------------------------------------------------------------------

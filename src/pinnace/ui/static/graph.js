@@ -289,10 +289,12 @@ function drawNode(node, box) {
       s("text", { x: box.x + 10, y: box.y + 16, class: "label" }, clip(label, Math.max(12, Math.floor(box.w / 7.2) - 8))),
     );
   } else {
+    // A pipeline's graph has no states (nothing ran): no icon there.
+    const icon = node.state ? s("text", { x: box.x + 10, y: box.y + 18, class: "icon" }, stateIcon(node.state)) : null;
     children.push(
       s("rect", { x: box.x, y: box.y, width: box.w, height: box.h, rx: 6 }),
-      s("text", { x: box.x + 10, y: box.y + 18, class: "icon" }, stateIcon(node.state)),
-      s("text", { x: box.x + 26, y: box.y + 18, class: "label" }, clip(label)),
+      icon,
+      s("text", { x: box.x + (icon ? 26 : 12), y: box.y + 18, class: "label" }, clip(label)),
     );
   }
   const duration = s("text", {
