@@ -70,3 +70,32 @@ def test_a_wrong_way_import_breaks_a_contract(tmp_path):
     )
     assert done.returncode != 0
     assert "pinnace.stores.base -> pinnace.engine.plan" in done.stdout
+
+
+#: imports of another package's private module still to be replaced by its public surface;
+#: the list may only shrink
+PRIVATE_IMPORTS_LEFT = {
+    ("pinnace.backend", "pinnace.executors._supervision"),
+    ("pinnace.server.app", "pinnace.executors._supervision"),
+    ("pinnace.cli.commands_compile", "pinnace.compiler._compiler"),
+    ("pinnace.components._loading", "pinnace.compiler._compiler"),
+    ("pinnace.local._config", "pinnace.dsl._local"),
+}
+
+
+def test_packages_use_each_other_through_public_modules():
+    """`pinnace.a.x` imports `pinnace.b.y`, never `pinnace.b._y` (its private modules)."""
+    import grimp
+
+    graph = grimp.build_graph("pinnace", exclude_type_checking_imports=True)
+    found = set()
+    for module in graph.modules:
+        for imported in graph.find_modules_directly_imported_by(module):
+            source, target = module.split("."), imported.split(".")
+            if len(source) < 2 or len(target) < 3 or source[1] == target[1]:
+                continue
+            if any(part.startswith("_") for part in target[2:]):
+                found.add((module, imported))
+    assert found <= PRIVATE_IMPORTS_LEFT, sorted(found - PRIVATE_IMPORTS_LEFT)
+    fixed = PRIVATE_IMPORTS_LEFT - found
+    assert not fixed, f"fixed: remove them from PRIVATE_IMPORTS_LEFT: {sorted(fixed)}"

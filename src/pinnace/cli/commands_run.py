@@ -150,8 +150,7 @@ def _run_on_server(
 ) -> int:
     """Compile or load PIPELINE here, submit it to `server`, print progress; the exit code."""
     from ..api import resolve_spec
-    from ..client import Client
-    from ..client._follow import follow_run, result_document
+    from ..client import Client, follow_run, result_document
     from ..engine.events import EngineEvent
     from ..engine.platform import PLATFORM_SPEC_KEY
     from .progress import ProgressPrinter

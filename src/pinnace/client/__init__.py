@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from ._client import Client, ClientError
+from ._follow import follow_run, result_document
 
-__all__ = ["Client", "ClientError"]
+__all__ = ["Client", "ClientError", "follow_run", "result_document"]

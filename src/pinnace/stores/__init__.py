@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..errors import NotFoundError
 from .base import (
     ApiTokenRecord,
     ArtifactRecord,
@@ -40,6 +41,13 @@ _LAZY = {
     "InMemoryMetadataStore": ".memory",
     "SqlMetadataStore": ".sql",
 }
+
+
+def not_found(record_class: type, key: str) -> NotFoundError:
+    """The NotFoundError the stores raise for `key` of `record_class`, in the same words."""
+    from ._catalog import kind_of
+
+    return kind_of(record_class).not_found(key)
 
 
 def open_metadata_store(url: str) -> MetadataStore:
@@ -92,6 +100,7 @@ __all__ = [
     "SqlMetadataStore",
     "TaskRecord",
     "UserRecord",
+    "not_found",
     "open_artifact_store",
     "open_metadata_store",
 ]

@@ -48,9 +48,9 @@ def check_writable(principal: Principal, namespace: str | None) -> None:
 
 
 def store_not_found(store: MetadataStore, kind: type, key: str) -> NotFoundError:
-    from ...stores._catalog import kind_of
+    from ...stores import not_found
 
-    return kind_of(kind).not_found(key)
+    return not_found(kind, key)
 
 
 def owner_namespace(principal: Principal, requested: str | None) -> str | None:

@@ -340,9 +340,9 @@ def get_version(
 
 
 def _version_missing(version_id: str) -> Exception:
-    from ...stores._catalog import kind_of
+    from ...stores import not_found
 
-    return kind_of(PipelineVersionRecord).not_found(version_id)
+    return not_found(PipelineVersionRecord, version_id)
 
 
 def latest_version(store: MetadataStore, pipeline_id: str) -> PipelineVersionRecord:
