@@ -77,6 +77,9 @@ def expect_api_error(status: int, call, *args, **kwargs) -> dict:
     raise AssertionError(f"{call.__name__} did not fail with {status}")
 
 
+seen["healthz_multi_user"] = client.get_kfp_healthz().multi_user
+seen["namespace_before"] = client.get_user_namespace()
+
 # Experiments: create (idempotent by name), get by id and by name, list.
 experiment = client.create_experiment("book", description="the book's experiment")
 assert client.create_experiment("book").id == experiment.id
@@ -156,6 +159,16 @@ named = client.list_runs(
 )
 seen["filtered"] = [r.id for r in named.runs] == [result.run_id]
 
+# A compiled package run directly, and a version uploaded by pipeline name.
+package_run = client.create_run_from_pipeline_package(
+    str(package), arguments={"count": 2}, run_name="package-run", experiment_name="book"
+)
+seen["package_status"] = package_run.wait_for_run_completion(timeout=300).run.status
+by_name = client.upload_pipeline_version(
+    str(package), pipeline_version_name="v3", pipeline_name="book-files"
+)
+seen["version_by_name"] = [by_name.name, by_name.resource_references[0].key.id == pipeline.id]
+
 # A failing run, retried; archive, terminate (finished: nothing to do), delete.
 failed = client.create_run_from_pipeline_func(
     failing, arguments={"message": "nope"}, experiment_name="book", run_name="fails"
@@ -213,5 +226,8 @@ empty = client.create_experiment("book-empty")
 seen["empty_runs"] = client.list_runs(experiment_id=empty.id).runs
 client.delete_experiment(empty.id)
 seen["deleted_experiment"] = expect_api_error(404, client.get_experiment, empty.id).get("code")
+
+client.set_user_namespace("")  # single namespace per user here: the server picks it
+seen["namespace_after"] = client.get_user_namespace()
 
 print(json.dumps(seen))

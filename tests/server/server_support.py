@@ -14,6 +14,7 @@ import httpx
 import uvicorn
 
 from pinnace.server import ServerOptions, create_app
+from pinnace.server.context import KEEP_ALIVE_SECONDS
 from pinnace.settings import Settings
 
 ADMIN_PASSWORD = "test-admin-password"
@@ -59,7 +60,10 @@ def live_server(
     )
     app = create_app(settings, options)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=KEEP_ALIVE_SECONDS
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

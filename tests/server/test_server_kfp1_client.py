@@ -67,6 +67,11 @@ def seen(server: LiveServer, admin_token: str, tmp_path_factory: pytest.TempPath
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def test_health_and_namespace(seen: dict) -> None:
+    assert seen["healthz_multi_user"] is True  # accounts are on
+    assert seen["namespace_before"] == "" and seen["namespace_after"] == ""
+
+
 def test_experiments(seen: dict) -> None:
     assert seen["experiment_state"] == "STORAGESTATE_AVAILABLE"
     assert seen["experiments"] == ["book"]
@@ -92,6 +97,8 @@ def test_uploads_versions_and_a_run_of_a_version(seen: dict) -> None:
     assert seen["metrics"] == [["lines", "count-lines", 5.0, "RAW"]]
     assert seen["artifact_text"] == "".join(f"line {i}\n" for i in range(5))
     assert seen["pipeline_after_delete"] is None
+    assert seen["package_status"] == "Succeeded"
+    assert seen["version_by_name"] == ["v3", True]
 
 
 def test_listing_pages_and_filters(seen: dict) -> None:

@@ -94,6 +94,7 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         import uvicorn
 
         from ..server import create_app
+        from ..server.context import KEEP_ALIVE_SECONDS
 
         if host not in options.allowed_hosts and host not in ("0.0.0.0", "::"):
             options = replace(options, allowed_hosts=(*options.allowed_hosts, host))
@@ -108,4 +109,6 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
             f"pinnace server on http://{host}:{port}{options.path_prefix} (home {config.home})",
             err=True,
         )
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        uvicorn.run(
+            app, host=host, port=port, log_level="info", timeout_keep_alive=KEEP_ALIVE_SECONDS
+        )

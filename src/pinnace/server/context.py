@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     from .run_manager import RunManager
     from .scheduler import Scheduler
 
+#: how long an idle client connection stays open. Well above the 5 s at which kfp clients
+#: poll (`wait_for_run_completion`): with uvicorn's default of 5 s the server closes a pooled
+#: connection just as the client reuses it, and a POST on it fails with a connection reset.
+KEEP_ALIVE_SECONDS = 75
+
 
 @dataclass
 class ServerContext:
