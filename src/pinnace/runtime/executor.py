@@ -342,9 +342,27 @@ def _check_serializable(value: Any) -> None:
 
 def _runtime_artifact(artifact: Any) -> dict[str, Any]:
     record = {"name": artifact.name, "uri": artifact.uri, "metadata": artifact.metadata}
-    if getattr(artifact, "custom_path", ""):
-        record["custom_path"] = artifact.custom_path
+    custom = getattr(artifact, "custom_path", "")
+    if custom:
+        # `Output.set_path(...)`: on Kubeflow the launcher uploads from the custom path in the
+        # pod. Here the step itself copies it to the declared place, so the engine reads
+        # outputs only inside the task's folder.
+        target = types.local_path_for_uri(artifact.uri)
+        if os.path.abspath(custom) != os.path.abspath(target) and os.path.lexists(custom):
+            _copy_output(custom, target)
+        else:
+            record["custom_path"] = custom
     return record
+
+
+def _copy_output(source: str, target: str) -> None:
+    import shutil  # only here: the runtime's start-up stays lean
+
+    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+    if os.path.isdir(source) and not os.path.islink(source):
+        shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+    else:
+        shutil.copy2(source, target, follow_symlinks=False)
 
 
 def _named(annotation: Any, name: str) -> bool:
