@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
@@ -94,19 +95,22 @@ def _where(table: Table, query: ListQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
-class SqlCatalogMixin:
-    """Mixed into `SqlMetadataStore`; relies on its `_read`, `_write`, `_one` helpers."""
+Transaction = Callable[[str], "AbstractContextManager[Connection]"]
+OneRow = Callable[..., Any]
 
-    if TYPE_CHECKING:  # SqlMetadataStore's helpers, declared for the type checker only
 
-        def _read(self, action: str) -> AbstractContextManager[Connection]: ...
+class SqlCatalog:
+    """The catalog records (experiments, pipeline versions, users, API tokens, recurring runs)
+    in SQL, inside the transactions of the `SqlMetadataStore` that owns it.
 
-        def _write(self, action: str) -> AbstractContextManager[Connection]: ...
+    `read`/`write` open a read or write transaction named after the action (errors come out
+    as StoreError); `one` selects one row as a record (`lock=True`: held until commit).
+    """
 
-        @staticmethod
-        def _one(
-            conn: Connection, table: Table, kind: type[R], *, lock: bool = False, **where: Any
-        ) -> R | None: ...
+    def __init__(self, read: Transaction, write: Transaction, one: OneRow) -> None:
+        self._read = read
+        self._write = write
+        self._one = one
 
     def insert_record(self, record: Any) -> None:
         kind = kind_of(type(record))

@@ -32,13 +32,15 @@ from ._common import (
     run_not_found,
 )
 from ._database import WRITE_OPTION, create_store_engine, ensure_schema, safe_url
-from ._sql_catalog import SqlCatalogMixin
+from ._sql_catalog import SqlCatalog
 from ._sql_catalog import row_record as _record
 from ._sql_catalog import row_values as _values
 from .base import (
     ArtifactRecord,
     CacheEntry,
     ExecutionRecord,
+    ListQuery,
+    Page,
     PipelineRecord,
     RunRecord,
     TaskRecord,
@@ -61,7 +63,7 @@ _EXECUTION_INSERT = insert(t.executions)
 _EXECUTION_UPDATE = update(t.executions).where(_EXECUTION_WHERE)
 
 
-class SqlMetadataStore(SqlCatalogMixin):
+class SqlMetadataStore:
     """A `MetadataStore` in a SQL database; opening it upgrades the schema to head.
 
     Example:
@@ -77,6 +79,29 @@ class SqlMetadataStore(SqlCatalogMixin):
             self._engine = create_store_engine(database_url)
             self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
             ensure_schema(self._engine, self._writer)
+        self._catalog = SqlCatalog(self._read, self._write, self._one)
+
+    # catalog records: experiments, pipeline versions, users, API tokens, recurring runs
+
+    def insert_record(self, record: Any) -> None:
+        self._catalog.insert_record(record)
+
+    def get_record(self, kind_class: type, key: str) -> Any:
+        return self._catalog.get_record(kind_class, key)
+
+    def update_record(self, kind_class: type, key: str, /, **changes: Any) -> Any:
+        return self._catalog.update_record(kind_class, key, **changes)
+
+    def update_record_if(
+        self, kind_class: type, key: str, expected: dict[str, Any], /, **changes: Any
+    ) -> Any | None:
+        return self._catalog.update_record_if(kind_class, key, expected, **changes)
+
+    def delete_record(self, kind_class: type, key: str) -> None:
+        self._catalog.delete_record(kind_class, key)
+
+    def query_records(self, kind_class: type, query: ListQuery) -> Page:
+        return self._catalog.query_records(kind_class, query)
 
     # pipelines
 
