@@ -36,8 +36,28 @@ ROOTS = (
     "samples/tutorials",
 )
 
-#: pipelines that fail on purpose (their names say so); a FAILED run is their expected outcome
-EXPECTED_FAILURES = ("fail", "exit_handler", "ignore_upstream_failure")
+
+def expected_outcome(name: str, spec_path: Path) -> str:
+    """FAILED for the pipelines that fail on purpose: the program's name or one of its
+    components' names says so (`fail_op` inside an exit handler); else SUCCEEDED."""
+    import yaml
+
+    if "fail" in Path(name).name:
+        return "FAILED"
+    spec = next(yaml.safe_load_all(spec_path.read_text()))
+    components = spec.get("components", {})
+    return "FAILED" if any("fail" in key for key in components) else "SUCCEEDED"
+
+
+#: why a run cannot succeed on a machine without a cluster, read from its error output
+OFFLINE_REASONS = (
+    ("no container engine answered", "needs its container image (no docker/podman here)"),
+    ("no filesystem for", "imports from cloud storage (gs://, s3://, ...)"),
+    ("cannot read imported artifact", "imports from cloud storage (gs://, s3://, ...)"),
+    ("a run cannot be given artifacts", "needs a pipeline input artifact"),
+    ("pinnace secrets set", "reads a Kubernetes secret not set locally"),
+    ("GPU", "needs an accelerator"),
+)
 
 #: placeholder values for required parameters, by parameter type
 ARGUMENTS = {
@@ -286,14 +306,23 @@ def run_spec(path: Path, home: Path, timeout: float) -> dict[str, Any]:
     try:
         result = json.loads(done.stdout[done.stdout.index("{") :])
     except ValueError:
-        return {"outcome": "error", "detail": (done.stderr or done.stdout)[-400:]}
+        return {"outcome": "error", "detail": (done.stderr or done.stdout)[-2000:]}
     failed = [t["name"] for t in result.get("tasks", []) if t["state"] == "FAILED"]
     return {
         "outcome": result.get("state"),
         "failed": failed,
         "seconds": seconds,
-        "detail": done.stderr[-400:] if failed else "",
+        "detail": done.stderr[-2000:] if failed else "",
     }
+
+
+def offline_reason(run: dict[str, Any]) -> str | None:
+    """Why a run that did not reach its expected outcome could not, offline (or None)."""
+    detail = run.get("detail", "")
+    for marker, reason in OFFLINE_REASONS:
+        if marker in detail:
+            return reason
+    return None
 
 
 def main() -> int:
@@ -303,8 +332,17 @@ def main() -> int:
     parser.add_argument("--no-run", action="store_true", help="compile and compare only")
     parser.add_argument("--only", default="", help="only files whose path contains this")
     parser.add_argument("--timeout", type=float, default=180, help="seconds per run")
+    parser.add_argument("--report", action="store_true", help="print the figures of --out again")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.report:
+        report = json.loads((args.out / "results.json").read_text())
+        for name, entry in report.items():
+            if "run" in entry:
+                spec_path = args.out / "kfp" / _key(Path(name))
+                entry["run"]["expected"] = expected_outcome(name, spec_path)
+        print_figures(report)
+        return 0
     if args.worker:
         kind, listing, result_file = args.worker
         files = [Path(f) for f in json.loads(Path(listing).read_text())]
@@ -340,9 +378,7 @@ def main() -> int:
                 continue
             key = _key(repo / name)
             entry["run"] = run_spec(out / "kfp" / key, out / "home", args.timeout)
-            entry["run"]["expected"] = (
-                "FAILED" if any(w in name for w in EXPECTED_FAILURES) else "SUCCEEDED"
-            )
+            entry["run"]["expected"] = expected_outcome(name, out / "kfp" / key)
             print(f"  {name}: {entry['run']['outcome']}", flush=True)
     (out / "results.json").write_text(json.dumps(report, indent=1))
     print_figures(report)
@@ -362,14 +398,26 @@ def print_figures(report: dict[str, Any]) -> None:
         if e["kfp"] == "ok" and e.get("compare") != "identical":
             print(f"  {name}: {e.get('compare') or e['pinnace']}")
     ran = [(n, e["run"]) for n, e in report.items() if "run" in e]
-    if ran:
-        counts = Counter(
-            "as expected" if r["outcome"] == r["expected"] else str(r["outcome"]) for _, r in ran
-        )
-        print(f"\nkfp-compiled specs run on Pinnace: {dict(counts)} of {len(ran)}")
-        for name, r in ran:
-            if r["outcome"] != r["expected"]:
-                print(f"  {name}: {r['outcome']} (expected {r['expected']}) {r.get('failed', '')}")
+    if not ran:
+        return
+    counts: Counter[str] = Counter()
+    unexplained = []
+    for name, run in ran:
+        if run["outcome"] == run["expected"]:
+            counts["as expected"] += 1
+        elif run["outcome"] == "timeout":
+            counts["timeout"] += 1
+            unexplained.append((name, run))
+        elif offline_reason(run):
+            counts[f"cannot run here: {offline_reason(run)}"] += 1
+        else:
+            counts["other failure"] += 1
+            unexplained.append((name, run))
+    print(f"\nkfp-compiled specs run on Pinnace ({len(ran)}):")
+    for label, count in counts.most_common():
+        print(f"  {count:4d}  {label}")
+    for name, run in unexplained:
+        print(f"  {name}: {run['outcome']} (expected {run['expected']}) {run.get('failed', '')}")
 
 
 if __name__ == "__main__":
