@@ -217,6 +217,8 @@ class TaskLauncher:
         upcoming = []
         soon = set(progress.prestarted)
         for path in progress.pending:
+            if path in soon:
+                continue  # told already (or upcoming): nothing to work out
             node = progress.nodes[path]
             if node.kind is not NodeKind.CONTAINER:
                 continue

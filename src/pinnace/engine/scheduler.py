@@ -44,10 +44,16 @@ class Scheduler:
     def advance(self, run: RunRecord, progress: Progress) -> None:
         """Start what can start, skip what never will, close finished groups; until stable."""
         changed = True
+        capacity = self.executor.capacity
         while changed:
             changed = self._start_due_retries(run, progress)
             for path in list(progress.pending):
                 node = progress.nodes[path]
+                # With every slot taken and no failure, a container task can only wait: skip
+                # its readiness (a wide fan-out would re-check every waiting task each time).
+                full = len(progress.running) >= capacity
+                if full and not progress.failure and node.kind is NodeKind.CONTAINER:
+                    continue
                 verdict = self.readiness(progress, node)
                 if verdict is Verdict.WAIT:
                     continue

@@ -154,11 +154,15 @@ class Settler:
     def close_groups(self, run: RunRecord, progress: Progress) -> bool:
         """Close every running group whose children are all terminal; whether one closed."""
         closed = False
+        running = [
+            path
+            for path, node in progress.nodes.items()
+            if node.is_group and progress.records[path].state is TaskState.RUNNING
+        ]
         # Deepest first, so that a group closes in the same pass as its last child group.
-        for path in sorted(progress.nodes, key=lambda p: -p.count("/")):
+        for path in sorted(running, key=lambda p: -p.count("/")):
             node = progress.nodes[path]
-            record = progress.records[path]
-            if not node.is_group or record.state is not TaskState.RUNNING:
+            if progress.records[path].state is not TaskState.RUNNING:
                 continue
             children = [progress.records[c] for c in node.children]
             if all(c.state.terminal for c in children):
