@@ -19,6 +19,14 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -qq chromium >/dev/null
 fi
+# A server runs steps in a bubblewrap sandbox (and refuses to start without one): install
+# Debian's bubblewrap when missing.
+if ! command -v bwrap >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+    && [ "$(id -u)" = "0" ]; then
+  echo "installing Debian's bubblewrap for the step sandbox" >&2
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq bubblewrap >/dev/null
+fi
 python3 -m venv .venv
 .venv/bin/pip install -q -e '.[test]'
 status=0

@@ -11,6 +11,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .engine.driver import RunDriver
+    from .executors._sandbox import Sandbox
     from .executors.base import Executor
     from .executors.local import LocalExecutor
     from .executors.ray import RayExecutor
@@ -65,7 +66,19 @@ class Backend:
             on_process=self._record_process,
             artifacts=self.artifacts,
             work_dir=self.settings.work_dir,
+            sandbox=self.sandbox() if self.settings.sandbox else None,
         )
+
+    def sandbox(self) -> Sandbox:
+        """The step sandbox, hiding this home, its database and its artifact root (raises
+        SandboxUnavailable, saying what to install, where none can be made)."""
+        from .executors._sandbox import Sandbox
+
+        protected = [self.settings.home]
+        for location in (_sqlite_path(self.settings.database_url), self.settings.artifact_root):
+            if location and "://" not in location:
+                protected.append(Path(location).expanduser())
+        return Sandbox.require(protected)
 
     def _record_process(self, execution_id: str, identity: dict[str, Any]) -> None:
         self.metadata.update_execution(execution_id, process=identity)
@@ -84,6 +97,11 @@ class Backend:
 
     def close(self) -> None:
         self.metadata.close()
+
+
+def _sqlite_path(database_url: str) -> str | None:
+    prefix = "sqlite:///"
+    return database_url[len(prefix) :] if database_url.startswith(prefix) else None
 
 
 def private_folder(path: Path) -> None:

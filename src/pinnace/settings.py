@@ -57,6 +57,9 @@ class ServerOptions:
     allowed_hosts: tuple[str, ...] = ()
     #: hosts a `package_url` may name besides KFP's defaults (services/package_url.py)
     package_url_domains: tuple[str, ...] = ()
+    #: run steps without the sandbox: every step can then read the home and database
+    #: (`--unsandboxed`, PINNACE_UNSANDBOXED=1); a server sandboxes steps by default
+    unsandboxed: bool = False
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ServerOptions:
@@ -88,6 +91,9 @@ class Settings:
     executor: str = "local"
     #: the Ray cluster's address (HOST:PORT of its GCS, or "auto"); None starts a local one
     ray_address: str | None = None
+    #: run local steps in a sandbox (executors/_sandbox.py; PINNACE_SANDBOX=1); a server
+    #: turns it on unless started with --unsandboxed, the CLI leaves it off unless asked
+    sandbox: bool = False
     server: ServerOptions = field(default_factory=ServerOptions)
     #: the config file read (None: there was none)
     config_file: Path | None = None
@@ -272,6 +278,7 @@ KEYS: dict[str, _Key] = {
         _Key("fork_servers", _bool, lambda home: True),
         _Key("executor", _executor, lambda home: "local"),
         _Key("ray_address", _optional_text, lambda home: None),
+        _Key("sandbox", _bool, lambda home: False),
         _Key("auth", _bool, lambda home: True, server=True),
         _Key("path_prefix", lambda r: normalize_prefix(_text(r)), lambda home: "", server=True),
         _Key(
@@ -286,6 +293,7 @@ KEYS: dict[str, _Key] = {
         _Key("access_log", _bool, lambda home: True, server=True),
         _Key("allowed_hosts", _hosts, lambda home: (), server=True),
         _Key("package_url_domains", _hosts, lambda home: (), server=True),
+        _Key("unsandboxed", _bool, lambda home: False, server=True),
     )
 }
 

@@ -47,6 +47,8 @@ def _start_server(home: Path, port: int) -> subprocess.Popen:
             "from pinnace.cli.main import main; main()",
             "server",
             "--no-auth",
+            # its steps talk to the test through files in tmp_path, which a sandbox hides
+            "--unsandboxed",
             "--port",
             str(port),
         ],

@@ -59,6 +59,13 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         help="A host name the server is reached by (repeatable; loopback names and the bound "
         "address always are; '*' allows any) [env PINNACE_ALLOWED_HOSTS, comma-separated].",
     )
+    @click.option(
+        "--unsandboxed",
+        is_flag=True,
+        default=None,
+        help="Run steps without the sandbox (bubblewrap): every step can then read and change "
+        "this home and its database [env PINNACE_UNSANDBOXED].",
+    )
     @click.pass_context
     def server_command(
         ctx: click.Context,
@@ -72,6 +79,7 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         no_auth: bool,
         max_upload_bytes: int | None,
         allowed_hosts: tuple[str, ...],
+        unsandboxed: bool | None,
     ) -> None:
         """Serve the Kubeflow Pipelines v2beta1 API; kfp.Client(host=...) works against it."""
         config = settings(
@@ -84,6 +92,7 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
             path_prefix=path_prefix,
             max_upload_bytes=max_upload_bytes,
             allowed_hosts=allowed_hosts or None,
+            unsandboxed=unsandboxed or None,
         )
         options = config.server
         if not options.auth and not is_loopback(host):

@@ -31,6 +31,7 @@ from ..envs.cache import MARKER as ENV_MARKER
 from ..envs.cache import Environment, EnvironmentCache
 from ..envs.commands import KFP_V2, LightweightProgram, recognize_command
 from ..envs.requirements import requirement_name
+from ._sandbox import PER_TASK_VARIABLES
 from ._supervision import MARKER, Containment
 from .base import StagedLaunch, UpcomingTask
 from .forkserver import ForkedChild, ForkServerError, ServerSpec
@@ -260,7 +261,8 @@ class TaskForking:
 
 def _server_spec(shape: TaskProgram, env: Mapping[str, str]) -> ServerSpec:
     """The server a task with variables `env` forks from (its attempt's own ones aside)."""
-    shared = {k: v for k, v in env.items() if k not in _PER_ATTEMPT}
+    # The attempt's marker, PWD and its own HOME and TMPDIR go to the child, not the key.
+    shared = {k: v for k, v in env.items() if k not in _PER_ATTEMPT and k not in PER_TASK_VARIABLES}
     key = hashlib.sha256(
         json.dumps([shape.environment, sorted(shared.items())]).encode()
     ).hexdigest()[:24]

@@ -33,6 +33,14 @@ from ..envs.cache import Environment, EnvironmentCache
 from ..envs.commands import LightweightProgram, recognize_command
 from ..errors import ExecutorError, PinnaceError
 from ..stores.base import ArtifactStore
+from ._sandbox import (
+    Sandbox,
+    allowed_variables,
+    gpu_devices,
+    host_program,
+    python_paths,
+    task_folders,
+)
 from ._supervision import Containment, Limits, Supervisor, kill_leftover
 from .base import ExecutionOutcome, StagedLaunch, TaskLaunch, UpcomingTask
 from .containers import (
@@ -55,9 +63,6 @@ _LOG = logging.getLogger("pinnace.executors.local")
 
 #: called with (execution id, process identity) once an execution's process started
 ProcessListener = Callable[[str, dict[str, Any]], None]
-
-# Variables of the driving process that must not leak into a task's interpreter.
-_DROPPED_ENV = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
 
 
 #: how long a fork server nobody forked from stays up (a server keeps them between runs)
@@ -94,6 +99,7 @@ class LocalExecutor:
         on_process: ProcessListener | None = None,
         artifacts: ArtifactStore | None = None,
         work_dir: Path | None = None,
+        sandbox: Sandbox | None = None,
     ) -> None:
         """`gpus` None discovers them (PINNACE_GPUS, else nvidia-smi) at the first GPU task.
 
@@ -104,9 +110,12 @@ class LocalExecutor:
         execution's process identity (the metadata store keeps it, see `kill_leftover`).
         `artifacts` and `work_dir` are where `submit` stages launches: the artifact store and
         a scratch folder for the executions' files (both on this machine).
+        `sandbox` runs every step inside it (executors/_sandbox.py; fork servers are not
+        used then); None runs steps with the same view of the machine as this process.
         """
         self._artifacts = artifacts
         self._work_dir = work_dir
+        self._sandbox = sandbox
         self._engines = tuple(container_engines)
         self._probe: EngineProbe | None = None
         self._gpus: GpuPool | None = GpuPool(list(gpus)) if gpus is not None else None
@@ -123,7 +132,7 @@ class LocalExecutor:
         self._canceled: set[str] = set()
         self._lock = threading.Lock()
         pool = None
-        if fork_servers:
+        if fork_servers and sandbox is None:
             pool = fork_server_pool or ForkServerPool(
                 idle_seconds=_FORK_SERVER_IDLE_SECONDS,
                 scratch=runtime_path.parent.parent / "forkservers",  # <home>/forkservers
@@ -134,6 +143,7 @@ class LocalExecutor:
             use_current_python=use_current_python,
             task_env=self._task_env,
             pool=pool,
+            sandboxed=sandbox is not None,
         )
         _LIVE.add(self)
 
@@ -362,7 +372,8 @@ class LocalExecutor:
         managed: bool,
     ) -> tuple[dict[str, str], set[int] | None]:
         """The environment variables of a task's process (its cores are chosen at launch)."""
-        env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
+        # An allowlist: nothing else of this process (a server's secrets) reaches a step.
+        env = allowed_variables(os.environ)
         if managed:
             # Pinnace's environments are built without bytecode (fast builds): the tasks
             # cache what they import, once, even where the driver's shell forbids it.
@@ -393,6 +404,10 @@ class LocalExecutor:
         env, _ = self._task_env(launch.resources.cpu_limit, launch.env, gpus, managed)
         # As the shell of a KFP container (and of the supervision prefix) sets it.
         env["PWD"] = str(launch.workdir)
+        home, tmp = task_folders(launch.workdir)
+        for name, value in (("HOME", home), ("TMPDIR", tmp), ("TMP", tmp), ("TEMP", tmp)):
+            if name not in launch.env:
+                env[name] = str(value)
         canceled = ExecutionOutcome(exit_code=-1, error="canceled", environment=environment)
         if self.was_canceled(launch.execution_id):
             return canceled
@@ -448,7 +463,7 @@ class LocalExecutor:
             if process is None:
                 try:
                     process = subprocess.Popen(
-                        attempt.command(argv),
+                        attempt.command(self._sandboxed(launch, argv, shape, gpus)),
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         stdin=subprocess.DEVNULL,
@@ -466,6 +481,29 @@ class LocalExecutor:
             _write(log, f"pinnace: {process.lost}\n")
             return process.lost
         return code
+
+    def _sandboxed(
+        self,
+        launch: StagedLaunch,
+        argv: list[str],
+        shape: TaskProgram | None,
+        gpus: list[str],
+    ) -> list[str]:
+        """`argv` inside this executor's sandbox (when it has one): the step sees its
+        interpreter, the runtime and its inputs read-only and its task folder read-write."""
+        if self._sandbox is None or Path(argv[0]).name in ENGINES:
+            return argv  # a container engine isolates the step itself
+        if shape is not None:
+            program = python_paths(argv[0])
+        else:
+            executable, program = host_program(argv[0], os.environ.get("PATH"))
+            argv = [executable, *argv[1:]]
+        return self._sandbox.wrap(
+            argv,
+            workdir=launch.workdir,
+            read_only=[*program, self._runtime_path, *input_paths(launch.executor_input)],
+            devices=gpu_devices(gpus),
+        )
 
     def _report(self, execution_id: str, attempt: Containment) -> None:
         if self._on_process is None:

@@ -35,9 +35,12 @@ def materialize_runtime(home: Path) -> Path:
         digest.update(path.read_bytes())
     target = home / "runtime" / digest.hexdigest()[:16]
     if (target / RUNTIME_PACKAGE / "__main__.py").exists():
+        if target.stat().st_mode & 0o005 != 0o005:  # a copy made before steps ran as nobody
+            target.chmod(0o755)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
+    staging.chmod(0o755)  # a sandboxed step (another user) reads it
     for path in files:
         dest = staging / RUNTIME_PACKAGE / path.relative_to(source)
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -100,7 +101,18 @@ def create_app(
     from .scheduler import Scheduler
 
     options = options or settings.server
+    # Steps of a shared server run sandboxed unless its operator says otherwise; refuse to
+    # start (saying what to install) rather than run them unsandboxed silently.
+    settings = dataclasses.replace(settings, sandbox=not options.unsandboxed)
     backend = open_backend(settings, settle=False)
+    if settings.sandbox:
+        try:
+            backend.sandbox()
+        except Exception:
+            backend.close()
+            raise
+    else:
+        _LOG.warning("steps run unsandboxed: each can read and change %s", settings.home)
     from ..executors._supervision import kill_leftover
 
     orphaned = settle_orphaned_runs(backend.metadata, kill_leftover=kill_leftover)
