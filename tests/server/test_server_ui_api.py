@@ -265,7 +265,12 @@ def test_auth_namespaces_and_hostile_ids(server: LiveServer, admin_token: str, r
         f"/artifacts/{dataset['artifact_id']}/preview",
         f"/artifacts/{dataset['artifact_id']}/download",
         f"/artifacts/{dataset['artifact_id']}/lineage",
+        f"/artifacts/{dataset['artifact_id']}/render",
+        f"/runs/{run_id}/config",
     ]
+    # The admin's read puts the run's spec in the server's cache: it must not leak from there.
+    warm = httpx.get(f"{server.url}{UI}/runs/{run_id}/tasks/score", headers=h(admin_token))
+    assert warm.status_code == 200
     for path in paths:
         assert httpx.get(server.url + UI + path).status_code == 401, path
         assert httpx.get(server.url + UI + path, headers=h(mallory)).status_code == 404, path

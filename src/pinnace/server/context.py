@@ -6,7 +6,7 @@ The options are `Settings.server` (pinnace.settings.ServerOptions): one configur
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..settings import ServerOptions
 from .throttle import LoginThrottle
@@ -34,3 +34,5 @@ class ServerContext:
     orphaned_runs: tuple[str, ...] = ()
     #: failed-login bookkeeping (per user name and per client address)
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    #: small per-server caches of immutable data, by name (the dashboard's run specs)
+    caches: dict[str, Any] = field(default_factory=dict)

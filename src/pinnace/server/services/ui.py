@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -17,7 +19,7 @@ from ...stores.base import (
 from ..context import ServerContext
 from ..wire import compact, timestamp
 from .accounts import Principal
-from .common import load_visible
+from .common import can_see, load_visible, store_not_found
 from .ui_graph import aware as _aware
 from .ui_graph import (
     component_of,
@@ -36,6 +38,42 @@ SCAN_RUNS = 500
 def get_run(ctx: ServerContext, principal: Principal, run_id: str) -> RunRecord:
     """The run, or NotFoundError (404) when it is missing or not the caller's."""
     return load_visible(ctx.backend.metadata, RunRecord, run_id, principal)
+
+
+class RunSpecs:
+    """Decoded specs of the runs looked at last. A run's spec and namespace never change, and
+    a big run's stored spec (about 900 KB for 500 tasks) costs tens of milliseconds to decode:
+    the task panel reads it on every click."""
+
+    SIZE = 16
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[str, tuple[str | None, dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def spec(self, ctx: ServerContext, principal: Principal, run_id: str) -> dict[str, Any]:
+        """The run's spec, if the caller sees the run (NotFoundError otherwise)."""
+        with self._lock:
+            found = self._items.get(run_id)
+            if found is not None:
+                self._items.move_to_end(run_id)
+        if found is None:
+            run = get_run(ctx, principal, run_id)
+            with self._lock:
+                self._items[run_id] = (run.namespace, run.spec)
+                while len(self._items) > self.SIZE:
+                    self._items.popitem(last=False)
+            return run.spec
+        namespace, spec = found
+        if not can_see(principal, namespace):
+            raise store_not_found(ctx.backend.metadata, RunRecord, run_id)
+        return spec
+
+
+def run_spec(ctx: ServerContext, principal: Principal, run_id: str) -> dict[str, Any]:
+    specs = ctx.caches.setdefault("ui.run_specs", RunSpecs())
+    assert isinstance(specs, RunSpecs)
+    return specs.spec(ctx, principal, run_id)
 
 
 # -- graphs ------------------------------------------------------------------------------------
@@ -79,19 +117,20 @@ def task_details(
     ctx: ServerContext, principal: Principal, run_id: str, path: str
 ) -> dict[str, Any]:
     """Everything the task panel shows: component, command, environment, attempts, I/O."""
-    run = get_run(ctx, principal, run_id)
+    spec = run_spec(ctx, principal, run_id)
     task = find_task(ctx, run_id, path)
     store = ctx.backend.metadata
     attempts = [e for e in store.list_executions(run_id) if e.task_name == path]
-    artifacts = [a for a in store.list_artifacts(run_id) if a.task_name == path]
-    task_spec = task_spec_at(run.spec, path) or {}
-    node = decorated_nodes(run.spec, [task], pending=())[path]
-    by_uri = {a.uri: a.artifact_id for a in store.list_artifacts(run_id)}
+    run_artifacts = store.list_artifacts(run_id)
+    artifacts = [a for a in run_artifacts if a.task_name == path]
+    task_spec = task_spec_at(spec, path) or {}
+    node = decorated_nodes(spec, [task], pending=())[path]
+    by_uri = {a.uri: a.artifact_id for a in run_artifacts}
     inputs = _io(task.inputs, [], by_uri)
     error = task.error
     if node["kind"] == "group":
         # A group's inputs are compiler channels: name them as the graph does.
-        names = readable_input_names(run.spec, path)
+        names = readable_input_names(spec, path)
         inputs["parameters"] = _renamed(inputs["parameters"], names)
         if node.get("group") == "condition" and task.state.value == "SKIPPED":
             error = f"not run: the condition {node['label'].removeprefix('if ')} was false"
@@ -104,8 +143,8 @@ def task_details(
         "cache_key": task.cache_key,
         "error": error,
         "attempt_count": task.attempts,
-        "container": container_of(run.spec, task_spec),
-        "resources": (container_of(run.spec, task_spec) or {}).get("resources") or {},
+        "container": container_of(spec, task_spec),
+        "resources": (container_of(spec, task_spec) or {}).get("resources") or {},
         "environment": attempts[-1].environment if attempts else {},
         "attempts": [execution_view(e) for e in attempts],
         "inputs": inputs,
