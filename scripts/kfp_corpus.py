@@ -52,6 +52,7 @@ def expected_outcome(name: str, spec_path: Path) -> str:
 #: why a run cannot succeed on a machine without a cluster, read from its error output
 OFFLINE_REASONS = (
     ("no container engine answered", "needs its container image (no docker/podman here)"),
+    ("not used (docker", "its command ran on the host, without its container image"),
     ("no filesystem for", "imports from cloud storage (gs://, s3://, ...)"),
     ("cannot read imported artifact", "imports from cloud storage (gs://, s3://, ...)"),
     ("a run cannot be given artifacts", "needs a pipeline input artifact"),
