@@ -63,7 +63,8 @@ class TaskLauncher:
     ) -> None:
         task, record = node.task, progress.records[node.path]
         record.inputs = inputs.as_dict()
-        key = cache_key(task, inputs, progress.plan.pipeline_name) if task.cache_enabled else None
+        scope = (progress.plan.pipeline_name, run.namespace)  # a cache per namespace
+        key = cache_key(task, inputs, *scope) if task.cache_enabled else None
         record.cache_key = key
         # A retry re-executes: its task is RUNNING and must not turn CACHED midway.
         if key and run.cache_enabled and not retry and self._reuse(run, progress, node, key):
