@@ -100,12 +100,15 @@ const ICONS = {
   CANCELED: "⊘", CANCELING: "⊘", ENABLED: "●", DISABLED: "○", ARCHIVED: "▣",
 };
 
+/** A state's icon: the colour is never the only sign of a state. */
+export const stateIcon = (state) => ICONS[String(state || "").toUpperCase()] || "•";
+
 /** A state badge with its icon and word: <span class="badge state-succeeded">✓ SUCCEEDED</span>. */
 export function badge(state) {
   const word = String(state || "UNKNOWN");
   const name = word.toLowerCase();
   return h("span", { class: `badge state-${name}`, title: word },
-    h("span", { class: "badge-icon", "aria-hidden": "true" }, ICONS[word.toUpperCase()] || "•"), word);
+    h("span", { class: "badge-icon", "aria-hidden": "true" }, stateIcon(word)), word);
 }
 
 /** How long a run took (or has taken so far), in seconds; null before it started. */

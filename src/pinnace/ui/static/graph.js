@@ -5,7 +5,7 @@
 // graphFromSpec(pipelineSpec) → {nodes, edges} (ids are task paths: "outer/inner").
 // Nodes: {id, label, kind: task|group|artifact, parent, state, duration, title, group}.
 
-import { s } from "./dom.js";
+import { s, stateIcon } from "./dom.js";
 import { attachView } from "./graph_view.js";
 
 const NODE_W = 200;
@@ -21,12 +21,6 @@ const ART_H = 30;
 const PACK_MIN = 12;
 /** The packed block's width : height. */
 const ASPECT = 1.6;
-/** A state's icon: the colour is never the only sign of a state. */
-export const STATE_ICONS = {
-  PENDING: "○", RUNNING: "◔", SUCCEEDED: "✓", FAILED: "✕", SKIPPED: "⤼", CACHED: "↺",
-  CANCELED: "⊘", CANCELING: "⊘", NOT_TRIGGERED: "⤼",
-};
-export const stateIcon = (state) => STATE_ICONS[String(state || "").toUpperCase()] || "•";
 
 function stateClass(state) {
   const name = String(state || "").toLowerCase();
