@@ -28,12 +28,13 @@ NAMES = ["PASSWORD", "USER", "TOKEN", "LEVEL", "POD", "TEAM", "MISSING"]
 
 
 @dsl.pipeline(name="k8s-local")
-def k8s_local(which: str = "api"):
+def k8s_local(which: str = "api", unset: str | None = None):
     task = env_of(names=NAMES)
     kubernetes.use_secret_as_env(task, secret_name().output, {"password": "PASSWORD"})
     kubernetes.use_secret_as_env(task, "db", {"user": "USER"})
     kubernetes.use_secret_as_env(task, which, {"token": "TOKEN"})
     kubernetes.use_secret_as_env(task, "absent", {"x": "MISSING"}, optional=True)
+    kubernetes.use_secret_as_env(task, unset, {"x": "MISSING"})  # unset optional input: skipped
     kubernetes.use_config_map_as_env(task, "settings", {"level": "LEVEL"})
     kubernetes.add_pod_label(task, "team", "ml")
     kubernetes.use_field_path_as_env(task, "TEAM", "metadata.labels['team']")

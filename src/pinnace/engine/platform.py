@@ -96,6 +96,8 @@ def _from_store(
 ) -> None:
     reference = entry.get(f"{prefix}NameParameter")
     name = resolve(reference) if reference else entry.get(f"{prefix}Name")
+    if name in (None, ""):
+        return  # an optional pipeline input left unset: Kubeflow's driver skips the setting
     try:
         values = store.get(str(name))
     except NotFoundError:
