@@ -4,7 +4,7 @@ import * as api from "./api.js";
 import { clear, errorBox, h, loading, mount } from "./dom.js";
 
 /** Page modules, loaded at start; one that is missing or broken leaves the rest working. */
-export const PAGES = ["pipelines", "experiments", "runs", "run", "compare", "recurring", "artifacts"];
+export const PAGES = ["pipelines", "experiments", "runs", "run", "compare", "recurring", "artifacts", "account"];
 
 export const NAV = [
   ["Pipelines", "#/pipelines"],
@@ -110,7 +110,9 @@ function sidebar(active) {
     ? h(
         "div",
         { class: "user" },
-        h("span", { class: "user-name", title: user.namespace ? `namespace ${user.namespace}` : "" }, user.user),
+        user.user === "anonymous"
+          ? h("span", { class: "user-name" }, user.user)
+          : h("a", { class: "user-name", href: "#/account", title: user.namespace ? `namespace ${user.namespace}` : "" }, user.user),
         user.is_admin ? h("span", { class: "tag" }, "admin") : null,
         user.user === "anonymous" ? null : h("button", { type: "button", class: "link sign-out", onClick: signOut }, "Sign out"),
       )
