@@ -9,6 +9,7 @@ that CI fails instead of skipping). The S3 server is moto's server mode, started
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -210,6 +211,24 @@ class RayCluster:
         _wait_for_nodes(self.address, len(self.nodes), self.nodes)
 
 
+def free_port_block(size: int = 100) -> int:
+    """The first port of `size` consecutive free loopback ports (several clusters, e.g. of
+    several test sessions, may run on one machine: none uses fixed ports)."""
+    import random
+
+    for _ in range(200):
+        base = random.randrange(20000, 60000 - size)
+        try:
+            with contextlib.ExitStack() as stack:
+                for port in range(base, base + size):
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind(("127.0.0.2", port))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no block of free ports found")
+
+
 def _ray_ports(base: int) -> list[str]:
     return [
         f"--node-manager-port={base}",
@@ -259,6 +278,7 @@ def ray_cluster(
     except ImportError:
         unavailable("Ray is not installed (pip install 'pinnace[ray]')")
     log_dir = log_dir or temp_dir
+    log_dir.mkdir(parents=True, exist_ok=True)
     gcs_port = free_port()
     address = f"{RAY_IP}:{gcs_port}"
     nodes: dict[str, RayNode] = {}
@@ -269,15 +289,16 @@ def ray_cluster(
             f"--temp-dir={temp_dir}", f"--ray-client-server-port={free_port()}",
             *(head or ["--num-cpus=0"]),
         ]  # fmt: skip
+        head_port = free_port_block()
         cluster.starters["head"] = lambda: start_ray_node(
-            "head", temp_dir, head_args, 20000, log_dir, env
+            "head", temp_dir, head_args, head_port, log_dir, env
         )
         _start_node(nodes, "head", cluster.starters["head"])
         _wait_for_nodes(address, 1, nodes)
         # One node at a time: on a loaded machine Ray gives a raylet 30 s to register.
         for index, (name, extra) in enumerate(workers.items()):
             args = [f"--address={address}", *extra]
-            port = 20200 + 200 * index
+            port = free_port_block()
 
             def start(name: str = name, args: list[str] = args, port: int = port) -> RayNode:
                 return start_ray_node(name, temp_dir, args, port, log_dir, env)

@@ -231,4 +231,9 @@ def test_the_book_pipeline_runs_on_the_cluster(settings, ray_cluster, s3, tmp_pa
         env=env,
     )
     assert result.returncode == 0, result.describe()
-    assert '"SUCCEEDED"' in result.stdout
+    document = result.json()
+    assert document["state"] == "SUCCEEDED"
+    # the book's R2 score, computed on a Ray worker, its log streamed back to this machine
+    logs = pinnace(tmp_path, "logs", document["run_id"], "evaluate-model", env=env)
+    assert logs.returncode == 0, logs.describe()
+    assert "0.7747925" in logs.stdout
