@@ -147,6 +147,7 @@ def test_filters_translate_v1_enums(api: httpx.Client, finished: dict) -> None:
         return [r["id"] for r in api.get("/runs", params={"filter": flt}).json().get("runs", [])]
 
     assert run_id in ids(key="status", stringValue="Succeeded")
+    assert run_id not in ids(key="status", stringValue="Failed")  # FAILED or CANCELED
     assert run_id not in ids(key="storage_state", stringValue="STORAGESTATE_ARCHIVED")
     assert api.post(f"/runs/{run_id}:archive").status_code == 200
     assert run_id in ids(key="storage_state", stringValue="STORAGESTATE_ARCHIVED")
@@ -239,3 +240,27 @@ def test_run_metrics_from_a_kfp2_metrics_output(api: httpx.Client, tmp_path) -> 
         {"name": "accuracy", "node_id": "score", "number_value": 0.75, "format": "RAW"}
     ]
     assert yaml.safe_load(path.read_text())["pipelineInfo"]["name"] == "scored"
+
+
+def test_v1_filter_values_become_ours() -> None:
+    from pinnace.server.routes import fields
+    from pinnace.server.wire import parse_filter
+    from pinnace.server.wire_v1 import v1_filter
+    from pinnace.stores.base import Predicate
+
+    def read(**predicate: object) -> tuple[Predicate, ...]:
+        text = json.dumps({"predicates": [predicate]})
+        return parse_filter(v1_filter(text), fields.RUN, fields.RUN_TIMES)
+
+    assert read(op=1, key="status", stringValue="Failed") == (
+        Predicate("state", "in", ["FAILED", "CANCELED"]),
+    )
+    assert read(op=2, key="status", string_value="Running") == (
+        Predicate("state", "ne", "RUNNING"),
+    )
+    assert read(op=1, key="storage_state", stringValue="STORAGESTATE_ARCHIVED") == (
+        Predicate("storage_state", "eq", "ARCHIVED"),
+    )
+    assert read(op=1, key="name", stringValue="Failed") == (
+        Predicate("display_name", "eq", "Failed"),
+    )

@@ -141,8 +141,13 @@ def v1_filter(text: str | None) -> str | None:
                 predicate[field] = value.removeprefix("STORAGESTATE_")
             elif key in ("status", "state") and value.lower() in _STATUS_V2:
                 states = _STATUS_V2[value.lower()]
-                if len(states) == 1:
-                    predicate[field] = states[0]
+                predicate[field] = states[0]
+                operation = predicate.get("op", predicate.get("operation"))
+                if len(states) > 1 and operation in (1, "EQUALS"):
+                    # "Failed" in v1 is FAILED or CANCELED here
+                    del predicate[field]
+                    predicate.pop("operation", None)
+                    predicate.update({"op": 8, "string_values": {"values": states}})
     return json.dumps(document)
 
 
