@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from ui_pipelines import (
     failing_pipeline,
     flip_pipeline,
+    slow_pipeline,
     spec_of,
     store_large_run,
     viz_pipeline,
@@ -189,3 +190,15 @@ def test_500_task_run_is_usable(session_page: Any, server: LiveServer, runs: dic
     expect(page.locator(".side-panel .panel-title")).to_have_text("step-250")
     shot(page, "500-tasks")
     assert not page.errors, page.errors
+
+
+def test_open_task_panel_follows_the_live_run(session_page: Any, server: LiveServer) -> None:
+    page = session_page
+    run_id = server.start_run(spec_of(slow_pipeline), "slow run", {"text": "echoed live"})
+    page.goto(f"{server.url}/#/runs/{run_id}?task=slow-echo")
+    # When the task finishes (it sleeps 4 s), the open panel shows its output without a reload.
+    panel = page.locator(".side-panel")
+    expect(panel).to_contain_text("echoed live", timeout=60_000)
+    expect(page.locator(".run-header .badge")).to_contain_text("SUCCEEDED", timeout=30_000)
+    shot(page, "live-panel")
+    assert not [e for e in page.errors if "404" not in e], page.errors

@@ -179,3 +179,16 @@ def store_large_run(server: Any, tasks: int = 500) -> str:
             )
         )
     return run_id
+
+
+@dsl.component
+def slow_echo(text: str) -> str:
+    import time
+
+    time.sleep(4)
+    return text
+
+
+@dsl.pipeline(name="slow-echo")
+def slow_pipeline(text: str = "hello from slow"):
+    slow_echo(text=text)

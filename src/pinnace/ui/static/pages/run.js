@@ -48,7 +48,7 @@ function header(run, near, actionsBox) {
       run.recurring_run_id ? item("Recurring run", h("a", { href: `#/recurring/${enc(run.recurring_run_id)}` }, recurring ? recurring.display_name : run.recurring_run_id)) : null,
       item("Started", fmtTime(run.scheduled_at || run.created_at) || "—"),
       item("Finished", fmtTime(run.finished_at) || (TERMINAL.includes(run.state) ? "—" : "still running")),
-      item("Duration", fmtDuration(runDuration(run)) || "—"),
+      item("Duration", h("span", { class: "run-duration" }, fmtDuration(runDuration(run)) || "—")),
       item("Run id", h("code", { class: "run-id" }, run.run_id), copyButton(run.run_id, "Copy run id"))),
     params.length
       ? h("div", { class: "run-params" }, h("span", { class: "fact-label" }, "Parameters"),
@@ -182,8 +182,12 @@ registerPage("/runs/:id", async (root, params, query) => {
       redraw = setTimeout(() => drawGraph().catch(() => {}), 500);
     }
     const byId = new Map(tasks.map((t) => [t.id, t]));
+    const before = state.nodes.find((n) => n.id === state.task);
     state.nodes = state.nodes.map((n) => (byId.has(n.id) ? { ...n, state: byId.get(n.id).state, error: byId.get(n.id).error } : n));
     state.graph.update(forGraph(tasks));
+    // The open task changed state: show its new outputs (a log follows by itself).
+    const now = state.task && byId.get(state.task);
+    if (now && before && now.state !== before.state && state.tab !== "logs") selectTask(state.task);
   });
   source.addEventListener("run", async (event) => {
     const data = JSON.parse(event.data);
@@ -192,7 +196,14 @@ registerPage("/runs/:id", async (root, params, query) => {
     showHead();
   });
   source.addEventListener("end", () => source.close());
+  // A running run's duration counts up in the header.
+  const ticker = setInterval(() => {
+    if (TERMINAL.includes(run.state)) return;
+    const el = head.querySelector(".run-duration");
+    if (el) el.textContent = fmtDuration(runDuration(run)) || "—";
+  }, 1000);
   return () => {
+    clearInterval(ticker);
     source.close();
     clearTimeout(redraw);
     if (state.panelCleanup) state.panelCleanup();
