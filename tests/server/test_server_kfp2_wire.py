@@ -207,3 +207,5 @@ def test_openapi_document_describes_the_kfp_routes(server: LiveServer):
     assert "422" not in errors and errors["default"]["content"]["application/json"]["schema"]
     upload = paths["/apis/v1beta1/pipelines/upload"]["post"]["responses"]["default"]
     assert upload["content"]["application/json"]["schema"]["$ref"].endswith("/UploadError")
+    assert answer.json()["security"] == [{"bearer": []}]
+    assert paths["/apis/v2beta1/healthz"]["get"]["security"] == []

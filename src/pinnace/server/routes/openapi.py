@@ -84,4 +84,10 @@ def with_kfp_errors(document: dict[str, Any]) -> dict[str, Any]:
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     schemas.update({"Status": _STATUS, "UploadError": _UPLOAD_ERROR})
+    # Every KFP route but healthz takes a token (`pinnace tokens create`) or a session cookie.
+    document["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+    document["security"] = [{"bearer": []}]
+    for path in [p for p in document["paths"] if p.endswith("/healthz")]:
+        for operation in document["paths"][path].values():
+            operation["security"] = []
     return document
