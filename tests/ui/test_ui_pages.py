@@ -205,6 +205,8 @@ def test_artifacts_executions_and_lineage(session_page: Any, server: LiveServer,
     expect(lineage.locator("g.node[aria-label='evaluate']")).to_have_count(1)
     expect(lineage.locator("g.artifact")).to_have_count(1)  # evaluate read no artifact
     expect(lineage.locator("path.edge")).to_have_count(1)
+    # A metrics artifact has no file: its preview shows its values.
+    expect(page.locator(".lineage table.metrics")).to_contain_text("accuracy")
     shot(page, "lineage")
     # The lr=0.7 run's evaluate ran for sure (its input is new; a cached task has no execution).
     page.goto(f"{server.url}/#/executions?run_id={viz['runs'][1]}")

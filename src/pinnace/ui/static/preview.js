@@ -66,8 +66,14 @@ function previewBody(p, id) {
     case "folder":
       return h("div", null, h("div", { class: "muted" }, "A folder:"),
         h("ul", null, p.entries.map((e) => h("li", { class: "mono" }, e))));
-    case "missing":
+    case "missing": {
+      // Metrics artifacts hold their values as metadata; they often have no file at all.
+      const meta = (p.artifact && p.artifact.metadata) || {};
+      const type = String((p.artifact && p.artifact.type) || "");
+      if (type.endsWith("ClassificationMetrics")) return classification(meta);
+      if (Object.keys(meta).some((k) => k !== "display_name")) return metricsTable(meta);
       return h("div", { class: "muted" }, "The artifact's file is not in the store.");
+    }
     default:
       return h("div", { class: "muted" }, "No preview for this kind of file.");
   }
