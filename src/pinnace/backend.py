@@ -11,7 +11,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .engine.driver import RunDriver
-    from .executors._sandbox import Sandbox
+    from .executors.local import Sandbox
     from .executors.base import Executor
     from .executors.local import LocalExecutor
     from .executors.ray import RayExecutor
@@ -72,7 +72,7 @@ class Backend:
     def sandbox(self) -> Sandbox:
         """The step sandbox, hiding this home, its database and its artifact root (raises
         SandboxUnavailable, saying what to install, where none can be made)."""
-        from .executors._sandbox import Sandbox
+        from .executors.local import Sandbox
 
         protected = [self.settings.home]
         for location in (_sqlite_path(self.settings.database_url), self.settings.artifact_root):
