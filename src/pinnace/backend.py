@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,9 +12,9 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .engine.driver import RunDriver
-    from .executors.local import Sandbox
+    from .engine.lease import LeaseKeeper
     from .executors.base import Executor
-    from .executors.local import LocalExecutor
+    from .executors.local import LocalExecutor, Sandbox
     from .executors.ray import RayExecutor
     from .stores.base import ArtifactStore, MetadataStore
 
@@ -25,6 +26,17 @@ class Backend:
     settings: Settings
     metadata: MetadataStore
     artifacts: ArtifactStore
+    _leases: dict[str, LeaseKeeper] = field(default_factory=dict)
+
+    def leases(self, kind: str) -> LeaseKeeper:
+        """This process's leases of `kind` ("cli" or "server"), renewed by one heartbeat."""
+        from .engine.lease import LeaseKeeper
+
+        if kind not in self._leases:
+            self._leases[kind] = LeaseKeeper(
+                self.metadata, kind=kind, seconds=self.settings.lease_seconds
+            )
+        return self._leases[kind]
 
     def executor(
         self, *, parallelism: int | None = None, use_current_python: bool | None = None
@@ -84,7 +96,9 @@ class Backend:
         self.metadata.update_execution(execution_id, process=identity)
 
     def driver(self, executor: Executor, on_event: EventSink = ignore_events) -> RunDriver:
+        """A driver for this process's own runs (leased as "cli")."""
         from .engine.driver import RunDriver
+        from .engine.lease import CLI
 
         return RunDriver(
             metadata=self.metadata,
@@ -93,9 +107,12 @@ class Backend:
             work_dir=self.settings.work_dir,
             logs_dir=self.settings.logs_dir,
             on_event=on_event,
+            leases=self.leases(CLI),
         )
 
     def close(self) -> None:
+        for keeper in self._leases.values():
+            keeper.close()
         self.metadata.close()
 
 
@@ -120,12 +137,18 @@ def private_folder(path: Path) -> None:
 def open_backend(settings: Settings, *, settle: bool = True) -> Backend:
     """Open the stores of `settings.home`; runs orphaned by a dead process are settled."""
     from .engine.settle import settle_orphaned_runs
-    from .executors._supervision import kill_leftover
+    from .errors import StoreError
+    from .executors.supervision import kill_leftover
     from .stores import open_artifact_store, open_metadata_store
 
     private_folder(settings.home)
     metadata = open_metadata_store(settings.database_url)
     artifacts = open_artifact_store(settings.artifact_root)
     if settle:
-        settle_orphaned_runs(metadata, kill_leftover=kill_leftover)
+        try:
+            settle_orphaned_runs(metadata, kill_leftover=kill_leftover)
+        except StoreError as exc:
+            # A full disk or a read-only database: reading what is recorded still works,
+            # the runs are settled by a later command.
+            logging.getLogger("pinnace.backend").warning("cannot settle orphaned runs: %s", exc)
     return Backend(settings=settings, metadata=metadata, artifacts=artifacts)

@@ -49,8 +49,13 @@ class ServerOptions:
     admin_password: str | None = None
     #: how often the recurring-run scheduler looks for due slots; 0 turns it off
     scheduler_tick_seconds: float = 1.0
-    #: resume the server's runs that a killed server process left unfinished
+    #: resume (adopt) the server's runs that a killed or stopped server left unfinished
     resume_orphaned_runs: bool = True
+    #: adopt the runs of dead `pinnace run` processes too, instead of settling them FAILED
+    adopt_cli_runs: bool = False
+    #: on SIGTERM/SIGINT, how long in-flight runs may go on before they are left to the
+    #: next server (their task processes killed, their records kept for resuming)
+    stop_grace_seconds: float = 5.0
     #: one JSON line per request on the `pinnace.server.access` logger (stderr)
     access_log: bool = True
     #: Host names besides the loopback ones that the server answers to ("*": any)
@@ -94,6 +99,9 @@ class Settings:
     #: run local steps in a sandbox (executors/_sandbox.py; PINNACE_SANDBOX=1); a server
     #: turns it on unless started with --unsandboxed, the CLI leaves it off unless asked
     sandbox: bool = False
+    #: seconds a run's lease lasts without a heartbeat: how soon a dead driver's run is
+    #: settled or adopted (heartbeats every quarter of it)
+    lease_seconds: float = 15.0
     server: ServerOptions = field(default_factory=ServerOptions)
     #: the config file read (None: there was none)
     config_file: Path | None = None
@@ -279,6 +287,7 @@ KEYS: dict[str, _Key] = {
         _Key("executor", _executor, lambda home: "local"),
         _Key("ray_address", _optional_text, lambda home: None),
         _Key("sandbox", _bool, lambda home: False),
+        _Key("lease_seconds", _number(float, 1), lambda home: 15.0),
         _Key("auth", _bool, lambda home: True, server=True),
         _Key("path_prefix", lambda r: normalize_prefix(_text(r)), lambda home: "", server=True),
         _Key(
@@ -290,6 +299,8 @@ KEYS: dict[str, _Key] = {
         _Key("admin_password", _optional_text, lambda home: None, server=True, secret=True),
         _Key("scheduler_tick_seconds", _number(float, 0), lambda home: 1.0, server=True),
         _Key("resume_orphaned_runs", _bool, lambda home: True, server=True),
+        _Key("adopt_cli_runs", _bool, lambda home: False, server=True),
+        _Key("stop_grace_seconds", _number(float, 0), lambda home: 5.0, server=True),
         _Key("access_log", _bool, lambda home: True, server=True),
         _Key("allowed_hosts", _hosts, lambda home: (), server=True),
         _Key("package_url_domains", _hosts, lambda home: (), server=True),

@@ -144,3 +144,77 @@ def store_view(home: Path) -> dict[str, Any]:
         return view
     finally:
         backend.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def journaled_spec() -> dict[str, Any]:
+    """The fixture pipeline compiled to IR (for the server's REST API)."""
+    import importlib.util
+
+    from pinnace.compiler import compile_pipeline
+
+    spec = importlib.util.spec_from_file_location("faults_journaled", JOURNALED)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return compile_pipeline(module.journaled)
+
+
+class Server:
+    """A real `pinnace server --no-auth` on HOME; started, killed and restarted by tests."""
+
+    def __init__(self, home: Path, port: int | None = None, **env: str) -> None:
+        self.home, self.port = home, port or free_port()
+        self.env = clean_env(PINNACE_USE_CURRENT_PYTHON="1", PINNACE_LEASE_SECONDS="3", **env)
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/apis/v2beta1"
+
+    def start(self) -> Server:
+        import httpx
+
+        self.process = start_pinnace(
+            self.home,
+            "server",
+            "--no-auth",
+            "--unsandboxed",
+            "--port",
+            str(self.port),
+            env=self.env,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{self.url}/healthz").raise_for_status()
+                return self
+            except httpx.HTTPError:
+                if self.process.poll() is not None:
+                    break
+                time.sleep(0.1)
+        raise AssertionError(f"server did not start: {(self.home / 'stderr.txt').read_text()}")
+
+    def stop(self, signum: int = signal.SIGKILL) -> int:
+        """Signal the server process alone (its tasks must die with it by themselves)."""
+        assert self.process is not None
+        return kill(self.process, signum)
+
+    def submit(self, journal: Path, seconds: float) -> str:
+        import httpx
+
+        body = {
+            "display_name": "journaled",
+            "pipeline_spec": journaled_spec(),
+            "runtime_config": {"parameters": {"journal": str(journal), "seconds": seconds}},
+        }
+        response = httpx.post(f"{self.url}/runs", json=body)
+        response.raise_for_status()
+        return str(response.json()["run_id"])

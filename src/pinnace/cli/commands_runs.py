@@ -135,13 +135,23 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
             sys.exit(EXIT_RUN_NOT_SUCCEEDED)
 
     def _check_resumable(run: Any) -> None:
-        from ..engine.settle import owner_alive
+        """A live driver's run is not ours (its lease is checked again when driving), and
+        a server's unfinished run is left to the server, which resumes it when it starts."""
+        from ..engine.lease import SERVER
+        from ..engine.settle import orphaned
         from ..errors import RunBusyError
 
-        if not run.state.terminal and owner_alive(run.owner):
+        if run.state.terminal:
+            return
+        if not orphaned(run):
             raise RunBusyError(
-                f"run {run.run_id} is {run.state.value}, driven by {run.owner}",
+                f"run {run.run_id} is {run.state.value}, driven by {run.lease_owner or run.owner}",
                 hint="wait for it to finish, or stop that process first",
+            )
+        if run.lease_kind == SERVER:
+            raise RunBusyError(
+                f"run {run.run_id} belongs to a Pinnace server that stopped",
+                hint="start the server again (`pinnace server`): it resumes its runs",
             )
 
     @cli.command("logs")

@@ -118,6 +118,13 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
             f"pinnace server on http://{host}:{port}{options.path_prefix} (home {config.home})",
             err=True,
         )
+        # SIGTERM/SIGINT: uvicorn stops accepting, gives open requests (event streams) a few
+        # seconds, then the app's shutdown stops the runs gracefully (server/run_manager.py).
         uvicorn.run(
-            app, host=host, port=port, log_level="info", timeout_keep_alive=KEEP_ALIVE_SECONDS
+            app,
+            host=host,
+            port=port,
+            log_level="info",
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            timeout_graceful_shutdown=3,
         )

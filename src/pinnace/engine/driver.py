@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, wait
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..errors import RunBusyError
 from ..executors.base import Executor
 from ..model.state import RunState, TaskState
 from ..stores.base import ArtifactStore, MetadataStore, RunRecord, TaskRecord
@@ -27,11 +28,13 @@ from .events import EventSink, ignore_events
 from .groups import dag_outputs
 from .inputs import TaskOutputs
 from .launcher import TaskLauncher
+from .lease import DrivingStopped, LeaseKeeper, LeaseLost
 from .nodes import Progress
+from .owners import current_owner
 from .plan import Plan, make_plan
 from .planner import Planner
 from .scheduler import Scheduler
-from .settle import current_owner
+from .settle import interrupt_tasks
 from .settler import Settler
 
 
@@ -51,8 +54,11 @@ class RunDriver:
         work_dir: Path,
         logs_dir: Path,
         on_event: EventSink = ignore_events,
+        leases: LeaseKeeper | None = None,
     ) -> None:
+        """`leases`: the driving process's leases; without, runs are driven unleased."""
         self.metadata = metadata
+        self.leases = leases
         self.artifacts = artifacts
         self.executor = executor
         self.work_dir = work_dir
@@ -126,16 +132,49 @@ class RunDriver:
         run = self.metadata.get_run(run_id)
         if run.state is RunState.SUCCEEDED:
             return run  # nothing left to do
-        self._kill_leftovers(run_id)
-        progress = self._prepare(run)
+        self._take_over(run)
         try:
-            self._loop(run, progress)
-        except BaseException as exc:
-            self._abort(run, progress, exc)
-            raise
+            progress = self._prepare(run)
+            try:
+                self._loop(run, progress)
+            except BaseException as exc:
+                self._abort(run, progress, exc)
+                raise
+            finally:
+                self.launcher.discard_prestarted(run_id)
+            return self._finish(run, progress)
         finally:
-            self.launcher.discard_prestarted(run_id)
-        return self._finish(run, progress)
+            if self.leases is not None:
+                self.leases.release(run_id)
+
+    def _take_over(self, run: RunRecord) -> None:
+        """Hold the run's lease, then make sure nothing of an earlier driver still runs.
+
+        A run left unfinished by a driver that died (adopted, or resumed after it was
+        settled) has its interrupted executions' survivors killed first.
+        """
+        kill = getattr(self.executor, "kill_leftover", None)
+        if self.leases is not None:
+            lost = self._on_lease_lost(run.run_id)
+            if not self.leases.acquire(run.run_id, on_lost=lost):
+                holder = self.metadata.get_run(run.run_id)
+                raise RunBusyError(
+                    f"run {run.run_id} is driven by {holder.lease_owner} ({holder.lease_kind})",
+                    hint="wait for it to finish, or stop that process first",
+                )
+        if not run.state.terminal:
+            previous = run.lease_owner or run.owner or "unknown"
+            reason = f"the process driving this run ({previous}) stopped; it was resumed"
+            interrupt_tasks(self.metadata, run.run_id, reason, kill, cancel_pending=False)
+        self._kill_leftovers(run.run_id)
+
+    def _on_lease_lost(self, run_id: str) -> Callable[[], None]:
+        def stop() -> None:  # heartbeat thread: free the driver from waiting on its tasks
+            for execution in self.metadata.list_executions(run_id):
+                if execution.state is TaskState.RUNNING:
+                    self.executor.cancel(execution.execution_id)
+
+        return stop
 
     def _kill_leftovers(self, run_id: str) -> None:
         """Before resuming: no process of an interrupted execution may still run."""
@@ -183,6 +222,8 @@ class RunDriver:
 
     def _loop(self, run: RunRecord, progress: Progress) -> None:
         while True:
+            if self.leases is not None and self.leases.lost(run.run_id):
+                raise LeaseLost(run.run_id)
             # After a failure no new task starts (but exit tasks do), yet retries already
             # due still run (as an Argo retryStrategy would).
             self.scheduler.advance(run, progress)
@@ -215,7 +256,15 @@ class RunDriver:
         return updated
 
     def _abort(self, run: RunRecord, progress: Progress, exc: BaseException) -> None:
-        """Leave nothing RUNNING when the driver itself is interrupted or breaks."""
+        """Leave nothing RUNNING when the driver itself is interrupted or breaks.
+
+        A driver told to stop driving (its lease lost, its server stopping) kills its task
+        processes but writes nothing: the run is resumed by whoever drives it next.
+        """
+        if isinstance(exc, DrivingStopped):
+            for attempt in progress.running.values():
+                self.executor.cancel(attempt.execution.execution_id)
+            return
         interrupted = isinstance(exc, KeyboardInterrupt)
         # An interrupt may say who sent it ("canceled by SIGTERM to the pinnace process").
         reason = (str(exc) or "canceled by the user") if interrupted else f"internal error: {exc!r}"

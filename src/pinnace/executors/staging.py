@@ -28,6 +28,7 @@ from .._files import read_regular
 from ..errors import ExecutorError, OutputRefusedError, PinnaceError
 from ..stores.base import ArtifactStore
 from ..stores.external import is_external, local_copy
+from ._resources import no_space, no_space_reason
 from .base import ExecutionOutcome, ExecutionOutputs, StagedLaunch, TaskLaunch
 from .placeholders import resolve_placeholders
 
@@ -42,7 +43,9 @@ def run_attempt(
     """Stage `launch` under `work_dir`, `execute` it, collect its outputs: one attempt.
 
     A failure to stage or to collect fails the attempt (the engine's retry policy decides);
-    the attempt's folder is removed when it succeeded and kept for a look when it failed.
+    the attempt's folder is removed when it succeeded and kept for a look when it failed,
+    less its partial outputs. On a full disk the folder goes whole (it is what keeps the
+    disk full) and the reason names the output being written.
     """
     workdir = work_dir / launch.run_id / launch.task_name / str(launch.attempt)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,14 +56,24 @@ def run_attempt(
         return ExecutionOutcome(exit_code=-1, error=f"cannot stage the inputs: {exc.message}")
     outcome = execute(staged)
     if not outcome.ok:
-        return outcome
+        return _failed(outcome, workdir, launch.task_name)
     try:
         outputs = collect(staged, launch, store)
     except PinnaceError as exc:
         _note(log_path, f"pinnace: cannot collect the outputs: {exc}")
-        return replace(outcome, error=f"cannot collect the outputs: {exc.message}")
+        failed = replace(outcome, error=f"cannot collect the outputs: {exc.message}")
+        return _failed(failed, workdir, launch.task_name)
     shutil.rmtree(workdir, ignore_errors=True)
     return replace(outcome, outputs=outputs)
+
+
+def _failed(outcome: ExecutionOutcome, workdir: Path, task: str) -> ExecutionOutcome:
+    if no_space(outcome.error):
+        outcome = replace(outcome, error=no_space_reason(workdir, task))
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        shutil.rmtree(workdir / "outputs", ignore_errors=True)
+    return outcome
 
 
 def _note(log_path: Path, line: str) -> None:

@@ -82,6 +82,7 @@ def create_app(
     `announce`, default stderr, once), and drives submitted runs in background threads.
     """
     from ..backend import open_backend
+    from ..engine.lease import CLI
     from ..engine.settle import settle_orphaned_runs
     from .metrics import AccessLog, ServerMetrics, install_access_log_handler
     from .routes import (
@@ -113,9 +114,12 @@ def create_app(
             raise
     else:
         _LOG.warning("steps run unsandboxed: each can read and change %s", settings.home)
-    from ..executors._supervision import kill_leftover
+    from ..executors.supervision import kill_leftover
 
-    orphaned = settle_orphaned_runs(backend.metadata, kill_leftover=kill_leftover)
+    # Runs of dead `pinnace run` processes are settled FAILED, unless this server adopts
+    # them; its own kind's are adopted (resumed) once the lifespan starts.
+    if not options.adopt_cli_runs:
+        settle_orphaned_runs(backend.metadata, kill_leftover=kill_leftover, kinds=(CLI, None))
     if options.auth:
         generated = ensure_admin(backend.metadata, options.admin_password)
         if generated:
@@ -129,19 +133,21 @@ def create_app(
         manager=RunManager(backend, on_event=metrics.on_engine_event),
         metrics=metrics,
         options=options,
-        orphaned_runs=tuple(orphaned),
     )
     ctx.scheduler = Scheduler(ctx, tick_seconds=options.scheduler_tick_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if options.resume_orphaned_runs:
-            resume_server_runs(ctx)
+            ctx.manager.adopt_orphans(cli_runs=options.adopt_cli_runs)
+            ctx.manager.keep_adopting(cli_runs=options.adopt_cli_runs)
         assert ctx.scheduler is not None  # set just above, before the app exists
         ctx.scheduler.start()
         yield
+        # SIGTERM/SIGINT: no new runs; in-flight ones finish within the grace period or
+        # are left to be resumed by the next server (never recorded as canceled).
         ctx.scheduler.stop()
-        ctx.manager.close()
+        ctx.manager.close(grace=options.stop_grace_seconds)
         backend.close()
 
     app = FastAPI(
@@ -186,41 +192,6 @@ class PathPrefix:
             # Starlette strips root_path from the path when the path starts with it.
             scope = {**scope, "root_path": self.prefix}
         await self.app(scope, receive, send)
-
-
-def resume_server_runs(ctx: ServerContext) -> list[str]:
-    """Resume the runs settled at start-up that were the server's own (they belong to an
-    experiment; runs a terminal started have none and are left to `pinnace runs resume`)."""
-    from ..errors import NotFoundError
-    from ..stores.base import RunRecord
-
-    resumed = []
-    for run_id in ctx.orphaned_runs:
-        try:
-            run = ctx.backend.metadata.get_record(RunRecord, run_id)
-        except NotFoundError:
-            continue
-        if run.experiment_id is not None:
-            _LOG.info("resuming run %s, left unfinished by a stopped server", run_id)
-            ctx.manager.start(run_id)
-            resumed.append(run_id)
-    _until_driven(ctx, resumed)
-    return resumed
-
-
-def _until_driven(ctx: ServerContext, run_ids: list[str], timeout: float = 10.0) -> None:
-    """Wait (briefly) until resumed runs left their settled FAILED state, so no client sees
-    a run that is about to run again as failed."""
-    import time
-
-    from ..model.state import RunState
-
-    deadline = time.monotonic() + timeout
-    for run_id in run_ids:
-        while time.monotonic() < deadline and ctx.manager.is_active(run_id):
-            if ctx.backend.metadata.get_run(run_id).state is not RunState.FAILED:
-                break
-            time.sleep(0.01)
 
 
 def _to_stderr(message: str) -> None:

@@ -1,18 +1,25 @@
 """Drives the server's runs in background threads with the same engine the CLI uses.
 
-Terminating a run works through the driver's own abort path: the run's store wrapper
-raises `RunCanceled` (a KeyboardInterrupt, which the driver records as CANCELED) at the
-driver's next write, after the run's running executions were cancelled in the executor.
+Each run is leased to this server (kind "server", see pinnace.engine.lease) while a thread
+drives it. Terminating a run works through the driver's own abort path: the run's store
+wrapper raises `RunCanceled` (a KeyboardInterrupt, which the driver records as CANCELED) at
+the driver's next write, after the run's running executions were cancelled in the executor.
+Stopping the server (SIGTERM, SIGINT) is not a cancel: in-flight runs get a grace period to
+finish, then their drivers are suspended (`RunSuspended`: task trees killed, nothing
+recorded) and their leases given up, so the next server to start adopts and resumes them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NotFoundError
+from ..engine.lease import CLI, SERVER, DrivingStopped, RunSuspended, give_up, try_acquire
+from ..engine.settle import orphaned
+from ..errors import NotFoundError, RunBusyError
 from ..model.state import RunState, TaskState
 
 if TYPE_CHECKING:
@@ -26,6 +33,7 @@ _WRITES = frozenset(
     {"upsert_task", "update_run", "add_execution", "update_execution", "add_artifact", "put_cache"}
 )
 _CANCEL_REASON = "canceled by the user"
+_ACTIVE = (RunState.PENDING, RunState.RUNNING, RunState.CANCELING)
 
 
 class RunCanceled(KeyboardInterrupt):
@@ -38,19 +46,26 @@ class _CancelableStore:
     def __init__(self, store: MetadataStore) -> None:
         self._store = store
         self.cancel_requested = False
+        self.suspend_requested = False
         self._raised = False
 
     def check_canceled(self) -> None:
-        """Raise RunCanceled if the run was asked to stop (the driver calls it while idle)."""
+        """Raise RunCanceled (or RunSuspended) if the driver must stop; it calls this while
+        idle, e.g. during a retry's backoff."""
+        if self.suspend_requested:
+            raise RunSuspended()
         if self.cancel_requested and not self._raised:
             self._raised = True
             raise RunCanceled()
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._store, name)
-        if name in _WRITES and self.cancel_requested and not self._raised:
-            self._raised = True  # once: the abort path must be able to write
-            raise RunCanceled()
+        if name in _WRITES:
+            if self.suspend_requested:
+                raise RunSuspended()  # every time: a suspended driver writes nothing more
+            if self.cancel_requested and not self._raised:
+                self._raised = True  # once: the abort path must be able to write
+                raise RunCanceled()
         return attr
 
 
@@ -64,6 +79,9 @@ class RunManager:
         self._executor: Executor | None = None
         self._lock = threading.Lock()
         self._active: dict[str, tuple[threading.Thread, _CancelableStore]] = {}
+        self._leases = backend.leases(SERVER)
+        self._stopping = threading.Event()
+        self._adopter: threading.Thread | None = None
 
     def executor(self) -> Executor:
         with self._lock:
@@ -76,7 +94,14 @@ class RunManager:
         return self._driver(self._backend.metadata).create_run(spec, parameters, **kw)
 
     def start(self, run_id: str) -> None:
-        """Drive `run_id` (new, failed or canceled) in a background thread."""
+        """Drive `run_id` (new, failed or canceled) in a background thread.
+
+        While the server stops, the run is only marked as this server kind's, so that the
+        next server to start adopts it.
+        """
+        if self._stopping.is_set():
+            self._leave_for_next_server(run_id)
+            return
         store = _CancelableStore(self._backend.metadata)
         thread = threading.Thread(
             target=self._drive, args=(run_id, store), name=f"pinnace-run-{run_id[:8]}", daemon=True
@@ -102,10 +127,7 @@ class RunManager:
         if entry is None:
             return False
         entry[1].cancel_requested = True
-        executor = self.executor()
-        for execution in self._backend.metadata.list_executions(run_id):
-            if execution.state is TaskState.RUNNING:
-                executor.cancel(execution.execution_id)
+        self._cancel_executions(run_id)
         return True
 
     def wait(self, run_id: str, timeout: float | None = None) -> None:
@@ -114,16 +136,68 @@ class RunManager:
         if entry is not None:
             entry[0].join(timeout)
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Terminate what still runs and release the executor."""
+    def close(self, grace: float = 0.0, timeout: float = 30.0) -> None:
+        """Stop: start nothing new, give in-flight runs `grace` seconds to finish, then
+        suspend the rest (their task trees are killed, their state is left for the next
+        server to adopt: never recorded as canceled), and release the executor."""
+        self._stopping.set()
+        if self._adopter is not None:
+            self._adopter.join(timeout=5)
+        deadline = time.monotonic() + grace
+        for thread in self._threads():
+            thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
-            run_ids = list(self._active)
-        for run_id in run_ids:
-            self.terminate(run_id)
-        for run_id in run_ids:
-            self.wait(run_id, timeout)
+            entries = dict(self._active)
+        for run_id, (_, store) in entries.items():
+            store.suspend_requested = True
+            self._cancel_executions(run_id)
+        for thread in self._threads():
+            thread.join(timeout)
         if self._executor is not None:
             self._executor.close()
+
+    def adopt_orphans(self, *, cli_runs: bool = False) -> list[str]:
+        """Drive the unfinished runs whose driver died: this server kind's (their lease
+        expired), and with `cli_runs` those of `pinnace run` processes too. Another server
+        adopting the same run at once is harmless: the lease goes to one of them."""
+        kinds = (SERVER, CLI, None) if cli_runs else (SERVER,)
+        adopted = []
+        for state in _ACTIVE:
+            for run in self._backend.metadata.list_runs(limit=10_000, state=state):
+                if run.lease_kind in kinds and orphaned(run) and not self.is_active(run.run_id):
+                    _LOG.info("adopting run %s, left unfinished by %s", run.run_id, run.owner)
+                    self.start(run.run_id)
+                    adopted.append(run.run_id)
+        return adopted
+
+    def keep_adopting(self, *, cli_runs: bool = False) -> None:
+        """Adopt orphaned runs now and then every half lease, until the server stops."""
+        interval = self._backend.settings.lease_seconds / 2
+
+        def loop() -> None:
+            while not self._stopping.wait(interval):
+                try:
+                    self.adopt_orphans(cli_runs=cli_runs)
+                except Exception:
+                    _LOG.exception("cannot adopt orphaned runs")
+
+        self._adopter = threading.Thread(target=loop, daemon=True, name="pinnace-adopter")
+        self._adopter.start()
+
+    def _threads(self) -> list[threading.Thread]:
+        with self._lock:
+            return [thread for thread, _ in self._active.values()]
+
+    def _cancel_executions(self, run_id: str) -> None:
+        executor = self.executor()
+        for execution in self._backend.metadata.list_executions(run_id):
+            if execution.state is TaskState.RUNNING:
+                executor.cancel(execution.execution_id)
+
+    def _leave_for_next_server(self, run_id: str) -> None:
+        store = self._backend.metadata
+        if try_acquire(store, run_id, self._leases.owner, SERVER, 1.0) is not None:
+            give_up(store, run_id, self._leases.owner)
 
     def _driver(self, store: Any) -> Any:
         from ..engine.driver import RunDriver
@@ -135,19 +209,27 @@ class RunManager:
             executor=self.executor(),
             work_dir=settings.work_dir,
             logs_dir=settings.logs_dir,
+            leases=self._leases,
             **({"on_event": self._on_event} if self._on_event else {}),
         )
 
     def _drive(self, run_id: str, store: _CancelableStore) -> None:
+        settle = True
         try:
             self._driver(store).drive(run_id)
         except RunCanceled:
             _LOG.info("run %s canceled", run_id)
+        except (DrivingStopped, RunBusyError) as exc:
+            # Suspended by a stopping server, taken over, or driven elsewhere: the run is
+            # not ours to settle.
+            _LOG.info("run %s: left to its next driver (%s)", run_id, type(exc).__name__)
+            settle = False
         except Exception:
             _LOG.exception("run %s: the driver failed", run_id)
         finally:
             try:
-                self._settle(run_id, canceled=store.cancel_requested)
+                if settle:
+                    self._settle(run_id, canceled=store.cancel_requested)
             except Exception:
                 _LOG.exception("run %s: cannot settle", run_id)
             with self._lock:

@@ -15,6 +15,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import ArgumentError, DBAPIError
@@ -80,6 +81,28 @@ def create_store_engine(database_url: str) -> Engine:
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+#: how SQLite reports a full disk when it opens a database in WAL mode
+_FULL_DISK = ("disk i/o error", "database or disk is full", "no space left on device")
+
+
+def read_only_sqlite_engine(database_url: str, error: str) -> Engine | None:
+    """A read-only engine on the SQLite file of `database_url` when `error` (from opening it
+    normally) says the disk is full, else None. It reads the database file as it is (what a
+    crashed writer left in the -wal file is not seen), so that `runs list`, `runs show` and
+    `logs` keep working until space is freed; every write fails with a clear StoreError."""
+    if not any(marker in error.lower() for marker in _FULL_DISK):
+        return None
+    url = make_url(database_url)
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or not database or database.startswith("file:"):
+        return None
+    path = Path(database).expanduser().resolve()
+    if not path.is_file():
+        return None
+    read_only = f"sqlite:///file:{quote(str(path))}?mode=ro&immutable=1&uri=true"
+    return create_engine(read_only, connect_args={"check_same_thread": False})
 
 
 def _private_database_file(path: Path) -> None:

@@ -29,7 +29,7 @@ from sqlalchemy.types import TypeDecorator
 from ._dialects import adapt_metadata
 
 #: the migration the code expects; opening a store upgrades older databases to it
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 # Named constraints let later migrations drop or alter them (SQLite batch mode needs names).
 NAMING_CONVENTION = {
@@ -112,6 +112,9 @@ runs = Table(
     Column("pipeline_version_id", String, nullable=True),
     Column("recurring_run_id", String, nullable=True),
     Column("scheduled_at", UtcDateTime, nullable=True),
+    Column("lease_owner", String, nullable=True),
+    Column("lease_kind", String(16), nullable=True),
+    Column("lease_expires_at", UtcDateTime, nullable=True),
     Index("ix_runs_created_at", "created_at"),
     Index("ix_runs_experiment_id_created_at", "experiment_id", "created_at"),
     Index("ix_runs_namespace_created_at", "namespace", "created_at"),

@@ -55,6 +55,12 @@ class RunRecord:
     recurring_run_id: str | None = None
     #: the schedule slot a recurring run started this run for; unique per recurring run
     scheduled_at: datetime | None = None
+    #: who holds the run's lease (see pinnace.engine.lease): only the holder of a live
+    #: lease drives, settles or cancels the run
+    lease_owner: str | None = None
+    #: "cli" or "server": who may adopt the run once the lease expires
+    lease_kind: str | None = None
+    lease_expires_at: datetime | None = None
 
 
 @dataclass

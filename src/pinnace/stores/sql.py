@@ -31,7 +31,13 @@ from ._common import (
     pipeline_not_found,
     run_not_found,
 )
-from ._database import WRITE_OPTION, create_store_engine, ensure_schema, safe_url
+from ._database import (
+    WRITE_OPTION,
+    create_store_engine,
+    ensure_schema,
+    read_only_sqlite_engine,
+    safe_url,
+)
 from ._sql_catalog import SqlCatalog
 from ._sql_catalog import row_record as _record
 from ._sql_catalog import row_values as _values
@@ -75,10 +81,21 @@ class SqlMetadataStore:
 
     def __init__(self, database_url: str) -> None:
         self.url = safe_url(database_url)
-        with self._translate("open the metadata database"):
-            self._engine = create_store_engine(database_url)
-            self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
-            ensure_schema(self._engine, self._writer)
+        #: opened read-only because the disk is full (reads work, writes fail clearly)
+        self.read_only = False
+        try:
+            with self._translate("open the metadata database"):
+                self._engine = create_store_engine(database_url)
+                self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
+                ensure_schema(self._engine, self._writer)
+        except StoreError as exc:
+            engine = read_only_sqlite_engine(database_url, str(exc))
+            if engine is None:
+                raise
+            # SQLite cannot make its shared-memory file on a full disk: read what is there.
+            self._engine = engine
+            self._writer = engine.execution_options(**{WRITE_OPTION: True})
+            self.read_only = True
         self._catalog = SqlCatalog(self._read, self._write, self._one)
 
     # catalog records: experiments, pipeline versions, users, API tokens, recurring runs
