@@ -158,9 +158,7 @@ def experiment(record: ExperimentRecord) -> dict[str, Any]:
             "name": record.name,
             "description": record.description,
             "created_at": timestamp(record.created_at),
-            "resource_references": [reference(NAMESPACE, record.namespace or "")]
-            if record.namespace
-            else None,
+            "resource_references": _references(reference(NAMESPACE, record.namespace)),
             "storage_state": storage_state(record.storage_state),
         }
     )
