@@ -97,3 +97,69 @@ def test_packages_use_each_other_through_public_modules():
     assert found <= PRIVATE_IMPORTS_LEFT, sorted(found - PRIVATE_IMPORTS_LEFT)
     fixed = PRIVATE_IMPORTS_LEFT - found
     assert not fixed, f"fixed: remove them from PRIVATE_IMPORTS_LEFT: {sorted(fixed)}"
+
+
+#: imports that close a cycle (each made inside a function to get past it); the list may
+#: only shrink: fix the layering instead of adding to it
+CYCLE_EDGES_LEFT = {
+    # kfp's `@dsl.component(output_component_file=...)` writes the compiled component
+    ("pinnace.dsl._decorators", "pinnace.compiler"),
+    ("pinnace.local._config", "pinnace.local._run"),
+    ("pinnace.stores._dialects", "pinnace.stores._tables"),
+}
+
+
+def test_no_import_cycles_beyond_the_known_ones():
+    import grimp
+
+    graph = grimp.build_graph("pinnace", exclude_type_checking_imports=True)
+    edges = {
+        module: set(graph.find_modules_directly_imported_by(module)) for module in graph.modules
+    }
+    for source, target in CYCLE_EDGES_LEFT:
+        assert target in edges[source], f"fixed: remove {source} -> {target} from the list"
+        edges[source].discard(target)
+    cycles = _cycles(edges)
+    assert not cycles, cycles
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (iterative Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(edges):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
