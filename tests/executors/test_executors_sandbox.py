@@ -100,3 +100,47 @@ def test_a_wrapped_command_sees_only_what_it_was_given(tmp_path: Path) -> None:
     assert exists == "False" and "'work'" in listed and "secret" not in listed
     if os.geteuid() == 0:
         assert uid != "0"  # root starts it; the step runs as nobody
+
+
+BOMB = """
+import os, sys, time
+made = 0
+for _ in range(300):
+    try:
+        pid = os.fork()
+    except OSError:  # EAGAIN: over the process limit
+        break
+    if pid == 0:
+        time.sleep(120)
+        os._exit(0)
+    made += 1
+print(made)
+"""
+
+
+@pytest.mark.skipif(
+    _sandbox.shutil.which("bwrap") is None or os.geteuid() != 0,
+    reason="needs bubblewrap, started by root",
+)
+def test_a_fork_bomb_stops_at_the_process_limit_and_dies_with_its_step(tmp_path: Path) -> None:
+    import uuid
+
+    marker = uuid.uuid4().hex
+    sandbox = Sandbox("bwrap", max_processes=40)
+    argv = sandbox.wrap(
+        [sys.executable, "-c", BOMB, marker],
+        workdir=tmp_path,
+        read_only=_sandbox.python_paths(sys.executable),
+    )
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert 0 < int(done.stdout) < 40
+    # the step's PID namespace ended with it: none of its children is left
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                left.append(pid)
+        except OSError:
+            pass
+    assert left == []

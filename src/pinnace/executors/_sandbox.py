@@ -6,11 +6,12 @@ declares (`set_env_variable`), plus the names listed in `PINNACE_STEP_ENV`. Noth
 the process that starts it (a server's admin password, cloud credentials) reaches it.
 
 Sandbox (Linux, `bwrap` from Debian's `bubblewrap` package): the step runs in new mount,
-PID, IPC and UTS namespaces with no capabilities (root included) and no new privileges. Its
+PID, IPC and UTS namespaces with no capabilities and no new privileges; started by root, it
+runs as `nobody`, with at most `max_processes` processes for all such steps together. Its
 file system is a fresh root holding only: the system (/usr and its links, a short list of
 /etc files, /sys read-only, a private /proc and minimal /dev), its interpreter and Python
 environment (read-only), the Pinnace runtime (read-only), its input artifacts (read-only),
-and its task folder (read-write, also mounted at /tmp). The Pinnace home, the metadata
+and its task folder (read-write), with a private /tmp. The Pinnace home, the metadata
 database, other runs' artifacts and folders, other users' homes and the server's sockets do
 not exist there. The network is shared (a step may download data; it holds no credentials).
 """
@@ -183,6 +184,9 @@ class Sandbox:
 
     bwrap: str
     protected: tuple[Path, ...] = field(default_factory=tuple)
+    #: processes the step user may have at once, all sandboxed steps together (started by
+    #: root only: the limit counts a user's processes machine-wide): a fork bomb stops there
+    max_processes: int = 4096
 
     @classmethod
     def require(cls, protected: Iterable[Path] = ()) -> Sandbox:
@@ -230,7 +234,8 @@ class Sandbox:
         # The sandbox's own root (a tmpfs holding the mount points) is read-only too.
         args += ["--remount-ro", "/", "--chdir", str(workdir), "--"]
         if as_root:
-            args += [*_BECOME_NOBODY]
+            limit = f"--nproc={self.max_processes}:{self.max_processes}"
+            args += ["prlimit", limit, *_BECOME_NOBODY]
         return [*args, *argv]
 
     def _check_visible(self, path: Path) -> None:
@@ -259,6 +264,9 @@ _BECOME_NOBODY = (
 def _hand_over(workdir: Path) -> None:
     """Make the task folder the step user's (it writes its outputs there)."""
     os.chown(workdir, STEP_UID, STEP_GID)
+    # bwrap enters it as root without capabilities: it needs the others' search bit. (The
+    # folder lies in the 0700 home: no one else on the machine reaches it.)
+    os.chmod(workdir, 0o755)
     for folder, dirs, files in os.walk(workdir):
         for name in (*dirs, *files):
             os.chown(os.path.join(folder, name), STEP_UID, STEP_GID, follow_symlinks=False)
