@@ -32,3 +32,19 @@ def test_config_json_and_a_bad_file(tmp_path):
     (tmp_path / "config.toml").write_text("parallelism = 0\n")
     result = runner.invoke(cli, ["--home", str(tmp_path), "config"], env={})
     assert result.exit_code == 2 and "parallelism" in result.output
+
+
+def test_auth_off_from_any_layer_is_refused_off_loopback(tmp_path):
+    """--no-auth, PINNACE_AUTH=0 or `auth = false` in [server]: never on a public address."""
+    runner = CliRunner()
+    for args, env in (
+        (["--no-auth"], {}),
+        ([], {"PINNACE_AUTH": "0"}),
+    ):
+        result = runner.invoke(
+            cli, ["--home", str(tmp_path), "server", "--host", "0.0.0.0", *args], env=env
+        )
+        assert result.exit_code == 2 and "without authentication" in result.output, args
+    (tmp_path / "config.toml").write_text("[server]\nauth = false\n")
+    result = runner.invoke(cli, ["--home", str(tmp_path), "server", "--host", "0.0.0.0"], env={})
+    assert result.exit_code == 2 and "without authentication" in result.output
