@@ -338,10 +338,16 @@ def test_a_fork_server_crash_fails_only_the_tasks_in_flight_and_it_is_restarted(
     try:
         run = driver.create_run(spec, cache=False)
 
+        killed: list[Any] = []
+
         def crash() -> None:
-            assert wait_until(lambda: any(s["in_flight"] for s in executor.fork_servers()))
-            (server,) = executor.fork_servers()
-            os.kill(server["pid"], signal.SIGKILL)
+            busy = lambda: [s for s in executor.fork_servers() if s["in_flight"]]  # noqa: E731
+            if wait_until(lambda: bool(busy())):
+                server = busy()[0]
+                os.kill(server["pid"], signal.SIGKILL)
+                killed.append(server)
+            else:
+                killed.append(executor.fork_servers())
 
         import threading
 
@@ -349,7 +355,10 @@ def test_a_fork_server_crash_fails_only_the_tasks_in_flight_and_it_is_restarted(
         killer.start()
         first = driver.drive(run.run_id)
         killer.join()
+        assert killed and isinstance(killed[0], dict), killed
         (task,) = driver.metadata.list_tasks(run.run_id)
+        (execution,) = driver.metadata.list_executions(run.run_id)
+        assert "forked" in execution.environment, execution.environment
         assert first.state.value == "FAILED"
         assert "fork server exited" in (task.error or "")
         assert "fork server exited" in Path(task.log_path or "").read_text()

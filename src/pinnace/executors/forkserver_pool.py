@@ -23,7 +23,6 @@ from typing import Any
 
 from .forkserver import ForkedChild, ForkServer, ForkServerError, ServerSpec
 
-_START_TIMEOUT = 600.0
 #: crashes of one key's server before its tasks start fresh for good
 _MAX_CRASHES = 3
 #: at most this many learned modules per environment
@@ -263,8 +262,9 @@ class ForkServerPool:
         with self._lock:
             slots, self._slots = list(self._slots.values()), {}
         for slot in slots:
-            slot.ready.wait(timeout=_START_TIMEOUT)
-            if slot.server is not None:
+            # One still importing is closed by its starting thread when ready (not waited
+            # for: a CLI run must not end later because a server it never used was starting).
+            if slot.ready.is_set() and slot.server is not None:
                 slot.server.close()
         with contextlib.suppress(OSError):
             for leftover in self._scratch.iterdir():
