@@ -70,7 +70,7 @@ class Backend:
             self.settings.use_current_python if use_current_python is None else use_current_python
         )
         return LocalExecutor(
-            env_cache=EnvironmentCache(self.settings.envs_dir),
+            env_cache=_swept(EnvironmentCache(self.settings.envs_dir)),
             runtime_path=materialize_runtime(self.settings.home),
             parallelism=parallelism or self.settings.parallelism,
             use_current_python=current,
@@ -121,6 +121,12 @@ def _sqlite_path(database_url: str) -> str | None:
     return database_url[len(prefix) :] if database_url.startswith(prefix) else None
 
 
+def _swept(cache: Any) -> Any:
+    """The environment cache, rid of builds a killed process left half done."""
+    cache.remove_stale_builds()
+    return cache
+
+
 def private_folder(path: Path) -> None:
     """Create `path` (mode 0700), or make an existing one of ours private: the home holds
     the database and other users' artifacts. A shared sticky folder (/tmp) is left alone."""
@@ -141,6 +147,13 @@ def open_backend(settings: Settings, *, settle: bool = True) -> Backend:
     from .executors.supervision import kill_leftover
     from .stores import open_artifact_store, open_metadata_store
 
+    if settings.home.exists() and not settings.home.is_dir():
+        from .errors import UserInputError
+
+        raise UserInputError(
+            f"the Pinnace home {settings.home} is not a folder",
+            hint="point PINNACE_HOME (or --home) at a folder, or remove that file",
+        )
     private_folder(settings.home)
     metadata = open_metadata_store(settings.database_url)
     artifacts = open_artifact_store(settings.artifact_root)

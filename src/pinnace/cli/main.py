@@ -27,6 +27,7 @@ from . import (
     commands_compile,
     commands_config,
     commands_exec,
+    commands_gc,
     commands_run,
     commands_runs,
     commands_secrets,
@@ -101,6 +102,7 @@ commands_runs.register(cli, _settings)
 commands_server.register(cli, _settings)
 commands_users.register(cli, _settings)
 commands_config.register(cli, _settings)
+commands_gc.register(cli, _settings)
 
 
 def main() -> None:

@@ -185,7 +185,12 @@ class EnvironmentCache:
         try:
             # cwd is the cache root, so a project's own uv settings never leak into a build.
             done = subprocess.run(
-                argv, cwd=self.root, env=env, capture_output=True, text=True, check=False
+                [*_die_with_parent(), *argv],
+                cwd=self.root,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
             )
         except OSError as error:
             raise EnvironmentBuildError(
@@ -221,6 +226,33 @@ class EnvironmentCache:
                 self._python_version = _query_version(self.python)
         return self._python_version
 
+    def stale_builds(self) -> list[Path]:
+        """Half-built environments whose build is not running (a killed `pinnace`)."""
+        import fcntl
+
+        stale = []
+        for folder in sorted((self.root / ".building").glob("*-*")):
+            key = folder.name.rsplit("-", 1)[0]
+            lock = self.root / ".locks" / f"{key}.lock"
+            if not lock.exists():  # no build ever held it
+                stale.append(folder)
+                continue
+            try:
+                with open(lock, "a+") as handle:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody builds it
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+            except OSError:
+                continue
+            stale.append(folder)
+        return stale
+
+    def remove_stale_builds(self) -> int:
+        """Remove what `stale_builds` finds (at start-up: killed builds leave nothing)."""
+        found = self.stale_builds()
+        for folder in found:
+            shutil.rmtree(folder, ignore_errors=True)
+        return len(found)
+
     @contextmanager
     def _lock(self, key: str) -> Iterator[None]:
         import fcntl  # POSIX only; imported here so that importing this module stays cheap
@@ -233,6 +265,12 @@ class EnvironmentCache:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _die_with_parent() -> list[str]:
+    """An argv prefix making uv die with the thread that started it (a killed `pinnace`
+    leaves no build running), when util-linux's setpriv is there."""
+    return ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
 
 
 def _venv_python(venv: Path) -> Path:

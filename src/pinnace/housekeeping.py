@@ -1,0 +1,109 @@
+"""Housekeeping of a Pinnace home: what killed processes and deleted runs leave behind.
+
+`find_garbage` lists, without touching anything:
+
+- work folders of runs that are not running any more (or no longer exist), and the
+  fetched-input caches (`work/inputs`, `work/imported`) while no run is active;
+- half-built environments whose build is not running (`envs/.building/*`);
+- temporary files of artifact writes that were killed (`.NAME.pinnace-tmp-*`, `-old-*`);
+- with `artifacts=True`, the artifacts of runs that were deleted.
+
+`remove` deletes what was found. `pinnace gc` prints the list (a dry run) unless `--delete`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .envs.cache import EnvironmentCache
+from .model.state import RunState
+from .settings import Settings
+from .stores.base import MetadataStore
+
+_ACTIVE = (RunState.PENDING, RunState.RUNNING, RunState.CANCELING)
+_TEMPORARY = (".pinnace-tmp-", ".pinnace-old-")
+
+
+@dataclass(frozen=True)
+class Garbage:
+    """One thing `pinnace gc` would free: where, how many bytes, and why."""
+
+    path: Path
+    size: int
+    reason: str
+
+
+def find_garbage(
+    settings: Settings, metadata: MetadataStore, *, artifacts: bool = False
+) -> list[Garbage]:
+    runs = {r.run_id: r for r in metadata.list_runs(limit=1_000_000)}
+    active = {run_id for run_id, r in runs.items() if r.state in _ACTIVE}
+    found = list(_work(settings.work_dir, runs, active))
+    for folder in EnvironmentCache(settings.envs_dir).stale_builds():
+        found.append(Garbage(folder, _size(folder), "half-built environment"))
+    root = Path(settings.artifact_root)
+    if root.is_dir():  # a local artifact store
+        found += _temporaries(root)
+        if artifacts:
+            for folder in _children(root):
+                if folder.name not in runs and not folder.name.startswith("."):
+                    found.append(Garbage(folder, _size(folder), "artifacts of a deleted run"))
+    return found
+
+
+def remove(garbage: Iterable[Garbage]) -> int:
+    """Delete what was found; the bytes freed."""
+    freed = 0
+    for item in garbage:
+        if item.path.is_dir() and not item.path.is_symlink():
+            shutil.rmtree(item.path, ignore_errors=True)
+        else:
+            item.path.unlink(missing_ok=True)
+        freed += item.size
+    return freed
+
+
+def _work(work: Path, runs: Mapping[str, object], active: set[str]) -> Iterable[Garbage]:
+    for folder in _children(work):
+        if folder.name in ("inputs", "imported"):
+            if not active:
+                yield Garbage(folder, _size(folder), "fetched inputs (no run is active)")
+        elif folder.name not in active:
+            why = "work folder of a finished run" if folder.name in runs else "work folder"
+            yield Garbage(folder, _size(folder), why)
+
+
+def _temporaries(root: Path) -> Iterable[Garbage]:
+    for folder, dirs, files in os.walk(root):
+        for name in [*dirs, *files]:
+            if any(mark in name for mark in _TEMPORARY):
+                path = Path(folder, name)
+                yield Garbage(path, _size(path), "left by a killed artifact write")
+        dirs[:] = [d for d in dirs if not any(mark in d for mark in _TEMPORARY)]
+
+
+def _children(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
+    except OSError:
+        return []
+
+
+def _size(path: Path) -> int:
+    if path.is_symlink() or not path.is_dir():
+        try:
+            return path.lstat().st_size
+        except OSError:
+            return 0
+    total = 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                continue
+    return total
