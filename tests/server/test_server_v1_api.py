@@ -240,6 +240,9 @@ def test_run_metrics_from_a_kfp2_metrics_output(api: httpx.Client, tmp_path) -> 
         {"name": "accuracy", "node_id": "score", "number_value": 0.75, "format": "RAW"}
     ]
     assert yaml.safe_load(path.read_text())["pipelineInfo"]["name"] == "scored"
+    flt = json.dumps({"predicates": [{"op": 1, "key": "name", "stringValue": "scored"}]})
+    listed = api.get("/runs", params={"filter": flt}).json()["runs"]
+    assert listed[0]["metrics"] == run["metrics"]
 
 
 def test_v1_filter_values_become_ours() -> None:

@@ -162,7 +162,8 @@ def list_runs(
         fields=fields.RUN, time_fields=fields.RUN_TIMES, extra=extra, namespaces=namespaces
     )
     page = svc.list_runs(ctx, query)
-    runs = [v1.run(r) for r in page.records]
+    # As KFP 1.x, listed runs carry their metrics (to compare runs by them).
+    runs = [v1.run(r, run_metrics(ctx, r.run_id)) for r in page.records]
     return list_response("runs", runs, query.offset, page.total, omit_zero=True)
 
 
