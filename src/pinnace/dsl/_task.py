@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -205,6 +206,40 @@ class PipelineTask:
 
     def set_memory_limit(self, memory: Any) -> PipelineTask:
         self._resources("set_memory_limit").memory_limit = self._memory(memory)
+        return self
+
+    def add_node_selector_constraint(self, accelerator: Any) -> PipelineTask:
+        """Deprecated in kfp 2: the accelerator type (`set_accelerator_type`)."""
+        warnings.warn(
+            "'add_node_selector_constraint' is deprecated. Please use "
+            "'set_accelerator_type' instead.",
+            category=DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.set_accelerator_type(accelerator)
+
+    def set_debug_pause(
+        self, before: bool = False, after: bool = True, on_error: bool = False
+    ) -> PipelineTask:
+        """Pause the task's pod for debugging on Kubeflow (Argo's debug variables); a local
+        run ignores them."""
+        if not after and on_error:
+            raise CompileError(
+                "'on_error' applies to post-execution pause and requires after=True. Got "
+                "after=False, on_error=True - contradictory configuration.",
+                task=self.name,
+            )
+        if not before and not after:
+            raise CompileError(
+                "At least one of 'before' or 'after' must be True. Got before=False, "
+                "after=False - nothing to pause on.",
+                task=self.name,
+            )
+        if before:
+            self.set_env_variable("ARGO_DEBUG_PAUSE_BEFORE", "true")
+        if after:
+            name = "ARGO_DEBUG_PAUSE_ON_ERROR" if on_error else "ARGO_DEBUG_PAUSE_AFTER"
+            self.set_env_variable(name, "true")
         return self
 
     def set_accelerator_type(self, accelerator: Any) -> PipelineTask:
