@@ -57,6 +57,7 @@ class Backend:
             artifact_root=self.artifacts.root,
             use_current_python=current,
             on_process=self._record_process,
+            sandbox=self.settings.sandbox,
         )
 
     def local_executor(

@@ -211,7 +211,6 @@ def test_a_request_no_node_can_satisfy_fails_at_once(settings) -> None:
 
 
 @pytest.mark.index
-@pytest.mark.slow
 def test_the_book_pipeline_runs_on_the_cluster(settings, ray_cluster, s3, tmp_path) -> None:
     env = clean_env(
         **s3.env,
@@ -237,3 +236,42 @@ def test_the_book_pipeline_runs_on_the_cluster(settings, ray_cluster, s3, tmp_pa
     logs = pinnace(tmp_path, "logs", document["run_id"], "evaluate-model", env=env)
     assert logs.returncode == 0, logs.describe()
     assert "0.7747925" in logs.stdout
+
+
+def test_sandboxed_steps_cannot_see_the_nodes_home(ray_cluster, tmp_path) -> None:
+    """A server sandboxes steps; on Ray the node's sandbox hides the node's Pinnace home."""
+    from pinnace.executors.base import TaskLaunch
+    from pinnace.executors.ray import RayExecutor
+
+    node_home = ray_cluster.temp_dir / "node-home"
+    store = open_artifact_store(str(tmp_path / "artifacts"))
+    script = f'if [ -e "{node_home}/logs" ]; then echo visible; else echo hidden; fi > "$0"'
+    launch = TaskLaunch(
+        run_id="sandboxed",
+        task_name="peek",
+        execution_id="peek-1",
+        image="alpine",
+        command=("sh", "-c", script),
+        args=("{{$.outputs.parameters['out'].output_file}}",),
+        executor_input={
+            "inputs": {},
+            "outputs": {
+                "parameters": {"out": {"outputFile": "outputs/parameters/out"}},
+                "outputFile": "executor_output.json",
+            },
+        },
+        artifact_root=store.root,
+        log_path=tmp_path / "peek.log",
+    )
+    seen = {}
+    for sandbox in (False, True):
+        executor = RayExecutor(
+            address=ray_cluster.address, artifact_root=store.root, sandbox=sandbox
+        )
+        try:
+            outcome = executor.submit(launch).result(timeout=120)
+        finally:
+            executor.close()
+        assert outcome.ok, (outcome.error, launch.log_path.read_text())
+        seen[sandbox] = outcome.outputs.parameters["out"].strip()
+    assert seen == {False: "visible", True: "hidden"}

@@ -38,6 +38,8 @@ class NodeConfig:
 
     home: str | None = None
     use_current_python: bool = False
+    #: run steps in the node's sandbox (executors/_sandbox.py), hiding the node's home
+    sandbox: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class Started:
     node: str
 
 
-_EXECUTORS: dict[tuple[str, bool, tuple[str, ...]], tuple[Any, _Tether]] = {}
+_EXECUTORS: dict[tuple[str, bool, bool, tuple[str, ...]], tuple[Any, _Tether]] = {}
 _LOCK = threading.Lock()
 
 
@@ -66,7 +68,11 @@ def node_attempt(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.touch()
     started: list[Started] = []
-    executor = _local_executor(home, config.use_current_python, gpus, started, node)
+    try:
+        executor = _local_executor(home, config, gpus, started, node)
+    except PinnaceError as exc:  # e.g. no sandbox on this node
+        yield ExecutionOutcome(exit_code=-1, error=exc.message, environment={"ray_node": node})
+        return
     result: list[ExecutionOutcome] = []
 
     def attempt() -> None:
@@ -115,10 +121,10 @@ def node_attempt(
 
 
 def _local_executor(
-    home: Path, current: bool, gpus: tuple[str, ...], started: list[Started], node: str
+    home: Path, config: NodeConfig, gpus: tuple[str, ...], started: list[Started], node: str
 ) -> Any:
     """The local executor that runs this worker's attempts (one per GPU set, reused)."""
-    key = (str(home), current, gpus)
+    key = (str(home), config.use_current_python, config.sandbox, gpus)
     with _LOCK:
         if key not in _EXECUTORS:
             from ..envs.cache import EnvironmentCache
@@ -126,14 +132,20 @@ def _local_executor(
             from .runtime_copy import materialize_runtime
 
             tether = _Tether()
+            sandbox = None
+            if config.sandbox:
+                from .local import Sandbox
+
+                sandbox = Sandbox.require([home])
             executor = LocalExecutor(
                 env_cache=EnvironmentCache(home / "envs"),
                 runtime_path=materialize_runtime(home),
                 parallelism=1,
-                use_current_python=current,
+                use_current_python=config.use_current_python,
                 gpus=list(gpus),
                 fork_servers=False,
                 on_process=tether.watch,
+                sandbox=sandbox,
             )
             _EXECUTORS[key] = (executor, tether)
         executor, tether = _EXECUTORS[key]

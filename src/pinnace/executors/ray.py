@@ -99,9 +99,11 @@ class RayExecutor:
         on_process: ProcessListener | None = None,
         capacity: int | None = None,
         node_ip_address: str | None = None,
+        sandbox: bool = False,
     ) -> None:
         """`home` is the Pinnace home on the nodes (uv cache, work folders); None: each node's
-        PINNACE_HOME, else ~/.pinnace there."""
+        PINNACE_HOME, else ~/.pinnace there. `sandbox` runs every step in the node's sandbox
+        (bwrap on the node; an attempt fails saying so where there is none)."""
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         try:
             import ray
@@ -123,7 +125,7 @@ class RayExecutor:
                     hint="check --ray-address HOST:PORT (the head's GCS port, 6379 by default)",
                 ) from None
         self._artifact_root = artifact_root
-        self._config = NodeConfig(home=home, use_current_python=use_current_python)
+        self._config = NodeConfig(home=home, use_current_python=use_current_python, sandbox=sandbox)
         self._on_process = on_process
         self._capacity = capacity
         self._lock = threading.Lock()
