@@ -79,22 +79,25 @@ class Journal:
     def pids(self) -> set[int]:
         return {p for _, _, _, p in self.read().events}
 
-    def audit(self, succeeded: list[str]) -> list[str]:
+    def audit(self, succeeded: list[str], run_of: dict[str, str] | None = None) -> list[str]:
         """Broken promises: overlaps, completed tasks that ran again, survivors.
 
-        `succeeded`: the execution ids the store recorded SUCCEEDED.
+        `succeeded`: the execution ids the store recorded SUCCEEDED; `run_of` maps execution
+        ids to their runs when the journal holds several runs (one run by default).
         """
+        run_of = run_of or {}
         problems = []
         self.read()
-        done_at: dict[str, int] = {}
-        starts: defaultdict[str, list[int]] = defaultdict(list)
+        done_at: dict[tuple[str, str], int] = {}
+        starts: defaultdict[tuple[str, str], list[int]] = defaultdict(list)
         for index, (event, task, execution, pid) in enumerate(self.events):
+            key = (run_of.get(execution, ""), task)
             if event == "overlap":
                 problems.append(f"{task} ran twice at once (execution {execution}, pid {pid})")
             if event == "start":
-                starts[task].append(index)
+                starts[key].append(index)
             if event == "done" and execution in succeeded:
-                done_at[task] = index
+                done_at[key] = index
         for task, index in done_at.items():
             later = [i for i in starts[task] if i > index]
             if later:
@@ -140,6 +143,8 @@ def store_view(home: Path) -> dict[str, Any]:
                 },
                 "succeeded": [e.execution_id for e in executions if e.state.value == "SUCCEEDED"],
                 "running_executions": [e.execution_id for e in executions if not e.state.terminal],
+                "executions": [e.execution_id for e in executions],
+                "recurring_run_id": run.recurring_run_id,
             }
         return view
     finally:
@@ -206,6 +211,27 @@ class Server:
         """Signal the server process alone (its tasks must die with it by themselves)."""
         assert self.process is not None
         return kill(self.process, signum)
+
+    def schedule(self, journal: Path, seconds: float, every: int = 1) -> str:
+        """A recurring run of the fixture every `every` s, at most one run at a time."""
+        import httpx
+
+        body = {
+            "display_name": "journaled-every-second",
+            "pipeline_spec": journaled_spec(),
+            "runtime_config": {"parameters": {"journal": str(journal), "seconds": seconds}},
+            "trigger": {"periodic_schedule": {"interval_second": str(every)}},
+            "max_concurrency": "1",
+            "no_catchup": True,
+        }
+        response = httpx.post(f"{self.url}/recurringruns", json=body)
+        response.raise_for_status()
+        return str(response.json()["recurring_run_id"])
+
+    def disable(self, recurring_run_id: str) -> None:
+        import httpx
+
+        httpx.post(f"{self.url}/recurringruns/{recurring_run_id}:disable").raise_for_status()
 
     def submit(self, journal: Path, seconds: float) -> str:
         import httpx

@@ -71,3 +71,27 @@ def test_two_servers_on_one_database_never_drive_the_same_run(tmp_path):
     assert view["state"] == "SUCCEEDED", view["error"]
     assert journal.audit(view["succeeded"]) == []
     second.stop(signal.SIGTERM)
+
+
+def test_a_recurring_run_keeps_max_concurrency_across_repeated_server_kills(tmp_path):
+    home, journal = tmp_path / "home", Journal(tmp_path / "journal.txt")
+    server = Server(home).start()
+    key = server.schedule(journal.path, 0.5)
+    for round_ in range(1, 4):  # three kills, each while a run is under way
+        wait_until(
+            lambda n=round_: sum(e == "start" for e, *_ in journal.read().events) >= 2 * n,
+            "runs to start",
+        )
+        server.stop(signal.SIGKILL)
+        server.start()
+    wait_until(lambda: journal.has("done", "third"), "a run to finish")
+    server.disable(key)
+    runs = [r for r, v in store_view(home).items() if v["recurring_run_id"] == key]
+    wait_until(lambda: final(home, runs), "every run to end", timeout=120)
+    view = store_view(home)
+    assert {view[r]["state"] for r in runs} <= FINAL and len(runs) >= 2
+    run_of = {e: r for r in runs for e in view[r]["executions"]}
+    succeeded = [e for r in runs for e in view[r]["succeeded"]]
+    # The steps' locks are shared by every run: one overlap would mean two runs at once.
+    assert journal.audit(succeeded, run_of) == []
+    server.stop(signal.SIGTERM)
