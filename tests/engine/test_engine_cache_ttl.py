@@ -23,6 +23,7 @@ def test_cache_ttl_ignores_older_entries_and_groups_reuse_inside_loops(tmp_path)
             results.append(
                 {t.task_name: t.state for t in driver.metadata.list_tasks(record.run_id)}
             )
+        assert driver.cache_ttl == {}  # nothing kept about runs that ended
     finally:
         driver.executor.close()
     first, fresh, expired = results

@@ -144,6 +144,7 @@ class RunDriver:
                 self.launcher.discard_prestarted(run_id)
             return self._finish(run, progress)
         finally:
+            self.cache_ttl.pop(run_id, None)  # one driver may drive many runs: keep none
             if self.leases is not None:
                 self.leases.release(run_id)
 

@@ -182,6 +182,7 @@ class RayExecutor:
         finally:
             with self._lock:
                 self._running.pop(launch.execution_id, None)
+                self._canceled.discard(launch.execution_id)  # ended: nothing to remember
         future.set_result(outcome)
 
     def _started(self, launch: TaskLaunch, started: Started) -> None:
@@ -210,8 +211,9 @@ class RayExecutor:
 
     def cancel(self, execution_id: str) -> None:
         with self._lock:
-            self._canceled.add(execution_id)
             generator = self._running.get(execution_id)
+            if generator is not None:  # a finished or unknown execution: nothing to mark
+                self._canceled.add(execution_id)
         if generator is not None:
             # Not forced: the node side catches the interrupt and kills the process tree.
             self._ray.cancel(generator, force=False)
