@@ -289,19 +289,18 @@ def ray_cluster(
             f"--temp-dir={temp_dir}", f"--ray-client-server-port={free_port()}",
             *(head or ["--num-cpus=0"]),
         ]  # fmt: skip
-        head_port = free_port_block()
+        # A fresh block of ports on every start: a retry never trips over the same clash.
         cluster.starters["head"] = lambda: start_ray_node(
-            "head", temp_dir, head_args, head_port, log_dir, env
+            "head", temp_dir, head_args, free_port_block(), log_dir, env
         )
         _start_node(nodes, "head", cluster.starters["head"])
         _wait_for_nodes(address, 1, nodes)
         # One node at a time: on a loaded machine Ray gives a raylet 30 s to register.
         for index, (name, extra) in enumerate(workers.items()):
             args = [f"--address={address}", *extra]
-            port = free_port_block()
 
-            def start(name: str = name, args: list[str] = args, port: int = port) -> RayNode:
-                return start_ray_node(name, temp_dir, args, port, log_dir, env)
+            def start(name: str = name, args: list[str] = args) -> RayNode:
+                return start_ray_node(name, temp_dir, args, free_port_block(), log_dir, env)
 
             cluster.starters[name] = start
             _start_node(nodes, name, start)

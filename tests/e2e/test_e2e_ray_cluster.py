@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from e2e_support import EXAMPLES, clean_env, pinnace
 
-from pinnace import dsl
+from pinnace import dsl, kubernetes
 from pinnace.api import run as run_pipeline
 from pinnace.settings import Settings
 from pinnace.stores import open_artifact_store, open_metadata_store
@@ -77,7 +77,8 @@ def where() -> str:
 @dsl.pipeline(name="ray-placement")
 def placement():
     where().set_accelerator_type("NVIDIA_TESLA_T4").set_accelerator_limit(1)
-    where().set_env_variable("PINNACE_NODE_SELECTOR_POOL", "cpu")
+    kubernetes.add_node_selector(where(), "pool", "cpu")  # as on EKS, with kfp-kubernetes
+    where().set_env_variable("PINNACE_NODE_SELECTOR_POOL", "gpu")
 
 
 @dsl.pipeline(name="ray-infeasible")
@@ -192,14 +193,13 @@ def _running_execution(settings: Settings, run_id: str) -> Any:
 
 
 def test_tasks_land_where_their_accelerator_or_node_selector_says(settings, ray_cluster) -> None:
-    result = run_pipeline(placement, settings=settings)
+    result = run_pipeline(placement, settings=settings, cache=False)  # three equal tasks
     assert result.state == "SUCCEEDED", result.error
     by_task = {e.task_name: e for e in executions_of(settings, result.run_id)}
-    gpu_task, cpu_task = sorted(by_task)  # where, where-2
-    assert ray_cluster.name_of(by_task[gpu_task].environment["ray_node"]) == "gpu"
-    assert result.task(gpu_task).outputs["Output"] == "0"  # the GPU Ray assigned it
-    assert ray_cluster.name_of(by_task[cpu_task].environment["ray_node"]) == "cpu"
-    assert result.task(cpu_task).outputs["Output"] == ""
+    node = {name: ray_cluster.name_of(e.environment["ray_node"]) for name, e in by_task.items()}
+    assert node == {"where": "gpu", "where-2": "cpu", "where-3": "gpu"}
+    assert result.task("where").outputs["Output"] == "0"  # the GPU Ray assigned it
+    assert result.task("where-2").outputs["Output"] == ""  # no GPU asked, none visible
 
 
 def test_a_request_no_node_can_satisfy_fails_at_once(settings) -> None:

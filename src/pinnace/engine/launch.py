@@ -35,6 +35,7 @@ def make_launch(
     log_path: Path,
     attempt: int = 1,
     task_name: str | None = None,
+    node_selector: Mapping[str, str] | None = None,
 ) -> TaskLaunch:
     """`task_name` is the instance's path (defaults to the task's name in its DAG).
 
@@ -53,6 +54,7 @@ def make_launch(
         artifact_root=artifact_root,
         log_path=log_path,
         attempt=attempt,
+        node_selector=dict(node_selector or {}),
         env=_container_env(container),
         resources=parse_resources(
             resolve_resources(container.get("resources", {}), executor_input)

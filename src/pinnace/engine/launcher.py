@@ -21,7 +21,7 @@ from .inputs import BoundInputs, TaskOutputs, build_executor_input
 from .launch import make_launch, upcoming_task
 from .nodes import Attempt, Node, NodeKind, Progress, in_exit_subtree
 from .outputs import OutputError, collect_outputs
-from .platform import kubernetes_config, local_pod_settings
+from .platform import kubernetes_config, local_pod_settings, node_selector
 from .retry import backoff_seconds, max_attempts
 from .settler import Settler, now
 
@@ -75,9 +75,16 @@ class TaskLauncher:
             self.settler.fail(run, progress, node.path, str(exc))
 
     def _apply_platform(
-        self, run: RunRecord, progress: Progress, node: Node, env: dict[str, str], log: Path
+        self,
+        run: RunRecord,
+        progress: Progress,
+        node: Node,
+        env: dict[str, str],
+        log: Path,
+        selector: dict[str, str],
     ) -> None:
-        """The task's Kubernetes settings on this machine (engine/platform.py)."""
+        """The task's Kubernetes settings on this machine (engine/platform.py); its node
+        selector goes to `selector` (the launch's), for executors that place tasks."""
         config = kubernetes_config(run.spec, node.task.component.get("executorLabel", ""))
         if not config:
             return
@@ -99,6 +106,7 @@ class TaskLauncher:
             namespace=run.namespace,
         )
         env.update(pod.env)
+        selector.update(node_selector(config, resolve))
         if pod.notes:
             with open(log, "a", encoding="utf-8") as handle:
                 handle.writelines(note + "\n" for note in pod.notes)
@@ -162,7 +170,7 @@ class TaskLauncher:
             attempt=record.attempts,
             task_name=node.path,
         )
-        self._apply_platform(run, progress, node, launch.env, log_path)
+        self._apply_platform(run, progress, node, launch.env, log_path, launch.node_selector)
         execution = ExecutionRecord(
             execution_id=execution_id,
             run_id=run.run_id,

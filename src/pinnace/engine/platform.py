@@ -3,9 +3,10 @@
 Secrets and config maps used as environment variables come from the local stores
 (`pinnace secrets set`, `pinnace configmaps set`); field paths (`metadata.name`, pod labels and
 annotations, ...) get the values the task's pod would have. Settings that only place or shape a
-pod on a cluster (node selectors, affinities, tolerations, image pull settings, timeouts,
-security contexts) and volumes, which need a container to be mounted into, are ignored with a
-note in the task's log, as kfp's local runner ignores Kubernetes-only settings.
+pod on a cluster (affinities, tolerations, image pull settings, timeouts, security contexts)
+and volumes, which need a container to be mounted into, are ignored with a note in the task's
+log, as kfp's local runner ignores Kubernetes-only settings. Node selectors travel with the
+launch: the Ray executor places the task on a node that advertises them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..stores.secrets import LocalSecretStore
 PLATFORM_SPEC_KEY = "platformSpec"
 
 _IGNORED = {
-    "nodeSelector": "node selector",
+    "nodeSelector": "node selector (the ray executor places by it)",
     "nodeAffinity": "node affinity",
     "podAffinity": "pod affinity",
     "tolerations": "tolerations",
@@ -56,6 +57,18 @@ def kubernetes_config(spec: Mapping[str, Any], executor_label: str) -> dict[str,
     platforms = (spec.get(PLATFORM_SPEC_KEY) or {}).get("platforms", {})
     executors = platforms.get("kubernetes", {}).get("deploymentSpec", {}).get("executors", {})
     return dict(executors.get(executor_label) or {})
+
+
+def node_selector(config: Mapping[str, Any], resolve: Resolver) -> dict[str, str]:
+    """The node labels of `config` (`add_node_selector`, `add_node_selector_json`)."""
+    selector = config.get("nodeSelector") or {}
+    labels = {str(k): str(v) for k, v in (selector.get("labels") or {}).items()}
+    reference = selector.get("nodeSelectorJson")
+    if reference:
+        value = resolve(reference)
+        if isinstance(value, Mapping):
+            labels.update({str(k): str(v) for k, v in value.items()})
+    return labels
 
 
 def local_pod_settings(

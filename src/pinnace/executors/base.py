@@ -44,6 +44,9 @@ class TaskLaunch:
     attempt: int = 1
     env: dict[str, str] = field(default_factory=dict)
     resources: Resources = Resources()
+    #: node labels the task must run on (kfp-kubernetes `add_node_selector`); the Ray
+    #: executor places by them, the local one has a single node
+    node_selector: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 Ray is imported here only. An attempt becomes a Ray task with `max_retries=0` (Pinnace's own
 retry policy stays in charge) and the task's resources: CPU and memory, accelerators as
 `num_gpus` (NVIDIA types) or a custom resource named after the accelerator type, node
-selectors (`PINNACE_NODE_SELECTOR_<KEY>=<value>` in the task's environment, or the kfp
-`pinnace.node_selector` annotation) as custom resources `<key>=<value>` that nodes advertise.
+selectors (kfp-kubernetes `add_node_selector(task, key, value)`, or
+`PINNACE_NODE_SELECTOR_<KEY>=<value>` in the task's environment) as custom resources
+`<key>=<value>` that nodes advertise.
 On the node the attempt is staged and run by `_ray_node.node_attempt`; its log streams back
 into the task's log here. A request no node of the cluster could ever satisfy is refused at
 submission (Ray itself would wait forever), and a node that dies fails the attempt with a
@@ -31,7 +32,9 @@ NODE_SELECTOR_PREFIX = "PINNACE_NODE_SELECTOR_"
 _NVIDIA = ("nvidia", "gpu", "tesla", "a100", "h100", "l4", "t4", "v100")
 
 
-def ray_options(resources: Resources, env: Mapping[str, str]) -> dict[str, Any]:
+def ray_options(
+    resources: Resources, env: Mapping[str, str], node_selector: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The Ray task options for a task's resources and node selectors."""
     options: dict[str, Any] = {"num_cpus": resources.cpu_limit or 1, "max_retries": 0}
     if resources.memory_limit_bytes:
@@ -49,9 +52,14 @@ def ray_options(resources: Resources, env: Mapping[str, str]) -> dict[str, Any]:
                 custom[kind] = count
         else:
             custom[kind] = count  # TPUs and other accelerators: a custom resource each
-    for key, value in env.items():
-        if key.startswith(NODE_SELECTOR_PREFIX) and value:
-            custom[f"{key[len(NODE_SELECTOR_PREFIX) :].lower()}={value}"] = 0.001
+    labels = {
+        key[len(NODE_SELECTOR_PREFIX) :].lower(): value
+        for key, value in env.items()
+        if key.startswith(NODE_SELECTOR_PREFIX) and value
+    }
+    labels.update(node_selector or {})
+    for key, value in labels.items():
+        custom[f"{key}={value}"] = 0.001
     if custom:
         options["resources"] = custom
     return options
@@ -143,7 +151,7 @@ class RayExecutor:
     def submit(self, launch: TaskLaunch) -> Future[ExecutionOutcome]:
         future: Future[ExecutionOutcome] = Future()
         future.set_running_or_notify_cancel()
-        options = ray_options(launch.resources, launch.env)
+        options = ray_options(launch.resources, launch.env, launch.node_selector)
         reason = infeasible(options, self._ray.nodes())
         if reason is not None:
             _append(launch, f"pinnace: {reason}\n")
