@@ -34,9 +34,10 @@ def _no_cache(node: Any) -> None:
 def time_server_book(home: Path, spec: dict[str, Any], repeat: int) -> dict[str, Any]:
     """Submit-to-SUCCEEDED of the book run on one running server: a first run, then `repeat`.
 
-    The server runs in this process (uvicorn thread, auth off), on `home` (its environments
-    already built). Each sample is the wall time from the create-run request to the poll that
-    sees SUCCEEDED (polled every 10 ms). Reports the fork servers it kept between runs.
+    The server runs in this process (uvicorn thread, auth off, steps unsandboxed), on `home`
+    (its environments already built). Each sample is the wall time from the create-run
+    request to the poll that sees SUCCEEDED (polled every 10 ms). Reports the fork servers it
+    kept between runs.
     """
     import httpx
     import uvicorn
@@ -46,7 +47,10 @@ def time_server_book(home: Path, spec: dict[str, Any], repeat: int) -> dict[str,
 
     settings = Settings.load(env={}, home=home)
     app = create_app(
-        settings, ServerOptions(auth=False, scheduler_tick_seconds=0, access_log=False)
+        settings,
+        # Unsandboxed: sandboxed attempts start fresh inside their sandbox (no fork server),
+        # and the book reads its CSV from this checkout, which a sandbox hides.
+        ServerOptions(auth=False, scheduler_tick_seconds=0, access_log=False, unsandboxed=True),
     )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)

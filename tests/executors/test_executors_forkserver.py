@@ -565,3 +565,32 @@ def test_a_forked_task_is_held_to_its_memory_limit_as_a_fresh_one(tmp_path):
     assert fresh["state"] == forked["state"] == "FAILED"
     assert fresh["errors"]["hog"].startswith("exceeded its memory limit of 100M")
     assert forked["errors"]["hog"].startswith("exceeded its memory limit of 100M")
+
+
+@dsl.component
+def temporary_folder() -> str:
+    import os
+    import tempfile
+
+    import tmp_at_import  # noqa: F401  # asks for the temporary folder while importing
+
+    print("tmp", tempfile.gettempdir(), "home", os.path.expanduser("~"))
+    return tempfile.gettempdir()
+
+
+def test_a_forked_task_gets_its_own_temporary_folder_and_home(tmp_path):
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "tmp_at_import.py").write_text(
+        "import tempfile\nAT_IMPORT = tempfile.gettempdir()\n"
+    )
+
+    @dsl.pipeline(name="forked-tmp")
+    def pipeline():
+        temporary_folder().set_env_variable("PYTHONPATH", str(modules))
+
+    fresh, forked = run_both(tmp_path, pipeline)
+    assert forked["forked"] == 1
+    assert fresh["logs"] == forked["logs"]
+    assert fresh["outputs"] == forked["outputs"]
+    assert "HOME/work/RUN" in forked["logs"]["temporary-folder"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -114,6 +115,11 @@ class ForkServer:
         self._preload_reply: dict[str, Any] | None = None
         self._modules = {m for m, _ in [*modules, *learned]}
         self._output = scratch / f"server-{os.getpid()}-{id(self):x}.log"
+        # Its own HOME and TMPDIR (each task gets its own in its folder; the server is shared).
+        self._home = scratch / f"server-{os.getpid()}-{id(self):x}-home"
+        (self._home / "tmp").mkdir(parents=True, exist_ok=True)
+        tmp = str(self._home / "tmp")
+        env = {**spec.env, "HOME": str(self._home), "TMPDIR": tmp, "TMP": tmp, "TEMP": tmp}
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             with open(self._output, "wb") as output:
@@ -124,7 +130,7 @@ class ForkServer:
                     stdout=output,
                     stderr=subprocess.STDOUT,
                     cwd=scratch,
-                    env=dict(spec.env),
+                    env=env,
                     start_new_session=True,
                 )
         except OSError as exc:
@@ -281,6 +287,7 @@ class ForkServer:
             self._process.wait()
         with contextlib.suppress(OSError):
             self._output.unlink()
+        shutil.rmtree(self._home, ignore_errors=True)
 
     # -- the reader thread -------------------------------------------------------------------
 

@@ -332,7 +332,11 @@ def _stdio(fds: list[int], preload_output: bytes) -> None:
 
 
 def _reseed() -> None:
-    """Random state a fresh process would draw anew (the stdlib's `random` reseeds itself)."""
+    """Random state a fresh process would draw anew (the stdlib's `random` reseeds itself),
+    and the temporary folder it would find (its own TMPDIR, not the server's)."""
+    tempfile = sys.modules.get("tempfile")
+    if tempfile is not None:
+        tempfile.tempdir = None  # type: ignore[attr-defined]
     numpy_random = sys.modules.get("numpy.random")
     seed = getattr(numpy_random, "seed", None)
     if callable(seed):
