@@ -91,7 +91,7 @@ class Backend:
         for location in (_sqlite_path(self.settings.database_url), self.settings.artifact_root):
             if location and "://" not in location:
                 protected.append(Path(location).expanduser())
-        return Sandbox.require(protected)
+        return Sandbox.require(protected, shares=self.settings.sandbox_shares)
 
     def _record_process(self, execution_id: str, identity: dict[str, Any]) -> None:
         self.metadata.update_execution(execution_id, process=identity)

@@ -99,6 +99,8 @@ class Settings:
     #: run local steps in a sandbox (executors/_sandbox.py; PINNACE_SANDBOX=1); a server
     #: turns it on unless started with --unsandboxed, the CLI leaves it off unless asked
     sandbox: bool = False
+    #: folders every sandboxed step sees read-only besides its inputs (shared datasets)
+    sandbox_shares: tuple[str, ...] = ()
     #: seconds a run's lease lasts without a heartbeat: how soon a dead driver's run is
     #: settled or adopted (heartbeats every quarter of it)
     lease_seconds: float = 15.0
@@ -271,6 +273,13 @@ def _hosts(raw: Any) -> tuple[str, ...]:
     return tuple(h.strip() for h in items if h.strip())
 
 
+def _paths(raw: Any) -> tuple[str, ...]:
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, (list, tuple)) or not all(isinstance(p, str) for p in items):
+        raise ValueError(f"expected folder paths, got {raw!r}")
+    return tuple(os.path.abspath(os.path.expanduser(p.strip())) for p in items if p.strip())
+
+
 def _optional_text(raw: Any) -> str | None:
     return _text(raw) or None
 
@@ -287,6 +296,7 @@ KEYS: dict[str, _Key] = {
         _Key("executor", _executor, lambda home: "local"),
         _Key("ray_address", _optional_text, lambda home: None),
         _Key("sandbox", _bool, lambda home: False),
+        _Key("sandbox_shares", _paths, lambda home: ()),
         _Key("lease_seconds", _number(float, 1), lambda home: 15.0),
         _Key("auth", _bool, lambda home: True, server=True),
         _Key("path_prefix", lambda r: normalize_prefix(_text(r)), lambda home: "", server=True),

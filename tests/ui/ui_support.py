@@ -105,10 +105,16 @@ def live_server(home: Path, parallelism: int = 2) -> Iterator[LiveServer]:
     """uvicorn in a daemon thread on a free port, with its own home and admin password."""
     import uvicorn
 
+    from pinnace.data import SALARY_CSV
     from pinnace.server import ServerOptions, create_app
     from pinnace.settings import Settings
 
-    settings = Settings.load(env={}, home=str(home), parallelism=parallelism)
+    # The book's steps read their dataset from a local path: shared with the sandbox, as an
+    # operator shares a datasets folder.
+    shares = [str(SALARY_CSV.parent), str(Path(__file__).resolve().parents[1] / "fixtures")]
+    settings = Settings.load(
+        env={}, home=str(home), parallelism=parallelism, sandbox_shares=",".join(shares)
+    )
     options = ServerOptions.load(env={"PINNACE_ADMIN_PASSWORD": ADMIN_PASSWORD})
     # One JSON line per request would bury a failing test's output.
     options = dataclasses.replace(options, access_log=False)

@@ -184,12 +184,14 @@ class Sandbox:
 
     bwrap: str
     protected: tuple[Path, ...] = field(default_factory=tuple)
+    #: folders every step sees read-only (shared datasets); never one holding a protected path
+    shares: tuple[Path, ...] = field(default_factory=tuple)
     #: processes the step user may have at once, all sandboxed steps together (started by
     #: root only: the limit counts a user's processes machine-wide): a fork bomb stops there
     max_processes: int = 4096
 
     @classmethod
-    def require(cls, protected: Iterable[Path] = ()) -> Sandbox:
+    def require(cls, protected: Iterable[Path] = (), shares: Iterable[str | Path] = ()) -> Sandbox:
         """The sandbox of this machine, or SandboxUnavailable saying what to install."""
         bwrap = shutil.which("bwrap")
         if bwrap is None:
@@ -199,7 +201,14 @@ class Sandbox:
         problem = _probe(bwrap)
         if problem:
             raise SandboxUnavailable(problem, hint=_SANDBOX_HINT)
-        return cls(bwrap, tuple(Path(os.path.abspath(p)) for p in protected))
+        sandbox = cls(
+            bwrap,
+            tuple(Path(os.path.abspath(p)) for p in protected),
+            tuple(Path(os.path.abspath(p)) for p in shares),
+        )
+        for share in sandbox.shares:
+            sandbox._check_visible(share)  # at start-up: a share holding the home is refused
+        return sandbox
 
     def wrap(
         self,
@@ -222,7 +231,7 @@ class Sandbox:
         args = [self.bwrap, *_BASE_FLAGS, *caps, *_system_binds()]
         args += ["--perms", "1777", "--tmpfs", "/tmp"]
         made: set[str] = set()
-        for path in sorted({os.path.abspath(p) for p in read_only if p}):
+        for path in sorted({os.path.abspath(p) for p in (*read_only, *self.shares) if p}):
             if not os.path.exists(path) or _under_system(path):
                 continue
             self._check_visible(Path(path))
