@@ -32,7 +32,7 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         ctx: click.Context, pipeline: str, output: str, pipeline_name: str | None
     ) -> None:
         """Compile PIPELINE to a KFP pipeline spec (IR YAML, schemaVersion 2.1.0)."""
-        from ..compiler._compiler import serialize, write_atomic
+        from ..compiler.spec_file import serialize, write_atomic
         from ..sources import load_pipeline_documents
 
         config = settings(ctx)

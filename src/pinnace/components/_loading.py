@@ -120,7 +120,7 @@ def create_component_from_func(
     )
     text = yaml.dump(spec, sort_keys=False)
     if output_component_file:
-        from ..compiler._compiler import write_atomic
+        from ..compiler.spec_file import write_atomic
 
         write_atomic(os.fspath(output_component_file), text)
     component = YamlComponent(spec_from_v1(spec, files_as_artifacts=True), text, v1=True)
