@@ -1,7 +1,9 @@
 """The book's click-path through the dashboard, in order, sharing one server and its state.
 
 Log in, upload examples/basic_pipeline.yaml (the book's kfp 1.x Argo YAML), open its graph,
-create an experiment, start a run with `dataset_url` set to the bundled CSV, watch all five
+create an experiment, start a run with `dataset_url` set to the bundled CSV (served over HTTP
+on loopback, as the book downloads it: a server's steps run sandboxed and cannot read the
+test's files), watch all five
 steps succeed, open the train step's model and the evaluate step's logs (R² score), start a
 second run and compare the two. The first run builds real uv environments (pandas,
 scikit-learn) under the server's home: allow minutes. Screenshots: test-output/ui/book-*.png.
@@ -10,6 +12,7 @@ scikit-learn) under the server's home: allow minutes. Screenshots: test-output/u
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -34,9 +37,30 @@ NODES = "svg.graph g.node"
 
 
 @pytest.fixture(scope="module")
-def book() -> dict[str, Any]:
+def dataset_url() -> Iterator[str]:
+    """The bundled CSV over HTTP on loopback (the book reads its dataset from a URL)."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(SALARY_CSV.parent)
+    )
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/{SALARY_CSV.name}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def book(dataset_url: str) -> dict[str, Any]:
     """What the ordered steps hand on (ids); a step whose predecessor failed says so."""
-    return {}
+    return {"dataset_url": dataset_url}
 
 
 def needs(book: dict[str, Any], *keys: str) -> list[Any]:
@@ -115,7 +139,7 @@ def start_run_with_form(page: Any, server: LiveServer, book: dict, name: str) ->
     page.goto(f"{server.url}/#/runs/new?pipeline={pipeline_id}&experiment={experiment_id}")
     form = page.locator("form:has(input[name=display_name])")
     form.locator("input[name=display_name]").fill(name)
-    form.locator("input[name=dataset_url]").fill(str(SALARY_CSV))
+    form.locator("input[name=dataset_url]").fill(book["dataset_url"])
     form.get_by_role("button", name="Start").click()
     page.wait_for_function(
         "() => /^#\\/runs\\/[0-9a-f]{8,}/.test(location.hash) && !location.hash.includes('new')"
@@ -124,7 +148,7 @@ def start_run_with_form(page: Any, server: LiveServer, book: dict, name: str) ->
     assert run_id not in known
     run = server.run(run_id)
     assert run["display_name"] == name, run
-    assert run["runtime_config"]["parameters"]["dataset_url"] == str(SALARY_CSV), run
+    assert run["runtime_config"]["parameters"]["dataset_url"] == book["dataset_url"], run
     assert run["experiment_id"] == experiment_id, run
     return run_id
 
