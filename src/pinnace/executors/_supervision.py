@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import math
 import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -45,6 +47,7 @@ MARKER = "PINNACE_ATTEMPT"
 SUBREAPER = "subreaper"
 _PR_SET_CHILD_SUBREAPER = 36
 _WATCH_SECONDS = 0.1
+_WATCHDOG = Path(__file__).resolve().parent / "_watchdog.py"
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,11 @@ class Supervisor:
         else:
             become_subreaper()
         self._prefix = _exec_prefix()
+        self._watchdog: subprocess.Popen[bytes] | None = None
+        self._watchdog_lock = threading.Lock()
 
     def contain(self, attempt_id: str, limits: Limits = Limits()) -> Containment:
+        self.tell_watchdog(f"+{attempt_id}")
         folders: dict[str, Path] = {}
         if self.layout is not None:
             for key, group in self._groups.items():
@@ -114,8 +120,43 @@ class Supervisor:
                 folders[key] = folder
         return Containment(self, attempt_id, limits, folders)
 
+    def tell_watchdog(self, line: str) -> None:
+        """Tell the watchdog (started at the first attempt) an attempt started or ended.
+
+        The watchdog outlives this process: when the pipe to it closes (this process died,
+        kill -9 included), it kills what is left in this supervisor's groups or carries the
+        marker of an attempt still running: detached descendants die with their driver too.
+        """
+        with self._watchdog_lock:
+            if self._watchdog is None:
+                spec = {"groups": [str(g) for g in self._groups.values()], "marker": MARKER}
+                try:
+                    self._watchdog = subprocess.Popen(
+                        [sys.executable, "-I", "-S", str(_WATCHDOG), json.dumps(spec)],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        start_new_session=True,  # no terminal signal reaches it
+                    )
+                except OSError:
+                    return  # the next start's sweep cleans up instead
+            try:
+                assert self._watchdog.stdin is not None
+                self._watchdog.stdin.write(line.encode() + b"\n")
+                self._watchdog.stdin.flush()
+            except (OSError, ValueError):
+                pass
+
     def close(self) -> None:
         """Kill whatever is still contained and remove this supervisor's groups."""
+        with self._watchdog_lock:
+            watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            with contextlib.suppress(OSError, ValueError):
+                assert watchdog.stdin is not None
+                watchdog.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                watchdog.wait(timeout=5)
         for group in self._groups.values():
             with contextlib.suppress(OSError):
                 for child in group.iterdir():
@@ -192,8 +233,6 @@ class Containment:
         """
         prefix = self._supervisor._prefix
         if prefix is None:
-            import json
-
             shim = Path(__file__).resolve().parent.parent / "runtime" / "confine.py"
             spec = json.dumps(self.child_spec())
             return [sys.executable, "-I", "-S", str(shim), spec, *argv]
@@ -296,6 +335,7 @@ class Containment:
         for folder in self._folders.values():
             _cgroups.remove(folder)
         self._supervisor.cores.give_back(self._cores)
+        self._supervisor.tell_watchdog(f"-{self.attempt_id}")
 
     def _tree_folder(self) -> Path:
         assert self._layout is not None
