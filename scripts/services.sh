@@ -37,6 +37,8 @@ postgres() {
   version=$(ls /etc/postgresql | sort -V | tail -1)
   say "starting PostgreSQL $version"
   pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  # The package's own start may have come first: make it read the loopback trust line.
+  pg_ctlcluster --skip-systemctl-redirect "$version" main reload >/dev/null 2>&1 || true
   wait_for 5432 PostgreSQL
 }
 

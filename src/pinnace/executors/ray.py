@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
@@ -29,6 +30,8 @@ ProcessListener = Callable[[str, dict[str, Any]], None]
 
 #: environment variables of a task that place it: PINNACE_NODE_SELECTOR_<KEY>=<value>
 NODE_SELECTOR_PREFIX = "PINNACE_NODE_SELECTOR_"
+#: seconds the cluster's CPU count is reused before Ray is asked again
+_CAPACITY_TTL_S = 5.0
 _NVIDIA = ("nvidia", "gpu", "tesla", "a100", "h100", "l4", "t4", "v100")
 
 
@@ -136,6 +139,7 @@ class RayExecutor:
         self._config = NodeConfig(home=home, use_current_python=use_current_python, sandbox=sandbox)
         self._on_process = on_process
         self._capacity = capacity
+        self._cpus, self._cpus_at = 1, -_CAPACITY_TTL_S - 1.0
         self._lock = threading.Lock()
         self._running: dict[str, Any] = {}
         self._canceled: set[str] = set()
@@ -143,10 +147,14 @@ class RayExecutor:
 
     @property
     def capacity(self) -> int:
+        """The cluster's CPUs (asked again every few seconds: nodes come and go)."""
         if self._capacity is not None:
             return self._capacity
-        cpus = self._ray.cluster_resources().get("CPU", 1)
-        return max(1, int(cpus))
+        now = time.monotonic()
+        if now - self._cpus_at > _CAPACITY_TTL_S:
+            self._cpus = max(1, int(self._ray.cluster_resources().get("CPU", 1)))
+            self._cpus_at = now
+        return self._cpus
 
     def submit(self, launch: TaskLaunch) -> Future[ExecutionOutcome]:
         future: Future[ExecutionOutcome] = Future()
