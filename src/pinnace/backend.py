@@ -157,7 +157,10 @@ def open_backend(settings: Settings, *, settle: bool = True) -> Backend:
         )
     private_folder(settings.home)
     metadata = open_metadata_store(settings.database_url)
-    artifacts = open_artifact_store(settings.artifact_root)
+    from ._files import OutputLimits
+
+    limits = OutputLimits(settings.max_output_files, settings.max_output_bytes)
+    artifacts = open_artifact_store(settings.artifact_root, limits)
     if settle:
         try:
             settle_orphaned_runs(metadata, kill_leftover=kill_leftover)

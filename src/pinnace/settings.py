@@ -101,6 +101,9 @@ class Settings:
     sandbox: bool = False
     #: folders every sandboxed step sees read-only besides its inputs (shared datasets)
     sandbox_shares: tuple[str, ...] = ()
+    #: the most files and bytes one task output may hold (more fails the task)
+    max_output_files: int = 100_000
+    max_output_bytes: int = 256 * 1024**3
     #: seconds a run's lease lasts without a heartbeat: how soon a dead driver's run is
     #: settled or adopted (heartbeats every quarter of it)
     lease_seconds: float = 15.0
@@ -297,6 +300,8 @@ KEYS: dict[str, _Key] = {
         _Key("ray_address", _optional_text, lambda home: None),
         _Key("sandbox", _bool, lambda home: False),
         _Key("sandbox_shares", _paths, lambda home: ()),
+        _Key("max_output_files", _number(int, 1), lambda home: 100_000),
+        _Key("max_output_bytes", _number(int, 1), lambda home: 256 * 1024**3),
         _Key("lease_seconds", _number(float, 1), lambda home: 15.0),
         _Key("auth", _bool, lambda home: True, server=True),
         _Key("path_prefix", lambda r: normalize_prefix(_text(r)), lambda home: "", server=True),

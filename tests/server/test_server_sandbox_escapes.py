@@ -258,3 +258,40 @@ def _sleepers() -> int:
             except OSError:
                 pass
     return count
+
+
+@dsl.component
+def many_files(count: int, out: Output[Dataset]):
+    import os
+
+    os.makedirs(out.path)
+    for i in range(count):
+        with open(os.path.join(out.path, f"{i}.txt"), "w") as f:
+            f.write("x")
+
+
+@dsl.pipeline(name="escape-many-files")
+def many_files_pipeline(count: int = 50):
+    many_files(count=count).set_caching_options(False)
+
+
+def test_an_output_over_the_file_limit_fails_its_task(tmp_path: Path) -> None:
+    import dataclasses
+
+    from server_support import live_server
+
+    from pinnace.backend import open_backend
+    from pinnace.settings import Settings
+
+    env = {"PINNACE_MAX_OUTPUT_FILES": "20"}
+    configured = open_backend(Settings.load(env=env, home=str(tmp_path / "other")), settle=False)
+    assert configured.artifacts.output_limits.max_files == 20
+    configured.close()
+    with live_server(tmp_path / "home") as live:
+        artifacts = live.app.state.ctx.backend.artifacts
+        assert artifacts.output_limits.max_files == 100_000  # the default
+        artifacts.output_limits = dataclasses.replace(artifacts.output_limits, max_files=20)
+        token = live.login()
+        run_id = _run(live, token, many_files_pipeline, {"count": 50})
+        run = _finished(live, token, run_id)
+        assert run["state"] == "FAILED" and "more than 20 files" in json.dumps(run), run

@@ -32,6 +32,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
+    from .._files import OutputLimits
     from .artifacts import FsspecArtifactStore
     from .memory import InMemoryMetadataStore
     from .sql import SqlMetadataStore
@@ -64,11 +65,13 @@ def open_metadata_store(url: str) -> MetadataStore:
     return SqlMetadataStore(url)
 
 
-def open_artifact_store(root: str) -> ArtifactStore:
-    """The artifact store under `root`: a local folder or an fsspec URL (`s3://b/prefix`)."""
+def open_artifact_store(root: str, limits: OutputLimits | None = None) -> ArtifactStore:
+    """The artifact store under `root`: a local folder or an fsspec URL (`s3://b/prefix`);
+    `limits` bound one output (default: pinnace._files.DEFAULT_LIMITS)."""
+    from .._files import DEFAULT_LIMITS
     from .artifacts import FsspecArtifactStore
 
-    return FsspecArtifactStore(root)
+    return FsspecArtifactStore(root, output_limits=limits or DEFAULT_LIMITS)
 
 
 def __getattr__(name: str) -> Any:
