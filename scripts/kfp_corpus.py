@@ -53,6 +53,9 @@ def expected_outcome(name: str, spec_path: Path) -> str:
 OFFLINE_REASONS = (
     ("no container engine answered", "needs its container image (no docker/podman here)"),
     ("not used (docker", "its command ran on the host, without its container image"),
+    ("No module named 'kfp'", "its component is built into its image (target_image)"),
+    ("the container has no command to run", "CreatePVC/DeletePVC (Kubeflow's backend acts)"),
+    ("auth credentials", "needs a remote service and its credentials"),
     ("no filesystem for", "imports from cloud storage (gs://, s3://, ...)"),
     ("cannot read imported artifact", "imports from cloud storage (gs://, s3://, ...)"),
     ("a run cannot be given artifacts", "needs a pipeline input artifact"),
