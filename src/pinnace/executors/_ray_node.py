@@ -48,6 +48,14 @@ class LogChunk:
 
 
 @dataclass(frozen=True)
+class Finished:
+    """The attempt's outcome, with the end of its log."""
+
+    outcome: ExecutionOutcome
+    log_tail: bytes = b""
+
+
+@dataclass(frozen=True)
 class Started:
     """The attempt's process started: its identity (for kill_leftover) and the node."""
 
@@ -61,8 +69,8 @@ _LOCK = threading.Lock()
 
 def node_attempt(
     launch: TaskLaunch, config: NodeConfig, gpus: tuple[str, ...], node: str
-) -> Iterator[LogChunk | Started | ExecutionOutcome]:
-    """Run one attempt on this node; yields log chunks and Started, then the outcome."""
+) -> Iterator[LogChunk | Started | Finished | ExecutionOutcome]:
+    """Run one attempt on this node; yields log chunks and Started, then Finished."""
     home = Path(config.home or os.environ.get("PINNACE_HOME") or "~/.pinnace").expanduser()
     log_path = home / "logs" / launch.run_id / f"{launch.task_name}.{launch.execution_id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,20 +104,20 @@ def node_attempt(
 
     worker = threading.Thread(target=attempt, name=f"pinnace-{launch.execution_id[:8]}")
     worker.start()
-    sent = 0
+    tail = b""
     try:
         with open(log_path, "rb") as log:
             while worker.is_alive():
                 worker.join(LOG_INTERVAL_S)
+                if not worker.is_alive():
+                    break
                 while started:
                     yield started.pop(0)
                 if chunk := log.read():
-                    sent += len(chunk)
                     yield LogChunk(chunk)
-            while started:
-                yield started.pop(0)
-            if chunk := log.read():
-                yield LogChunk(chunk)
+            # Done: the rest of the log travels with the outcome (one object, not three), and
+            # a process that has ended needs no recording.
+            tail = log.read()
     except BaseException:  # canceled by the driver (KeyboardInterrupt) or the worker exits
         executor.cancel(launch.execution_id, grace=2.0)
         worker.join(10)
@@ -117,7 +125,7 @@ def node_attempt(
     finally:
         log_path.unlink(missing_ok=True)
     outcome = result[0] if result else ExecutionOutcome(exit_code=-1, error="attempt lost")
-    yield replace(outcome, environment={**outcome.environment, "ray_node": node})
+    yield Finished(replace(outcome, environment={**outcome.environment, "ray_node": node}), tail)
 
 
 def _local_executor(

@@ -23,7 +23,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from ..errors import ExecutorError
-from ._ray_node import LogChunk, NodeConfig, Started, node_attempt
+from ._ray_node import Finished, LogChunk, NodeConfig, Started, node_attempt
 from .base import ExecutionOutcome, Resources, TaskLaunch
 
 ProcessListener = Callable[[str, dict[str, Any]], None]
@@ -189,6 +189,9 @@ class RayExecutor:
                         log.write(item.data)
                     elif isinstance(item, Started):
                         self._started(launch, item)
+                    elif isinstance(item, Finished):
+                        log.write(item.log_tail)
+                        outcome = item.outcome
                     elif isinstance(item, ExecutionOutcome):
                         outcome = item
                 if outcome is None:
