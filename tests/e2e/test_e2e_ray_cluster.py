@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -68,22 +69,24 @@ def survivor(marker: str, seconds: float = 120.0):
 
 
 @dsl.component
-def where() -> str:
+def where(salt: str, place: str) -> str:
     import os
 
     return os.environ.get("CUDA_VISIBLE_DEVICES", "")
 
 
 @dsl.pipeline(name="ray-placement")
-def placement():
-    where().set_accelerator_type("NVIDIA_TESLA_T4").set_accelerator_limit(1)
-    kubernetes.add_node_selector(where(), "pool", "cpu")  # as on EKS, with kfp-kubernetes
-    where().set_env_variable("PINNACE_NODE_SELECTOR_POOL", "gpu")
+def placement(salt: str = ""):
+    # distinct inputs: no task reuses another's cached outputs
+    gpu = where(salt=salt, place="gpu")
+    gpu.set_accelerator_type("NVIDIA_TESLA_T4").set_accelerator_limit(1)
+    kubernetes.add_node_selector(where(salt=salt, place="cpu"), "pool", "cpu")  # kfp-kubernetes
+    where(salt=salt, place="env").set_env_variable("PINNACE_NODE_SELECTOR_POOL", "gpu")
 
 
 @dsl.pipeline(name="ray-infeasible")
 def infeasible():
-    where().set_accelerator_type("TPU_V4").set_accelerator_limit(8)
+    where(salt="", place="tpu").set_accelerator_type("TPU_V4").set_accelerator_limit(8)
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +196,7 @@ def _running_execution(settings: Settings, run_id: str) -> Any:
 
 
 def test_tasks_land_where_their_accelerator_or_node_selector_says(settings, ray_cluster) -> None:
-    result = run_pipeline(placement, settings=settings, cache=False)  # three equal tasks
+    result = run_pipeline(placement, settings=settings, cache=False)
     assert result.state == "SUCCEEDED", result.error
     by_task = {e.task_name: e for e in executions_of(settings, result.run_id)}
     node = {name: ray_cluster.name_of(e.environment["ray_node"]) for name, e in by_task.items()}
@@ -275,3 +278,36 @@ def test_sandboxed_steps_cannot_see_the_nodes_home(ray_cluster, tmp_path) -> Non
         assert outcome.ok, (outcome.error, launch.log_path.read_text())
         seen[sandbox] = outcome.outputs.parameters["out"].strip()
     assert seen == {False: "visible", True: "hidden"}
+
+
+def test_the_server_runs_submitted_pipelines_on_the_cluster(settings, ray_cluster) -> None:
+    """`pinnace server --executor ray`: a run submitted through the client runs on Ray,
+    its steps sandboxed on the nodes, its metadata in PostgreSQL and artifacts in S3."""
+    import uvicorn
+
+    from pinnace.client import Client
+    from pinnace.server import create_app
+    from pinnace.settings import ServerOptions
+    from service_support import free_port
+
+    app = create_app(settings, ServerOptions.load(env={}, auth=False))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.05)
+    try:
+        client = Client(host=f"http://127.0.0.1:{port}")
+        run = client.create_run_from_pipeline_func(placement, {"salt": uuid.uuid4().hex})
+        run_id = run["run_id"]
+        done = client.wait_for_run_completion(run_id, timeout=300)
+        assert done["state"] == "SUCCEEDED", done
+        executions = executions_of(settings, run_id)
+        nodes = {e.task_name: ray_cluster.name_of(e.environment["ray_node"]) for e in executions}
+        assert nodes["where"] == "gpu" and nodes["where-2"] == "cpu"
+    finally:
+        server.should_exit = True
+        thread.join(30)
