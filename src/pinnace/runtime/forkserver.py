@@ -6,20 +6,22 @@ The server reads one `hello` message (the modules to import), imports them, repo
 it is safe to fork (one thread, no CUDA driver loaded) and then serves, single-threaded:
 
     executor -> server  {"op": "fork", "id", "kind": "module"|"script", "target", "args",
-                         "cwd", "env", "supervision"} + the log's file descriptor(s)
-                        {"op": "preload", "modules": [...]}  (more of the environment's imports)
+                         "cwd", "env", "supervision", "learn"} + the log's file descriptor(s)
+                        {"op": "preload", "modules", "learned"}  (more of the environment's)
     server -> executor  {"ready"|"preloaded", "unsafe", "threads", ...}
                         {"id", "pid", "start_time"}  (the child is running)
                         {"id", "exit_code"}          (the child ended; negative: killed by signal)
 
 Each message is an 8-byte length and a JSON document; file descriptors travel with the
-length (SCM_RIGHTS). The child enters its supervision (new session, death signal, cgroup,
-rlimits, CPU affinity), moves its stdio onto the passed descriptors, its working folder and
-environment onto the task's, and then runs `python -m pinnace_runtime ...` or
-`python -u program.py ...` as a fresh interpreter would: same sys.argv, sys.path[0], stdio,
-exit code and tracebacks; the component's module is imported fresh in the child. The server
-never runs task code, so nothing a task does is seen by the next. End of input (the executor
-closed or died) kills the children still running and ends the server.
+length (SCM_RIGHTS). The child moves its stdio onto the passed descriptors, enters its
+supervision (a new session, then `confine.enter`: the attempt's cgroups, a death signal tied to
+the server, its cores, the attempt marker), its working folder and environment, and then
+runs `python -m pinnace_runtime ...` or `python -u program.py ...` as a fresh interpreter
+would: same sys.argv, sys.path[0], stdio, exit code and tracebacks; the component's module is
+imported fresh in the child. The server never runs task code, so nothing a task does is seen
+by the next. At exit a child lists the modules it imported that the server had not (in the
+`learn` file), for the next servers. End of input (the executor closed or died) kills the
+children still running and ends the server.
 """
 
 from __future__ import annotations
