@@ -56,3 +56,38 @@ def test_a_second_ctrl_c_kills_at_once_and_the_record_stays_true(tmp_path):
     assert set(run["tasks"].values()) == {"CANCELED"}
     assert run["running_executions"] == []
     assert all_gone(journal.pids() | {pid})
+
+
+def test_runs_cancel_from_another_terminal_stops_a_cli_run(tmp_path):
+    import subprocess
+
+    from fault_support import PINNACE, clean_env
+
+    home, journal = tmp_path / "home", Journal(tmp_path / "journal.txt")
+    env = clean_env(PINNACE_LEASE_SECONDS="2")
+    process = start_pinnace(
+        home,
+        "run",
+        str(JOURNALED),
+        "--use-current-python",
+        "-p",
+        f"journal={journal.path}",
+        "-p",
+        "seconds=300",
+        env=env,
+    )
+    wait_until(lambda: journal.has("daemon", "first"), "the first step to start")
+    (run_id,) = store_view(home)
+    canceled = subprocess.run(
+        [str(PINNACE), "--home", str(home), "runs", "cancel", run_id, "--wait", "60"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert canceled.returncode == 0, canceled.stderr
+    assert canceled.stdout.strip().endswith("CANCELED")
+    assert process.wait(timeout=60) == 130
+    run = store_view(home)[run_id]
+    assert run["state"] == "CANCELED" and run["running_executions"] == []
+    assert all_gone(journal.pids())

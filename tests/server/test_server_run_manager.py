@@ -7,7 +7,7 @@ import time
 from pinnace import dsl
 from pinnace.backend import open_backend
 from pinnace.compiler import compile_pipeline
-from pinnace.engine.lease import SERVER, lease_live
+from pinnace.engine.lease import SERVER, lease_live, request_cancel
 from pinnace.engine.settle import orphaned
 from pinnace.model.state import RunState, TaskState
 from pinnace.server.run_manager import RunManager
@@ -44,7 +44,9 @@ def until(predicate, timeout: float = 60.0) -> None:
 
 
 def manager_for(tmp_path):
-    settings = Settings.load(env={}, home=tmp_path / "home", use_current_python=True)
+    settings = Settings.load(
+        env={}, home=tmp_path / "home", use_current_python=True, lease_seconds=1
+    )
     backend = open_backend(settings)
     return backend, RunManager(backend)
 
@@ -79,4 +81,23 @@ def test_a_graceful_stop_leaves_the_run_to_the_next_server(tmp_path):
         assert stopped.state is RunState.RUNNING and stopped.error is None
         assert stopped.lease_kind == SERVER and not lease_live(stopped) and orphaned(stopped)
     finally:
+        backend.close()
+
+
+def test_a_run_driven_elsewhere_is_canceled_through_the_store(tmp_path):
+    backend, manager = manager_for(tmp_path)
+    other = open_backend(backend.settings)  # another process's view of the same database
+    try:
+        run = manager.create_run(compile_pipeline(long_run), {})
+        manager.start(run.run_id)
+        until(lambda: backend.metadata.list_executions(run.run_id) != [])
+        assert request_cancel(other.metadata, run.run_id)
+        manager.wait(run.run_id, 30)  # the driver's heartbeat sees CANCELING, kills the task
+        assert not manager.is_active(run.run_id)
+        ended = other.metadata.get_run(run.run_id)
+        assert ended.state is RunState.CANCELED, ended.error
+        assert not request_cancel(other.metadata, run.run_id)  # only RUNNING runs
+    finally:
+        manager.close()
+        other.close()
         backend.close()

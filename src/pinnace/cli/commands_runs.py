@@ -1,4 +1,4 @@
-"""`pinnace runs list|show|resume` and `pinnace logs`: what the metadata store recorded."""
+"""`pinnace runs list|show|resume|cancel` and `pinnace logs`: what the metadata store recorded."""
 
 from __future__ import annotations
 
@@ -133,6 +133,40 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         click.echo(f"run {record.run_id} {record.state.value}")
         if record.state.value != "SUCCEEDED":
             sys.exit(EXIT_RUN_NOT_SUCCEEDED)
+
+    @runs.command("cancel")
+    @click.argument("run_id")
+    @click.option("--wait", "wait_s", type=float, default=None, metavar="SECONDS",
+                  help="Wait up to SECONDS for the run to end.")  # fmt: skip
+    @click.pass_context
+    def cancel_command(ctx: click.Context, run_id: str, wait_s: float | None) -> None:
+        """Cancel a running run, wherever it is driven (a `pinnace run`, a server): its
+        driver sees the request at its next lease heartbeat and kills the run's tasks."""
+        import time
+
+        from ..backend import open_backend
+        from ..engine.lease import request_cancel
+
+        backend = open_backend(settings(ctx))
+        try:
+            full_id = find_run_id(backend.metadata, run_id)
+            run = backend.metadata.get_run(full_id)
+            if run.state.terminal:
+                click.echo(f"run {full_id} is already {run.state.value}")
+                return
+            if not request_cancel(backend.metadata, full_id):
+                state = backend.metadata.get_run(full_id).state.value
+                click.echo(f"run {full_id} is {state}; only a RUNNING run can be canceled")
+                sys.exit(EXIT_RUN_NOT_SUCCEEDED)
+            click.echo(f"asked {run.lease_owner or run.owner} to cancel run {full_id}")
+            deadline = time.monotonic() + (wait_s or 0)
+            while wait_s and time.monotonic() < deadline:
+                if backend.metadata.get_run(full_id).state.terminal:
+                    break
+                time.sleep(0.2)
+            click.echo(f"run {full_id} {backend.metadata.get_run(full_id).state.value}")
+        finally:
+            backend.close()
 
     def _check_resumable(run: Any) -> None:
         """A live driver's run is not ours (its lease is checked again when driving), and

@@ -28,7 +28,7 @@ from .events import EventSink, ignore_events
 from .groups import dag_outputs
 from .inputs import TaskOutputs
 from .launcher import TaskLauncher
-from .lease import DrivingStopped, LeaseKeeper, LeaseLost
+from .lease import CancelRequested, DrivingStopped, LeaseKeeper, LeaseLost
 from .nodes import Progress
 from .owners import current_owner
 from .plan import Plan, make_plan
@@ -59,6 +59,8 @@ class RunDriver:
         """`leases`: the driving process's leases; without, runs are driven unleased."""
         self.metadata = metadata
         self.leases = leases
+        #: runs another process asked to cancel (seen by the lease heartbeat)
+        self._cancel_requested: set[str] = set()
         self.artifacts = artifacts
         self.executor = executor
         self.work_dir = work_dir
@@ -134,6 +136,8 @@ class RunDriver:
             return run  # nothing left to do
         self._take_over(run)
         try:
+            if run.state is RunState.CANCELING:  # asked to cancel while nobody drove it
+                return self._cancel_undriven(run)
             progress = self._prepare(run)
             try:
                 self._loop(run, progress)
@@ -157,7 +161,8 @@ class RunDriver:
         kill = getattr(self.executor, "kill_leftover", None)
         if self.leases is not None:
             lost = self._on_lease_lost(run.run_id)
-            if not self.leases.acquire(run.run_id, on_lost=lost):
+            cancel = self._on_cancel_requested(run.run_id)
+            if not self.leases.acquire(run.run_id, on_lost=lost, on_cancel=cancel):
                 holder = self.metadata.get_run(run.run_id)
                 raise RunBusyError(
                     f"run {run.run_id} is driven by {holder.lease_owner} ({holder.lease_kind})",
@@ -168,6 +173,35 @@ class RunDriver:
             reason = f"the process driving this run ({previous}) stopped; it was resumed"
             interrupt_tasks(self.metadata, run.run_id, reason, kill, cancel_pending=False)
         self._kill_leftovers(run.run_id)
+
+    def _cancel_undriven(self, run: RunRecord) -> RunRecord:
+        reason = "canceled by the user"
+        for record in self.metadata.list_tasks(run.run_id):
+            if not record.state.terminal:
+                record.state, record.error, record.finished_at = TaskState.CANCELED, reason, _now()
+                self.metadata.upsert_task(record)
+        updated = self.metadata.update_run(
+            run.run_id, state=RunState.CANCELED, finished_at=_now(), error=reason
+        )
+        self.settler.emit(run.run_id, None, RunState.CANCELED, reason)
+        return updated
+
+    def _on_cancel_requested(self, run_id: str) -> Callable[[], None]:
+        def cancel() -> None:  # heartbeat thread: the loop raises CancelRequested next
+            self._cancel_requested.add(run_id)
+            for execution in self.metadata.list_executions(run_id):
+                if execution.state is TaskState.RUNNING:
+                    self.executor.cancel(execution.execution_id)
+
+        return cancel
+
+    def _check_stop(self, run_id: str) -> None:
+        """Stop driving when the lease was lost, or another process asked to cancel."""
+        if self.leases is not None and self.leases.lost(run_id):
+            raise LeaseLost(run_id)
+        if run_id in self._cancel_requested:
+            self._cancel_requested.discard(run_id)
+            raise CancelRequested("canceled by the user (through another Pinnace process)")
 
     def _on_lease_lost(self, run_id: str) -> Callable[[], None]:
         def stop() -> None:  # heartbeat thread: free the driver from waiting on its tasks
@@ -211,20 +245,21 @@ class RunDriver:
             )
         return progress
 
-    def _pause(self, seconds: float) -> None:
+    def _pause(self, run_id: str, seconds: float) -> None:
         """Wait out a retry's backoff in short steps: a stop request (the store's
-        `check_canceled`) takes effect within 0.2 s, not when the backoff ends."""
+        `check_canceled`, a cancel from another process, a lost lease) takes effect within
+        0.2 s, not when the backoff ends."""
         check = getattr(self.metadata, "check_canceled", None)
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             if check is not None:
                 check()
+            self._check_stop(run_id)
             time.sleep(min(0.2, left))
 
     def _loop(self, run: RunRecord, progress: Progress) -> None:
         while True:
-            if self.leases is not None and self.leases.lost(run.run_id):
-                raise LeaseLost(run.run_id)
+            self._check_stop(run.run_id)
             # After a failure no new task starts (but exit tasks do), yet retries already
             # due still run (as an Argo retryStrategy would).
             self.scheduler.advance(run, progress)
@@ -237,7 +272,7 @@ class RunDriver:
                 for future in done:
                     self.launcher.complete(run, progress, progress.running.pop(future), future)
             elif timeout:
-                self._pause(timeout)
+                self._pause(run.run_id, timeout)
         self.settler.settle_leftovers(run, progress)
 
     # -- ending ---------------------------------------------------------------------------
@@ -250,6 +285,9 @@ class RunDriver:
         final = RunState.SUCCEEDED if ok else RunState.FAILED
         outputs = pipeline_outputs(progress.plan, progress.finished) if ok else {}
         error = None if ok else (progress.failure or "a task did not finish")
+        if self.metadata.get_run(run.run_id).state is RunState.CANCELING:
+            # Canceled from another process as the last task ended: the request wins.
+            final, error = RunState.CANCELED, "canceled by the user"
         updated = self.metadata.update_run(
             run.run_id, state=final, finished_at=_now(), error=error, outputs=outputs
         )

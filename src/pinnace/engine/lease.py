@@ -24,6 +24,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from ..errors import NotFoundError
+from ..model.state import RunState
 from ..stores.base import MetadataStore, RunRecord
 from .owners import current_owner, owner_alive
 
@@ -45,6 +46,22 @@ class LeaseLost(DrivingStopped):
 
 class RunSuspended(DrivingStopped):
     """A stopping server leaves the run to be adopted by the next server to start."""
+
+
+class CancelRequested(KeyboardInterrupt):
+    """Another process asked to cancel the run (it is CANCELING): the driver records it
+    CANCELED, as after Ctrl-C."""
+
+
+def request_cancel(store: MetadataStore, run_id: str) -> bool:
+    """Ask whoever drives `run_id` to cancel it: RUNNING becomes CANCELING, which the
+    driver's next heartbeat sees. False when the run was not RUNNING."""
+    return (
+        store.update_record_if(
+            RunRecord, run_id, {"state": RunState.RUNNING}, state=RunState.CANCELING
+        )
+        is not None
+    )
 
 
 def _now() -> datetime:
@@ -114,21 +131,30 @@ class LeaseKeeper:
         self.owner = owner or current_owner()
         self.seconds = max(1.0, seconds)
         self._held: dict[str, Callable[[], None] | None] = {}
+        self._on_cancel: dict[str, Callable[[], None]] = {}
         self._lost: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def acquire(self, run_id: str, on_lost: Callable[[], None] | None = None) -> bool:
+    def acquire(
+        self,
+        run_id: str,
+        on_lost: Callable[[], None] | None = None,
+        on_cancel: Callable[[], None] | None = None,
+    ) -> bool:
         """Take the run's lease (False: another live holder has it) and keep renewing it.
 
         `on_lost` is called (from the heartbeat thread) if the lease is ever lost: another
-        process took the run over, so this one must stop driving it at once.
+        process took the run over, so this one must stop driving it at once. `on_cancel` is
+        called once when another process asked to cancel the run (`request_cancel`).
         """
         if try_acquire(self.store, run_id, self.owner, self.kind, self.seconds) is None:
             return False
         with self._lock:
             self._held[run_id] = on_lost
+            if on_cancel is not None:
+                self._on_cancel[run_id] = on_cancel
             self._lost.discard(run_id)
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -150,6 +176,7 @@ class LeaseKeeper:
         stopping server leaves the run to be adopted at once by the next one)."""
         with self._lock:
             held = self._held.pop(run_id, False) is not False
+            self._on_cancel.pop(run_id, None)
         if held:
             try:
                 give_up(self.store, run_id, self.owner)
@@ -182,6 +209,11 @@ class LeaseKeeper:
                 continue
             if kept is None:
                 lost.append(run_id)
+            elif kept.state is RunState.CANCELING:
+                with self._lock:
+                    on_cancel = self._on_cancel.pop(run_id, None)
+                if on_cancel is not None:
+                    on_cancel()
         for run_id in lost:
             with self._lock:
                 on_lost = self._held.pop(run_id, None)

@@ -217,7 +217,7 @@ class RunManager:
         settle = True
         try:
             self._driver(store).drive(run_id)
-        except RunCanceled:
+        except KeyboardInterrupt:  # RunCanceled here, or CancelRequested from elsewhere
             _LOG.info("run %s canceled", run_id)
         except (DrivingStopped, RunBusyError) as exc:
             # Suspended by a stopping server, taken over, or driven elsewhere: the run is

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from ...engine.lease import request_cancel
 from ...errors import SpecError, StoreError, UserInputError
 from ...spec.load import load_spec
 from ...stores.base import (
@@ -161,10 +162,14 @@ def terminate_run(ctx: ServerContext, principal: Principal, run_id: str) -> None
     run = writable_run(ctx, principal, run_id)
     if run.state.terminal:
         return
-    if not ctx.manager.terminate(run_id):
+    if ctx.manager.terminate(run_id):
+        return
+    # Driven by another process (a `pinnace run`, another server): it sees CANCELING at its
+    # next lease heartbeat and cancels the run itself; an orphan is canceled when adopted.
+    if not request_cancel(ctx.backend.metadata, run_id):
         raise PreconditionError(
-            f"run {run_id!r} is driven by another process ({run.owner or 'unknown'})",
-            hint="stop it there (Ctrl-C in the terminal that runs it)",
+            f"run {run_id!r} is {ctx.backend.metadata.get_run(run_id).state.value}",
+            hint="only a running run can be terminated",
         )
 
 
