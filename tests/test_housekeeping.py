@@ -69,3 +69,18 @@ def test_a_home_that_is_a_file_is_bad_input_not_a_bug(tmp_path):
     result = CliRunner().invoke(cli, ["runs", "list"], env={"PINNACE_HOME": str(home)})
     assert result.exit_code == 2, result.output
     assert "is not a folder" in result.output and "bug" not in result.output
+
+
+def test_a_settled_runs_half_done_writes_are_cleaned(tmp_path):
+    from pinnace.housekeeping import clean_after
+
+    settings = Settings.load(env={}, home=tmp_path / "home")
+    work = settings.work_dir / "run-1" / "train" / "1" / "outputs" / "model"
+    kept = Path(settings.artifact_root) / "run-1" / "prepare" / "data"
+    partial = Path(settings.artifact_root) / "run-1" / "train" / ".model.pinnace-tmp-abc"
+    for path in (work, kept, partial):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * 100)
+    assert clean_after(settings, ["run-1"]) == 200
+    assert not (settings.work_dir / "run-1").exists() and not partial.exists()
+    assert kept.exists()  # a finished task's committed output stays for the resume

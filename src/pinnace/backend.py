@@ -163,7 +163,11 @@ def open_backend(settings: Settings, *, settle: bool = True) -> Backend:
     artifacts = open_artifact_store(settings.artifact_root, limits)
     if settle:
         try:
-            settle_orphaned_runs(metadata, kill_leftover=kill_leftover)
+            settled = settle_orphaned_runs(metadata, kill_leftover=kill_leftover)
+            if settled:
+                from .housekeeping import clean_after
+
+                clean_after(settings, settled)  # half-written outputs of the dead driver
         except StoreError as exc:
             # A full disk or a read-only database: reading what is recorded still works,
             # the runs are settled by a later command.

@@ -55,6 +55,20 @@ def find_garbage(
     return found
 
 
+def clean_after(settings: Settings, run_ids: Iterable[str]) -> int:
+    """Remove what killed drivers left of `run_ids` (settled runs, not running any more):
+    their work folders and the temporaries of artifact writes they were doing."""
+    found: list[Garbage] = []
+    root = Path(settings.artifact_root)
+    for run_id in run_ids:
+        work = settings.work_dir / run_id
+        if work.is_dir():
+            found.append(Garbage(work, _size(work), "work folder of a settled run"))
+        if (root / run_id).is_dir():
+            found += _temporaries(root / run_id)
+    return remove(found)
+
+
 def remove(garbage: Iterable[Garbage]) -> int:
     """Delete what was found; the bytes freed."""
     freed = 0

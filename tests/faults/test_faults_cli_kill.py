@@ -47,6 +47,7 @@ def test_a_killed_cli_run_is_settled_then_resumed_without_repeats(tmp_path, even
         return
     assert view["state"] == "FAILED" and "exited before the run finished" in view["error"]
     assert view["running_executions"] == []
+    assert not (home / "work" / run_id).exists()  # the dead driver's half-done work is gone
     resumed = subprocess.run(
         [str(PINNACE), "--home", str(home), "runs", "resume", run_id],
         env=clean_env(PINNACE_USE_CURRENT_PYTHON="1"),
