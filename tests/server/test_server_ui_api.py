@@ -380,3 +380,18 @@ def test_version_graph_inspect_and_namespaces(
     assert ["make-table", "score"] in graph["edges"]
     found = httpx.get(f"{server.url}{UI}/namespaces", headers=h(admin_token)).json()
     assert isinstance(found["namespaces"], list)
+
+
+def test_run_page_read_is_the_run_without_spec_or_details(
+    server: LiveServer, admin_token: str, run_id: str
+) -> None:
+    wait_done(server, admin_token, run_id)
+    full = httpx.get(f"{server.url}/apis/v2beta1/runs/{run_id}", headers=h(admin_token)).json()
+    light = httpx.get(f"{server.url}{UI}/runs/{run_id}", headers=h(admin_token)).json()
+    assert full["pipeline_spec"]["pipelineInfo"]["name"] == "ui-demo"  # KFP's shape kept
+    assert "task_details" in full["run_details"]
+    assert "pipeline_spec" not in light and "run_details" not in light
+    for key in ("run_id", "display_name", "state", "runtime_config", "created_at", "finished_at"):
+        assert light[key] == full[key], key
+    assert httpx.get(f"{server.url}{UI}/runs/{run_id}").status_code == 401
+    assert httpx.get(f"{server.url}{UI}/runs/nope", headers=h(admin_token)).status_code == 404

@@ -137,6 +137,30 @@ def test_upload_named_from_spec_and_pipeline_page(
     assert not page.errors, page.errors
 
 
+def test_upload_from_url_is_downloaded_by_the_server(
+    session_page: Any, server: LiveServer
+) -> None:
+    """The app's CSP allows no other origin: the form posts the URL and the server (its
+    package_url rules) downloads it or says clearly why not."""
+    page = session_page
+    page.goto(f"{server.url}/#/pipelines")
+    page.get_by_role("button", name="Upload pipeline").click()
+    page.get_by_label("From a URL").check()
+    expect(page.locator("input[type=file]")).to_be_hidden()
+    page.locator("input[name=url]").fill("https://example.com/pipelines/p.yaml")
+    with page.expect_request("**/ui/pipelines/upload_url") as sent:
+        page.locator("form.upload-form button[type=submit]").click()
+    assert sent.value.post_data_json["url"] == "https://example.com/pipelines/p.yaml"
+    alert = page.locator("form.upload-form [role=alert]")
+    expect(alert).to_contain_text("host 'example.com' is not on the allowlist")
+    expect(alert.locator(".hint")).to_contain_text("PINNACE_PACKAGE_URL_DOMAINS")
+    page.locator("input[name=url]").fill("http://127.0.0.1/p.yaml")
+    page.locator("form.upload-form button[type=submit]").click()
+    expect(alert).to_contain_text("is not an https URL")
+    shot(page, "upload-url-refused")
+    assert not page.errors, page.errors
+
+
 def test_kfp1_packages_are_package_names(session_page: Any, server: LiveServer) -> None:
     page = session_page
     pipeline = server.upload(BOOK_YAML, "book for packages")

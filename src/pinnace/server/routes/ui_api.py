@@ -7,11 +7,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+from pydantic import BaseModel
 
 from ..auth import context, current_principal
 from ..services import ui as svc
-from ..services import ui_events, ui_files, ui_runs
+from ..services import ui_events, ui_files, ui_runs, ui_upload
 from ..services.accounts import Principal
+from ..views import run as run_view
 from ..wire import list_response, page_window
 
 router = APIRouter(prefix="/apis/pinnace/v1/ui")
@@ -26,6 +28,14 @@ def run_graph(
     request: Request, run_id: str, artifacts: bool = False, principal: Principal = Caller
 ) -> dict[str, Any]:
     return svc.run_graph(context(request), principal, run_id, artifacts=artifacts)
+
+
+@router.get("/runs/{run_id}")
+def run_summary(request: Request, run_id: str, principal: Principal = Caller) -> dict[str, Any]:
+    """The run page's read of a run: KFP's run fields without the spec and task details."""
+    view = run_view(svc.get_run(context(request), principal, run_id))
+    view.pop("pipeline_spec", None)
+    return view
 
 
 @router.get("/runs/{run_id}/config")
@@ -54,6 +64,30 @@ def inspect_package(
     limit = context(request).options.max_upload_bytes
     data = uploadfile.file.read(limit + 1)
     return ui_runs.package_info(uploadfile.filename or "", data, limit)
+
+
+class UrlUpload(BaseModel):
+    """A package URL for the server to download; a `pipeline_id` makes it a new version."""
+
+    url: str
+    pipeline_id: str = ""
+    name: str = ""
+    description: str = ""
+
+
+@router.post("/pipelines/upload_url")
+def upload_from_url(
+    request: Request, body: UrlUpload, principal: Principal = Caller
+) -> dict[str, Any]:
+    """Upload from a URL: the server downloads it (https, allowlisted public hosts only)."""
+    return ui_upload.upload_from_url(
+        context(request),
+        principal,
+        body.url,
+        pipeline_id=body.pipeline_id,
+        name=body.name.strip(),
+        description=body.description.strip(),
+    )
 
 
 @router.get("/namespaces")

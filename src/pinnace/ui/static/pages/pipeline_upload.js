@@ -1,15 +1,17 @@
-// Upload a pipeline (or a new version) from a file or a URL; the browser fetches URLs, never the server.
+// Upload a pipeline (or a new version) from a file, or from a URL that the server downloads.
 
 import * as api from "../api.js";
 import { errorBox, h, mount } from "../dom.js";
 
-/** The bytes and a file name for the upload: the chosen file, or the URL fetched by the browser. */
-async function packageFrom(source, fileInput, urlInput) {
-  if (source === "file") {
-    const file = fileInput.files && fileInput.files[0];
-    if (!file) throw new Error("choose a pipeline file (.yaml, .json, .zip or .tar.gz)");
-    return { blob: file, filename: file.name };
-  }
+/** The chosen file: its bytes and name for the upload. */
+function chosenFile(fileInput) {
+  const file = fileInput.files && fileInput.files[0];
+  if (!file) throw new Error("choose a pipeline file (.yaml, .json, .zip or .tar.gz)");
+  return { blob: file, filename: file.name };
+}
+
+/** The URL to give the server, checked for shape only (the server applies its own rules). */
+function chosenUrl(urlInput) {
   const address = urlInput.value.trim();
   let parsed;
   try {
@@ -17,18 +19,7 @@ async function packageFrom(source, fileInput, urlInput) {
   } catch {
     throw new Error("enter the full URL of a pipeline file (https://…)");
   }
-  if (!["http:", "https:"].includes(parsed.protocol)) throw new Error("only http and https URLs can be fetched");
-  let response;
-  try {
-    response = await fetch(parsed.href, { credentials: "omit", redirect: "follow" });
-  } catch {
-    const error = new Error(`the browser could not fetch ${parsed.href}`);
-    error.hint = "the site must allow cross-origin requests (CORS); otherwise download the file and upload it";
-    throw error;
-  }
-  if (!response.ok) throw new Error(`fetching ${parsed.href} answered ${response.status}`);
-  const name = decodeURIComponent(parsed.pathname.split("/").pop() || "") || "pipeline.yaml";
-  return { blob: await response.blob(), filename: name };
+  return parsed.href;
 }
 
 /** `{name, description}` the package's spec gives itself (the server reads it), or {}. */
@@ -40,6 +31,22 @@ async function packageInfo(pkg) {
   } catch {
     return {}; // the upload itself reports what is wrong with the file
   }
+}
+
+/** Upload a file as a new pipeline, or as a new version of `chosen`. */
+async function uploadFile(pkg, chosen, givenName, givenDescription) {
+  const data = new FormData();
+  data.append("uploadfile", pkg.blob, pkg.filename);
+  // Unnamed, a pipeline takes the name (and description) its spec gives itself.
+  // (A new version keeps the server's default name: versions of one pipeline share it.)
+  const own = givenName && givenDescription ? {} : await packageInfo(pkg);
+  const params = {
+    name: givenName || (chosen ? undefined : own.name) || undefined,
+    description: givenDescription || own.description || undefined,
+  };
+  return chosen
+    ? api.request("POST", `${api.V2}/pipelines/upload_version`, { params: { ...params, pipelineid: chosen }, body: data })
+    : api.request("POST", `${api.V2}/pipelines/upload`, { params, body: data });
 }
 
 /**
@@ -56,7 +63,7 @@ export function uploadForm({ pipelineId, pipelines = [], onDone, onCancel } = {}
   const sourceFile = h("input", { type: "radio", name: "source", value: "file", checked: true });
   const sourceUrl = h("input", { type: "radio", name: "source", value: "url" });
   const fileRow = h("label", null, "Pipeline file", fileInput);
-  const urlRow = h("label", { class: "hidden" }, "URL (fetched by your browser)", urlInput);
+  const urlRow = h("label", { class: "hidden" }, "URL (downloaded by the server: https, allowed hosts only)", urlInput);
   const showSource = () => {
     fileRow.classList.toggle("hidden", !sourceFile.checked);
     urlRow.classList.toggle("hidden", !sourceUrl.checked);
@@ -83,19 +90,16 @@ export function uploadForm({ pipelineId, pipelines = [], onDone, onCancel } = {}
         mount(message, h("div", { class: "loading" }, "Uploading…"));
         try {
           const chosen = pipelineId || target.value;
-          const pkg = await packageFrom(sourceFile.checked ? "file" : "url", fileInput, urlInput);
-          const data = new FormData();
-          data.append("uploadfile", pkg.blob, pkg.filename);
-          // Unnamed, a pipeline takes the name (and description) its spec gives itself.
-          // (A new version keeps the server's default name: versions of one pipeline share it.)
-          const own = name.value.trim() && description.value.trim() ? {} : await packageInfo(pkg);
-          const params = {
-            name: name.value.trim() || (chosen ? undefined : own.name) || undefined,
-            description: description.value.trim() || own.description || undefined,
-          };
-          const result = chosen
-            ? await api.request("POST", `${api.V2}/pipelines/upload_version`, { params: { ...params, pipelineid: chosen }, body: data })
-            : await api.request("POST", `${api.V2}/pipelines/upload`, { params, body: data });
+          const result = sourceUrl.checked
+            ? await api.request("POST", "/apis/pinnace/v1/ui/pipelines/upload_url", {
+                body: {
+                  url: chosenUrl(urlInput),
+                  pipeline_id: chosen || "",
+                  name: name.value.trim(),
+                  description: description.value.trim(),
+                },
+              })
+            : await uploadFile(chosenFile(fileInput), chosen, name.value.trim(), description.value.trim());
           mount(message);
           if (onDone) onDone(result, { pipelineId: result.pipeline_id || chosen, versionId: result.pipeline_version_id });
         } catch (error) {

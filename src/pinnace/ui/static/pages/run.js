@@ -97,7 +97,7 @@ registerPage("/runs/:id", async (root, params, query) => {
   // The graph is fetched while the run and its neighbours' names are.
   const graphFetch = api.get(`${UI}/runs/${enc(runId)}/graph`, { artifacts: state.artifacts ? 1 : undefined });
   graphFetch.catch(() => {}); // awaited below; a failure shows there
-  let run = await api.get(`${V2}/runs/${enc(runId)}`);
+  let run = await api.get(`${UI}/runs/${enc(runId)}`); // without the spec: the page does not use it
   const near = await neighbours(run);
   const head = h("div");
   const banner = h("div");
@@ -192,7 +192,7 @@ registerPage("/runs/:id", async (root, params, query) => {
   source.addEventListener("run", async (event) => {
     const data = JSON.parse(event.data);
     if (data.state === run.state) return;
-    run = await api.get(`${V2}/runs/${enc(runId)}`).catch(() => ({ ...run, state: data.state }));
+    run = await api.get(`${UI}/runs/${enc(runId)}`).catch(() => ({ ...run, state: data.state }));
     showHead();
   });
   source.addEventListener("end", () => source.close());
