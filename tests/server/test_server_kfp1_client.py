@@ -9,45 +9,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 from server_support import LiveServer
 
+from kfp1_venv import kfp1_python
+
 pytestmark = pytest.mark.index
 
-#: setuptools brings back `distutils` (gone in Python 3.12), which kfp 1.8 still imports
-KFP1 = ("kfp==1.8.22", "setuptools<81")
 FLOW = Path(__file__).with_name("kfp1_book_flow.py")
-
-
-def kfp1_python() -> Path:
-    """The interpreter of the cached kfp 1.8 venv, built aside and moved into place."""
-    cache = Path(os.environ.get("PINNACE_TEST_CACHE") or Path.home() / ".cache" / "pinnace-test")
-    root = cache / "kfp18"
-    python = root / "bin" / "python"
-    if python.exists():
-        return python
-    from uv import find_uv_bin
-
-    cache.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="kfp18-", dir=cache))
-    uv = find_uv_bin()
-    try:
-        subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(staging)], check=True)
-        install = [uv, "pip", "install", "-q", "--python", str(staging / "bin" / "python"), *KFP1]
-        subprocess.run(install, check=True, timeout=900)
-        os.replace(staging, root)
-    except OSError:
-        if not python.exists():  # not a concurrent build that finished first
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return python
 
 
 @pytest.fixture(scope="module")

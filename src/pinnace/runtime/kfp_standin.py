@@ -70,8 +70,10 @@ def install_kfp() -> str:
             importlib.import_module("kfp.dsl")
         except Exception:  # not installed, or too broken to import: the stand-in will do
             _install_standin()
+            _alias_v2()
             return "stand-in"
     dsl = sys.modules["kfp.dsl"]
+    _alias_v2()
     if getattr(dsl, "__pinnace_standin__", False):
         return "stand-in"
     for name in _DECORATORS:
@@ -79,6 +81,17 @@ def install_kfp() -> str:
         if not hasattr(dsl, name):
             setattr(dsl, name, passthrough_decorator)
     return "kfp"
+
+
+def _alias_v2() -> None:
+    """kfp 1.8's v2 components import `kfp.v2.dsl`; under kfp 2 (or the stand-in) that is
+    `kfp.dsl` (kfp 2's own `kfp.v2` shim imports the compiler, which runtime mode lacks)."""
+    kfp = sys.modules.get("kfp")
+    if kfp is None or "kfp.v2" in sys.modules or str(kfp.__version__).startswith("1."):
+        return
+    v2 = _module("kfp.v2", dsl=sys.modules["kfp.dsl"])
+    v2.__path__ = []  # type: ignore[attr-defined]
+    sys.modules["kfp.v2.dsl"] = sys.modules["kfp.dsl"]
 
 
 def _module(name: str, **attrs: Any) -> _pytypes.ModuleType:

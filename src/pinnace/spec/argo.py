@@ -11,6 +11,7 @@ What is refused with a SpecError naming the construct and template: exit handler
 conditions (`when`), loops (`withItems`/`withParam`/`withSequence`), nested DAGs, `depends`,
 volumes and resource templates (VolumeOp/ResourceOp), steps/script templates, sidecars.
 Dropped with a note: env from secrets/config maps, other resource kinds, node selectors.
+Templates of kfp 1.8's V2_COMPATIBLE mode (kfp-launcher wrapped) are read by argo_v2compat.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from ..errors import SpecError
 from .argo_templates import ConvertedTemplate, convert_template, parameter_type, typed
+from .argo_v2compat import PLUMBING, convert_v2_compatible_template, is_v2_compatible
 
 __all__ = ["convert_argo_workflow", "is_argo_workflow"]
 
@@ -89,6 +91,9 @@ def convert_argo_workflow(
     converted = _convert_templates(tasks, templates, path, notes)
     root: dict[str, Any] = {"dag": {"tasks": {}}}
     root_params = _root_parameters(entry, spec, v1_inputs)
+    if any(is_v2_compatible(t) for t in templates.values()):
+        for plumbing in PLUMBING:  # kfp-launcher's own parameters; Pinnace is the launcher
+            root_params.pop(plumbing, None)
     if root_params:
         root["inputDefinitions"] = {"parameters": root_params}
     for task in tasks:
@@ -177,7 +182,10 @@ def _convert_templates(
                 hint=_HINT,
             )
         if template["name"] not in converted:
-            result = convert_template(template, path=path)
+            if is_v2_compatible(template):
+                result = convert_v2_compatible_template(template, path=path)
+            else:
+                result = convert_template(template, path=path)
             notes.extend(result.notes)
             converted[template["name"]] = result
     return converted
@@ -253,8 +261,11 @@ class _TaskWiring:
         arguments = self.task.get("arguments") or {}
         params = {}
         for arg in arguments.get("parameters") or []:
-            ir = self.this.input_names.get(arg["name"], arg["name"])
-            params[ir] = self._parameter(arg, ir)
+            fed = self.this.feeds.get(arg["name"])
+            for ir in [self.this.input_names.get(arg["name"], arg["name"])] if fed is None else fed:
+                params[ir] = self._parameter(arg, ir)
+        for ir, value in self.this.constants.items():
+            params[ir] = {"runtimeValue": {"constant": value}}
         artifacts = {}
         for arg in arguments.get("artifacts") or []:
             ir = self.this.input_names.get(arg["name"], arg["name"])

@@ -13,6 +13,7 @@ from ..errors import SpecError
 __all__ = [
     "ARTIFACT_TYPE",
     "ConvertedTemplate",
+    "container_of",
     "convert_template",
     "parameter_type",
     "placeholder",
@@ -61,6 +62,10 @@ class ConvertedTemplate:
     input_names: dict[str, str] = field(default_factory=dict)  # argo input (param/artifact)
     output_parameters: dict[str, str] = field(default_factory=dict)  # argo output → IR name
     output_artifacts: dict[str, str] = field(default_factory=dict)
+    #: argo input parameter → the IR inputs it feeds, where not one-to-one (v2-compatible)
+    feeds: dict[str, list[str]] = field(default_factory=dict)
+    #: IR input → constant the template itself passes (v2-compatible launcher arguments)
+    constants: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -109,7 +114,7 @@ def convert_template(template: Mapping[str, Any], *, path: str | None = None) ->
     out = ConvertedTemplate(component={"executorLabel": f"exec-{name}"}, executor={})
     replacements = _inputs(template, v1, v1_inputs, out)
     replacements.update(_outputs(template, v1_outputs, out))
-    out.executor = {"container": _container(container, replacements, name, path, out.notes)}
+    out.executor = {"container": container_of(container, replacements, name, path, out.notes)}
     return out
 
 
@@ -217,13 +222,15 @@ def _ir_name(
     return stripped if stripped and stripped not in taken else name
 
 
-def _container(
+def container_of(
     container: Mapping[str, Any],
     replacements: Mapping[str, str],
     template: str,
     path: str | None,
     notes: list[str],
 ) -> dict[str, Any]:
+    """The IR container of an Argo one, its Argo placeholders rewritten by `replacements`."""
+
     def rewrite(value: Any) -> str:
         text = str(value)
         # Longest first, so that /tmp/outputs/a/data/x is not half-rewritten by a shorter key.

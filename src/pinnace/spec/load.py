@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import PipelineSourceError, SpecError
 from .argo import convert_argo_workflow, is_argo_workflow
+from .ir_v20 import is_v20, upgrade_v20
 from .validate import validate_platform_spec, validate_spec
 from .yaml_safe import DEFAULT_LIMITS, YamlLimits, check_tree, load_documents
 
@@ -137,6 +138,14 @@ def _detect(doc: dict[str, Any], platform: dict[str, Any] | None, where: str | N
         if not isinstance(spec, Mapping):
             raise SpecError("pipelineSpec must be a mapping", field="pipelineSpec", path=where)
         runtime = doc.get("runtimeConfig")
+        if is_v20(spec):  # kfp 1.8's kfp.v2.compiler: its runtimeConfig holds typed values
+            values = runtime.get("parameters") if isinstance(runtime, Mapping) else None
+            spec = upgrade_v20(spec, values or {}, path=where, prefix="pipelineSpec")
+            defaults = spec["root"].get("inputDefinitions", {}).get("parameters", {})
+            runtime = {
+                **{k: v for k, v in dict(runtime or {}).items() if k != "parameters"},
+                "parameterValues": {k: defaults[k]["defaultValue"] for k in values or {}},
+            }
         return LoadedSpec(
             dict(spec),
             platform,
@@ -144,7 +153,7 @@ def _detect(doc: dict[str, Any], platform: dict[str, Any] | None, where: str | N
             runtime_config=dict(runtime) if isinstance(runtime, Mapping) else None,
         )
     if "root" in doc or "schemaVersion" in doc or "deploymentSpec" in doc:
-        return LoadedSpec(doc, platform, "ir")
+        return LoadedSpec(upgrade_v20(doc, path=where) if is_v20(doc) else doc, platform, "ir")
     _refuse_other(doc, where)
     raise SpecError("this is not a pipeline spec", path=where, hint=_EXPECTED)
 
