@@ -18,6 +18,7 @@ from pinnace.errors import NotFoundError, StoreError
 from pinnace.model.state import IllegalTransition, RunState, TaskState
 from pinnace.stores import open_metadata_store
 from pinnace.stores.base import (
+    AcrossRuns,
     ArtifactRecord,
     CacheEntry,
     ExecutionRecord,
@@ -366,6 +367,71 @@ def test_artifact_get_by_id(store: MetadataStore) -> None:
     assert store.get_artifact(model.artifact_id) == model
     with pytest.raises(NotFoundError, match="not found"):
         store.get_artifact("no-such-artifact")
+
+
+def _art(run_id: str, task: str, title: str) -> ArtifactRecord:
+    return ArtifactRecord(uid("a"), run_id, task, "out", f"/s/{run_id}/{task}", title, {}, T0)
+
+
+def test_artifacts_across_runs_by_namespace_type_task_and_page(store: MetadataStore) -> None:
+    mine, theirs = uid("ns"), uid("ns")
+    first = make_run(namespace=mine, display_name="first")
+    other = make_run(namespace=theirs, display_name="other")
+    second = make_run(namespace=mine, display_name="second")
+    for run in (first, other, second):
+        store.create_run(run)
+    a1 = _art(first.run_id, "train", "system.Metrics")
+    a2 = _art(other.run_id, "train", "system.Metrics")
+    a3 = _art(second.run_id, "eval", "system.Model")
+    a4 = _art(second.run_id, "train", "custom.a_b")
+    a5 = _art(second.run_id, "train", "system.metricsX")
+    for artifact in (a1, a2, a3, a4, a5):
+        store.add_artifact(artifact)
+    scope = frozenset({mine})
+
+    def ids(**kw: object) -> list[str]:
+        page = store.query_artifacts(AcrossRuns(namespaces=scope, limit=50, **kw))  # type: ignore[arg-type]
+        assert page.total == len(page.records)
+        return [record.artifact_id for record, _ in page.records]
+
+    page = store.query_artifacts(AcrossRuns(namespaces=scope, limit=50))
+    assert [(r, name) for r, name in page.records] == [
+        (a5, "second"), (a4, "second"), (a3, "second"), (a1, "first"),
+    ]  # fmt: skip
+    assert ids(schema_type="METRICS") == [a1.artifact_id]  # the title's last part, any case
+    assert ids(schema_type="system.metrics") == [a1.artifact_id]
+    assert ids(schema_type="aXb") == []  # `_` is no wildcard
+    assert ids(schema_type="a_b") == [a4.artifact_id]
+    assert ids(task_name="train") == [a5.artifact_id, a4.artifact_id, a1.artifact_id]
+    assert ids(run_id=first.run_id) == [a1.artifact_id]
+    assert ids(run_id=other.run_id) == []  # another namespace's run stays hidden
+    window = store.query_artifacts(AcrossRuns(namespaces=scope, limit=2, offset=1))
+    assert [r.artifact_id for r, _ in window.records] == [a4.artifact_id, a3.artifact_id]
+    assert window.total == 4
+    both = store.query_artifacts(AcrossRuns(namespaces=frozenset({mine, theirs}), limit=50))
+    assert a2.artifact_id in [r.artifact_id for r, _ in both.records] and both.total == 5
+
+
+def test_executions_across_runs_by_namespace_state_and_task(store: MetadataStore) -> None:
+    mine, theirs = uid("ns"), uid("ns")
+    first = make_run(namespace=mine, display_name="first")
+    other = make_run(namespace=theirs, display_name="other")
+    for run in (first, other):
+        store.create_run(run)
+    done = ExecutionRecord(uid("e"), first.run_id, "train", 1, TaskState.SUCCEEDED, T0)
+    failed = replace(done, execution_id=uid("e"), task_name="eval", state=TaskState.FAILED)
+    hidden = replace(done, execution_id=uid("e"), run_id=other.run_id)
+    for execution in (done, failed, hidden):
+        store.add_execution(execution)
+    scope = frozenset({mine})
+    page = store.query_executions(AcrossRuns(namespaces=scope))
+    assert page.records == [(failed, "first"), (done, "first")] and page.total == 2
+    by_state = store.query_executions(AcrossRuns(namespaces=scope, state="failed"))
+    assert [e.execution_id for e, _ in by_state.records] == [failed.execution_id]
+    by_task = store.query_executions(AcrossRuns(namespaces=scope, task_name="train"))
+    assert [e.execution_id for e, _ in by_task.records] == [done.execution_id]
+    everyone = store.query_executions(AcrossRuns(run_id=other.run_id))
+    assert [e.execution_id for e, _ in everyone.records] == [hidden.execution_id]
 
 
 # cache

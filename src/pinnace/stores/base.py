@@ -226,6 +226,30 @@ class ListQuery:
     namespaces: frozenset[str | None] | None = None
 
 
+@dataclass(frozen=True)
+class AcrossRuns:
+    """A list of artifacts or executions over many runs, newest first (insertion order).
+
+    `namespaces` as in ListQuery (the runs' namespaces); `schema_type` (artifacts) matches the
+    schema title or its last dotted part, case-insensitively (`metrics` ~ `system.Metrics`);
+    `state` (executions) is a TaskState value.
+    """
+
+    namespaces: frozenset[str | None] | None = None
+    run_id: str | None = None
+    task_name: str | None = None
+    schema_type: str | None = None
+    state: str | None = None
+    limit: int = 20
+    offset: int = 0
+
+
+def type_matches(schema_title: str, wanted: str) -> bool:
+    """`AcrossRuns.schema_type`'s rule, for stores that filter in Python."""
+    wanted, title = wanted.strip().lower(), schema_title.lower()
+    return title == wanted or title.rpartition(".")[2] == wanted
+
+
 @dataclass
 class Page:
     """One page of records and the number of records matching the query in all."""
@@ -258,6 +282,10 @@ class MetadataStore(Protocol):
     def add_artifact(self, record: ArtifactRecord) -> None: ...
     def list_artifacts(self, run_id: str) -> list[ArtifactRecord]: ...
     def get_artifact(self, artifact_id: str) -> ArtifactRecord: ...  # raises NotFoundError
+
+    # Across runs: Page.records are (record, its run's display name) pairs, newest first.
+    def query_artifacts(self, query: AcrossRuns) -> Page: ...
+    def query_executions(self, query: AcrossRuns) -> Page: ...
 
     def get_cache(self, cache_key: str) -> CacheEntry | None: ...
     def put_cache(self, entry: CacheEntry) -> None: ...

@@ -29,6 +29,7 @@ from ._common import (
     run_not_found,
 )
 from .base import (
+    AcrossRuns,
     ArtifactRecord,
     CacheEntry,
     ExecutionRecord,
@@ -37,6 +38,7 @@ from .base import (
     PipelineRecord,
     RunRecord,
     TaskRecord,
+    type_matches,
 )
 
 R = TypeVar("R")
@@ -183,6 +185,38 @@ class InMemoryMetadataStore:
             if found is None:
                 raise artifact_not_found(artifact_id)
             return _copy(found)
+
+    # across runs
+
+    def query_artifacts(self, query: AcrossRuns) -> Page:
+        def keep(a: ArtifactRecord) -> bool:
+            return (query.task_name is None or a.task_name == query.task_name) and (
+                not query.schema_type or type_matches(a.schema_title, query.schema_type)
+            )
+
+        return self._across(list(self._artifacts.values()), keep, query)
+
+    def query_executions(self, query: AcrossRuns) -> Page:
+        def keep(e: ExecutionRecord) -> bool:
+            return (query.task_name is None or e.task_name == query.task_name) and (
+                not query.state or e.state.value == query.state.strip().upper()
+            )
+
+        return self._across(list(self._executions.values()), keep, query)
+
+    def _across(self, records: list[Any], keep: Any, query: AcrossRuns) -> Page:
+        with self._lock:
+            found = []
+            for record in reversed(records):  # insertion order, newest first
+                run = self._runs.get(record.run_id)
+                if run is None or (query.run_id and record.run_id != query.run_id):
+                    continue
+                if query.namespaces is not None and run.namespace not in query.namespaces:
+                    continue
+                if keep(record):
+                    found.append((record, run.display_name))
+            window = found[query.offset : query.offset + query.limit]
+            return Page(records=[(_copy(r), name) for r, name in window], total=len(found))
 
     # cache
 

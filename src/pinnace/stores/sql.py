@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from ..errors import PinnaceError, StoreError
 from ..model.state import RunState, TaskState
+from . import _sql_across
 from . import _tables as t
 from ._common import (
     EXECUTION_FIELDS,
@@ -42,6 +43,7 @@ from ._sql_catalog import SqlCatalog
 from ._sql_catalog import row_record as _record
 from ._sql_catalog import row_values as _values
 from .base import (
+    AcrossRuns,
     ArtifactRecord,
     CacheEntry,
     ExecutionRecord,
@@ -247,6 +249,16 @@ class SqlMetadataStore:
         if found is None:
             raise artifact_not_found(artifact_id)
         return found
+
+    # across runs
+
+    def query_artifacts(self, query: AcrossRuns) -> Page:
+        with self._read("list artifacts") as conn:
+            return _sql_across.query_artifacts(conn, query)
+
+    def query_executions(self, query: AcrossRuns) -> Page:
+        with self._read("list executions") as conn:
+            return _sql_across.query_executions(conn, query)
 
     # cache
 

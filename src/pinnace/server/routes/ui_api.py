@@ -162,8 +162,12 @@ def list_artifacts(
     page_size: int | None = None,
     principal: Principal = Caller,
 ) -> dict[str, Any]:
-    found = svc.list_artifacts(context(request), principal, run_id=run_id, task=task, type=type)
-    return _page("artifacts", found, page_token, page_size)
+    offset, limit = page_window(page_token, page_size)
+    found, total = svc.list_artifacts(
+        context(request), principal, run_id=run_id, task=task, type=type,
+        offset=offset, limit=limit,
+    )  # fmt: skip
+    return list_response("artifacts", found, offset, total)
 
 
 @router.get("/executions")
@@ -176,8 +180,12 @@ def list_executions(
     page_size: int | None = None,
     principal: Principal = Caller,
 ) -> dict[str, Any]:
-    found = svc.list_executions(context(request), principal, run_id=run_id, task=task, state=state)
-    return _page("executions", found, page_token, page_size)
+    offset, limit = page_window(page_token, page_size)
+    found, total = svc.list_executions(
+        context(request), principal, run_id=run_id, task=task, state=state,
+        offset=offset, limit=limit,
+    )  # fmt: skip
+    return list_response("executions", found, offset, total)
 
 
 @router.get("/metrics")
@@ -236,10 +244,3 @@ def _file(request: Request, artifact_id: str, principal: Principal, *, inline: b
         **_NOSNIFF,
     }
     return StreamingResponse(chunks, media_type=content_type, headers=headers)
-
-
-def _page(
-    key: str, items: list[dict[str, Any]], page_token: str | None, page_size: int | None
-) -> dict[str, Any]:
-    offset, limit = page_window(page_token, page_size)
-    return list_response(key, items[offset : offset + limit], offset, len(items))

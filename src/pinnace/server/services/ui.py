@@ -5,22 +5,21 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
 from typing import Any
 
 from ...errors import NotFoundError
 from ...stores.base import (
+    AcrossRuns,
     ArtifactRecord,
     ExecutionRecord,
-    ListQuery,
     RunRecord,
     TaskRecord,
+    type_matches,
 )
 from ..context import ServerContext
 from ..wire import compact, timestamp
 from .accounts import Principal
 from .common import can_see, load_visible, store_not_found
-from .ui_graph import aware as _aware
 from .ui_graph import (
     component_of,
     decorated_nodes,
@@ -30,9 +29,6 @@ from .ui_graph import (
     spec_tasks,
     task_spec_at,
 )
-
-#: how many of the newest runs the cross-run lists (artifacts, executions, lineage) look at
-SCAN_RUNS = 500
 
 
 def get_run(ctx: ServerContext, principal: Principal, run_id: str) -> RunRecord:
@@ -253,14 +249,13 @@ def _io(
 # -- artifacts and executions across runs ------------------------------------------------------
 
 
-def visible_runs(
-    ctx: ServerContext, principal: Principal, run_id: str | None = None
-) -> list[RunRecord]:
-    """One run (checked), or the newest runs the caller sees."""
+def _across(
+    ctx: ServerContext, principal: Principal, run_id: str | None, **filters: Any
+) -> AcrossRuns:
+    """The store query over the caller's runs (or one run, checked: 404 when not theirs)."""
     if run_id:
-        return [get_run(ctx, principal, run_id)]
-    query = ListQuery(limit=SCAN_RUNS, namespaces=principal.visible())
-    return ctx.backend.metadata.query_records(RunRecord, query).records
+        get_run(ctx, principal, run_id)
+    return AcrossRuns(namespaces=principal.visible(), run_id=run_id or None, **filters)
 
 
 def list_artifacts(
@@ -270,19 +265,17 @@ def list_artifacts(
     run_id: str | None = None,
     task: str | None = None,
     type: str | None = None,
-) -> list[dict[str, Any]]:
-    """Artifacts of the caller's runs, newest first, with their run's name; `type` matches
-    the schema title's end (`Metrics` matches `system.Metrics`)."""
-    found = []
-    for run in visible_runs(ctx, principal, run_id):
-        for artifact in ctx.backend.metadata.list_artifacts(run.run_id):
-            if task and artifact.task_name != task:
-                continue
-            if type and not _type_matches(artifact.schema_title, type):
-                continue
-            found.append((artifact, run.display_name))
-    found.sort(key=lambda pair: _aware(pair[0].created_at or _EPOCH), reverse=True)
-    return [{**artifact_view(a), "run_name": name} for a, name in found]
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the artifacts of the caller's runs, newest first, with their run's name,
+    and how many match in all; `type` matches the schema title or its end (`Metrics`)."""
+    query = _across(
+        ctx, principal, run_id, task_name=task or None, schema_type=type or None,
+        offset=offset, limit=limit,
+    )  # fmt: skip
+    page = ctx.backend.metadata.query_artifacts(query)
+    return [{**artifact_view(a), "run_name": name} for a, name in page.records], page.total
 
 
 def list_executions(
@@ -292,17 +285,16 @@ def list_executions(
     run_id: str | None = None,
     task: str | None = None,
     state: str | None = None,
-) -> list[dict[str, Any]]:
-    found = []
-    for run in visible_runs(ctx, principal, run_id):
-        for execution in ctx.backend.metadata.list_executions(run.run_id):
-            if task and execution.task_name != task:
-                continue
-            if state and execution.state.value != state.upper():
-                continue
-            found.append((execution, run.display_name))
-    found.sort(key=lambda pair: _aware(pair[0].started_at), reverse=True)
-    return [{**execution_view(e), "run_name": name} for e, name in found]
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the executions of the caller's runs, newest first, with their run's name."""
+    query = _across(
+        ctx, principal, run_id, task_name=task or None, state=state or None,
+        offset=offset, limit=limit,
+    )  # fmt: skip
+    page = ctx.backend.metadata.query_executions(query)
+    return [{**execution_view(e), "run_name": name} for e, name in page.records], page.total
 
 
 def find_artifact(ctx: ServerContext, principal: Principal, artifact_id: str) -> ArtifactRecord:
@@ -315,15 +307,6 @@ def find_artifact(ctx: ServerContext, principal: Principal, artifact_id: str) ->
             f"artifact {artifact_id!r} not found", hint="list artifacts to see which exist"
         ) from None
     return artifact
-
-
-def _type_matches(schema_title: str, wanted: str) -> bool:
-    wanted = wanted.strip().lower()
-    title = schema_title.lower()
-    return title == wanted or title.rpartition(".")[2] == wanted
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def run_metrics(
@@ -339,7 +322,7 @@ def run_metrics(
             continue
         values: dict[str, Any] = {}
         for artifact in ctx.backend.metadata.list_artifacts(run_id):
-            if not _type_matches(artifact.schema_title, "system.Metrics"):
+            if not type_matches(artifact.schema_title, "system.Metrics"):
                 continue
             for name, value in (artifact.metadata or {}).items():
                 if name == "display_name" or not isinstance(value, (int, float, str, bool)):
