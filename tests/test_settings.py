@@ -109,3 +109,19 @@ def test_described_masks_secrets_and_lists_every_setting(tmp_path):
     assert "hunter2" not in str(rows) and "s3cret" not in str(rows)
     assert {"home", "parallelism", "server.auth", "server.allowed_hosts"} <= set(rows)
     assert rows["server.admin_password"]["source"] == "environment (PINNACE_ADMIN_PASSWORD)"
+
+
+def test_gpus_ray_node_ip_and_token_resolve_like_every_setting(tmp_path):
+    (tmp_path / "config.toml").write_text(
+        'gpus = ["0", "2"]\nray_node_ip = "10.0.0.7"\ntoken = "from-file"\n'
+    )
+    s = Settings.load(env={}, home=tmp_path)
+    assert (s.gpus, s.ray_node_ip, s.token) == (("0", "2"), "10.0.0.7", "from-file")
+    env = {"PINNACE_GPUS": "", "PINNACE_RAY_NODE_IP": "127.0.0.2", "PINNACE_TOKEN": "t0k"}
+    s = Settings.load(env=env, home=tmp_path, token="flag")
+    assert s.gpus == ()  # an empty PINNACE_GPUS means no GPUs, not "unset"
+    assert (s.ray_node_ip, s.token) == ("127.0.0.2", "flag")
+    rows = {r["name"]: r for r in s.described()}
+    assert rows["token"]["value"] == "***" and "flag" not in str(rows)
+    assert rows["gpus"]["source"] == "environment (PINNACE_GPUS)"
+    assert Settings.load(env={}, home=tmp_path / "bare").gpus is None  # nvidia-smi decides

@@ -57,6 +57,7 @@ class Backend:
             artifact_root=self.artifacts.root,
             use_current_python=current,
             on_process=self._record_process,
+            node_ip_address=self.settings.ray_node_ip,
             sandbox=self.settings.sandbox,
         )
 
@@ -75,6 +76,7 @@ class Backend:
             runtime_path=materialize_runtime(self.settings.home),
             parallelism=parallelism or self.settings.parallelism,
             use_current_python=current,
+            gpus=self.settings.gpus,
             fork_servers=self.settings.fork_servers,
             on_process=self._record_process,
             artifacts=self.artifacts,

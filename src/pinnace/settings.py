@@ -96,6 +96,14 @@ class Settings:
     executor: str = "local"
     #: the Ray cluster's address (HOST:PORT of its GCS, or "auto"); None starts a local one
     ray_address: str | None = None
+    #: the address this machine's Ray node uses in the cluster (PINNACE_RAY_NODE_IP);
+    #: None lets Ray choose
+    ray_node_ip: str | None = None
+    #: GPU ids local tasks may take (PINNACE_GPUS=0,1; empty: none); None: those
+    #: `nvidia-smi -L` lists, asked at the first task that wants a GPU
+    gpus: tuple[str, ...] | None = None
+    #: the API token `pinnace run --server` sends (PINNACE_TOKEN or --token); shown masked
+    token: str | None = None
     #: run local steps in a sandbox (executors/_sandbox.py; PINNACE_SANDBOX=1); a server
     #: turns it on unless started with --unsandboxed, the CLI leaves it off unless asked
     sandbox: bool = False
@@ -182,6 +190,8 @@ class _Key:
     default: Callable[[Path], Any]
     server: bool = False
     secret: bool = False
+    #: an empty variable is a value (PINNACE_GPUS= means none), not "unset"
+    empty_is_value: bool = False
 
     @property
     def variable(self) -> str:
@@ -197,7 +207,7 @@ class _Key:
     ) -> tuple[Any, str]:
         if given is not None:
             return self._parse(given, f"the {self.name} argument"), "argument"
-        if env.get(self.variable):
+        if env.get(self.variable) or (self.empty_is_value and self.variable in env):
             where = f"environment ({self.variable})"
             return self._parse(env[self.variable], self.variable), where
         if self.name in file_values:
@@ -283,6 +293,13 @@ def _paths(raw: Any) -> tuple[str, ...]:
     return tuple(os.path.abspath(os.path.expanduser(p.strip())) for p in items if p.strip())
 
 
+def _ids(raw: Any) -> tuple[str, ...]:
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, (str, int)) for i in items):
+        raise ValueError(f"expected device ids, got {raw!r}")
+    return tuple(str(i).strip() for i in items if str(i).strip())
+
+
 def _optional_text(raw: Any) -> str | None:
     return _text(raw) or None
 
@@ -298,6 +315,9 @@ KEYS: dict[str, _Key] = {
         _Key("fork_servers", _bool, lambda home: True),
         _Key("executor", _executor, lambda home: "local"),
         _Key("ray_address", _optional_text, lambda home: None),
+        _Key("ray_node_ip", _optional_text, lambda home: None),
+        _Key("gpus", _ids, lambda home: None, empty_is_value=True),
+        _Key("token", _optional_text, lambda home: None, secret=True),
         _Key("sandbox", _bool, lambda home: False),
         _Key("sandbox_shares", _paths, lambda home: ()),
         _Key("max_output_files", _number(int, 1), lambda home: 100_000),

@@ -105,9 +105,6 @@ def compile_with_kfp(module: types.ModuleType, tmp_path: Path) -> dict[str, Any]
 
 @pytest.fixture(autouse=True)
 def corpus_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The corpus assumes a cluster with two GPUs (p33 asks for some); the components never
-    # touch them, so two device ids are enough here.
-    monkeypatch.setenv("PINNACE_GPUS", "0,1")
     # p32 imports these URIs; on a cluster they would already be in object storage.
     Path("/tmp/pinnace-fixture-data.csv").write_text("a,b\n1,2\n")
     Path("/tmp/pinnace-fixture-model").write_text("model")
@@ -278,7 +275,9 @@ def test_corpus_pipeline_runs_as_on_kubeflow(name: str, tmp_path: Path) -> None:
     module = load_fixture(name)
     expected = module.EXPECTED
     spec = compile_with_kfp(module, tmp_path)
-    settings = Settings.load(env={}, home=tmp_path / "home")
+    # The corpus assumes a cluster with two GPUs (p33 asks for some); the components never
+    # touch them, so two device ids are enough here.
+    settings = Settings.load(env={}, home=tmp_path / "home", gpus="0,1")
 
     def run() -> Any:
         return pinnace.run(

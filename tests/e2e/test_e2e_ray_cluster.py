@@ -10,7 +10,6 @@ through `pinnace run --executor ray` (it builds scikit-learn environments: index
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -91,7 +90,6 @@ def infeasible():
 
 @pytest.fixture(scope="module")
 def settings(ray_cluster, s3, postgresql_url, tmp_path_factory) -> Settings:
-    os.environ["PINNACE_RAY_NODE_IP"] = "127.0.0.2"
     return Settings.load(
         env={},
         home=tmp_path_factory.mktemp("driver-home"),
@@ -99,6 +97,7 @@ def settings(ray_cluster, s3, postgresql_url, tmp_path_factory) -> Settings:
         artifact_root=s3.root("ray-e2e"),
         executor="ray",
         ray_address=ray_cluster.address,
+        ray_node_ip="127.0.0.2",
         use_current_python=True,
     )
 
@@ -269,7 +268,10 @@ def test_sandboxed_steps_cannot_see_the_nodes_home(ray_cluster, tmp_path) -> Non
     seen = {}
     for sandbox in (False, True):
         executor = RayExecutor(
-            address=ray_cluster.address, artifact_root=store.root, sandbox=sandbox
+            address=ray_cluster.address,
+            artifact_root=store.root,
+            sandbox=sandbox,
+            node_ip_address="127.0.0.2",
         )
         try:
             outcome = executor.submit(launch).result(timeout=120)

@@ -43,6 +43,7 @@ def memory_driver(tmp_path: Path, *, parallelism: int = 2, on_event: Any = None)
     from pinnace.envs.cache import EnvironmentCache
     from pinnace.executors.local import LocalExecutor
     from pinnace.executors.runtime_copy import materialize_runtime
+    from pinnace.settings import Settings
     from pinnace.stores import open_artifact_store, open_metadata_store
 
     artifacts = open_artifact_store(str(tmp_path / "artifacts"))
@@ -51,6 +52,7 @@ def memory_driver(tmp_path: Path, *, parallelism: int = 2, on_event: Any = None)
         runtime_path=materialize_runtime(tmp_path),
         parallelism=parallelism,
         use_current_python=True,
+        gpus=Settings.load(home=tmp_path).gpus,  # PINNACE_GPUS, as the backend passes it
         artifacts=artifacts,
         work_dir=tmp_path / "work",
     )

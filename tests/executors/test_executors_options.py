@@ -18,6 +18,7 @@ from pinnace.errors import ExecutorError
 from pinnace.executors.containers import container_command, input_paths, probe_engines
 from pinnace.executors.limits import GpuPool, discover_gpus, human_bytes
 from pinnace.model.state import RunState, TaskState
+from pinnace.settings import Settings
 
 
 def test_a_task_over_its_memory_limit_is_killed_with_a_clear_message(tmp_path):
@@ -54,9 +55,11 @@ def test_a_task_asking_for_more_gpus_than_exist_fails_clearly(tmp_path, monkeypa
     assert "asks for 4 GPU(s) but this machine has 1 (0)" in tasks["env-report"].error
 
 
-def test_gpu_discovery_from_the_variable_or_none():
-    assert discover_gpus({"PINNACE_GPUS": "0, 1"}) == ["0", "1"]
-    assert discover_gpus({"PINNACE_GPUS": ""}) == []
+def test_gpu_ids_from_the_setting_or_none(tmp_path):
+    assert Settings.load(env={"PINNACE_GPUS": "0, 1"}, home=tmp_path).gpus == ("0", "1")
+    assert Settings.load(env={"PINNACE_GPUS": ""}, home=tmp_path).gpus == ()  # none
+    assert Settings.load(env={}, home=tmp_path).gpus is None  # discovered by nvidia-smi
+    assert isinstance(discover_gpus(), list)
 
 
 def test_gpu_pool_queues_a_task_until_devices_are_released():

@@ -81,9 +81,8 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
     )
     @click.option(
         "--token",
-        envvar="PINNACE_TOKEN",
         default=None,
-        help="API token for --server [env PINNACE_TOKEN].",
+        help="API token for --server [env PINNACE_TOKEN; config file `token`].",
     )
     @click.pass_context
     def run_command(
@@ -113,10 +112,11 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
             use_current_python=use_current_python or None,
             executor=executor,
             ray_address=ray_address,
+            token=token,
         )
         if server:
             code = _run_on_server(
-                server, token, pipeline, _parse_parameters(params), pipeline_name, config, as_json
+                server, config.token, pipeline, _parse_parameters(params), pipeline_name, config, as_json
             )
             sys.exit(code)
         with interruptible(kill_all_tasks):

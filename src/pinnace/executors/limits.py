@@ -54,11 +54,8 @@ def _available_cores() -> set[int]:
     return set(range(os.cpu_count() or 1))
 
 
-def discover_gpus(environ: dict[str, str] | None = None) -> list[str]:
-    """GPU ids: `PINNACE_GPUS=0,1` when set (empty means none), else `nvidia-smi -L`."""
-    environ = dict(os.environ) if environ is None else environ
-    if "PINNACE_GPUS" in environ:
-        return [g.strip() for g in environ["PINNACE_GPUS"].split(",") if g.strip()]
+def discover_gpus() -> list[str]:
+    """The GPU ids `nvidia-smi -L` lists (none without it); Settings.gpus overrides them."""
     smi = shutil.which("nvidia-smi")
     if smi is None:
         return []

@@ -101,7 +101,7 @@ class LocalExecutor:
         work_dir: Path | None = None,
         sandbox: Sandbox | None = None,
     ) -> None:
-        """`gpus` None discovers them (PINNACE_GPUS, else nvidia-smi) at the first GPU task.
+        """`gpus` (Settings.gpus) None discovers them with nvidia-smi at the first GPU task.
 
         `fork_servers` False starts every task in a fresh interpreter; `fork_server_pool`
         bounds them (default: 8 servers, a quarter of the memory, closed after 10 idle minutes).

@@ -125,9 +125,8 @@ class RayExecutor:
         self._ray = ray
         if not ray.is_initialized():
             init: dict[str, Any] = {"address": address, "logging_level": "WARNING"}
-            ip = node_ip_address or os.environ.get("PINNACE_RAY_NODE_IP")
-            if ip:
-                init["_node_ip_address"] = ip
+            if node_ip_address:  # Settings.ray_node_ip (PINNACE_RAY_NODE_IP)
+                init["_node_ip_address"] = node_ip_address
             try:
                 ray.init(**init, log_to_driver=False)
             except Exception as exc:
