@@ -115,8 +115,9 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
             token=token,
         )
         if server:
+            parameters = _parse_parameters(params)
             code = _run_on_server(
-                server, config.token, pipeline, _parse_parameters(params), pipeline_name, config, as_json
+                server, config.token, pipeline, parameters, pipeline_name, config, as_json
             )
             sys.exit(code)
         with interruptible(kill_all_tasks):
