@@ -27,6 +27,13 @@ if ! command -v bwrap >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -qq bubblewrap >/dev/null
 fi
+# ... and gives each step its own network through slirp4netns (step_network=isolated).
+if ! command -v slirp4netns >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+    && [ "$(id -u)" = "0" ]; then
+  echo "installing Debian's slirp4netns for the steps' isolated network" >&2
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq slirp4netns >/dev/null
+fi
 python3 -m venv .venv
 .venv/bin/pip install -q -e '.[test]'
 status=0

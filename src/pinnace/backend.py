@@ -93,7 +93,9 @@ class Backend:
         for location in (_sqlite_path(self.settings.database_url), self.settings.artifact_root):
             if location and "://" not in location:
                 protected.append(Path(location).expanduser())
-        return Sandbox.require(protected, shares=self.settings.sandbox_shares)
+        return Sandbox.require(
+            protected, shares=self.settings.sandbox_shares, network=self.settings.step_network
+        )
 
     def _record_process(self, execution_id: str, identity: dict[str, Any]) -> None:
         self.metadata.update_execution(execution_id, process=identity)

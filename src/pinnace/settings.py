@@ -109,6 +109,9 @@ class Settings:
     sandbox: bool = False
     #: folders every sandboxed step sees read-only besides its inputs (shared datasets)
     sandbox_shares: tuple[str, ...] = ()
+    #: a sandboxed step's network: "isolated" (own namespace, outbound through slirp4netns,
+    #: never this machine's loopback services), "none", or "host" (unsafe when shared)
+    step_network: str = "isolated"
     #: the most files and bytes one task output may hold (more fails the task)
     max_output_files: int = 100_000
     max_output_bytes: int = 256 * 1024**3
@@ -279,6 +282,13 @@ def _executor(raw: Any) -> str:
     return value
 
 
+def _step_network(raw: Any) -> str:
+    value = _text(raw).lower()
+    if value not in ("isolated", "none", "host"):
+        raise ValueError(f"must be 'isolated', 'none' or 'host', not {value!r}")
+    return value
+
+
 def _hosts(raw: Any) -> tuple[str, ...]:
     items = raw.split(",") if isinstance(raw, str) else raw
     if not isinstance(items, (list, tuple)) or not all(isinstance(h, str) for h in items):
@@ -320,6 +330,7 @@ KEYS: dict[str, _Key] = {
         _Key("token", _optional_text, lambda home: None, secret=True),
         _Key("sandbox", _bool, lambda home: False),
         _Key("sandbox_shares", _paths, lambda home: ()),
+        _Key("step_network", _step_network, lambda home: "isolated"),
         _Key("max_output_files", _number(int, 1), lambda home: 100_000),
         _Key("max_output_bytes", _number(int, 1), lambda home: 256 * 1024**3),
         _Key("lease_seconds", _number(float, 1), lambda home: 15.0),

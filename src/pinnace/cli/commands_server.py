@@ -66,6 +66,15 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         help="Run steps without the sandbox (bubblewrap): every step can then read and change "
         "this home and its database [env PINNACE_UNSANDBOXED].",
     )
+    @click.option(
+        "--step-network",
+        type=click.Choice(["isolated", "none", "host"]),
+        default=None,
+        help="A sandboxed step's network: isolated (its own, outbound only, never this "
+        "machine's loopback services; needs slirp4netns), none, or host (steps reach every "
+        "local service: unsafe when users share the server) [env PINNACE_STEP_NETWORK; "
+        "default isolated].",
+    )
     @click.pass_context
     def server_command(
         ctx: click.Context,
@@ -80,6 +89,7 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         max_upload_bytes: int | None,
         allowed_hosts: tuple[str, ...],
         unsandboxed: bool | None,
+        step_network: str | None,
     ) -> None:
         """Serve the Kubeflow Pipelines v2beta1 API; kfp.Client(host=...) works against it."""
         config = settings(
@@ -93,6 +103,7 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
             max_upload_bytes=max_upload_bytes,
             allowed_hosts=allowed_hosts or None,
             unsandboxed=unsandboxed or None,
+            step_network=step_network,
         )
         options = config.server
         if not options.auth and not is_loopback(host):

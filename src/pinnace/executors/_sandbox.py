@@ -13,7 +13,14 @@ file system is a fresh root holding only: the system (/usr and its links, a shor
 environment (read-only), the Pinnace runtime (read-only), its input artifacts (read-only),
 and its task folder (read-write), with a private /tmp. The Pinnace home, the metadata
 database, other runs' artifacts and folders, other users' homes and the server's sockets do
-not exist there. The network is shared (a step may download data; it holds no credentials).
+not exist there.
+
+Network (`step_network`): "isolated" (the default) gives the step its own network namespace
+with outbound access through slirp4netns (Debian's `slirp4netns`) started with
+`--disable-host-loopback`: it reaches other hosts, never a service listening on this
+machine's loopback (the server's API, a PostgreSQL/MariaDB metadata store on 127.0.0.1);
+"none" gives it no network at all; "host" shares this machine's network (unsafe on a
+multi-user server: steps reach every local service).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -94,6 +102,17 @@ _SANDBOX_HINT = (
     "bubblewrap), or run steps unsandboxed explicitly (server: --unsandboxed), knowing "
     "that every step can then read and change the Pinnace home and database"
 )
+
+
+#: `step_network` values (see the module docstring)
+ISOLATED, NO_NETWORK, HOST_NETWORK = "isolated", "none", "host"
+STEP_NETWORKS = (ISOLATED, NO_NETWORK, HOST_NETWORK)
+_SLIRP_HINT = (
+    "install slirp4netns (Debian/Ubuntu: apt-get install slirp4netns; Fedora: dnf install "
+    "slirp4netns), or choose another step network: --step-network none (no network for "
+    "steps) or host (steps reach every service on this machine's loopback)"
+)
+_LAUNCHER = str(Path(__file__).with_name("_netns.py"))
 
 
 def task_folders(workdir: Path) -> tuple[Path, Path]:
@@ -169,6 +188,9 @@ def _system_binds() -> list[str]:
             args += ["--symlink", os.readlink(folder), folder]
         elif os.path.isdir(folder):
             args += ["--ro-bind", folder, folder]
+    # /etc made traversable first (bwrap run by root would make it 0700: the step, `nobody`,
+    # could then read no certificate, resolver or user file)
+    args += ["--perms", "0755", "--dir", "/etc"]
     for name in _ETC:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     return [*args, "--ro-bind-try", "/sys", "/sys"]
@@ -189,10 +211,23 @@ class Sandbox:
     #: processes the step user may have at once, all sandboxed steps together (started by
     #: root only: the limit counts a user's processes machine-wide): a fork bomb stops there
     max_processes: int = 4096
+    #: "isolated", "none" or "host" (see the module docstring)
+    network: str = ISOLATED
+    #: the slirp4netns program ("isolated" only)
+    slirp: str | None = None
 
     @classmethod
-    def require(cls, protected: Iterable[Path] = (), shares: Iterable[str | Path] = ()) -> Sandbox:
+    def require(
+        cls,
+        protected: Iterable[Path] = (),
+        shares: Iterable[str | Path] = (),
+        network: str = ISOLATED,
+    ) -> Sandbox:
         """The sandbox of this machine, or SandboxUnavailable saying what to install."""
+        if network not in STEP_NETWORKS:
+            raise SandboxUnavailable(
+                f"unknown step network {network!r}", hint=f"one of {', '.join(STEP_NETWORKS)}"
+            )
         bwrap = shutil.which("bwrap")
         if bwrap is None:
             raise SandboxUnavailable(
@@ -201,10 +236,21 @@ class Sandbox:
         problem = _probe(bwrap)
         if problem:
             raise SandboxUnavailable(problem, hint=_SANDBOX_HINT)
+        slirp = None
+        if network == ISOLATED:
+            slirp = shutil.which("slirp4netns")
+            if slirp is None:
+                raise SandboxUnavailable(
+                    "steps get an isolated network (step_network=isolated), but slirp4netns "
+                    "is not installed",
+                    hint=_SLIRP_HINT,
+                )
         sandbox = cls(
             bwrap,
             tuple(Path(os.path.abspath(p)) for p in protected),
             tuple(Path(os.path.abspath(p)) for p in shares),
+            network=network,
+            slirp=slirp,
         )
         for share in sandbox.shares:
             sandbox._check_visible(share)  # at start-up: a share holding the home is refused
@@ -229,6 +275,14 @@ class Sandbox:
             caps += ["--cap-add", "CAP_SETPCAP"]
             _hand_over(workdir)
         args = [self.bwrap, *_BASE_FLAGS, *caps, *_system_binds()]
+        if self.network != HOST_NETWORK:
+            args += ["--unshare-net"]
+        if self.network == ISOLATED and self.slirp:  # see _netns.py: its pipes' fds
+            # (without slirp4netns, which `require` insists on, the step has no network)
+            from ._netns import BLOCK_FD, DNS_FD, INFO_FD
+
+            args += ["--info-fd", str(INFO_FD), "--block-fd", str(BLOCK_FD)]
+            args += ["--perms", "0644", "--ro-bind-data", str(DNS_FD), "/etc/resolv.conf"]
         args += ["--perms", "1777", "--tmpfs", "/tmp"]
         made: set[str] = set()
         for path in sorted({os.path.abspath(p) for p in (*read_only, *self.shares) if p}):
@@ -245,6 +299,9 @@ class Sandbox:
         if as_root:
             limit = f"--nproc={self.max_processes}:{self.max_processes}"
             args += ["prlimit", limit, *_BECOME_NOBODY]
+        if self.network == ISOLATED and self.slirp:
+            launcher = [sys.executable, "-I", "-S", _LAUNCHER, self.slirp, "--"]
+            return [*launcher, *args, *argv]
         return [*args, *argv]
 
     def _check_visible(self, path: Path) -> None:
