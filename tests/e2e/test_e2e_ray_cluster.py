@@ -145,7 +145,7 @@ def test_a_killed_worker_fails_its_attempt_and_the_retry_succeeds_elsewhere(
         assert time.monotonic() < deadline and driver.is_alive(), outcome
         time.sleep(0.2)
     # the running attempt's node, as the metadata store recorded it
-    run_id = _latest_run_id(settings)
+    run_id = _latest_run_id(settings, "ray-survivor")
     first = _running_execution(settings, run_id)
     victim = ray_cluster.name_of(first.process["ray_node"])
     ray_cluster.nodes[victim].kill()
@@ -176,10 +176,12 @@ def _running(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
-def _latest_run_id(settings: Settings) -> str:
+def _latest_run_id(settings: Settings, pipeline_name: str) -> str:
+    """The newest run of `pipeline_name` (the session's database holds other tests' runs)."""
     store = open_metadata_store(settings.database_url)
     try:
-        return store.list_runs()[0].run_id
+        runs = [r for r in store.list_runs(limit=10_000) if r.pipeline_name == pipeline_name]
+        return max(runs, key=lambda r: r.created_at).run_id
     finally:
         store.close()
 
