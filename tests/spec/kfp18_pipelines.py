@@ -2,7 +2,9 @@
 
 Writes DIR/v2compat.yaml (kfp.compiler in V2_COMPATIBLE mode, an Argo Workflow),
 DIR/v1_func.json (kfp.v2.compiler, schemaVersion 2.0.0, v1 function components) and
-DIR/v2_control.json (kfp.v2.compiler, kfp.v2.dsl components, a condition and a loop).
+DIR/v2_control.json (kfp.v2.compiler, kfp.v2.dsl components, a condition and a loop) and
+DIR/v2_importer.json (an importer inside an exit handler; dict and bool inputs, which
+schemaVersion 2.0.0 types STRING).
 """
 
 import sys
@@ -14,7 +16,7 @@ from kfp import dsl
 from kfp.components import InputPath, OutputPath, create_component_from_func
 from kfp.v2 import compiler as v2_compiler
 from kfp.v2 import dsl as v2_dsl
-from kfp.v2.dsl import Dataset, Input, Output
+from kfp.v2.dsl import Dataset, Input, Output, importer
 
 warnings.simplefilter("ignore")
 # kfp 1.8 copies a v2 component's source under `from kfp.v2.dsl import *`: annotations must
@@ -74,10 +76,31 @@ def control(n: int = 3, text: str = "x"):
             show(data=made.outputs["out"], item=item)
 
 
+@v2_dsl.component
+def measure(data: Input[Dataset], extra: dict, flag: bool) -> int:
+    with open(data.path) as f:
+        return len(f.read()) * 100 + len(extra) * 10 + int(flag)
+
+
+@v2_dsl.component
+def farewell(msg: str) -> str:
+    return msg + "!"
+
+
+@v2_dsl.pipeline(name="importer-v2", pipeline_root="/tmp/unused-root")
+def imported(uri: str = "/nonexistent"):
+    with v2_dsl.ExitHandler(farewell(msg="done")):
+        data = importer(artifact_uri=uri, artifact_class=Dataset, reimport=False)
+        measure(data=data.output, extra={"a": 1, "b": 2}, flag=False)
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1])
     mode = dsl.PipelineExecutionMode.V2_COMPATIBLE
     kfp.compiler.Compiler(mode=mode).compile(calc, str(out / "v2compat.yaml"))
     v2_compiler.Compiler().compile(pipeline_func=calc, package_path=str(out / "v1_func.json"))
     v2_compiler.Compiler().compile(pipeline_func=control, package_path=str(out / "v2_control.json"))
+    v2_compiler.Compiler().compile(
+        pipeline_func=imported, package_path=str(out / "v2_importer.json")
+    )
     print(kfp.__version__)

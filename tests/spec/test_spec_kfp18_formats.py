@@ -121,6 +121,16 @@ def test_ir_2_0_0_control_flow_runs(compiled: Path, tmp_path: Path) -> None:
     assert not [t for t in tails["tasks"] if t["name"].endswith("/show")]
 
 
+def test_ir_2_0_0_importer_exit_handler_and_json_inputs_run(compiled: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data.txt"
+    data.write_text("12345")
+    outputs = _outputs(_run(tmp_path, compiled / "v2_importer.json", f"uri={data}"))
+    assert outputs["exit-handler-1/importer"] == {"artifact": str(data)}
+    # kfp 1.8 decodes the STRING-typed dict and bool by the function's annotations
+    assert outputs["exit-handler-1/measure"] == {"Output": 5 * 100 + 2 * 10 + 0}
+    assert outputs["farewell"] == {"Output": "done!"}
+
+
 def test_ir_2_0_0_unknown_type_is_refused(compiled: Path) -> None:
     job = json.loads((compiled / "v1_func.json").read_text())
     job["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]["a"]["type"] = "BOOL"

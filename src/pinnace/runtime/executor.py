@@ -192,7 +192,7 @@ class Executor:
         if types.is_list_of_artifacts(annotation):
             return True, self.input_artifacts.get(name)
         if is_parameter(annotation):
-            value = self._parameter_value(name)
+            value = _decoded(self._parameter_value(name), annotation)
             return value is not None, value  # missing: the function's default applies
         if types.is_input_artifact(annotation):
             return True, self.input_artifacts.get(name)
@@ -363,6 +363,19 @@ def _copy_output(source: str, target: str) -> None:
         shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
     else:
         shutil.copy2(source, target, follow_symlinks=False)
+
+
+def _decoded(value: Any, annotation: Any) -> Any:
+    """A dict, list or bool input that arrives as a string: JSON-decoded, as kfp 1.8's v2
+    executor does (schemaVersion 2.0.0 types such parameters STRING); else `value` as is."""
+    kind = getattr(annotation, "__origin__", annotation)
+    if not isinstance(value, str) or kind not in (dict, list, bool):
+        return value
+    try:
+        decoded = json.loads(value.lower() if kind is bool else value)
+    except ValueError:
+        return value
+    return decoded if isinstance(decoded, kind) else value
 
 
 def _named(annotation: Any, name: str) -> bool:
