@@ -103,6 +103,18 @@ def interactions(server: LiveServer, page: Any, repeat: int) -> dict[str, Any]:
         f"{LARGE_TASKS}-task run page, first render (graph fitted)",
         lambda: page_render(page, url, count_at_least(RUN_NODES, LARGE_TASKS)),
     )
+    # What the page reads for its header, against KFP's full GetRun (spec + task details).
+    for label, path in (
+        ("the run page's read, GET /ui/runs/<id>", f"/apis/pinnace/v1/ui/runs/{run_id}"),
+        ("KFP's GET /apis/v2beta1/runs/<id>", f"/apis/v2beta1/runs/{run_id}"),
+    ):
+        size = len(server.api.get(path).content)
+        shown = f"{size / 1024:,.0f} KB" if size >= 10_240 else f"{size:,} bytes"
+
+        def read(path: str = path) -> float:
+            return timed(lambda: server.api.get(path))
+
+        add(f"{LARGE_TASKS}-task run, {label} ({shown})", read, "api")
 
     def in_page(action: str, done: str) -> float:
         script = INTERACTION.replace("ACTION", action).replace("DONE", done)
