@@ -4,7 +4,8 @@ Writes DIR/v2compat.yaml (kfp.compiler in V2_COMPATIBLE mode, an Argo Workflow),
 DIR/v1_func.json (kfp.v2.compiler, schemaVersion 2.0.0, v1 function components) and
 DIR/v2_control.json (kfp.v2.compiler, kfp.v2.dsl components, a condition and a loop) and
 DIR/v2_importer.json (an importer inside an exit handler; dict and bool inputs, which
-schemaVersion 2.0.0 types STRING).
+schemaVersion 2.0.0 types STRING), and a v1-component pipeline with a condition both ways:
+DIR/v2compat_condition.yaml (refused) and DIR/v1_condition.json (runs).
 """
 
 import sys
@@ -48,6 +49,13 @@ def calc(a: float = 1.0, b: float = 2.0, text: str = "hi"):
     add_op(total.output, 3.5)
     written = write_op(text)
     shout_op(written.outputs["data_out"], 2)
+
+
+@dsl.pipeline(name="gated-v1")
+def gated(a: float = 1.0):
+    total = add_op(a, 1.0)
+    with dsl.Condition(total.output > 1.5):
+        add_op(total.output, 100.0)
 
 
 @v2_dsl.component
@@ -103,4 +111,6 @@ if __name__ == "__main__":
     v2_compiler.Compiler().compile(
         pipeline_func=imported, package_path=str(out / "v2_importer.json")
     )
+    kfp.compiler.Compiler(mode=mode).compile(gated, str(out / "v2compat_condition.yaml"))
+    v2_compiler.Compiler().compile(pipeline_func=gated, package_path=str(out / "v1_condition.json"))
     print(kfp.__version__)

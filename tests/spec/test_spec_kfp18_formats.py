@@ -93,6 +93,20 @@ def test_v2_compatible_template_without_its_interface_is_refused(compiled: Path)
     assert info.value.field == "spec.templates.write"
 
 
+def test_a_v2_compatible_condition_is_refused_pointing_at_kfp_v2_compiler(
+    compiled: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(SpecError, match="uses a condition") as info:
+        load_spec(compiled / "v2compat_condition.yaml")
+    assert info.value.field == "spec.templates.gated-v1.dag.tasks.condition-1.when"
+    assert "kfp.v2.compiler" in str(info.value.hint)
+    # ... and the same pipeline compiled as that hint says runs, its condition evaluated
+    outputs = _outputs(_run(tmp_path, compiled / "v1_condition.json"))
+    assert outputs["condition-1/add-2"] == {"Output": 102.0}
+    skipped = _run(tmp_path, compiled / "v1_condition.json", "a=0.1")
+    assert "condition-1/add-2" not in _outputs(skipped)
+
+
 def test_ir_2_0_0_is_upgraded_with_its_runtime_config(compiled: Path) -> None:
     loaded = load_spec(compiled / "v2_control.json")
     spec = loaded.pipeline_spec

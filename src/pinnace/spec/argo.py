@@ -31,7 +31,10 @@ _TASK_OUTPUT = re.compile(
     r"^\{\{\s*tasks\.([^.}]+)\.outputs\.(parameters|artifacts)\.([^}\s]+)\s*\}\}$"
 )
 _PIPELINE_PARAM = re.compile(r"^\{\{\s*(?:inputs|workflow)\.parameters\.([^}\s]+)\s*\}\}$")
-_HINT = "rewrite the pipeline with the kfp 2.x API and compile it with pinnace or kfp>=2"
+_HINT = (
+    "compile the pipeline with kfp 1.8's kfp.v2.compiler (Pinnace loads its conditions, loops "
+    "and exit handlers), or rewrite it with the kfp 2.x API and compile it with pinnace or kfp>=2"
+)
 _TASK_KEYS = {
     "when": "a condition (dsl.Condition / Argo `when`)",
     "withItems": "a loop (dsl.ParallelFor / Argo `withItems`)",

@@ -282,5 +282,6 @@ def _unsupported(what: str, template: str, path: str | None) -> SpecError:
         f"template {template!r} uses {what}, which cannot be imported from a kfp 1.x workflow",
         field=f"spec.templates.{template}",
         path=path,
-        hint="rewrite the pipeline with the kfp 2.x API and compile it with pinnace or kfp>=2",
+        hint="compile the pipeline with kfp 1.8's kfp.v2.compiler, or rewrite it with the "
+        "kfp 2.x API and compile it with pinnace or kfp>=2",
     )
