@@ -41,6 +41,13 @@ for via in ("10.0.2.2",):  # slirp's gateway: the host's loopback unless disable
         found[via] = "connected"
     except OSError as exc:
         found[via] = type(exc).__name__
+if len(sys.argv) > 4:  # a UDP port the test listens on: datagrams through slirp's aliases
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for via in ("10.0.2.2", "10.0.2.3"):
+        try:
+            udp.sendto(b"knock", (via, int(sys.argv[4])))
+        except OSError:
+            pass
 with open("/proc/net/route") as f:
     found["routes"] = [line.split()[:3] for line in f.read().splitlines()[1:]]
 with open("/etc/resolv.conf") as f:
@@ -61,12 +68,12 @@ def listener() -> Iterator[int]:
         server.close()
 
 
-def _probe(tmp_path: Path, network: str, port: int) -> dict:
+def _probe(tmp_path: Path, network: str, port: int, *more: int) -> dict:
     sandbox = Sandbox.require([tmp_path / "home"], network=network)
     work = tmp_path / f"work-{network}"
     work.mkdir()
     argv = sandbox.wrap(
-        [sys.executable, "-c", PROBE, str(port), *map(str, DATABASE_PORTS)],
+        [sys.executable, "-c", PROBE, str(port), *map(str, DATABASE_PORTS), *map(str, more)],
         workdir=work,
         read_only=_sandbox.python_paths(sys.executable),
     )
@@ -87,7 +94,13 @@ def _listening(port: int) -> bool:
 def test_an_isolated_step_has_a_network_but_not_this_machines_loopback(
     tmp_path: Path, listener: int
 ) -> None:
-    found = _probe(tmp_path, "isolated", listener)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    found = _probe(tmp_path, "isolated", listener, udp.getsockname()[1])
+    udp.settimeout(1)
+    with pytest.raises(TimeoutError):  # no datagram reached this machine's loopback
+        udp.recvfrom(100)
+    udp.close()
     assert found[str(listener)] != "connected"  # the server's API
     for port in DATABASE_PORTS:  # PostgreSQL, MariaDB on 127.0.0.1
         assert found[str(port)] != "connected", port
