@@ -112,8 +112,14 @@ def live_server(home: Path, parallelism: int = 2) -> Iterator[LiveServer]:
     # The book's steps read their dataset from a local path: shared with the sandbox, as an
     # operator shares a datasets folder.
     shares = [str(SALARY_CSV.parent), str(Path(__file__).resolve().parents[1] / "fixtures")]
+    # The book downloads its dataset from an HTTP server on this machine's loopback (the
+    # test's stand-in for the internet), which an isolated step network cannot reach.
     settings = Settings.load(
-        env={}, home=str(home), parallelism=parallelism, sandbox_shares=",".join(shares)
+        env={},
+        home=str(home),
+        parallelism=parallelism,
+        sandbox_shares=",".join(shares),
+        step_network="host",
     )
     options = ServerOptions.load(env={"PINNACE_ADMIN_PASSWORD": ADMIN_PASSWORD})
     # One JSON line per request would bury a failing test's output.
