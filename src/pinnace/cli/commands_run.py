@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..errors import ParameterError
-from .common import EXIT_RUN_NOT_SUCCEEDED, print_json
+from .common import EXIT_RUN_NOT_SUCCEEDED, executor_options, print_json
 
 
 def _parse_parameters(values: tuple[str, ...]) -> dict[str, str]:
@@ -60,18 +60,7 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         is_flag=True,
         help="Run tasks with this interpreter instead of per-task environments.",
     )
-    @click.option(
-        "--executor",
-        type=click.Choice(["local", "ray"]),
-        default=None,
-        help="Where tasks run: this machine or a Ray cluster [env PINNACE_EXECUTOR; local].",
-    )
-    @click.option(
-        "--ray-address",
-        metavar="HOST:PORT",
-        default=None,
-        help="The Ray cluster for --executor ray [env PINNACE_RAY_ADDRESS; a new local one].",
-    )
+    @executor_options("a new local one")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON last.")
     @click.option(
         "--server",

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ..errors import UserInputError
+from .common import executor_options
 
 
 def is_loopback(host: str) -> bool:
@@ -31,18 +32,7 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
     @click.option(
         "--artifact-root", default=None, help="Artifact folder or URL [env PINNACE_ARTIFACT_ROOT]."
     )
-    @click.option(
-        "--executor",
-        type=click.Choice(["local", "ray"]),
-        default=None,
-        help="Where tasks run: this machine or a Ray cluster [env PINNACE_EXECUTOR; local].",
-    )
-    @click.option(
-        "--ray-address",
-        metavar="HOST:PORT",
-        default=None,
-        help="The Ray cluster for --executor ray [env PINNACE_RAY_ADDRESS].",
-    )
+    @executor_options()
     @click.option(
         "--path-prefix",
         default=None,

@@ -8,6 +8,27 @@ from .. import dsl
 from ..dsl import PipelineChannel, PipelineTask
 from ._config import config_of, parameter_input
 
+#: the argument of `use_secret_as_*` / `use_config_map_as_*` that names the source
+_NAME_ARGUMENT = {"secret": "secret_name", "configMap": "config_map_name"}
+
+
+def _attach(
+    task: PipelineTask,
+    source: str,
+    use: str,
+    name: str | PipelineChannel,
+    entry: dict[str, Any],
+    optional: bool,
+) -> PipelineTask:
+    """Add `entry` to the task's `{source}As{use}` list (source "secret" or "configMap"),
+    with `optional` and the source's name: as a parameter, and as itself when constant."""
+    entry["optional"] = bool(optional)
+    entry[f"{source}NameParameter"] = parameter_input(name, task, _NAME_ARGUMENT[source])
+    if isinstance(name, str):
+        entry[f"{source}Name"] = name
+    config_of(task).setdefault(f"{source}As{use}", []).append(entry)
+    return task
+
 
 def use_secret_as_env(
     task: PipelineTask,
@@ -19,15 +40,8 @@ def use_secret_as_env(
 
     Locally the Secret comes from `pinnace secrets set NAME KEY=VALUE`.
     """
-    entry: dict[str, Any] = {
-        "keyToEnv": [{"secretKey": k, "envVar": v} for k, v in secret_key_to_env.items()],
-        "optional": bool(optional),
-        "secretNameParameter": parameter_input(secret_name, task, "secret_name"),
-    }
-    if isinstance(secret_name, str):
-        entry["secretName"] = secret_name
-    config_of(task).setdefault("secretAsEnv", []).append(entry)
-    return task
+    key_to_env = [{"secretKey": k, "envVar": v} for k, v in secret_key_to_env.items()]
+    return _attach(task, "secret", "Env", secret_name, {"keyToEnv": key_to_env}, optional)
 
 
 def use_secret_as_volume(
@@ -37,15 +51,7 @@ def use_secret_as_volume(
     optional: bool = False,
 ) -> PipelineTask:
     """Mount a Secret's keys as files under `mount_path`."""
-    entry: dict[str, Any] = {
-        "mountPath": mount_path,
-        "optional": bool(optional),
-        "secretNameParameter": parameter_input(secret_name, task, "secret_name"),
-    }
-    if isinstance(secret_name, str):
-        entry["secretName"] = secret_name
-    config_of(task).setdefault("secretAsVolume", []).append(entry)
-    return task
+    return _attach(task, "secret", "Volume", secret_name, {"mountPath": mount_path}, optional)
 
 
 def use_config_map_as_env(
@@ -55,17 +61,8 @@ def use_config_map_as_env(
     optional: bool = False,
 ) -> PipelineTask:
     """Set environment variables from a ConfigMap's keys."""
-    entry: dict[str, Any] = {
-        "keyToEnv": [
-            {"configMapKey": k, "envVar": v} for k, v in config_map_key_to_env.items()
-        ],
-        "optional": bool(optional),
-        "configMapNameParameter": parameter_input(config_map_name, task, "config_map_name"),
-    }
-    if isinstance(config_map_name, str):
-        entry["configMapName"] = config_map_name
-    config_of(task).setdefault("configMapAsEnv", []).append(entry)
-    return task
+    key_to_env = [{"configMapKey": k, "envVar": v} for k, v in config_map_key_to_env.items()]
+    return _attach(task, "configMap", "Env", config_map_name, {"keyToEnv": key_to_env}, optional)
 
 
 def use_config_map_as_volume(
@@ -75,15 +72,8 @@ def use_config_map_as_volume(
     optional: bool = False,
 ) -> PipelineTask:
     """Mount a ConfigMap's keys as files under `mount_path`."""
-    entry: dict[str, Any] = {
-        "mountPath": mount_path,
-        "optional": bool(optional),
-        "configMapNameParameter": parameter_input(config_map_name, task, "config_map_name"),
-    }
-    if isinstance(config_map_name, str):
-        entry["configMapName"] = config_map_name
-    config_of(task).setdefault("configMapAsVolume", []).append(entry)
-    return task
+    entry = {"mountPath": mount_path}
+    return _attach(task, "configMap", "Volume", config_map_name, entry, optional)
 
 
 def mount_pvc(

@@ -12,7 +12,7 @@ from ..stores.base import (
     RunRecord,
 )
 from .task_views import error_status, run_details, run_state_history
-from .wire import compact, timestamp
+from .wire import compact, timestamp, trigger
 
 __all__ = [
     "experiment",
@@ -98,15 +98,6 @@ def run(record: RunRecord, details: dict[str, Any] | None = None) -> dict[str, A
 
 
 def recurring_run(record: RecurringRunRecord) -> dict[str, Any]:
-    schedule = compact(
-        {"start_time": timestamp(record.start_time), "end_time": timestamp(record.end_time)}
-    )
-    if record.cron:
-        trigger = {"cron_schedule": {**schedule, "cron": record.cron}}
-    else:
-        trigger = {
-            "periodic_schedule": {**schedule, "interval_second": str(record.interval_seconds)}
-        }
     version_ref = (
         compact(
             {"pipeline_id": record.pipeline_id, "pipeline_version_id": record.pipeline_version_id}
@@ -125,7 +116,7 @@ def recurring_run(record: RecurringRunRecord) -> dict[str, Any]:
             "pipeline_spec": record.spec or None,
             "runtime_config": compact({"parameters": record.parameters}),
             "max_concurrency": str(record.max_concurrency),
-            "trigger": trigger,
+            "trigger": trigger(record),
             "mode": "ENABLE" if record.enabled else "DISABLE",
             "status": "ENABLED" if record.enabled else "DISABLED",
             "no_catchup": record.no_catchup or None,

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from ..errors import UserInputError
-from ..stores.base import ListQuery, Predicate
+from ..stores.base import ListQuery, Predicate, RecurringRunRecord
 
 #: KFP's Filter operations, by number (the SDK) and by name (the UI)
 _OPERATIONS = {
@@ -61,6 +61,16 @@ def parse_timestamp(text: Any, field: str) -> datetime:
 def compact(document: Mapping[str, Any]) -> dict[str, Any]:
     """Drop empty fields, as KFP's marshaller does (EmitUnpopulated: false)."""
     return {k: v for k, v in document.items() if v not in (None, "", [], {})}
+
+
+def trigger(record: RecurringRunRecord) -> dict[str, Any]:
+    """A recurring run's schedule as the wire's `trigger` (v1 and v2 alike)."""
+    schedule = compact(
+        {"start_time": timestamp(record.start_time), "end_time": timestamp(record.end_time)}
+    )
+    if record.cron:
+        return {"cron_schedule": {**schedule, "cron": record.cron}}
+    return {"periodic_schedule": {**schedule, "interval_second": str(record.interval_seconds)}}
 
 
 def _camel_to_snake(key: str) -> str:

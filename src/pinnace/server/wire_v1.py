@@ -20,7 +20,7 @@ from ..stores.base import (
     RecurringRunRecord,
     RunRecord,
 )
-from .wire import compact, timestamp
+from .wire import compact, timestamp, trigger
 
 NAMESPACE, EXPERIMENT, PIPELINE, VERSION, JOB = (
     "NAMESPACE",
@@ -245,15 +245,6 @@ def run(record: RunRecord, metrics: list[Any] | None = None) -> dict[str, Any]:
 
 
 def job(record: RecurringRunRecord) -> dict[str, Any]:
-    schedule = compact(
-        {"start_time": timestamp(record.start_time), "end_time": timestamp(record.end_time)}
-    )
-    if record.cron:
-        trigger = {"cron_schedule": {**schedule, "cron": record.cron}}
-    else:
-        trigger = {
-            "periodic_schedule": {**schedule, "interval_second": str(record.interval_seconds)}
-        }
     return compact(
         {
             "id": record.recurring_run_id,
@@ -266,7 +257,7 @@ def job(record: RecurringRunRecord) -> dict[str, Any]:
                 reference(VERSION, record.pipeline_version_id, CREATOR),
             ),
             "max_concurrency": str(record.max_concurrency),
-            "trigger": trigger,
+            "trigger": trigger(record),
             "mode": "ENABLED" if record.enabled else "DISABLED",
             "created_at": timestamp(record.created_at),
             "updated_at": timestamp(record.updated_at),

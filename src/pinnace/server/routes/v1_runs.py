@@ -21,6 +21,7 @@ from ..services.experiments import get_experiment
 from ..wire import KfpBody, ListParams, list_response
 from ..workflow_manifest import workflow_manifest
 from . import fields
+from . import runs as v2_runs
 from .bodies import Trigger
 from .v1_catalog import RefId, RefType, V1ResourceReference, references, v1_listing
 
@@ -173,34 +174,12 @@ def get_run(request: Request, run_id: str, principal: Principal = Caller) -> dic
     return _run_detail(ctx, svc.get_run(ctx, principal, run_id))
 
 
-@router.delete("/runs/{run_id}")
-def delete_run(request: Request, run_id: str, principal: Principal = Caller) -> dict[str, Any]:
-    svc.delete_run(context(request), principal, run_id)
-    return {}
-
-
-@router.post("/runs/{run_id}:archive")
-def archive_run(request: Request, run_id: str, principal: Principal = Caller) -> dict[str, Any]:
-    svc.set_storage_state(context(request), principal, run_id, "ARCHIVED")
-    return {}
-
-
-@router.post("/runs/{run_id}:unarchive")
-def unarchive_run(request: Request, run_id: str, principal: Principal = Caller) -> dict[str, Any]:
-    svc.set_storage_state(context(request), principal, run_id, "AVAILABLE")
-    return {}
-
-
-@router.post("/runs/{run_id}/terminate")
-def terminate_run(request: Request, run_id: str, principal: Principal = Caller) -> dict[str, Any]:
-    svc.terminate_run(context(request), principal, run_id)
-    return {}
-
-
-@router.post("/runs/{run_id}/retry")
-def retry_run(request: Request, run_id: str, principal: Principal = Caller) -> dict[str, Any]:
-    svc.retry_run(context(request), principal, run_id)
-    return {}
+# The same calls as v2beta1's, some under v1's other paths: one handler serves both.
+router.delete("/runs/{run_id}")(v2_runs.delete_run)
+router.post("/runs/{run_id}:archive")(v2_runs.archive_run)
+router.post("/runs/{run_id}:unarchive")(v2_runs.unarchive_run)
+router.post("/runs/{run_id}/terminate")(v2_runs.terminate_run)
+router.post("/runs/{run_id}/retry")(v2_runs.retry_run)
 
 
 @router.get("/runs/{run_id}/nodes/{node_id:path}/artifacts/{artifact_name}:read")
