@@ -202,3 +202,26 @@ def test_open_task_panel_follows_the_live_run(session_page: Any, server: LiveSer
     expect(page.locator(".run-header .badge")).to_contain_text("SUCCEEDED", timeout=30_000)
     shot(page, "live-panel")
     assert not [e for e in page.errors if "404" not in e], page.errors
+
+
+def test_run_output_pages_through_every_artifact(session_page: Any, server: LiveServer) -> None:
+    """A run with more artifacts than one page of the API (200): Run output shows them all."""
+    from datetime import datetime, timezone
+
+    from pinnace.stores.base import ArtifactRecord
+
+    run_id = store_large_run(server, 250)
+    at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for i in range(250):
+        server.store.add_artifact(
+            ArtifactRecord(
+                f"{run_id}-a{i}", run_id, f"step-{i}", "table", f"/nowhere/{i}.csv",
+                "system.Dataset", {}, at,
+            )
+        )  # fmt: skip
+    page = session_page
+    page.goto(f"{server.url}/#/runs/{run_id}")
+    page.get_by_role("tab", name="Run output").click()
+    expect(page.locator(".run-output section.output-task")).to_have_count(250)
+    expect(page.locator(".run-output")).not_to_contain_text("Showing the newest")
+    assert not page.errors, page.errors

@@ -10,11 +10,24 @@ import { highlightYaml, toYaml } from "../spec.js";
 const UI = "/apis/pinnace/v1/ui";
 const enc = encodeURIComponent;
 
+/** The run's artifacts, page by page (the server gives at most 200 a page), up to `most`. */
+async function runArtifacts(runId, most = 5000) {
+  const artifacts = [];
+  let token, total = 0;
+  do {
+    const page = await api.get(`${UI}/artifacts`, { run_id: runId, page_size: 200, page_token: token });
+    artifacts.push(...(page.artifacts || []));
+    total = page.total_size || artifacts.length;
+    token = page.next_page_token;
+  } while (token && artifacts.length < most);
+  return { artifacts, total };
+}
+
 export async function renderRunOutput(root, runId) {
   mount(root, loading());
-  let artifacts;
+  let artifacts, total;
   try {
-    artifacts = (await api.get(`${UI}/artifacts`, { run_id: runId, page_size: 1000 })).artifacts || [];
+    ({ artifacts, total } = await runArtifacts(runId));
   } catch (error) {
     mount(root, errorBox(error));
     return;
@@ -54,7 +67,10 @@ export async function renderRunOutput(root, runId) {
         ];
       }), { class: "files" }) : null));
   }
-  mount(root, h("div", { class: "run-output" }, sections));
+  const cut = total > artifacts.length
+    ? h("div", { class: "muted" }, `Showing the newest ${artifacts.length} of ${total} artifacts; the Artifacts page lists them all.`)
+    : null;
+  mount(root, h("div", { class: "run-output" }, cut, sections));
 }
 
 export async function renderConfig(root, runId) {
