@@ -60,4 +60,5 @@ RECURRING = {
     "pipeline_id": "pipeline_id",
     "namespace": "namespace",
 }
+RECURRING_TIMES = frozenset({"created_at", "updated_at"})
 CREATED = frozenset({"created_at"})

@@ -65,7 +65,7 @@ def list_recurring_runs(
     query = listing.query(
         fields=fields.RECURRING,
         extra=extra,
-        time_fields=frozenset({"created_at", "updated_at"}),
+        time_fields=fields.RECURRING_TIMES,
         namespaces=visible_namespaces(principal, namespace),
     )
     page = svc.list_recurring_runs(context(request).backend.metadata, query)

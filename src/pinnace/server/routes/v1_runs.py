@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
 from ...errors import UserInputError
-from ...stores.base import Predicate
+from ...stores.base import ListQuery, Predicate
 from .. import wire_v1 as v1
 from ..auth import context, current_principal
 from ..context import ServerContext
@@ -149,6 +150,21 @@ def _scope(
     return (), visible_namespaces(principal, namespace)
 
 
+def _scoped_query(
+    ctx: ServerContext,
+    principal: Principal,
+    listing: ListParams,
+    ref: tuple[str | None, str | None],
+    field_map: Mapping[str, str],
+    time_fields: frozenset[str],
+) -> ListQuery:
+    """A v1 list call's query: its page, filter and sort, scoped by its resource reference."""
+    extra, namespaces = _scope(ctx, principal, *ref)
+    return v1_listing(listing).query(
+        fields=field_map, time_fields=time_fields, extra=extra, namespaces=namespaces
+    )
+
+
 @router.get("/runs")
 def list_runs(
     request: Request,
@@ -158,10 +174,8 @@ def list_runs(
     principal: Principal = Caller,
 ) -> dict[str, Any]:
     ctx = context(request)
-    extra, namespaces = _scope(ctx, principal, ref_type, ref_id)
-    query = v1_listing(listing).query(
-        fields=fields.RUN, time_fields=fields.RUN_TIMES, extra=extra, namespaces=namespaces
-    )
+    ref = (ref_type, ref_id)
+    query = _scoped_query(ctx, principal, listing, ref, fields.RUN, fields.RUN_TIMES)
     page = svc.list_runs(ctx, query)
     # As KFP 1.x, listed runs carry their metrics (to compare runs by them).
     runs = [v1.run(r, run_metrics(ctx, r.run_id)) for r in page.records]
@@ -225,13 +239,8 @@ def list_jobs(
     principal: Principal = Caller,
 ) -> dict[str, Any]:
     ctx = context(request)
-    extra, namespaces = _scope(ctx, principal, ref_type, ref_id)
-    query = v1_listing(listing).query(
-        fields=fields.RECURRING,
-        time_fields=frozenset({"created_at", "updated_at"}),
-        extra=extra,
-        namespaces=namespaces,
-    )
+    ref = (ref_type, ref_id)
+    query = _scoped_query(ctx, principal, listing, ref, fields.RECURRING, fields.RECURRING_TIMES)
     page = jobs_svc.list_recurring_runs(ctx.backend.metadata, query)
     jobs = [v1.job(j) for j in page.records]
     return list_response("jobs", jobs, query.offset, page.total, omit_zero=True)
