@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -63,6 +64,24 @@ def namespace_of(kind: str | None, key: str | None) -> str | None:
     return key if kind == v1.NAMESPACE and key else None
 
 
+@dataclass(frozen=True)
+class V1List:
+    """A v1 list call: its page, sort and filter (read as v1's), and its resource reference."""
+
+    listing: ListParams
+    ref_type: str | None
+    ref_id: str | None
+
+
+def _v1_list(
+    listing: ListParams = Listing, ref_type: str | None = RefType, ref_id: str | None = RefId
+) -> V1List:
+    return V1List(v1_listing(listing), ref_type, ref_id)
+
+
+V1Listed = Depends(_v1_list)
+
+
 @router.post("/experiments")
 def create_experiment(
     request: Request, body: V1Experiment, principal: Principal = Caller
@@ -79,16 +98,12 @@ def create_experiment(
 
 @router.get("/experiments")
 def list_experiments(
-    request: Request,
-    listing: ListParams = Listing,
-    ref_type: str | None = RefType,
-    ref_id: str | None = RefId,
-    principal: Principal = Caller,
+    request: Request, call: V1List = V1Listed, principal: Principal = Caller
 ) -> dict[str, Any]:
-    query = v1_listing(listing).query(
+    query = call.listing.query(
         fields=fields.EXPERIMENT,
         time_fields=fields.EXPERIMENT_TIMES,
-        namespaces=visible_namespaces(principal, namespace_of(ref_type, ref_id)),
+        namespaces=visible_namespaces(principal, namespace_of(call.ref_type, call.ref_id)),
     )
     page = experiments_svc.list_experiments(context(request).backend.metadata, query)
     listed = [v1.experiment(e) for e in page.records]

@@ -19,16 +19,15 @@ from ..services.accounts import Principal
 from ..services.artifacts import read_artifact_tarball, run_metrics
 from ..services.common import visible_namespaces
 from ..services.experiments import get_experiment
-from ..wire import KfpBody, ListParams, list_response
+from ..wire import KfpBody, list_response
 from ..workflow_manifest import workflow_manifest
 from . import fields
 from . import runs as v2_runs
 from .bodies import Trigger
-from .v1_catalog import RefId, RefType, V1ResourceReference, references, v1_listing
+from .v1_catalog import V1List, V1Listed, V1ResourceReference, references
 
 router = APIRouter(prefix="/apis/v1beta1")
 Caller = Depends(current_principal)
-Listing = Depends(ListParams)
 
 
 class V1Parameter(KfpBody):
@@ -153,29 +152,23 @@ def _scope(
 def _scoped_query(
     ctx: ServerContext,
     principal: Principal,
-    listing: ListParams,
-    ref: tuple[str | None, str | None],
+    call: V1List,
     field_map: Mapping[str, str],
     time_fields: frozenset[str],
 ) -> ListQuery:
     """A v1 list call's query: its page, filter and sort, scoped by its resource reference."""
-    extra, namespaces = _scope(ctx, principal, *ref)
-    return v1_listing(listing).query(
+    extra, namespaces = _scope(ctx, principal, call.ref_type, call.ref_id)
+    return call.listing.query(
         fields=field_map, time_fields=time_fields, extra=extra, namespaces=namespaces
     )
 
 
 @router.get("/runs")
 def list_runs(
-    request: Request,
-    listing: ListParams = Listing,
-    ref_type: str | None = RefType,
-    ref_id: str | None = RefId,
-    principal: Principal = Caller,
+    request: Request, call: V1List = V1Listed, principal: Principal = Caller
 ) -> dict[str, Any]:
     ctx = context(request)
-    ref = (ref_type, ref_id)
-    query = _scoped_query(ctx, principal, listing, ref, fields.RUN, fields.RUN_TIMES)
+    query = _scoped_query(ctx, principal, call, fields.RUN, fields.RUN_TIMES)
     page = svc.list_runs(ctx, query)
     # As KFP 1.x, listed runs carry their metrics (to compare runs by them).
     runs = [v1.run(r, run_metrics(ctx, r.run_id)) for r in page.records]
@@ -232,15 +225,10 @@ def create_job(request: Request, body: V1Job, principal: Principal = Caller) -> 
 
 @router.get("/jobs")
 def list_jobs(
-    request: Request,
-    listing: ListParams = Listing,
-    ref_type: str | None = RefType,
-    ref_id: str | None = RefId,
-    principal: Principal = Caller,
+    request: Request, call: V1List = V1Listed, principal: Principal = Caller
 ) -> dict[str, Any]:
     ctx = context(request)
-    ref = (ref_type, ref_id)
-    query = _scoped_query(ctx, principal, listing, ref, fields.RECURRING, fields.RECURRING_TIMES)
+    query = _scoped_query(ctx, principal, call, fields.RECURRING, fields.RECURRING_TIMES)
     page = jobs_svc.list_recurring_runs(ctx.backend.metadata, query)
     jobs = [v1.job(j) for j in page.records]
     return list_response("jobs", jobs, query.offset, page.total, omit_zero=True)
