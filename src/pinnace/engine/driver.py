@@ -158,7 +158,7 @@ class RunDriver:
         A run left unfinished by a driver that died (adopted, or resumed after it was
         settled) has its interrupted executions' survivors killed first.
         """
-        kill = getattr(self.executor, "kill_leftover", None)
+        kill = self.executor.kill_leftover
         if self.leases is not None:
             lost = self._on_lease_lost(run.run_id)
             cancel = self._on_cancel_requested(run.run_id)
@@ -212,10 +212,14 @@ class RunDriver:
         return stop
 
     def _kill_leftovers(self, run_id: str) -> None:
-        """Before resuming: no process of an interrupted execution may still run."""
+        """Before resuming: no process of an earlier execution may still run.
+
+        Every recorded process identity is checked, whatever its execution's state says:
+        `kill_leftover` matches pid *and* start time, so a finished attempt costs one
+        /proc read, and no outcome has to be guessed from an error message.
+        """
         for execution in self.metadata.list_executions(run_id):
-            interrupted = (execution.error or "").startswith("interrupted")
-            if execution.process and (execution.state is TaskState.RUNNING or interrupted):
+            if execution.process:
                 self.executor.kill_leftover(execution.process)
 
     def _prepare(self, run: RunRecord) -> Progress:
