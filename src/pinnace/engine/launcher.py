@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Mapping
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PinnaceError
-from ..executors.base import ExecutionOutcome, ExecutionOutputs, Executor, Prestarter
+from ..executors.base import ExecutionOutcome, ExecutionOutputs, Executor, Mount, Prestarter
 from ..model.state import TaskState
 from ..stores.base import ArtifactStore, CacheEntry, ExecutionRecord, MetadataStore, RunRecord
 from .cache import cache_key
@@ -82,12 +83,13 @@ class TaskLauncher:
         env: dict[str, str],
         log: Path,
         selector: dict[str, str],
-    ) -> None:
-        """The task's Kubernetes settings on this machine (engine/platform.py); its node
-        selector goes to `selector` (the launch's), for executors that place tasks."""
+        execution_id: str,
+    ) -> tuple[Mount, ...]:
+        """The task's Kubernetes settings on this machine (engine/platform.py): its volumes;
+        its node selector goes to `selector` (the launch's), for executors that place tasks."""
         config = kubernetes_config(run.spec, node.task.component.get("executorLabel", ""))
         if not config:
-            return
+            return ()
 
         def resolve(reference: Mapping[str, Any]) -> Any:
             if "runtimeValue" in reference:
@@ -104,12 +106,14 @@ class TaskLauncher:
             resolve=resolve,
             pod_name=f"{run.run_id[:8]}-{node.path}".replace("/", "-").replace("[", "-")[:63],
             namespace=run.namespace,
+            scratch=self.work_dir.parent / "volumes" / ".executions" / execution_id,
         )
         env.update(pod.env)
         selector.update(node_selector(config, resolve))
         if pod.notes:
             with open(log, "a", encoding="utf-8") as handle:
                 handle.writelines(note + "\n" for note in pod.notes)
+        return tuple(pod.mounts)
 
     def _reuse(self, run: RunRecord, progress: Progress, node: Node, key: str) -> bool:
         entry = self.metadata.get_cache(key)
@@ -170,7 +174,11 @@ class TaskLauncher:
             attempt=record.attempts,
             task_name=node.path,
         )
-        self._apply_platform(run, progress, node, launch.env, log_path, launch.node_selector)
+        mounts = self._apply_platform(
+            run, progress, node, launch.env, log_path, launch.node_selector, execution_id
+        )
+        if mounts:
+            launch = dataclasses.replace(launch, mounts=mounts)
         execution = ExecutionRecord(
             execution_id=execution_id,
             run_id=run.run_id,

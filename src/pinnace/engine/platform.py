@@ -3,21 +3,27 @@
 Secrets and config maps used as environment variables come from the local stores
 (`pinnace secrets set`, `pinnace configmaps set`); field paths (`metadata.name`, pod labels and
 annotations, ...) get the values the task's pod would have. Settings that only place or shape a
-pod on a cluster (affinities, tolerations, image pull settings, timeouts, security contexts)
-and volumes, which need a container to be mounted into, are ignored with a note in the task's
-log, as kfp's local runner ignores Kubernetes-only settings. Node selectors travel with the
-launch: the Ray executor places the task on a node that advertises them.
+pod on a cluster (affinities, tolerations, image pull settings, timeouts, security contexts,
+ephemeral volumes) are ignored with a note in the task's log, as kfp's local runner ignores
+Kubernetes-only settings. Volumes become folders bound at their mount paths (`Mount`): a PVC is
+`<home>/volumes/<namespace>/<name>` (kept until deleted), an empty dir a folder of the
+execution (a pod's), a secret or config map a folder of the execution with a file per key;
+the local executor binds them with bubblewrap. Node selectors travel with the launch: the Ray
+executor places the task on a node that advertises them.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import NotFoundError
+from ..errors import NotFoundError, UserInputError
+from ..executors.base import Mount
 from ..stores.secrets import LocalSecretStore
 
 #: where a run's spec dict carries its platform spec (the YAML's second document)
@@ -32,10 +38,6 @@ _IGNORED = {
     "imagePullSecret": "image pull secrets",
     "activeDeadlineSeconds": "timeout",
     "securityContext": "security context",
-    "pvcMount": "PVC mounts",
-    "secretAsVolume": "secrets as volumes",
-    "configMapAsVolume": "config maps as volumes",
-    "emptyDirMounts": "empty dirs",
     "genericEphemeralVolume": "ephemeral volumes",
     "enabledSharedMemory": "shared memory",
 }
@@ -50,6 +52,7 @@ class LocalPodSettings:
 
     env: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    mounts: list[Mount] = field(default_factory=list)
 
 
 def kubernetes_config(spec: Mapping[str, Any], executor_label: str) -> dict[str, Any]:
@@ -78,9 +81,11 @@ def local_pod_settings(
     resolve: Resolver,
     pod_name: str,
     namespace: str | None,
+    scratch: Path | None = None,
 ) -> LocalPodSettings:
-    """The environment variables of `config` on this machine; NotFoundError for a missing
-    secret or config map that is not optional."""
+    """The environment variables and volumes of `config` on this machine (`scratch`: the
+    execution's folder for its empty dirs, secrets and config maps as files); NotFoundError
+    for a missing secret or config map that is not optional."""
     settings = LocalPodSettings()
     secrets = LocalSecretStore(home / "secrets", "secret")
     config_maps = LocalSecretStore(home / "configmaps", "config map")
@@ -88,6 +93,8 @@ def local_pod_settings(
         _from_store(settings, entry, secrets, "secret", resolve)
     for entry in config.get("configMapAsEnv", []):
         _from_store(settings, entry, config_maps, "configMap", resolve)
+    if scratch is not None:
+        settings.mounts = _volumes(config, home, resolve, namespace, scratch, secrets, config_maps)
     metadata = config.get("podMetadata", {})
     for entry in config.get("fieldPathAsEnv", []):
         settings.env[entry["name"]] = _field(entry["fieldPath"], metadata, pod_name, namespace)
@@ -98,6 +105,71 @@ def local_pod_settings(
             + ", ".join(ignored)
         )
     return settings
+
+
+#: a PVC name as Kubernetes allows it (a DNS subdomain): safe as one folder name
+_PVC_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+#: a secret or config map key as Kubernetes allows it: one file name
+_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+
+def pvc_folder(home: Path, namespace: str | None, name: str) -> Path:
+    """The folder of PVC `name` of `namespace` on this machine."""
+    if not _PVC_NAME.match(name):
+        raise UserInputError(f"{name!r} is not a valid PVC name (lowercase DNS subdomain)")
+    return home / "volumes" / (namespace or "local") / name
+
+
+def _volumes(
+    config: Mapping[str, Any],
+    home: Path,
+    resolve: Resolver,
+    namespace: str | None,
+    scratch: Path,
+    secrets: LocalSecretStore,
+    config_maps: LocalSecretStore,
+) -> list[Mount]:
+    mounts = []
+    for entry in config.get("pvcMount", []):
+        reference = entry.get("pvcNameParameter")
+        name = resolve(reference) if reference else entry.get("constant")
+        if name in (None, ""):
+            raise UserInputError(f"the PVC mounted at {entry['mountPath']!r} has no name")
+        folder = pvc_folder(home, namespace, str(name))
+        if entry.get("subPath"):
+            folder = folder / entry["subPath"]
+            if ".." in Path(entry["subPath"]).parts:
+                raise UserInputError(f"sub path {entry['subPath']!r} leaves the PVC")
+        folder.mkdir(parents=True, exist_ok=True)
+        mounts.append(Mount(str(folder), entry["mountPath"]))
+    for entry in config.get("emptyDirMounts", []):
+        folder = scratch / "empty" / entry["volumeName"]
+        folder.mkdir(parents=True, exist_ok=True)
+        mounts.append(Mount(str(folder), entry["mountPath"], temporary=True))
+    for prefix, store in (("secret", secrets), ("configMap", config_maps)):
+        for index, entry in enumerate(config.get(f"{prefix}AsVolume", [])):
+            reference = entry.get(f"{prefix}NameParameter")
+            name = resolve(reference) if reference else entry.get(f"{prefix}Name")
+            try:
+                values = store.get(str(name)) if name not in (None, "") else {}
+            except NotFoundError:
+                if not entry.get("optional"):
+                    raise
+                values = {}
+            folder = scratch / f"{prefix}-{index}"
+            folder.mkdir(parents=True, exist_ok=True)
+            mode = 0o600 if prefix == "secret" else 0o644
+            for key, value in values.items():
+                if not _KEY.match(key) or key in (".", ".."):
+                    raise UserInputError(f"{store.kind} {name!r}: key {key!r} is no file name")
+                path = folder / key
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+                with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                    handle.write(value)
+                os.chmod(path, mode)
+            mounts.append(Mount(str(folder), entry["mountPath"], read_only=True, temporary=True))
+    return mounts
 
 
 def _from_store(

@@ -36,6 +36,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import ExecutorError
+from .base import Mount
 
 #: variables of the starting process a step may see (exact names; LC_* too)
 ALLOWED_VARIABLES = frozenset(
@@ -263,10 +264,12 @@ class Sandbox:
         workdir: Path,
         read_only: Iterable[str | Path] = (),
         devices: Iterable[str] = (),
+        mounts: Iterable[Mount] = (),
     ) -> list[str]:
         """`argv` run inside the sandbox: `workdir` read-write, `read_only` paths
-        (interpreter, environment, runtime, inputs) read-only, `devices` passed, a private
-        /tmp. Started by root, the step runs as `nobody` (the task folder is handed to it)."""
+        (interpreter, environment, runtime, inputs) read-only, `devices` passed, `mounts`
+        (volumes) bound at their targets, a private /tmp. Started by root, the step runs as
+        `nobody` (the task folder and the volumes are handed to it)."""
         workdir = Path(os.path.abspath(workdir))
         as_root = os.geteuid() == 0
         caps = ["--cap-drop", "ALL"]
@@ -294,6 +297,11 @@ class Sandbox:
         args += [*_parents(str(workdir), made), "--bind", str(workdir), str(workdir)]
         for device in devices:
             args += ["--dev-bind-try", device, device]
+        for mount in mounts:  # Pinnace's own folders (volumes/ of the home): no visibility check
+            if as_root:
+                _hand_over(Path(mount.source))
+            kind = "--ro-bind" if mount.read_only else "--bind"
+            args += [*_parents(mount.target, made), kind, mount.source, mount.target]
         # The sandbox's own root (a tmpfs holding the mount points) is read-only too.
         args += ["--remount-ro", "/", "--chdir", str(workdir), "--"]
         if as_root:

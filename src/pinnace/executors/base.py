@@ -20,6 +20,20 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class Mount:
+    """A folder of this machine the step sees at `target` (a kfp-kubernetes volume).
+
+    `temporary` sources (empty dirs, secrets and config maps as files) belong to one
+    execution: the executor removes them when it ends.
+    """
+
+    source: str
+    target: str
+    read_only: bool = False
+    temporary: bool = False
+
+
+@dataclass(frozen=True)
 class TaskLaunch:
     """One execution of a task, bound to its inputs: what the engine hands an executor.
 
@@ -47,6 +61,8 @@ class TaskLaunch:
     #: node labels the task must run on (kfp-kubernetes `add_node_selector`); the Ray
     #: executor places by them, the local one has a single node
     node_selector: dict[str, str] = field(default_factory=dict)
+    #: folders bound into the step's view (kfp-kubernetes volumes; engine/platform.py)
+    mounts: tuple[Mount, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +85,7 @@ class StagedLaunch:
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
     resources: Resources = Resources()
+    mounts: tuple[Mount, ...] = ()
 
 
 @dataclass(frozen=True)

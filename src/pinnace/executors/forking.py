@@ -245,6 +245,8 @@ class TaskForking:
             return "not a lightweight Python program"
         if self.sandboxed:
             return "sandboxed"
+        if launch.mounts:
+            return "mounts volumes"
         if gpus or (launch.resources.accelerator_count or 0) > 0:
             return "uses GPUs"
         if _opted_out(launch.env):

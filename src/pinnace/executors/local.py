@@ -16,6 +16,7 @@ the tree, and the tree is killed when the execution ends, succeeded or not.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -42,7 +43,7 @@ from ._sandbox import (
     task_folders,
 )
 from ._supervision import Containment, Limits, Supervisor, kill_leftover
-from .base import ExecutionOutcome, StagedLaunch, TaskLaunch, UpcomingTask
+from .base import ExecutionOutcome, Mount, StagedLaunch, TaskLaunch, UpcomingTask
 from .containers import (
     ENGINES,
     EngineProbe,
@@ -231,6 +232,7 @@ class LocalExecutor:
             return self._execute_logged(launch)
         finally:
             self._forget(launch.execution_id)
+            _remove_temporary(launch.mounts)
 
     def _forget(self, execution_id: str) -> None:
         """The execution ended: a later cancel of it is a no-op, and its id is not kept."""
@@ -285,6 +287,11 @@ class LocalExecutor:
     def _prepare(
         self, launch: StagedLaunch, log: IO[bytes]
     ) -> tuple[list[str], dict[str, Any], TaskProgram | None]:
+        if launch.mounts and shutil.which("bwrap") is None:
+            raise ExecutorError(
+                "the task mounts volumes (kfp-kubernetes) and bwrap is not on this machine",
+                hint="install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`)",
+            )
         program = recognize_command(list(launch.command), list(launch.args))
         if program is None:
             return self._host_command(launch, log), {"image": launch.image, "host": True}, None
@@ -490,9 +497,20 @@ class LocalExecutor:
         gpus: list[str],
     ) -> list[str]:
         """`argv` inside this executor's sandbox (when it has one): the step sees its
-        interpreter, the runtime and its inputs read-only and its task folder read-write."""
-        if self._sandbox is None or Path(argv[0]).name in ENGINES:
+        interpreter, the runtime and its inputs read-only and its task folder read-write.
+        Without a sandbox, a step with volumes runs in a mount namespace of its own that
+        shows them at their mount paths (bwrap creates a missing mount point)."""
+        if Path(argv[0]).name in ENGINES:
             return argv  # a container engine isolates the step itself
+        if self._sandbox is None:
+            if not launch.mounts:
+                return argv
+            binds = [
+                (("--ro-bind" if m.read_only else "--bind"), m.source, m.target)
+                for m in launch.mounts
+            ]
+            bwrap = shutil.which("bwrap") or "bwrap"
+            return [bwrap, "--dev-bind", "/", "/", *(a for b in binds for a in b), "--", *argv]
         if shape is not None:
             program = python_paths(argv[0])
         else:
@@ -503,6 +521,7 @@ class LocalExecutor:
             workdir=launch.workdir,
             read_only=[*program, self._runtime_path, *input_paths(launch.executor_input)],
             devices=gpu_devices(gpus),
+            mounts=launch.mounts,
         )
 
     def _report(self, execution_id: str, attempt: Containment) -> None:
@@ -559,3 +578,12 @@ def _failure_from_log(log_path: Path) -> str | None:
 
 def _write(log: IO[bytes], text: str) -> None:
     log.write(text.encode("utf-8", "replace"))
+
+
+def _remove_temporary(mounts: Sequence[Mount]) -> None:
+    """Remove the execution's own volumes (empty dirs, secrets and config maps as files)."""
+    for mount in mounts:
+        if mount.temporary:
+            shutil.rmtree(mount.source, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.removedirs(os.path.dirname(mount.source))

@@ -115,6 +115,7 @@ def stage(
         log_path=log_path,
         env=dict(launch.env),
         resources=launch.resources,
+        mounts=launch.mounts,
     )
 
 
