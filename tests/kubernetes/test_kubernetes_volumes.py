@@ -133,3 +133,35 @@ def test_a_missing_secret_volume_fails_the_task(tmp_path):
     result = _run(secret_files, tmp_path / "home")
     assert result.state == "FAILED"
     assert "pinnace secrets set" in (result.task("file-mode").error or result.error or "")
+
+
+@dsl.pipeline(name="pvc-lifecycle")
+def pvc_lifecycle():
+    pvc = kubernetes.CreatePVC(
+        pvc_name_suffix="-my-pvc", access_modes=["ReadWriteOnce"], size="1Gi"
+    )
+    writer = write_file(path="/mnt/data/note.txt", text="made")
+    kubernetes.mount_pvc(writer, pvc.outputs["name"], "/mnt/data")
+    reader = read_file(path="/mnt/data/note.txt").after(writer)
+    kubernetes.mount_pvc(reader, pvc.outputs["name"], "/mnt/data")
+    kubernetes.DeletePVC(pvc_name=pvc.outputs["name"]).after(reader)
+
+
+def test_create_pvc_makes_a_named_volume_and_delete_pvc_removes_it(tmp_path):
+    home = tmp_path / "home"
+    result = _run(pvc_lifecycle, home)
+    assert result.state == "SUCCEEDED", result.error
+    name = result.task("createpvc").outputs["name"]
+    assert name.endswith("-my-pvc")
+    assert result.task("read-file").outputs["Output"] == "made"
+    assert not (home / "volumes" / "local" / name).exists()
+
+
+def test_delete_pvc_of_an_unknown_volume_fails(tmp_path):
+    @dsl.pipeline(name="pvc-delete")
+    def pvc_delete():
+        kubernetes.DeletePVC(pvc_name="never-made")
+
+    result = _run(pvc_delete, tmp_path / "home")
+    assert result.state == "FAILED"
+    assert "never-made" in (result.task("deletepvc").error or result.error or "")

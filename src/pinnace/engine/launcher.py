@@ -22,7 +22,7 @@ from .inputs import BoundInputs, TaskOutputs, build_executor_input
 from .launch import make_launch, upcoming_task
 from .nodes import Attempt, Node, NodeKind, Progress, in_exit_subtree
 from .outputs import OutputError, collect_outputs
-from .platform import kubernetes_config, local_pod_settings, node_selector
+from .platform import PVC_STUBS, kubernetes_config, local_pod_settings, node_selector, pvc_stub
 from .retry import backoff_seconds, max_attempts
 from .settler import Settler, now
 
@@ -64,6 +64,9 @@ class TaskLauncher:
     ) -> None:
         task, record = node.task, progress.records[node.path]
         record.inputs = inputs.as_dict()
+        if task.executor["container"].get("image") in PVC_STUBS:
+            self._run_pvc_stub(run, progress, node, inputs)
+            return
         scope = (progress.plan.pipeline_name, run.namespace)  # a cache per namespace
         key = cache_key(task, inputs, *scope) if task.cache_enabled else None
         record.cache_key = key
@@ -74,6 +77,30 @@ class TaskLauncher:
             self._submit(run, progress, node, inputs, key)
         except PinnaceError as exc:  # e.g. an input artifact that cannot be fetched
             self.settler.fail(run, progress, node.path, str(exc))
+
+    def _run_pvc_stub(
+        self, run: RunRecord, progress: Progress, node: Node, inputs: BoundInputs
+    ) -> None:
+        """kfp-kubernetes' CreatePVC / DeletePVC: no process runs (engine/platform.py)."""
+        record = progress.records[node.path]
+        try:
+            parameters = pvc_stub(
+                node.task.executor["container"]["image"],
+                inputs.parameters,
+                self.work_dir.parent,
+                run.namespace,
+                f"{run.run_id}/{node.path}",
+            )
+        except PinnaceError as exc:
+            self.settler.fail(run, progress, node.path, str(exc))
+            return
+        record.state = record.state.check_move(TaskState.RUNNING)
+        record.started_at = now()
+        self.metadata.upsert_task(record)
+        outputs = TaskOutputs(parameters, {})
+        record.outputs = outputs.as_dict()
+        self.settler.move(run, record, TaskState.SUCCEEDED, None)
+        progress.finished[node.path] = outputs
 
     def _apply_platform(
         self,

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +121,30 @@ def pvc_folder(home: Path, namespace: str | None, name: str) -> Path:
     if not _PVC_NAME.match(name):
         raise UserInputError(f"{name!r} is not a valid PVC name (lowercase DNS subdomain)")
     return home / "volumes" / (namespace or "local") / name
+
+
+#: the stub images of kfp-kubernetes' CreatePVC / DeletePVC (Kubeflow's driver acts for them)
+PVC_STUBS = ("argostub/createpvc", "argostub/deletepvc")
+
+
+def pvc_stub(
+    image: str, parameters: Mapping[str, Any], home: Path, namespace: str | None, task_id: str
+) -> dict[str, Any]:
+    """What CreatePVC / DeletePVC (`image`) do here, as Kubeflow's driver does on a cluster:
+    make the named volume (its name, `pvc_name` or a name of the task ending with
+    `pvc_name_suffix`, is the output `name`), or delete it. Returns the output parameters."""
+    if image == PVC_STUBS[1]:
+        folder = pvc_folder(home, namespace, str(parameters.get("pvc_name") or ""))
+        if not folder.is_dir():
+            raise NotFoundError(f"no PVC {folder.name!r} on this machine")
+        shutil.rmtree(folder)
+        return {}
+    name, suffix = parameters.get("pvc_name"), parameters.get("pvc_name_suffix")
+    if bool(name) == bool(suffix):
+        raise UserInputError("CreatePVC needs exactly one of pvc_name and pvc_name_suffix")
+    name = name or f"{uuid.uuid5(uuid.NAMESPACE_URL, task_id)}{suffix}"
+    pvc_folder(home, namespace, str(name)).mkdir(parents=True, exist_ok=True)
+    return {"name": str(name)}
 
 
 def _volumes(
