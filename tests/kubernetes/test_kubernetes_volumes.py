@@ -165,3 +165,18 @@ def test_delete_pvc_of_an_unknown_volume_fails(tmp_path):
     result = _run(pvc_delete, tmp_path / "home")
     assert result.state == "FAILED"
     assert "never-made" in (result.task("deletepvc").error or result.error or "")
+
+
+def test_without_bubblewrap_a_task_with_volumes_fails_saying_what_to_install(tmp_path, monkeypatch):
+    from pinnace.executors import local
+
+    which = shutil.which
+    monkeypatch.setattr(
+        local.shutil,
+        "which",
+        lambda name, *a, **k: None if name == "bwrap" else which(name, *a, **k),
+    )
+    result = _run(pvc_share, tmp_path / "home")
+    assert result.state == "FAILED"
+    log = Path(result.task("write-file").log_path).read_text()
+    assert "bwrap is not on this machine" in log and "apt-get install bubblewrap" in log

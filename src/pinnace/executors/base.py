@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import os
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +34,15 @@ class Mount:
     target: str
     read_only: bool = False
     temporary: bool = False
+
+
+def remove_temporary(mounts: Iterable[Mount]) -> None:
+    """Remove an execution's own volumes (empty dirs, secrets and config maps as files)."""
+    for mount in mounts:
+        if mount.temporary:
+            shutil.rmtree(mount.source, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.removedirs(os.path.dirname(mount.source))
 
 
 @dataclass(frozen=True)

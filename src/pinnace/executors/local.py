@@ -16,7 +16,6 @@ the tree, and the tree is killed when the execution ends, succeeded or not.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -43,7 +42,13 @@ from ._sandbox import (
     task_folders,
 )
 from ._supervision import Containment, Limits, Supervisor, kill_leftover
-from .base import ExecutionOutcome, Mount, StagedLaunch, TaskLaunch, UpcomingTask
+from .base import (
+    ExecutionOutcome,
+    StagedLaunch,
+    TaskLaunch,
+    UpcomingTask,
+    remove_temporary,
+)
 from .containers import (
     ENGINES,
     EngineProbe,
@@ -232,7 +237,7 @@ class LocalExecutor:
             return self._execute_logged(launch)
         finally:
             self._forget(launch.execution_id)
-            _remove_temporary(launch.mounts)
+            remove_temporary(launch.mounts)
 
     def _forget(self, execution_id: str) -> None:
         """The execution ended: a later cancel of it is a no-op, and its id is not kept."""
@@ -294,7 +299,13 @@ class LocalExecutor:
             )
         program = recognize_command(list(launch.command), list(launch.args))
         if program is None:
-            return self._host_command(launch, log), {"image": launch.image, "host": True}, None
+            argv = self._host_command(launch, log)
+            if launch.mounts and Path(argv[0]).name in ENGINES:
+                raise ExecutorError(
+                    "a step run by a container engine does not mount kfp-kubernetes volumes yet",
+                    hint="run it on this machine's Python (a lightweight component) instead",
+                )
+            return argv, {"image": launch.image, "host": True}, None
         env = self._environment(program, log)
         module = launch.workdir / "ephemeral_component.py"
         module.write_text(program.program_text, encoding="utf-8")
@@ -578,12 +589,3 @@ def _failure_from_log(log_path: Path) -> str | None:
 
 def _write(log: IO[bytes], text: str) -> None:
     log.write(text.encode("utf-8", "replace"))
-
-
-def _remove_temporary(mounts: Sequence[Mount]) -> None:
-    """Remove the execution's own volumes (empty dirs, secrets and config maps as files)."""
-    for mount in mounts:
-        if mount.temporary:
-            shutil.rmtree(mount.source, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                os.removedirs(os.path.dirname(mount.source))

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import ExecutorError
 from ._ray_node import Finished, LogChunk, NodeConfig, Started, node_attempt
-from .base import ExecutionOutcome, Resources, TaskLaunch
+from .base import ExecutionOutcome, Resources, TaskLaunch, remove_temporary
 
 ProcessListener = Callable[[str, dict[str, Any]], None]
 
@@ -160,6 +160,9 @@ class RayExecutor:
         future.set_running_or_notify_cancel()
         options = ray_options(launch.resources, launch.env, launch.node_selector)
         reason = infeasible(options, self._ray.nodes())
+        if launch.mounts:  # folders of this machine: another node would not have them
+            remove_temporary(launch.mounts)
+            reason = "the ray executor does not mount kfp-kubernetes volumes (the local one does)"
         if reason is not None:
             _append(launch, f"pinnace: {reason}\n")
             future.set_result(ExecutionOutcome(exit_code=-1, error=reason))
