@@ -130,9 +130,14 @@ def test_secrets_and_config_maps_mount_as_files(tmp_path):
 
 
 def test_a_missing_secret_volume_fails_the_task(tmp_path):
-    result = _run(secret_files, tmp_path / "home")
+    home = tmp_path / "home"
+    _pinnace(home, "configmaps", "set", "settings", "level=debug")
+    result = _run(secret_files, home)
     assert result.state == "FAILED"
     assert "pinnace secrets set" in (result.task("file-mode").error or result.error or "")
+    assert not (home / "volumes" / ".executions").exists() or not any(
+        (home / "volumes" / ".executions").iterdir()
+    )
 
 
 @dsl.pipeline(name="pvc-lifecycle")

@@ -96,7 +96,13 @@ def local_pod_settings(
     for entry in config.get("configMapAsEnv", []):
         _from_store(settings, entry, config_maps, "configMap", resolve)
     if scratch is not None:
-        settings.mounts = _volumes(config, home, resolve, namespace, scratch, secrets, config_maps)
+        try:
+            settings.mounts = _volumes(
+                config, home, resolve, namespace, scratch, secrets, config_maps
+            )
+        except BaseException:  # no secret file stays behind a task that does not start
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
     metadata = config.get("podMetadata", {})
     for entry in config.get("fieldPathAsEnv", []):
         settings.env[entry["name"]] = _field(entry["fieldPath"], metadata, pod_name, namespace)
