@@ -7,7 +7,10 @@ commits the outputs, and reports them; the Ray one runs on a local multi-node cl
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -188,3 +191,36 @@ def test_launches_are_serializable(store, tmp_path) -> None:
     launch = launch_of(tmp_path, store, "true")
     assert pickle.loads(pickle.dumps(launch)) == launch
     json.dumps(launch.executor_input)  # plain data, URIs only
+
+
+def test_volumes_are_bound_or_the_task_is_refused(executor, store, tmp_path) -> None:
+    """kfp-kubernetes volumes: the local executor binds them at their mount paths (bwrap);
+    the Ray one cannot (another node lacks the folders) and says so. Either way the
+    execution's temporary volumes are removed."""
+    from dataclasses import replace
+
+    from pinnace.executors.base import Mount
+    from pinnace.executors.ray import RayExecutor
+
+    if not isinstance(executor, RayExecutor) and shutil.which("bwrap") is None:
+        pytest.skip("needs bubblewrap")
+    folder = tmp_path / "volume"
+    folder.mkdir()
+    (folder / "key").write_text("value")
+    target = "/mnt/contract-volume"
+    existed = Path(target).exists()
+    launch = replace(
+        launch_of(tmp_path, store, f'cat {target}/key > "$0"'),
+        image="",  # on this machine, even where a container engine answers
+        mounts=(Mount(str(folder), target, read_only=True, temporary=True),),
+    )
+    outcome = executor.submit(launch).result(timeout=120)
+    if not existed:
+        with contextlib.suppress(OSError):
+            os.rmdir(target)  # the mount point bwrap made (run by root, without the sandbox)
+    assert not folder.exists()
+    if isinstance(executor, RayExecutor):
+        assert not outcome.ok and "does not mount kfp-kubernetes volumes" in (outcome.error or "")
+    else:
+        assert outcome.ok, (outcome.error, launch.log_path.read_text())
+        assert outcome.outputs.parameters == {"out": "value"}
