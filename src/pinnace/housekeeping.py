@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._files import disk_usage
 from .envs.cache import EnvironmentCache
 from .model.state import RunState
 from .settings import Settings
@@ -44,14 +45,14 @@ def find_garbage(
     active = {run_id for run_id, r in runs.items() if r.state in _ACTIVE}
     found = list(_work(settings.work_dir, runs, active))
     for folder in EnvironmentCache(settings.envs_dir).stale_builds():
-        found.append(Garbage(folder, _size(folder), "half-built environment"))
+        found.append(Garbage(folder, disk_usage(folder), "half-built environment"))
     root = Path(settings.artifact_root)
     if root.is_dir():  # a local artifact store
         found += _temporaries(root)
         if artifacts:
             for folder in _children(root):
                 if folder.name not in runs and not folder.name.startswith("."):
-                    found.append(Garbage(folder, _size(folder), "artifacts of a deleted run"))
+                    found.append(Garbage(folder, disk_usage(folder), "artifacts of a deleted run"))
     return found
 
 
@@ -63,7 +64,7 @@ def clean_after(settings: Settings, run_ids: Iterable[str]) -> int:
     for run_id in run_ids:
         work = settings.work_dir / run_id
         if work.is_dir():
-            found.append(Garbage(work, _size(work), "work folder of a settled run"))
+            found.append(Garbage(work, disk_usage(work), "work folder of a settled run"))
         if (root / run_id).is_dir():
             found += _temporaries(root / run_id)
     return remove(found)
@@ -85,10 +86,10 @@ def _work(work: Path, runs: Mapping[str, object], active: set[str]) -> Iterable[
     for folder in _children(work):
         if folder.name in ("inputs", "imported"):
             if not active:
-                yield Garbage(folder, _size(folder), "fetched inputs (no run is active)")
+                yield Garbage(folder, disk_usage(folder), "fetched inputs (no run is active)")
         elif folder.name not in active:
             why = "work folder of a finished run" if folder.name in runs else "work folder"
-            yield Garbage(folder, _size(folder), why)
+            yield Garbage(folder, disk_usage(folder), why)
 
 
 def _temporaries(root: Path) -> Iterable[Garbage]:
@@ -96,7 +97,7 @@ def _temporaries(root: Path) -> Iterable[Garbage]:
         for name in [*dirs, *files]:
             if any(mark in name for mark in _TEMPORARY):
                 path = Path(folder, name)
-                yield Garbage(path, _size(path), "left by a killed artifact write")
+                yield Garbage(path, disk_usage(path), "left by a killed artifact write")
         dirs[:] = [d for d in dirs if not any(mark in d for mark in _TEMPORARY)]
 
 
@@ -105,19 +106,3 @@ def _children(folder: Path) -> list[Path]:
         return sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
     except OSError:
         return []
-
-
-def _size(path: Path) -> int:
-    if path.is_symlink() or not path.is_dir():
-        try:
-            return path.lstat().st_size
-        except OSError:
-            return 0
-    total = 0
-    for folder, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(folder, name)).st_size
-            except OSError:
-                continue
-    return total

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from .._files import disk_usage
 
 #: how a full disk (or an exhausted quota) shows in errors from Python, SQLite and shells
 _NO_SPACE = (
@@ -26,7 +27,7 @@ def no_space_reason(workdir: Path, task: str) -> str:
     (the biggest partial one in its folder), e.g. "no space left on device while writing
     output 'model' of task 'train-model'"."""
     written = [
-        (_size(entry), entry.name)
+        (disk_usage(entry), entry.name)
         for kind in ("artifacts", "parameters")
         for entry in _entries(workdir / "outputs" / kind)
     ]
@@ -40,19 +41,3 @@ def _entries(folder: Path) -> list[Path]:
         return list(folder.iterdir())
     except OSError:
         return []
-
-
-def _size(path: Path) -> int:
-    if path.is_symlink() or not path.is_dir():
-        try:
-            return path.lstat().st_size
-        except OSError:
-            return 0
-    total = 0
-    for folder, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(folder, name)).st_size
-            except OSError:
-                continue
-    return total
