@@ -18,6 +18,7 @@ from ..services import pipelines as svc
 from ..services.accounts import Principal
 from ..services.common import visible_namespaces
 from ..wire import KfpBody, ListParams, list_response
+from . import experiments as v2_experiments
 from . import fields
 from .pipelines import read_upload
 
@@ -118,30 +119,10 @@ def get_experiment(
     return v1.experiment(experiments_svc.get_experiment(store, principal, experiment_id))
 
 
-@router.delete("/experiments/{experiment_id}")
-def delete_experiment(
-    request: Request, experiment_id: str, principal: Principal = Caller
-) -> dict[str, Any]:
-    experiments_svc.delete_experiment(context(request).backend.metadata, principal, experiment_id)
-    return {}
-
-
-@router.post("/experiments/{experiment_id}:archive")
-def archive_experiment(
-    request: Request, experiment_id: str, principal: Principal = Caller
-) -> dict[str, Any]:
-    store = context(request).backend.metadata
-    experiments_svc.set_storage_state(store, principal, experiment_id, experiments_svc.ARCHIVED)
-    return {}
-
-
-@router.post("/experiments/{experiment_id}:unarchive")
-def unarchive_experiment(
-    request: Request, experiment_id: str, principal: Principal = Caller
-) -> dict[str, Any]:
-    store = context(request).backend.metadata
-    experiments_svc.set_storage_state(store, principal, experiment_id, experiments_svc.AVAILABLE)
-    return {}
+# Delete, archive and unarchive of an experiment are the same on v1 as on v2beta1.
+router.delete("/experiments/{experiment_id}")(v2_experiments.delete_experiment)
+router.post("/experiments/{experiment_id}:archive")(v2_experiments.archive_experiment)
+router.post("/experiments/{experiment_id}:unarchive")(v2_experiments.unarchive_experiment)
 
 
 def _pipeline(request: Request, record: PipelineRecord) -> dict[str, Any]:
