@@ -7,6 +7,7 @@ from typing import Any
 
 from ..dsl.graph import BaseComponent, Pipeline
 from ..errors import CompileError
+from ..spec.protos import pipeline_spec_pb2
 from . import _builder
 from ._platform import PLATFORM_KEY, check_workspace
 from .spec_file import serialize, write_atomic
@@ -16,12 +17,12 @@ def _normalize(spec: dict[str, Any]) -> dict[str, Any]:
     """Round-trip through the kfp-pipeline-spec protos, so numbers, defaults and empty
     messages serialize exactly as kfp's `MessageToDict` writes them."""
     from google.protobuf import json_format
-    from kfp.pipeline_spec import pipeline_spec_pb2
 
+    protos = pipeline_spec_pb2()
     deployment = json_format.ParseDict(
-        spec.pop("deploymentSpec"), pipeline_spec_pb2.PipelineDeploymentConfig()
+        spec.pop("deploymentSpec"), protos.PipelineDeploymentConfig()
     )
-    message = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
+    message = json_format.ParseDict(spec, protos.PipelineSpec())
     message.deployment_spec.update(json_format.MessageToDict(deployment))
     return json_format.MessageToDict(message)
 
@@ -29,9 +30,8 @@ def _normalize(spec: dict[str, Any]) -> dict[str, Any]:
 def _normalize_platform(platform: dict[str, Any]) -> dict[str, Any]:
     """Through the PlatformSpec proto, as kfp writes it (Struct values)."""
     from google.protobuf import json_format
-    from kfp.pipeline_spec import pipeline_spec_pb2
 
-    message = json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec())
+    message = json_format.ParseDict(platform, pipeline_spec_pb2().PlatformSpec())
     return json_format.MessageToDict(message)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..dsl.graph import unique_name
+from ..spec.protos import pipeline_spec_pb2
 from ._platform import merge_platform
 
 
@@ -26,18 +27,17 @@ def _rename_component_refs(sub: dict, old: str, new: str) -> None:
 def _map_order(names: list[str], executors: bool) -> list[str]:
     """The order kfp iterates these names in: kfp walks protobuf maps, whose order is
     the map implementation's, not insertion order; renaming depends on it."""
-    from kfp.pipeline_spec import pipeline_spec_pb2
-
+    protos = pipeline_spec_pb2()
     if executors:
-        built = pipeline_spec_pb2.PipelineDeploymentConfig()
+        built = protos.PipelineDeploymentConfig()
         for name in names:
             built.executors[name].container.image = "x"
-        copied = pipeline_spec_pb2.PipelineDeploymentConfig()
+        copied = protos.PipelineDeploymentConfig()
     else:
-        built = pipeline_spec_pb2.PipelineSpec()
+        built = protos.PipelineSpec()
         for name in names:
             built.components[name].executor_label = "x"
-        copied = pipeline_spec_pb2.PipelineSpec()
+        copied = protos.PipelineSpec()
     copied.CopyFrom(built)
     ordered = list(copied.executors if executors else copied.components)
     return ordered if sorted(ordered) == sorted(names) else names

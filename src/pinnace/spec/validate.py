@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SpecError
+from .protos import pipeline_spec_pb2
 
 __all__ = [
     "SUPPORTED_SCHEMA_VERSIONS",
@@ -89,9 +90,8 @@ _UNKNOWN = re.compile(r'has no field named "([^"]+)"')
 def _proto_problem(doc: Mapping[str, Any], message_name: str) -> SpecProblem | None:
     # Imported here: protobuf is heavy and `import pinnace` must stay fast.
     from google.protobuf import json_format
-    from kfp.pipeline_spec import pipeline_spec_pb2
 
-    message = getattr(pipeline_spec_pb2, message_name)()
+    message = getattr(pipeline_spec_pb2(), message_name)()
     try:
         json_format.ParseDict(doc, message)
     except json_format.ParseError as exc:
@@ -113,7 +113,6 @@ def _locate(doc: Mapping[str, Any], chain: list[str], message_name: str, error: 
     removal changes the parse error.
     """
     from google.protobuf import json_format
-    from kfp.pipeline_spec import pipeline_spec_pb2
 
     candidates: list[list[Any]] = []
     stack: list[tuple[Any, list[Any], int]] = [(doc, [], 0)]
@@ -137,7 +136,7 @@ def _locate(doc: Mapping[str, Any], chain: list[str], message_name: str, error: 
             parent = parent[key]
         del parent[keys[-1]]
         try:
-            json_format.ParseDict(trimmed, getattr(pipeline_spec_pb2, message_name)())
+            json_format.ParseDict(trimmed, getattr(pipeline_spec_pb2(), message_name)())
         except json_format.ParseError as exc:
             if str(exc) == error:
                 continue
