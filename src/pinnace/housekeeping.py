@@ -4,7 +4,8 @@
 
 - work folders of runs that are not running any more (or no longer exist), and the
   fetched-input caches (`work/inputs`, `work/imported`) while no run is active;
-- half-built environments whose build is not running (`envs/.building/*`);
+- half-built environments whose build is not running (`envs/.building/*`), and aliases of
+  environments that were removed (`envs/.aliases/*`; see pinnace.envs.cache);
 - temporary files of artifact writes that were killed (`.NAME.pinnace-tmp-*`, `-old-*`);
 - with `artifacts=True`, the artifacts of runs that were deleted.
 
@@ -44,8 +45,11 @@ def find_garbage(
     runs = {r.run_id: r for r in metadata.list_runs(limit=1_000_000)}
     active = {run_id for run_id, r in runs.items() if r.state in _ACTIVE}
     found = list(_work(settings.work_dir, runs, active))
-    for folder in EnvironmentCache(settings.envs_dir).stale_builds():
+    envs = EnvironmentCache(settings.envs_dir)
+    for folder in envs.stale_builds():
         found.append(Garbage(folder, disk_usage(folder), "half-built environment"))
+    for alias in envs.dangling_aliases():  # an alias in use is never garbage
+        found.append(Garbage(alias, disk_usage(alias), "alias of a removed environment"))
     root = Path(settings.artifact_root)
     if root.is_dir():  # a local artifact store
         found += _temporaries(root)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -201,3 +202,120 @@ def test_a_fixed_name_is_installed_and_reported(tmp_path):
     assert env.requirements == ("pyyaml",)
     assert [(f.original, f.replacement) for f in env.fixes] == [("yaml", "pyyaml")]
     assert _run(env.python, "import yaml; print(yaml.safe_load('a: 1'))") == "{'a': 1}"
+
+
+# -- identical installs are one environment ------------------------------------------------
+
+#: python-dateutil depends on six: both sets install exactly the same distributions
+_DATEUTIL = ["python-dateutil==2.9.0.post0"]
+_DATEUTIL_SIX = ["python-dateutil==2.9.0.post0", "six==1.17.0"]
+
+
+def _folders(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
+
+
+@pytest.mark.index
+def test_a_set_installing_the_same_distributions_is_an_alias(tmp_path, counting_uv):
+    uv, log = counting_uv
+    root = tmp_path / "envs"
+    cache = EnvironmentCache(root, uv=str(uv))
+    first = cache.ensure(_DATEUTIL)
+    second = cache.ensure(_DATEUTIL_SIX)
+    assert first.alias_of == "" and first.folder_key == first.key
+    assert not second.reused and second.key != first.key
+    assert second.alias_of == first.key == second.folder_key
+    assert second.python == first.python and second.requirements == (
+        "python-dateutil==2.9.0.post0",
+        "six==1.17.0",
+    )
+    assert _folders(root) == [first.key]  # the duplicate was removed
+    assert not list((root / ".building").iterdir())
+    assert cache.aliases() == {second.key: first.key}
+    marker = json.loads((root / first.key / MARKER).read_text())
+    assert len(marker["fingerprint"]) == 64
+    assert _calls(log) == ["venv", "pip", "venv", "pip"]
+
+    # Another process: both sets find the one environment, nothing is built.
+    again = EnvironmentCache(root, uv="/nonexistent/uv")
+    found = again.find(_DATEUTIL_SIX)
+    assert found is not None and found.python == first.python and found.alias_of == first.key
+    reused = again.ensure(_DATEUTIL_SIX)
+    assert reused.reused and reused.python == first.python and reused.key == second.key
+    assert again.ensure(_DATEUTIL).alias_of == ""
+    assert _run(reused.python, "import dateutil, six; print(six.__version__)") == "1.17.0"
+
+
+@pytest.mark.index
+def test_a_different_version_is_not_an_alias(tmp_path):
+    cache = EnvironmentCache(tmp_path)
+    old, new = cache.ensure(["six==1.16.0"]), cache.ensure(["six==1.17.0"])
+    assert old.alias_of == new.alias_of == "" and old.python != new.python
+    assert _folders(tmp_path) == sorted([old.key, new.key]) and cache.aliases() == {}
+    assert _run(old.python, "import six; print(six.__version__)") == "1.16.0"
+
+
+@pytest.mark.index
+def test_two_processes_building_identical_sets_make_one_environment(tmp_path, counting_uv):
+    uv, log = counting_uv
+    root = tmp_path / "envs"
+    code = (
+        "import sys; from pathlib import Path; from pinnace.envs.cache import EnvironmentCache\n"
+        f"cache = EnvironmentCache(Path({str(root)!r}), uv={str(uv)!r})\n"
+        "env = cache.ensure(sys.argv[1:])\n"
+        "print(env.python)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": SRC, "PINNACE_TEST_UV_SLEEP": "1"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, *packages], env=env, stdout=subprocess.PIPE, text=True
+        )
+        for packages in (_DATEUTIL, _DATEUTIL_SIX)
+    ]
+    outputs = [p.communicate(timeout=180)[0].strip() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert _calls(log).count("pip") == 2  # both built (at the same time: 1 s sleeps each)
+    assert outputs[0] == outputs[1]  # ... and both got one environment
+    folders = _folders(root)
+    assert len(folders) == 1 and outputs[0] == str(root / folders[0] / "bin" / "python")
+    assert list(EnvironmentCache(root).aliases().values()) == folders
+    assert not list((root / ".building").iterdir())
+
+
+@pytest.mark.index
+def test_an_environment_built_before_fingerprints_is_still_shared(tmp_path):
+    root = tmp_path / "envs"
+    first = EnvironmentCache(root).ensure(_DATEUTIL)
+    marker = root / first.key / MARKER
+    old = json.loads(marker.read_text())
+    del old["fingerprint"]  # as an older Pinnace wrote it
+    marker.write_text(json.dumps(old))
+    second = EnvironmentCache(root).ensure(_DATEUTIL_SIX)
+    assert second.alias_of == first.key and second.python == first.python
+
+
+@pytest.mark.index
+def test_an_alias_of_a_removed_environment_is_rebuilt_and_collected(tmp_path):
+    import shutil
+
+    from pinnace.housekeeping import find_garbage
+    from pinnace.settings import Settings
+    from pinnace.stores.sql import SqlMetadataStore
+
+    settings = Settings.load(env={}, home=tmp_path / "home")
+    root = settings.envs_dir
+    cache = EnvironmentCache(root)
+    first, second = cache.ensure(_DATEUTIL), cache.ensure(_DATEUTIL_SIX)
+    assert second.alias_of == first.key
+    metadata = SqlMetadataStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    assert find_garbage(settings, metadata) == []  # an alias in use is not garbage
+
+    shutil.rmtree(root / first.key)  # removed by hand
+    assert cache.find(_DATEUTIL_SIX) is None
+    garbage = find_garbage(settings, metadata)
+    assert [(g.path, g.reason) for g in garbage] == [
+        (root / ".aliases" / f"{second.key}.json", "alias of a removed environment")
+    ]
+    rebuilt = cache.ensure(_DATEUTIL_SIX)  # its own environment now; the alias is gone
+    assert not rebuilt.reused and rebuilt.alias_of == "" and cache.aliases() == {}
+    assert _folders(root) == [second.key]

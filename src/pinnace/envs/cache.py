@@ -3,13 +3,25 @@
 Layout under the cache root:
 
     <key>/                    a complete environment (it holds the marker file)
-    <key>/pinnace-env.json    the marker: written before the rename, so present = complete
-    .building/<key>-<random>  an environment being built; renamed to <key> when complete
+    <key>/pinnace-env.json    the marker: written before the rename, so present = complete;
+                              it holds the environment's fingerprint (envs/fingerprint.py)
+    .aliases/<key>.json       a requirement set whose build installed exactly what another
+                              environment holds: it names that one, and is used instead
+    .building/<key>-<random>  an environment (or alias file) being built; renamed when complete
     .locks/<key>.lock         a cross-process lock: one build per key, the others wait
+    .locks/publish.lock       held while a built environment is compared with the others and
+                              put in place (renamed, or recorded as an alias)
+
+Identical installs are one environment: {pandas, scikit-learn} and {pandas, scikit-learn,
+joblib} install exactly the same distributions (joblib is a dependency of scikit-learn), so the
+second build finds the first environment's fingerprint equal to its own, records its key as an
+alias of the first and removes its copy. Both requirement sets then get the same interpreter,
+fresh or forked (one fork server for both).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -24,10 +36,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EnvironmentBuildError, PinnaceError
+from .fingerprint import fingerprint
 from .indexes import IndexConfig, resolve_indexes
 from .requirements import RequirementFix, normalize_requirements, requirement_name
 
 MARKER = "pinnace-env.json"
+ALIASES = ".aliases"
+_PUBLISH = "publish"  # the lock held to compare and publish a build (keys are hex: no clash)
 _KEY_VERSION = "3"  # bump when the layout of an environment changes (3: no build-time .pyc)
 _MAX_ERROR_LINES = 25
 _NETWORK_FAILURES = ("Failed to fetch", "error sending request", "tcp connect error", "dns error")
@@ -43,6 +58,14 @@ class Environment:
     reused: bool
     build_seconds: float
     fixes: tuple[RequirementFix, ...] = ()
+    #: the key of the environment whose installs this requirement set shares (it installs
+    #: exactly the same distributions), or "" when the environment is its own
+    alias_of: str = ""
+
+    @property
+    def folder_key(self) -> str:
+        """The key of the folder the environment lives in (its own, or the one it shares)."""
+        return self.alias_of or self.key
 
 
 class EnvironmentCache:
@@ -72,6 +95,8 @@ class EnvironmentCache:
         self._uv = uv
         self._python_version: str | None = None
         self._keys: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
+        #: fingerprints of environments built before markers held one: (folder, mtime) -> it
+        self._legacy: dict[tuple[str, int], str | None] = {}
 
     @staticmethod
     def current() -> Environment:
@@ -96,19 +121,26 @@ class EnvironmentCache:
         if not requirements:
             # Nothing to install: the base interpreter itself is the fastest environment.
             return Environment(Path(self.python), (), key, True, 0.0, normalized.fixes)
-        final = self.root / key
-        if (final / MARKER).is_file():
-            return Environment(_venv_python(final), requirements, key, True, 0.0, normalized.fixes)
+        found = self._existing(key, requirements, normalized.fixes)
+        if found is not None:
+            return found
         with self._lock(key):
-            if (final / MARKER).is_file():  # another process built it while we waited
-                return Environment(
-                    _venv_python(final), requirements, key, True, 0.0, normalized.fixes
-                )
+            found = self._existing(key, requirements, normalized.fixes)
+            if found is not None:  # another process built it while we waited
+                return found
             started = time.monotonic()
             indexes = resolve_indexes(index_urls, trusted_hosts)
-            self._build(final, requirements, indexes)
+            folder = self._build(key, requirements, indexes)
             seconds = time.monotonic() - started
-        return Environment(_venv_python(final), requirements, key, False, seconds, normalized.fixes)
+        return Environment(
+            _venv_python(self.root / folder),
+            requirements,
+            key,
+            False,
+            seconds,
+            normalized.fixes,
+            alias_of="" if folder == key else folder,
+        )
 
     def find(
         self, packages: Sequence[str], *, index_urls: Sequence[str] = ()
@@ -122,10 +154,52 @@ class EnvironmentCache:
         key = self.key_for(requirements, index_urls)
         if not requirements:
             return Environment(Path(self.python), (), key, True, 0.0, normalized.fixes)
-        final = self.root / key
-        if not (final / MARKER).is_file():
+        return self._existing(key, requirements, normalized.fixes)
+
+    def folder_of(self, key: str) -> str | None:
+        """The key of the folder holding `key`'s environment: `key` itself, the environment
+        its alias names, or None when it is not built (an alias of a removed one is not)."""
+        if (self.root / key / MARKER).is_file():
+            return key
+        target = self._alias_target(key)
+        if target is not None and (self.root / target / MARKER).is_file():
+            return target
+        return None
+
+    def aliases(self) -> dict[str, str]:
+        """Every alias recorded: its key -> the key of the environment it names."""
+        found = {}
+        with contextlib.suppress(OSError):
+            for path in (self.root / ALIASES).glob("*.json"):
+                target = self._alias_target(path.stem)
+                if target is not None:
+                    found[path.stem] = target
+        return found
+
+    def dangling_aliases(self) -> list[Path]:
+        """Alias files naming an environment that is not there any more (removed by hand)."""
+        return sorted(
+            self.root / ALIASES / f"{key}.json"
+            for key, target in self.aliases().items()
+            if not (self.root / target / MARKER).is_file()
+        )
+
+    def _existing(
+        self, key: str, requirements: tuple[str, ...], fixes: tuple[RequirementFix, ...]
+    ) -> Environment | None:
+        folder = self.folder_of(key)
+        if folder is None:
             return None
-        return Environment(_venv_python(final), requirements, key, True, 0.0, normalized.fixes)
+        python = _venv_python(self.root / folder)
+        alias_of = "" if folder == key else folder
+        return Environment(python, requirements, key, True, 0.0, fixes, alias_of=alias_of)
+
+    def _alias_target(self, key: str) -> str | None:
+        try:
+            target = json.loads((self.root / ALIASES / f"{key}.json").read_text())["environment"]
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+        return target if isinstance(target, str) and target.isalnum() else None
 
     def key_for(self, requirements: Sequence[str], index_urls: Sequence[str] = ()) -> str:
         """The content address of an environment: interpreter, requirements, index URLs."""
@@ -149,7 +223,10 @@ class EnvironmentCache:
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
-    def _build(self, final: Path, requirements: tuple[str, ...], indexes: IndexConfig) -> None:
+    def _build(self, key: str, requirements: tuple[str, ...], indexes: IndexConfig) -> str:
+        """Build `key`'s environment (its lock held); the key of the folder that holds it:
+        `key`, or the environment with exactly the same installs (then `key` is its alias)."""
+        final = self.root / key
         building = self.root / ".building"
         building.mkdir(parents=True, exist_ok=True)
         for stale in building.glob(f"{final.name}-*"):
@@ -169,13 +246,60 @@ class EnvironmentCache:
             install = [uv, "pip", "install", "--python", str(_venv_python(venv))]
             install += [*indexes.uv_args(), *self._offline_args(), *requirements]
             self._run_uv(install, requirements, indexes)
-            marker = {"python": self.python, "requirements": list(requirements)}
+            installed = _fingerprint(venv)
+            marker = {
+                "python": self.python,
+                "requirements": list(requirements),
+                "fingerprint": installed,
+            }
             (venv / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
-            if final.exists():  # a folder without marker: not ours to trust, rebuild it
-                shutil.rmtree(final)
-            os.replace(venv, final)
+            # One publisher at a time: two identical sets built at once give one environment.
+            with self._lock(_PUBLISH):
+                twin = self._twin(installed, key) if installed else None
+                if twin is not None:
+                    self._write_alias(key, twin, requirements)
+                    return twin  # the copy just built is removed below
+                if final.exists():  # a folder without marker: not ours to trust, rebuild it
+                    shutil.rmtree(final)
+                os.replace(venv, final)
+                (self.root / ALIASES / f"{key}.json").unlink(missing_ok=True)  # a dangling one
+            return key
         finally:
             shutil.rmtree(temporary, ignore_errors=True)
+
+    def _twin(self, installed: str, key: str) -> str | None:
+        """The key of a complete environment whose fingerprint is `installed`, if any."""
+        try:
+            folders = sorted(p for p in self.root.iterdir() if not p.name.startswith("."))
+        except OSError:
+            return None
+        for folder in folders:
+            if folder.name == key or not folder.name.isalnum():
+                continue
+            try:
+                marker = json.loads((folder / MARKER).read_text())
+                built = (folder / MARKER).stat().st_mtime_ns
+            except (OSError, ValueError):
+                continue  # not a complete environment
+            other = marker.get("fingerprint") if isinstance(marker, dict) else None
+            if other is None:  # built before markers held one: computed once per process
+                if (folder.name, built) not in self._legacy:
+                    self._legacy[folder.name, built] = _fingerprint(folder)
+                other = self._legacy[folder.name, built]
+            if other == installed:
+                return folder.name
+        return None
+
+    def _write_alias(self, key: str, target: str, requirements: tuple[str, ...]) -> None:
+        """Record `key` as an alias of `target`, atomically (written aside, then renamed)."""
+        aliases = self.root / ALIASES
+        aliases.mkdir(parents=True, exist_ok=True)
+        # Aside in .building, named for its key: a killed write is a stale build (removed).
+        handle, temporary = tempfile.mkstemp(prefix=f"{key}-", dir=self.root / ".building")
+        with os.fdopen(handle, "w") as out:
+            json.dump({"environment": target, "requirements": list(requirements)}, out)
+            out.write("\n")
+        os.replace(temporary, aliases / f"{key}.json")
 
     def _run_uv(self, argv: list[str], requirements: tuple[str, ...], indexes: IndexConfig) -> None:
         env = {**os.environ, **indexes.uv_env(), "NO_COLOR": "1", "UV_NO_PROGRESS": "1"}
@@ -227,7 +351,8 @@ class EnvironmentCache:
         return self._python_version
 
     def stale_builds(self) -> list[Path]:
-        """Half-built environments whose build is not running (a killed `pinnace`)."""
+        """Half-built environments (and alias files half written) whose build is not running
+        (a killed `pinnace`)."""
         import fcntl
 
         stale = []
@@ -250,7 +375,10 @@ class EnvironmentCache:
         """Remove what `stale_builds` finds (at start-up: killed builds leave nothing)."""
         found = self.stale_builds()
         for folder in found:
-            shutil.rmtree(folder, ignore_errors=True)
+            if folder.is_dir() and not folder.is_symlink():
+                shutil.rmtree(folder, ignore_errors=True)
+            else:  # an alias file whose write was killed
+                folder.unlink(missing_ok=True)
         return len(found)
 
     @contextmanager
@@ -271,6 +399,14 @@ def _die_with_parent() -> list[str]:
     """An argv prefix making uv die with the thread that started it (a killed `pinnace`
     leaves no build running), when util-linux's setpriv is there."""
     return ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
+
+
+def _fingerprint(venv: Path) -> str | None:
+    """The environment's fingerprint; None when unreadable (never aliased then)."""
+    try:
+        return fingerprint(venv)
+    except OSError:
+        return None
 
 
 def _venv_python(venv: Path) -> Path:
@@ -352,4 +488,4 @@ def condense(output: str) -> str:
     return "\n".join("  " + line for line in kept)
 
 
-__all__ = ["MARKER", "Environment", "EnvironmentCache", "condense"]
+__all__ = ["ALIASES", "MARKER", "Environment", "EnvironmentCache", "condense"]

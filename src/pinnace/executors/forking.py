@@ -62,7 +62,8 @@ class TaskProgram:
     #: an environment Pinnace built (bytecode writing is turned back on in it)
     managed: bool
     python: str
-    #: the environment's identity: interpreter, package set, and when it was built
+    #: the environment's identity: interpreter, its folder, and when it was built (requirement
+    #: sets that install exactly the same distributions share one: see pinnace.envs.cache)
     environment: str
     packages: tuple[str, ...]
 
@@ -106,7 +107,7 @@ def task_program(program: LightweightProgram, env: Environment, use_current: boo
         modules=_modules_of(program.program_text),
         managed=managed,
         python=str(env.python),
-        environment=json.dumps([str(env.python), env.key, list(env.requirements), built]),
+        environment=json.dumps([str(env.python), env.folder_key, built]),
         packages=tuple(n for n in map(requirement_name, env.requirements) if n),
     )
 
@@ -130,6 +131,8 @@ class TaskForking:
         self.sandboxed = sandboxed
         #: an upcoming task's container, variables and resources -> its server
         self._hinted: dict[tuple[Any, ...], ServerSpec] = {}
+        #: environment -> the packages its tasks declared (aliased sets declare different ones)
+        self._packages: dict[str, dict[str, None]] = {}
 
     def prestart(self, upcoming: Sequence[UpcomingTask]) -> list[str]:
         """Start the fork servers of tasks expected soon; return the hints dealt with.
@@ -180,7 +183,7 @@ class TaskForking:
         shape = task_program(program, env, self._use_current)
         environ, _ = self._task_env(task.resources.cpu_limit, task.env, [], shape.managed)
         self.pool.learn(shape.environment, _as_lists(shape.modules))
-        spec = _server_spec(shape, environ)
+        spec = self._server_spec(shape, environ)
         if memo is not None and len(self._hinted) < _MAX_HINTED:
             self._hinted[memo] = spec
         self.pool.acquire(spec, wait=False)
@@ -207,7 +210,7 @@ class TaskForking:
         if reason is None:
             assert shape is not None and self.pool is not None
             self.pool.learn(shape.environment, _as_lists(shape.modules))
-            spec = _server_spec(shape, env)
+            spec = self._server_spec(shape, env)
             server = self.pool.acquire(spec)
             if server is None:
                 reason = self.pool.unsafe_reason(spec.key) or "no fork server"
@@ -261,8 +264,20 @@ class TaskForking:
             self.pool.close()
 
 
-def _server_spec(shape: TaskProgram, env: Mapping[str, str]) -> ServerSpec:
-    """The server a task with variables `env` forks from (its attempt's own ones aside)."""
+    def _server_spec(self, shape: TaskProgram, env: Mapping[str, str]) -> ServerSpec:
+        """The server a task with variables `env` forks from (its attempt's own ones aside).
+
+        Its packages are those every task of the environment declared so far: requirement
+        sets that are aliases of one environment share its server.
+        """
+        packages = self._packages.setdefault(shape.environment, {})
+        packages.update(dict.fromkeys(shape.packages))
+        return _server_spec(shape, env, tuple(packages))
+
+
+def _server_spec(
+    shape: TaskProgram, env: Mapping[str, str], packages: tuple[str, ...]
+) -> ServerSpec:
     # The attempt's marker, PWD and its own HOME and TMPDIR go to the child, not the key.
     shared = {k: v for k, v in env.items() if k not in _PER_ATTEMPT and k not in PER_TASK_VARIABLES}
     key = hashlib.sha256(
@@ -273,7 +288,7 @@ def _server_spec(shape: TaskProgram, env: Mapping[str, str]) -> ServerSpec:
         environment=shape.environment,
         python=shape.python,
         env=shared,
-        packages=shape.packages,
+        packages=packages,
         runtime=shape.kind == KFP_V2,
     )
 

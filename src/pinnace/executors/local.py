@@ -325,6 +325,7 @@ class LocalExecutor:
             "python": python,
             "requirements": list(env.requirements),
             "key": env.key,
+            **({"alias_of": env.alias_of} if env.alias_of else {}),
             "reused": env.reused,
             "image": launch.image,
         }
@@ -339,7 +340,8 @@ class LocalExecutor:
             _write(log, f"pinnace: warning: {fix}\n")
         state = "reused" if env.reused else f"built in {env.build_seconds:.1f}s"
         listed = ", ".join(env.requirements) or "no packages"
-        _write(log, f"pinnace: environment {env.key} ({listed}) {state}\n")
+        shared = f", the same installs as {env.alias_of}" if env.alias_of else ""
+        _write(log, f"pinnace: environment {env.key} ({listed}) {state}{shared}\n")
         return env
 
     def _host_command(self, launch: StagedLaunch, log: IO[bytes]) -> list[str]:

@@ -1,0 +1,99 @@
+"""Which executions fork, from which server: requirement sets that are one environment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pinnace import compiler, dsl
+from pinnace.engine.driver import RunDriver
+from pinnace.envs.cache import EnvironmentCache
+from pinnace.executors.local import LocalExecutor
+from pinnace.executors.runtime_copy import materialize_runtime
+from pinnace.stores import open_artifact_store, open_metadata_store
+
+
+# python-dateutil depends on six: both sets install exactly the same distributions.
+@dsl.component(packages_to_install=["python-dateutil==2.9.0.post0"])
+def dateutil_only(x: int) -> int:
+    import importlib.metadata
+    import json
+    import sys
+
+    dists = sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions())
+    print(json.dumps({"python": sys.executable, "prefix": sys.prefix, "dists": dists}))
+    return x + 1
+
+
+@dsl.component(packages_to_install=["python-dateutil==2.9.0.post0", "six==1.17.0"])
+def dateutil_and_six(x: int) -> int:
+    import importlib.metadata
+    import json
+    import sys
+
+    dists = sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions())
+    print(json.dumps({"python": sys.executable, "prefix": sys.prefix, "dists": dists}))
+    return x + 1
+
+
+@dsl.pipeline(name="aliased-sets")
+def aliased(x: int = 1):
+    dateutil_and_six(x=dateutil_only(x=x).output)
+
+
+def run_aliased(tmp_path: Path, home: Path, fork_servers: bool) -> dict[str, Any]:
+    path = tmp_path / "aliased.yaml"
+    compiler.Compiler().compile(aliased, str(path))
+    executor = LocalExecutor(
+        env_cache=EnvironmentCache(home / "envs"),
+        runtime_path=materialize_runtime(home),
+        parallelism=2,
+        use_current_python=False,
+        fork_servers=fork_servers,
+        artifacts=open_artifact_store(str(home / "artifacts")),
+        work_dir=home / "work",
+    )
+    driver = RunDriver(
+        metadata=open_metadata_store("memory://"),
+        artifacts=open_artifact_store(str(home / "artifacts")),
+        executor=executor,
+        work_dir=home / "work",
+        logs_dir=home / "logs",
+    )
+    try:
+        run = driver.create_run(yaml.safe_load(path.read_text()), cache=False)
+        final = driver.drive(run.run_id)
+        tasks = {t.task_name: t for t in driver.metadata.list_tasks(run.run_id)}
+        executions = {
+            e.task_name: e.environment for e in driver.metadata.list_executions(run.run_id)
+        }
+    finally:
+        executor.close()
+    reports = {}
+    for name, task in tasks.items():
+        lines = Path(task.log_path).read_text().splitlines()
+        reports[name] = json.loads(next(line for line in lines if line.startswith("{")))
+    return {"state": final.state.value, "reports": reports, "environments": executions}
+
+
+@pytest.mark.index
+def test_aliased_sets_run_in_one_interpreter_fresh_and_forked(tmp_path):
+    home = tmp_path / "home"
+    fresh = run_aliased(tmp_path, home, fork_servers=False)  # builds both: the second aliases
+    forked = run_aliased(tmp_path, home, fork_servers=True)
+    assert fresh["state"] == forked["state"] == "SUCCEEDED"
+    # The same interpreter and exactly the same installs for both sets, fresh or forked.
+    assert fresh["reports"] == forked["reports"]
+    one, two = fresh["reports"]["dateutil-only"], fresh["reports"]["dateutil-and-six"]
+    assert one == two and one["python"].startswith(str(home / "envs"))
+    assert one["dists"] == ["python-dateutil==2.9.0.post0", "six==1.17.0"]
+    first, second = (fresh["environments"][n] for n in ("dateutil-only", "dateutil-and-six"))
+    assert second["alias_of"] == Path(first["python"]).parents[1].name != second["key"]
+    assert "alias_of" not in first
+    # ... and one fork server for both.
+    servers = {e["forked"]["server_pid"] for e in forked["environments"].values()}
+    assert len(servers) == 1, forked["environments"]
