@@ -21,12 +21,23 @@ if TYPE_CHECKING:
 
 @dataclass
 class Backend:
-    """The stores of one Pinnace home, opened once and shared by the CLI, API and server."""
+    """The stores of one Pinnace home, opened once and shared by the CLI, API and server.
+
+    The metadata store opens when `open_backend` returns, or with `lazy=True` on first use
+    of `metadata` (runs orphaned by a dead process are settled then).
+    """
 
     settings: Settings
-    metadata: MetadataStore
     artifacts: ArtifactStore
+    _metadata: MetadataStore | None = None
+    _settle: bool = True
     _leases: dict[str, LeaseKeeper] = field(default_factory=dict)
+
+    @property
+    def metadata(self) -> MetadataStore:
+        if self._metadata is None:
+            self._metadata = _open_metadata(self.settings, settle=self._settle)
+        return self._metadata
 
     def leases(self, kind: str) -> LeaseKeeper:
         """This process's leases of `kind` ("cli" or "server"), renewed by one heartbeat."""
@@ -118,7 +129,8 @@ class Backend:
     def close(self) -> None:
         for keeper in self._leases.values():
             keeper.close()
-        self.metadata.close()
+        if self._metadata is not None:
+            self._metadata.close()
 
 
 def _sqlite_path(database_url: str) -> str | None:
@@ -145,12 +157,13 @@ def private_folder(path: Path) -> None:
         path.chmod(0o700)
 
 
-def open_backend(settings: Settings, *, settle: bool = True) -> Backend:
-    """Open the stores of `settings.home`; runs orphaned by a dead process are settled."""
-    from .engine.settle import settle_orphaned_runs
-    from .errors import StoreError
-    from .executors.supervision import kill_leftover
-    from .stores import open_artifact_store, open_metadata_store
+def open_backend(settings: Settings, *, settle: bool = True, lazy: bool = False) -> Backend:
+    """Open the stores of `settings.home`; runs orphaned by a dead process are settled.
+
+    `lazy` leaves the metadata store (the database, and SQLAlchemy's import) to its first use:
+    `pinnace.run` starts the first tasks' fork servers before that.
+    """
+    from .stores import open_artifact_store
 
     if settings.home.exists() and not settings.home.is_dir():
         from .errors import UserInputError
@@ -160,11 +173,23 @@ def open_backend(settings: Settings, *, settle: bool = True) -> Backend:
             hint="point PINNACE_HOME (or --home) at a folder, or remove that file",
         )
     private_folder(settings.home)
-    metadata = open_metadata_store(settings.database_url)
     from ._files import OutputLimits
 
     limits = OutputLimits(settings.max_output_files, settings.max_output_bytes)
     artifacts = open_artifact_store(settings.artifact_root, limits)
+    backend = Backend(settings=settings, artifacts=artifacts, _settle=settle)
+    if not lazy:
+        backend.metadata  # noqa: B018 (opens it)
+    return backend
+
+
+def _open_metadata(settings: Settings, *, settle: bool) -> MetadataStore:
+    from .engine.settle import settle_orphaned_runs
+    from .errors import StoreError
+    from .executors.supervision import kill_leftover
+    from .stores import open_metadata_store
+
+    metadata = open_metadata_store(settings.database_url)
     if settle:
         try:
             settled = settle_orphaned_runs(metadata, kill_leftover=kill_leftover)
@@ -176,4 +201,4 @@ def open_backend(settings: Settings, *, settle: bool = True) -> Backend:
             # A full disk or a read-only database: reading what is recorded still works,
             # the runs are settled by a later command.
             logging.getLogger("pinnace.backend").warning("cannot settle orphaned runs: %s", exc)
-    return Backend(settings=settings, metadata=metadata, artifacts=artifacts)
+    return metadata
