@@ -269,7 +269,7 @@ def memory_lines(server: dict[str, Any]) -> list[str]:
     """The fork servers a running server kept after the book runs, with their memory."""
     lines = ["fork servers kept by the server after its book runs (MB):"]
     for fork in server["fork_servers"]:
-        packages = ", ".join(json.loads(fork["environment"])[2]) or "no packages"
+        packages = ", ".join(fork.get("packages", ())) or "no packages"
         lines.append(
             f"  [{packages}]: RSS {fork['rss'] / 1e6:.0f}, PSS {fork['pss'] / 1e6:.0f}, "
             f"{fork['modules']} modules imported in {fork['imports_seconds']:.2f} s"

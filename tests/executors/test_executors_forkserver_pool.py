@@ -89,4 +89,63 @@ def test_memory_of_each_server_is_reported(tmp_path):
         pool.close()
 
 
+def slow_imports(tmp_path: Path, runtime: Path, names: str) -> tuple[dict[str, ServerSpec], Path]:
+    """A server spec per name whose environment imports a module that logs its start and end
+    of import (half a second apart) to the returned log."""
+    log, modules = tmp_path / "imports.log", tmp_path / "modules"
+    modules.mkdir()
+    specs = {}
+    for name in names:
+        (modules / f"slow_{name}.py").write_text(
+            "import time\n"
+            f"open({str(log)!r}, 'a').write('start {name}\\n')\n"
+            "time.sleep(0.5)\n"
+            f"open({str(log)!r}, 'a').write('end {name}\\n')\n"
+        )
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": f"{runtime}:{modules}"}
+        specs[name] = ServerSpec(key=name, environment=name, python=sys.executable, env=env)
+    return specs, log
+
+
+def test_servers_asked_for_ahead_start_in_order_at_most_max_importing_at_once(tmp_path):
+    runtime = materialize_runtime(tmp_path)
+    specs, log = slow_imports(tmp_path, runtime, "abc")
+    pool = ForkServerPool(scratch=tmp_path / "scratch", max_importing=1)
+    try:
+        for name, one in specs.items():
+            pool.learn(one.environment, [(f"slow_{name}", [])])
+            assert pool.acquire(one, wait=False) is None  # started (or queued) in the background
+        assert wait_until(lambda: len(pool.stats()) == 3, timeout=30)
+    finally:
+        pool.close()
+    assert log.read_text().split("\n")[:-1] == [
+        "start a",
+        "end a",
+        "start b",
+        "end b",
+        "start c",
+        "end c",
+    ]
+
+
+def test_a_queued_server_a_task_waits_for_jumps_the_queue(tmp_path):
+    runtime = materialize_runtime(tmp_path)
+    specs, log = slow_imports(tmp_path, runtime, "abc")
+    pool = ForkServerPool(scratch=tmp_path / "scratch", max_importing=1)
+    try:
+        for name, one in specs.items():
+            pool.learn(one.environment, [(f"slow_{name}", [])])
+            pool.acquire(one, wait=False)
+        urgent = pool.acquire(specs["c"])  # a task needs c now: it starts beside a, before b
+        assert urgent is not None and urgent.report.get("modules")
+        events = log.read_text().split("\n")
+        # c did not wait for a (max_importing 1), and b still waits for its turn.
+        assert "start a" in events and "end c" in events and "start b" not in events
+        assert wait_until(lambda: len(pool.stats()) == 3, timeout=30)
+    finally:
+        pool.close()
+    events = log.read_text().split("\n")
+    assert events.index("start b") > min(events.index("end a"), events.index("end c"))
+
+
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork servers need os.fork")

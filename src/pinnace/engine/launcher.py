@@ -26,6 +26,9 @@ from .platform import PVC_STUBS, kubernetes_config, local_pod_settings, node_sel
 from .retry import backoff_seconds, max_attempts
 from .settler import Settler, now
 
+#: upcoming tasks told to the executor per step beyond the running ones (their servers queue)
+_AHEAD = 16
+
 
 class TaskLauncher:
     """Starts container tasks on the executor (or reuses a cached execution), runs
@@ -251,15 +254,24 @@ class TaskLauncher:
     def prestart(self, run: RunRecord, progress: Progress) -> None:
         """Tell the executor which container tasks start next, so it can get them ready.
 
-        Those are the pending tasks whose upstream tasks are all running, done or upcoming
-        themselves (in plan order: a chain warms a few steps ahead, so that the imports of
-        several tasks use idle cores), at most `capacity` new ones per step. The executor
-        bounds how many it keeps ready. Executors that are not Prestarters are left alone.
+        Those are, in the order they will need it: the tasks just started (not told yet),
+        then the pending tasks whose upstream tasks are all running, done or upcoming
+        themselves (in plan order: a chain warms steps ahead, so that the imports of later
+        tasks use idle cores while earlier ones run), at most `_AHEAD` (or `capacity`) new
+        ones per step. The executor starts what they need in that order and bounds how much
+        runs at once. Executors that are not Prestarters are left alone.
         """
         if not isinstance(self.executor, Prestarter) or not progress.pending:
             return
         upcoming = []
         soon = set(progress.prestarted)
+        for attempt in progress.running.values():
+            if attempt.path not in soon:
+                soon.add(attempt.path)
+                upcoming.append(
+                    upcoming_task(run_id=run.run_id, task=attempt.task, path=attempt.path)
+                )
+        ahead = len(upcoming) + max(_AHEAD, self.executor.capacity)
         for path in progress.pending:
             if path in soon:
                 continue  # told already (or upcoming): nothing to work out
@@ -277,7 +289,7 @@ class TaskLauncher:
                 soon.add(path)
                 if path not in progress.prestarted:
                     upcoming.append(upcoming_task(run_id=run.run_id, task=node.task, path=path))
-                if len(upcoming) >= self.executor.capacity:
+                if len(upcoming) >= ahead:
                     break
         if upcoming:
             accepted = set(self.executor.prestart(upcoming))

@@ -5,6 +5,13 @@ have paid them in a fresh process anyway. The pool also learns what an environme
 import beyond their `import` statements (a model unpickled by joblib imports the estimator's
 modules) and has the environment's servers import those too; with a `memory` folder this
 knowledge outlives the process (a CLI run teaches the next one).
+
+Servers start in the order tasks need them. A server a task waits for now starts at once; the
+servers of upcoming tasks (started ahead, `wait=False`) queue in the order they were asked
+for (the engine announces tasks in the order they will run) and start while fewer servers
+than `max_importing` (the cores this process may use) are importing: importing is nearly all
+CPU, so more at once would only slow the urgent ones down. A queued server a task comes to
+wait for jumps the queue.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ class _Slot:
     ready: threading.Event = field(default_factory=threading.Event)
     server: ForkServer | None = None
     failure: str | None = None
+    #: waiting for its turn to start (a server for a later task, asked for ahead)
+    queued: bool = False
 
 
 class ForkServerPool:
@@ -54,10 +63,17 @@ class ForkServerPool:
         idle_seconds: float | None = None,
         scratch: Path | None = None,
         memory: Path | None = None,
+        max_importing: int | None = None,
     ) -> None:
         """`scratch`: a folder for the servers' working folders and import output (temporary);
-        `memory`: where what each environment's tasks imported is kept between processes."""
+        `memory`: where what each environment's tasks imported is kept between processes;
+        `max_importing`: servers started ahead that may import at once (default: the cores)."""
         self.max_servers = max(1, max_servers)
+        self.max_importing = max(1, max_importing or len(os.sched_getaffinity(0)))
+        #: servers asked for ahead, waiting for their turn to start, in the order asked
+        self._queue: list[tuple[ServerSpec, _Slot]] = []
+        #: servers starting (importing) now
+        self._importing = 0
         self.max_memory = max_memory if max_memory is not None else _default_memory_budget()
         self.idle_seconds = idle_seconds
         self._slots: dict[str, _Slot] = {}
@@ -181,23 +197,26 @@ class ForkServerPool:
             ):
                 self._forget(spec.key, slot)
                 slot = None
-            starting = slot is None
-            if starting:
+            starting = False
+            if slot is None:
                 slot = self._slots[spec.key] = _Slot()
-        assert slot is not None
+                if wait:
+                    starting = True
+                    self._importing += 1
+                else:
+                    slot.queued = True
+                    self._queue.append((spec, slot))
+            elif wait and slot.queued:  # a task needs it now: it jumps the queue
+                self._queue = [(q, s) for q, s in self._queue if s is not slot]
+                slot.queued = False
+                starting = True
+                self._importing += 1
         if starting:
-            if wait:
-                self._start(spec, slot)
-            else:
-                threading.Thread(
-                    target=self._start,
-                    args=(spec, slot),
-                    name="pinnace-forkserver-start",
-                    daemon=True,
-                ).start()
+            self._start(spec, slot)
+        elif not wait:
+            self._admit()
+            if not slot.ready.is_set():
                 return None
-        elif not wait and not slot.ready.is_set():
-            return None
         slot.ready.wait()
         server = slot.server
         if server is None or not server.alive:
@@ -248,6 +267,7 @@ class ForkServerPool:
                 "pid": s.pid,
                 "environment": s.spec.environment,
                 "python": s.spec.python,
+                "packages": sorted(s.spec.packages),
                 "in_flight": s.in_flight,
                 **s.memory(),
                 "imports_seconds": s.report.get("seconds"),
@@ -261,6 +281,9 @@ class ForkServerPool:
         self._closed.set()
         with self._lock:
             slots, self._slots = list(self._slots.values()), {}
+            queued, self._queue = self._queue, []
+        for _, slot in queued:  # never started: nobody may wait for them
+            slot.ready.set()
         for slot in slots:
             # One still importing is closed by its starting thread when ready (not waited
             # for: a CLI run must not end later because a server it never used was starting).
@@ -273,7 +296,29 @@ class ForkServerPool:
 
     # -- internals ----------------------------------------------------------------------------
 
+    def _admit(self) -> None:
+        """Start queued servers, first asked first, while fewer than `max_importing` import."""
+        while True:
+            with self._lock:
+                if not self._queue or self._importing >= self.max_importing:
+                    return
+                spec, slot = self._queue.pop(0)
+                slot.queued = False
+                self._importing += 1
+            threading.Thread(
+                target=self._start, args=(spec, slot), name="pinnace-forkserver-start", daemon=True
+            ).start()
+
     def _start(self, spec: ServerSpec, slot: _Slot) -> None:
+        """Start `spec`'s server (counted in `_importing` by the caller), then admit others."""
+        try:
+            self._started(spec, slot)
+        finally:
+            with self._lock:
+                self._importing -= 1
+            self._admit()
+
+    def _started(self, spec: ServerSpec, slot: _Slot) -> None:
         try:
             self._make_room(spec.key)
             modules = self.learn(spec.environment, ())
@@ -336,7 +381,7 @@ class ForkServerPool:
                     for k, s in self._slots.items()
                     if s.server is not None and s.server.alive
                 ]
-                count = len(self._slots)
+                count = sum(not s.queued for s in self._slots.values())
             memory = sum(server.memory()["rss"] for _, server in running)
             if count <= self.max_servers and memory <= self.max_memory:
                 return
