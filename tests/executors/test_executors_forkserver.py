@@ -486,6 +486,27 @@ def test_what_tasks_import_is_learned_and_imported_by_the_next_servers(tmp_path)
 
 
 @dsl.component
+def indirect_after_removal() -> bool:
+    import importlib
+    import sys
+
+    sys.modules.pop("json", None)  # a module of the server's dropped: the table is compared whole
+    importlib.import_module("email.mime.text")
+    return "json" in sys.modules
+
+
+def test_what_a_task_imports_is_learned_when_it_removed_modules_too(tmp_path):
+    @dsl.pipeline(name="forked-learning-removal")
+    def pipeline():
+        indirect_after_removal()
+
+    outcome = run_once(tmp_path, compile_spec(tmp_path, pipeline), True)
+    assert outcome["state"] == "SUCCEEDED" and outcome["forked"] == 1
+    (memory,) = (tmp_path / "forkservers" / "learned").glob("*.json")
+    assert "email.mime.text" in json.loads(memory.read_text())["modules"]
+
+
+@dsl.component
 def threads_later() -> int:
     import importlib
 

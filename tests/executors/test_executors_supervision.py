@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pinnace.executors import _cgroups, _proctree
+from pinnace.executors._janitor import Janitor
 from pinnace.executors._supervision import (
     SUBREAPER,
     CoreAllocator,
@@ -124,6 +125,41 @@ def test_a_cpu_limit_caps_cores_and_spreads_attempts(supervisor):
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.parametrize("mode", [m for m in MODES if m != SUBREAPER])
+def test_with_a_janitor_the_tree_dies_at_close_and_the_group_goes_after(mode, tmp_path):
+    janitor = Janitor()
+    sup = Supervisor(mode, janitor=janitor)
+    try:
+        attempt = sup.contain("janitor")
+        process = start(attempt, [sys.executable, "-c", DETACHING, str(tmp_path / "pid"), "0"])
+        grandchild = int(wait_for(tmp_path / "pid"))
+        ticks = _proctree.start_ticks(grandchild)
+        assert process.wait(timeout=20) == 0
+        groups = [Path(g) for g in attempt.identity()["groups"]]
+        attempt.close()
+        assert not _proctree.is_running(grandchild, ticks)  # killed before close returned
+        janitor.flush()
+        assert groups and not any(g.exists() for g in groups)
+    finally:
+        sup.close()
+        janitor.close()
+
+
+@pytest.mark.parametrize("mode", [m for m in MODES if m != SUBREAPER])
+def test_only_a_cpu_limited_attempt_has_a_cpu_group(mode):
+    sup = Supervisor(mode)
+    try:
+        plain = sup.contain("plain")
+        limited = sup.contain("limited", Limits(cpu_limit=1))
+        assert len(plain.child_spec()["procs"]) == 1  # the tree's group alone
+        expected = 2 if "cpu" in sup.layout.own else 1  # v1 with a cpu hierarchy: both
+        assert len(limited.child_spec()["procs"]) == expected
+        plain.close()
+        limited.close()
+    finally:
+        sup.close()
 
 
 def test_the_core_allocator_prefers_idle_cores():

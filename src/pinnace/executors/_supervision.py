@@ -41,6 +41,7 @@ from typing import Any
 
 from . import _cgroups, _proctree
 from ._cgroups import CgroupLayout
+from ._janitor import Janitor
 
 #: the variable every process of an attempt carries: `PINNACE_ATTEMPT=<execution id>`
 MARKER = "PINNACE_ATTEMPT"
@@ -88,8 +89,11 @@ class Supervisor:
     "cgroup1", "cgroup2" or "subreaper" asks for one (falling back to the subreaper).
     """
 
-    def __init__(self, mode: str | None = None) -> None:
+    def __init__(self, mode: str | None = None, janitor: Janitor | None = None) -> None:
+        """`janitor` removes ended attempts' emptied groups off the caller's path (their
+        processes are killed before `Containment.close` returns either way)."""
         self.layout = None if mode == SUBREAPER else _cgroups.detect(mode)
+        self.janitor = janitor
         self.mode = self.layout.version if self.layout else SUBREAPER
         self.owner = f"{os.getpid()}-{_proctree.start_ticks(os.getpid())}"
         self.cores = CoreAllocator()
@@ -110,10 +114,16 @@ class Supervisor:
         self._watchdog_lock = threading.Lock()
 
     def contain(self, attempt_id: str, limits: Limits = Limits()) -> Containment:
+        """The attempt's containment: its group in the tree's hierarchy (cgroup v1: memory;
+        v2: the only one), and with a CPU limit, in the cpu hierarchy too (v1). An attempt
+        without a CPU limit has no group of its own there: it would hold no quota, and each
+        group a child joins is one more wait on the kernel's cgroup lock."""
         self.tell_watchdog(f"+{attempt_id}")
         folders: dict[str, Path] = {}
         if self.layout is not None:
             for key, group in self._groups.items():
+                if key == "cpu" and not limits.cpu_limit:
+                    continue
                 folder = group / attempt_id
                 with contextlib.suppress(FileExistsError):
                     folder.mkdir()
@@ -149,6 +159,8 @@ class Supervisor:
 
     def close(self) -> None:
         """Kill whatever is still contained and remove this supervisor's groups."""
+        if self.janitor is not None:
+            self.janitor.flush()  # the ended attempts' groups go first
         with self._watchdog_lock:
             watchdog, self._watchdog = self._watchdog, None
         if watchdog is not None:
@@ -332,10 +344,14 @@ class Containment:
             self.peak_bytes = max(self.peak_bytes, self._group_peak())
             self._check_oom()
         self.kill()
-        for folder in self._folders.values():
-            _cgroups.remove(folder)
         self._supervisor.cores.give_back(self._cores)
         self._supervisor.tell_watchdog(f"-{self.attempt_id}")
+        folders = list(self._folders.values())
+        janitor = self._supervisor.janitor
+        if janitor is not None and folders:
+            janitor.defer(lambda: _remove_all(folders))  # emptied above: only the rmdir left
+        else:
+            _remove_all(folders)
 
     def _tree_folder(self) -> Path:
         assert self._layout is not None
@@ -394,6 +410,11 @@ def kill_leftover(identity: Mapping[str, Any]) -> int:
     for group in groups:
         _cgroups.remove(group)
     return len(doomed)
+
+
+def _remove_all(folders: list[Path]) -> None:
+    for folder in folders:
+        _cgroups.remove(folder)
 
 
 def become_subreaper() -> bool:

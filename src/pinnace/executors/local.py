@@ -33,6 +33,7 @@ from ..envs.cache import Environment, EnvironmentCache
 from ..envs.commands import LightweightProgram, recognize_command
 from ..errors import ExecutorError, PinnaceError
 from ..stores.base import ArtifactStore
+from ._janitor import Janitor
 from ._sandbox import (
     Sandbox,
     allowed_variables,
@@ -62,7 +63,7 @@ from .forkserver import ForkedChild
 from .forkserver_pool import ForkServerPool
 from .limits import GpuPool, discover_gpus, human_bytes, thread_settings
 from .runtime_copy import RUNTIME_PACKAGE
-from .staging import run_attempt
+from .staging import discard_later, run_attempt
 
 _KILL_GRACE_SECONDS = 5.0
 _LOG = logging.getLogger("pinnace.executors.local")
@@ -130,7 +131,9 @@ class LocalExecutor:
         self._parallelism = max(1, parallelism)
         self._use_current = use_current_python
         self._pool = ThreadPoolExecutor(self._parallelism, thread_name_prefix="pinnace-task")
-        self._supervisor = Supervisor(supervision)
+        #: removes ended attempts' folders and groups after their results are reported
+        self._janitor = Janitor()
+        self._supervisor = Supervisor(supervision, janitor=self._janitor)
         self._on_process = on_process
         self._processes: dict[str, Containment] = {}
         #: executions submitted and not finished; cancel marks only those (then forgets them)
@@ -167,7 +170,9 @@ class LocalExecutor:
 
         def attempt() -> ExecutionOutcome:
             try:
-                return run_attempt(launch, artifacts, work_dir, launch.log_path, self._execute)
+                return run_attempt(
+                    launch, artifacts, work_dir, launch.log_path, self._execute, self._discard
+                )
             finally:
                 self._forget(launch.execution_id)  # staging may fail before _execute
 
@@ -229,8 +234,13 @@ class LocalExecutor:
         self._pool.shutdown(wait=True)
         self._forking.close()
         self._supervisor.close()
+        self._janitor.close()  # the last folders removed before close returns
 
     # -- one execution --------------------------------------------------------------------
+
+    def _discard(self, folder: Path) -> None:
+        """A succeeded attempt's folder: removed after its result is reported."""
+        discard_later(folder, self._janitor.defer)
 
     def _execute(self, launch: StagedLaunch) -> ExecutionOutcome:
         try:

@@ -39,13 +39,16 @@ def run_attempt(
     work_dir: Path,
     log_path: Path,
     execute: Callable[[StagedLaunch], ExecutionOutcome],
+    discard: Callable[[Path], None] | None = None,
 ) -> ExecutionOutcome:
     """Stage `launch` under `work_dir`, `execute` it, collect its outputs: one attempt.
 
     A failure to stage or to collect fails the attempt (the engine's retry policy decides);
     the attempt's folder is removed when it succeeded and kept for a look when it failed,
     less its partial outputs. On a full disk the folder goes whole (it is what keeps the
-    disk full) and the reason names the output being written.
+    disk full) and the reason names the output being written. `discard` removes a
+    succeeded attempt's folder (default: at once; the local executor moves it aside and
+    removes it in the background, see `discard_later`).
     """
     workdir = work_dir / launch.run_id / launch.task_name / str(launch.attempt)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,8 +66,25 @@ def run_attempt(
         _note(log_path, f"pinnace: cannot collect the outputs: {exc}")
         failed = replace(outcome, error=f"cannot collect the outputs: {exc.message}")
         return _failed(failed, workdir, launch.task_name)
-    shutil.rmtree(workdir, ignore_errors=True)
+    (discard or _remove)(workdir)
     return replace(outcome, outputs=outputs)
+
+
+def _remove(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def discard_later(folder: Path, defer: Callable[[Callable[[], object]], None]) -> None:
+    """Remove `folder` off the caller's path: renamed aside at once (one operation; a later
+    attempt staged at the same path never meets it), deleted by `defer`. Its parent keeps
+    the hidden name until then; a process that dies first leaves it to `pinnace gc`."""
+    trash = folder.with_name(f".{folder.name}.removed-{uuid.uuid4().hex[:8]}")
+    try:
+        folder.rename(trash)
+    except OSError:
+        _remove(folder)
+        return
+    defer(lambda: _remove(trash))
 
 
 def _failed(outcome: ExecutionOutcome, workdir: Path, task: str) -> ExecutionOutcome:
