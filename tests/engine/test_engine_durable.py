@@ -185,3 +185,61 @@ def test_resuming_a_failed_run_reruns_only_the_failed_and_skipped_tasks(tmp_path
     executions = driver.metadata.list_executions(record.run_id)
     assert [e.task_name for e in executions].count("ready") == 1
     assert [e.task_name for e in executions].count("check") == 2
+
+
+class _WatchingExecutor:
+    """The local executor, recording at each submit what another connection to the
+    database sees: what the store holds if the driver is killed right then."""
+
+    def __init__(self, inner, database_url: str) -> None:
+        self._inner = inner
+        self._store = open_metadata_store(database_url)
+        self.seen: list[tuple[str, dict[str, TaskState], TaskState | None]] = []
+
+    def submit(self, launch):
+        tasks = {t.task_name: t.state for t in self._store.list_tasks(launch.run_id)}
+        executions = {e.execution_id: e for e in self._store.list_executions(launch.run_id)}
+        execution = executions.get(launch.execution_id)
+        self.seen.append((launch.task_name, tasks, execution.state if execution else None))
+        return self._inner.submit(launch)
+
+    def close(self) -> None:
+        self._inner.close()
+        self._store.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+
+@dsl.component
+def add_one(x: int) -> int:
+    return x + 1
+
+
+@dsl.pipeline(name="chain-of-three")
+def chain_of_three(x: int = 0):
+    add_one(x=add_one(x=add_one(x=x).output).output)
+
+
+def test_a_task_starts_only_once_its_execution_and_its_upstream_outcome_are_committed(
+    tmp_path,
+):
+    settings = Settings.load(env={}, home=tmp_path / "home")
+    backend = open_backend(settings)
+    executor = _WatchingExecutor(
+        backend.local_executor(parallelism=2, use_current_python=True), settings.database_url
+    )
+    try:
+        driver = backend.driver(executor)
+        run = driver.create_run(compile_pipeline(chain_of_three), cache=False)
+        final = driver.drive(run.run_id)
+    finally:
+        executor.close()
+        backend.close()
+    assert final.state is RunState.SUCCEEDED, final.error
+    names = ["add-one", "add-one-2", "add-one-3"]
+    assert [task for task, _, _ in executor.seen] == names
+    for i, (task, tasks, execution) in enumerate(executor.seen):
+        assert execution is TaskState.RUNNING  # durably started before its process
+        assert tasks[task] is TaskState.RUNNING
+        assert all(tasks[upstream] is TaskState.SUCCEEDED for upstream in names[:i])

@@ -496,3 +496,68 @@ def test_many_threads_write_tasks_to_one_store(store: MetadataStore) -> None:
     tasks = store.list_tasks(run.run_id)
     assert len(tasks) == 80
     assert {t.state for t in tasks} == {TaskState.SUCCEEDED}
+
+
+# batches
+
+
+def test_a_batch_keeps_every_write_and_reads_inside_it_see_them(store: MetadataStore) -> None:
+    run = make_run()
+    store.create_run(run)
+    key = uid("key")
+    with store.batch():
+        store.upsert_task(make_task(run.run_id, "a", TaskState.RUNNING))
+        store.add_execution(
+            ExecutionRecord("e-" + uid("x"), run.run_id, "a", 1, TaskState.RUNNING, T0)
+        )
+        execution = store.list_executions(run.run_id)[0]  # a read sees the writes before it
+        store.update_execution(execution.execution_id, state=TaskState.SUCCEEDED, exit_code=0)
+        store.upsert_task(make_task(run.run_id, "a", TaskState.SUCCEEDED))
+        store.add_artifact(ArtifactRecord(uid("art"), run.run_id, "a", "out", "file:///x", "t", {}))
+        store.put_cache(CacheEntry(key, run.run_id, "a", {"parameters": {"x": 1}}, T0))
+        assert store.get_cache(key) == CacheEntry(
+            key, run.run_id, "a", {"parameters": {"x": 1}}, T0
+        )
+        store.update_run(run.run_id, state=RunState.RUNNING)  # runs after the writes above
+    assert [(t.task_name, t.state) for t in store.list_tasks(run.run_id)] == [
+        ("a", TaskState.SUCCEEDED)
+    ]
+    [execution] = store.list_executions(run.run_id)
+    assert (execution.state, execution.exit_code) == (TaskState.SUCCEEDED, 0)
+    assert [a.output_name for a in store.list_artifacts(run.run_id)] == ["out"]
+    assert store.get_cache(key) is not None
+    assert store.get_run(run.run_id).state is RunState.RUNNING
+
+
+def test_a_batch_copies_what_it_is_given_when_called(store: MetadataStore) -> None:
+    run = make_run()
+    store.create_run(run)
+    task = make_task(run.run_id, "a", TaskState.RUNNING, inputs={"n": 1})
+    environment = {"python": "3.11"}
+    execution = ExecutionRecord("e-" + uid("x"), run.run_id, "a", 1, TaskState.RUNNING, T0)
+    with store.batch():
+        store.upsert_task(task)
+        store.add_execution(execution)
+        store.update_execution(execution.execution_id, environment=environment)
+        task.inputs["n"] = 2  # the caller goes on changing its objects
+        task.state = TaskState.FAILED
+        environment["python"] = "changed"
+    [stored] = store.list_tasks(run.run_id)
+    assert (stored.state, stored.inputs) == (TaskState.RUNNING, {"n": 1})
+    assert store.list_executions(run.run_id)[0].environment == {"python": "3.11"}
+
+
+def test_writes_before_an_exception_in_a_batch_are_kept(store: MetadataStore) -> None:
+    run = make_run()
+    store.create_run(run)
+    with pytest.raises(RuntimeError, match="driver broke"), store.batch():
+        store.upsert_task(make_task(run.run_id, "a", TaskState.RUNNING))
+        raise RuntimeError("driver broke")
+    assert [t.state for t in store.list_tasks(run.run_id)] == [TaskState.RUNNING]
+
+
+def test_a_write_in_a_batch_for_a_missing_run_fails_the_batch(store: MetadataStore) -> None:
+    with pytest.raises(StoreError, match="cannot update"), store.batch():
+        store.update_execution("any", no_such_field=1)  # a caller bug: refused at once
+    with pytest.raises(NotFoundError), store.batch():
+        store.upsert_task(make_task(uid("absent"), "a"))

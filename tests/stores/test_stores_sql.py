@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pinnace.errors import StoreError
+from pinnace.errors import NotFoundError, StoreError
 from pinnace.model.state import RunState, TaskState
 from pinnace.stores._database import current_revision
 from pinnace.stores._tables import HEAD_REVISION, metadata
@@ -206,3 +206,60 @@ def test_foreign_keys_cascade_when_a_run_row_is_deleted(tmp_path: Path) -> None:
         conn.execute(sa.text("DELETE FROM runs WHERE run_id = 'r'"))
     assert store.list_tasks("r") == []
     store.close()
+
+
+def test_a_batch_is_one_transaction_others_see_only_when_it_ends(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    one, two = SqlMetadataStore(url), SqlMetadataStore(url)
+    now = datetime.now(timezone.utc)
+    one.create_run(RunRecord("r", "p", "p", {}, {}, RunState.RUNNING, now))
+    commits: list[object] = []
+    sa.event.listen(one._engine, "commit", commits.append)
+    with one.batch():
+        one.upsert_task(TaskRecord("r", "a", "a", TaskState.RUNNING))
+        one.upsert_task(TaskRecord("r", "a", "a", TaskState.SUCCEEDED))
+        one.upsert_task(TaskRecord("r", "b", "b", TaskState.RUNNING))
+        assert two.list_tasks("r") == []  # another connection: nothing committed yet
+        assert commits == []
+    assert len(commits) == 1
+    assert [(t.task_name, t.state) for t in two.list_tasks("r")] == [
+        ("a", TaskState.SUCCEEDED),
+        ("b", TaskState.RUNNING),
+    ]
+    one.close()
+    two.close()
+
+
+def test_a_batch_commits_all_its_writes_or_none(tmp_path: Path) -> None:
+    store = SqlMetadataStore(sqlite_url(tmp_path))
+    now = datetime.now(timezone.utc)
+    store.create_run(RunRecord("r", "p", "p", {}, {}, RunState.RUNNING, now))
+    with pytest.raises(NotFoundError, match="no_such_run"), store.batch():
+        store.upsert_task(TaskRecord("r", "a", "a", TaskState.RUNNING))
+        store.upsert_task(TaskRecord("no_such_run", "a", "a", TaskState.RUNNING))
+    assert store.list_tasks("r") == []
+    store.close()
+
+
+def test_batches_of_two_threads_are_kept_apart(tmp_path: Path) -> None:
+    import threading
+
+    url = sqlite_url(tmp_path)
+    store, other = SqlMetadataStore(url), SqlMetadataStore(url)
+    now = datetime.now(timezone.utc)
+    store.create_run(RunRecord("r", "p", "p", {}, {}, RunState.RUNNING, now))
+    seen: list[list[str]] = []
+
+    def elsewhere() -> None:  # not in the batch: written at once
+        store.upsert_task(TaskRecord("r", "thread", "thread", TaskState.RUNNING))
+        seen.append([t.task_name for t in other.list_tasks("r")])
+
+    with store.batch():
+        store.upsert_task(TaskRecord("r", "batched", "batched", TaskState.RUNNING))
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        thread.join(timeout=30)
+    assert seen == [["thread"]]
+    assert sorted(t.task_name for t in other.list_tasks("r")) == ["batched", "thread"]
+    store.close()
+    other.close()

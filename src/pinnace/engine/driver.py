@@ -15,13 +15,13 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..errors import RunBusyError
-from ..executors.base import Executor
+from ..executors.base import ExecutionOutcome, Executor
 from ..model.state import RunState, TaskState
 from ..stores.base import ArtifactStore, MetadataStore, RunRecord, TaskRecord
 from .events import EventSink, ignore_events
@@ -110,17 +110,18 @@ class RunDriver:
             pipeline_id=pipeline_id,
             cache_enabled=cache,
         )
-        self.metadata.create_run(run)
-        for task in plan.tasks:
-            self.metadata.upsert_task(
-                TaskRecord(
-                    run_id=run.run_id,
-                    task_name=task.name,
-                    display_name=task.display_name,
-                    state=TaskState.PENDING,
-                    component=task.component_name,
+        with self.metadata.batch():  # one commit for the run and its root tasks
+            self.metadata.create_run(run)
+            for task in plan.tasks:
+                self.metadata.upsert_task(
+                    TaskRecord(
+                        run_id=run.run_id,
+                        task_name=task.name,
+                        display_name=task.display_name,
+                        state=TaskState.PENDING,
+                        component=task.component_name,
+                    )
                 )
-            )
         if cache_ttl_seconds is not None:
             self.cache_ttl[run.run_id] = float(cache_ttl_seconds)
         return run
@@ -237,16 +238,17 @@ class RunDriver:
             owner=current_owner(),
         )
         self.settler.emit(run.run_id, None, RunState.RUNNING)
-        for task in plan.tasks:
-            self.planner.add_node(
-                run,
-                progress,
-                task,
-                prefix="",
-                parent=None,
-                parameters=plan.parameters,
-                artifacts={},
-            )
+        with self.settler.round():
+            for task in plan.tasks:
+                self.planner.add_node(
+                    run,
+                    progress,
+                    task,
+                    prefix="",
+                    parent=None,
+                    parameters=plan.parameters,
+                    artifacts={},
+                )
         return progress
 
     def _pause(self, run_id: str, seconds: float) -> None:
@@ -262,22 +264,35 @@ class RunDriver:
             time.sleep(min(0.2, left))
 
     def _loop(self, run: RunRecord, progress: Progress) -> None:
+        """Rounds until nothing runs or waits: record what ended and what starts (one
+        transaction, `Settler.round`), then start the processes of what starts, then wait.
+
+        An execution is committed RUNNING before its process starts, and an outcome before
+        any task that depends on it is started: a driver killed at any point leaves nothing
+        running that the store does not name, and no step that has to run twice.
+        """
+        done: set[Future[ExecutionOutcome]] = set()
         while True:
-            self._check_stop(run.run_id)
-            # After a failure no new task starts (but exit tasks do), yet retries already
-            # due still run (as an Argo retryStrategy would).
-            self.scheduler.advance(run, progress)
+            with self.settler.round():
+                for future in done:
+                    self.launcher.complete(run, progress, progress.running.pop(future), future)
+                self._check_stop(run.run_id)
+                # After a failure no new task starts (but exit tasks do), yet retries already
+                # due still run (as an Argo retryStrategy would).
+                self.scheduler.advance(run, progress)
+            done = set()
+            if self.launcher.launch(run, progress):
+                continue  # a task could not start: the next round sees its failure
             if not progress.running and not progress.delayed:
                 break
             self.launcher.prestart(run, progress)
             timeout = self.scheduler.next_delay(progress)
             if progress.running:
                 done, _ = wait(list(progress.running), timeout=timeout, return_when=FIRST_COMPLETED)
-                for future in done:
-                    self.launcher.complete(run, progress, progress.running.pop(future), future)
             elif timeout:
                 self._pause(run.run_id, timeout)
-        self.settler.settle_leftovers(run, progress)
+        with self.settler.round():
+            self.settler.settle_leftovers(run, progress)
 
     # -- ending ---------------------------------------------------------------------------
 
@@ -311,6 +326,21 @@ class RunDriver:
         interrupted = isinstance(exc, KeyboardInterrupt)
         # An interrupt may say who sent it ("canceled by SIGTERM to the pinnace process").
         reason = (str(exc) or "canceled by the user") if interrupted else f"internal error: {exc!r}"
+        with self.metadata.batch():  # one commit for every record it leaves
+            self._record_abort(run, progress, reason)
+        final = RunState.CANCELED if interrupted else RunState.FAILED
+        self.metadata.update_run(run.run_id, state=final, finished_at=_now(), error=reason)
+        self.settler.emit(run.run_id, None, final, reason)
+
+    def _record_abort(self, run: RunRecord, progress: Progress, reason: str) -> None:
+        for starting in progress.starting:  # recorded RUNNING, never submitted
+            self.metadata.update_execution(
+                starting.attempt.execution.execution_id,
+                state=TaskState.CANCELED,
+                finished_at=_now(),
+                error=reason,
+            )
+        progress.starting.clear()
         for attempt in progress.running.values():
             self.executor.cancel(attempt.execution.execution_id)
             # The execution record too: a RUNNING execution of a finished run would be a lie.
@@ -326,9 +356,6 @@ class RunDriver:
                 record.error = reason
                 record.finished_at = _now()
                 self.metadata.upsert_task(record)
-        final = RunState.CANCELED if interrupted else RunState.FAILED
-        self.metadata.update_run(run.run_id, state=final, finished_at=_now(), error=reason)
-        self.settler.emit(run.run_id, None, final, reason)
 
 
 def pipeline_outputs(plan: Plan, finished: Mapping[str, TaskOutputs]) -> dict[str, Any]:

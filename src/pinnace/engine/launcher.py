@@ -20,7 +20,7 @@ from .events import AttemptEvent
 from .importer import import_artifact, is_external
 from .inputs import BoundInputs, TaskOutputs, build_executor_input
 from .launch import make_launch, upcoming_task
-from .nodes import Attempt, Node, NodeKind, Progress, in_exit_subtree
+from .nodes import Attempt, Node, NodeKind, Progress, Starting, in_exit_subtree
 from .outputs import OutputError, collect_outputs
 from .platform import PVC_STUBS, kubernetes_config, local_pod_settings, node_selector, pvc_stub
 from .retry import backoff_seconds, max_attempts
@@ -223,12 +223,36 @@ class TaskLauncher:
         record.started_at = record.started_at or execution.started_at
         record.log_path = str(log_path)
         self.metadata.upsert_task(record)
-        future = self.executor.submit(launch)
-        progress.running[future] = Attempt(
-            node.path, task, execution, inputs, executor_input, key, time.monotonic()
-        )
+        # Its process starts once these records are committed (`launch`, after the round).
+        attempt = Attempt(node.path, task, execution, inputs, executor_input, key, 0.0)
         suffix = f" (attempt {record.attempts})" if record.attempts > 1 else ""
-        self.settler.emit(run.run_id, node.path, TaskState.RUNNING, f"started{suffix}")
+        progress.starting.append(Starting(attempt, launch, f"started{suffix}"))
+
+    def launch(self, run: RunRecord, progress: Progress) -> bool:
+        """Submit the attempts recorded as started: call it once their records are committed
+        (an execution is durably RUNNING before its process exists, so that whoever resumes
+        the run after a crash knows to look for that process). Whether one could not start
+        (its task failed)."""
+        failed = False
+        while progress.starting:
+            starting = progress.starting.pop(0)
+            attempt = starting.attempt
+            attempt.started = time.monotonic()
+            try:
+                future = self.executor.submit(starting.launch)
+            except PinnaceError as exc:  # e.g. an input artifact that cannot be fetched
+                self.metadata.update_execution(
+                    attempt.execution.execution_id,
+                    state=TaskState.FAILED,
+                    finished_at=now(),
+                    error=str(exc),
+                )
+                self.settler.fail(run, progress, attempt.path, str(exc))
+                failed = True
+                continue
+            progress.running[future] = attempt
+            self.settler.emit(run.run_id, attempt.path, TaskState.RUNNING, starting.message)
+        return failed
 
     def run_importer(
         self, run: RunRecord, progress: Progress, node: Node, inputs: BoundInputs

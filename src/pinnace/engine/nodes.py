@@ -8,13 +8,14 @@ in a scope: the inputs of its enclosing DAG instance, and its siblings (same pre
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
-from ..executors.base import ExecutionOutcome
+from ..executors.base import ExecutionOutcome, TaskLaunch
 from ..stores.base import ExecutionRecord, TaskRecord
 from .inputs import ArtifactDict, BoundInputs, TaskOutputs
 from .plan import Plan, PlannedTask, TaskKind
@@ -59,8 +60,8 @@ class Node:
     inputs: BoundInputs | None = None
     children: list[str] = field(default_factory=list)
 
-    @property
-    def kind(self) -> NodeKind:
+    @cached_property
+    def kind(self) -> NodeKind:  # asked for every pending node at every scheduling step
         if self.task.kind is TaskKind.CONTAINER:
             return NodeKind.CONTAINER
         if self.task.kind is TaskKind.IMPORTER:
@@ -69,7 +70,7 @@ class Node:
             return NodeKind.ITERATION
         return NodeKind.LOOP if self.task.iterator else NodeKind.DAG
 
-    @property
+    @cached_property
     def is_group(self) -> bool:
         return self.kind.is_group
 
@@ -95,17 +96,35 @@ class Attempt:
 
 
 @dataclass
+class Starting:
+    """An attempt recorded as started in the store, whose process is not started yet: the
+    driver submits it once the store committed the record (see RunDriver._loop)."""
+
+    attempt: Attempt
+    launch: TaskLaunch
+    #: the message of its RUNNING event
+    message: str
+
+
+@dataclass
 class Progress:
     """Everything the driver knows about a run while it drives it."""
 
     plan: Plan
     records: dict[str, TaskRecord]
     nodes: dict[str, Node] = field(default_factory=dict)
-    #: paths of nodes not started yet, in the order they became known
+    #: paths of nodes not started yet, in the order they became known (see add_pending)
     pending: list[str] = field(default_factory=list)
+    #: how many of `pending` are not container tasks (groups, importers)
+    pending_others: int = 0
     #: outputs of finished instances (tasks and groups) by path
     finished: dict[str, TaskOutputs] = field(default_factory=dict)
     running: dict[Future[ExecutionOutcome], Attempt] = field(default_factory=dict)
+    #: attempts recorded as started whose processes start once the record is committed
+    starting: list[Starting] = field(default_factory=list)
+    #: paths of the group instances (DAGs, loops, iterations) known to this drive, in the
+    #: order they became known (a dict as an ordered set)
+    groups: dict[str, None] = field(default_factory=dict)
     #: (not-before monotonic time, path) for retries waiting out their backoff
     delayed: list[tuple[float, str]] = field(default_factory=list)
     failure: str | None = None
@@ -116,15 +135,47 @@ class Progress:
     #: paths the executor was told about ahead of their start (see TaskLauncher.prestart)
     prestarted: set[str] = field(default_factory=set)
 
-    def sibling_outputs(self, node: Node) -> dict[str, TaskOutputs]:
+    def add_pending(self, path: str) -> None:
+        self.pending.append(path)
+        if self.nodes[path].kind is not NodeKind.CONTAINER:
+            self.pending_others += 1
+
+    def take_pending(self, path: str) -> None:
+        self.pending.remove(path)
+        if self.nodes[path].kind is not NodeKind.CONTAINER:
+            self.pending_others -= 1
+
+    @property
+    def busy(self) -> int:
+        """Attempts taking an executor slot: running, or about to be submitted."""
+        return len(self.running) + len(self.starting)
+
+    def sibling_outputs(self, node: Node) -> Mapping[str, TaskOutputs]:
         """Finished siblings' outputs by their task name (the names bindings use)."""
-        return {
-            name[len(node.prefix) :]: outputs
-            for name, outputs in self.finished.items()
-            if name.startswith(node.prefix)
-            and "/" not in name[len(node.prefix) :]
-            and "[" not in name[len(node.prefix) :]
-        }
+        return _Siblings(self.finished, node.prefix)
+
+
+class _Siblings(Mapping[str, TaskOutputs]):
+    """The finished instances of one scope by task name: a view of `Progress.finished`,
+    looked up by key (a wide fan-out binds each task without copying every output)."""
+
+    def __init__(self, finished: Mapping[str, TaskOutputs], prefix: str) -> None:
+        self._finished = finished
+        self._prefix = prefix
+
+    def __getitem__(self, name: str) -> TaskOutputs:
+        if "/" in name or "[" in name:
+            raise KeyError(name)
+        return self._finished[self._prefix + name]
+
+    def __iter__(self) -> Iterator[str]:
+        cut = len(self._prefix)
+        for path in self._finished:
+            if path.startswith(self._prefix) and "/" not in path[cut:] and "[" not in path[cut:]:
+                yield path[cut:]
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def in_exit_subtree(progress: Progress, node: Node) -> bool:

@@ -53,6 +53,8 @@ class Planner:
             inputs=inputs,
         )
         progress.nodes[path] = node
+        if node.is_group:
+            progress.groups[path] = None
         record = progress.records.get(path)
         if record is not None and record.state.ok:
             progress.finished[path] = TaskOutputs.from_dict(record.outputs)
@@ -75,7 +77,7 @@ class Planner:
             stored = True  # PENDING in the store already (create_run): nothing to write
         if not stored:
             self.metadata.upsert_task(record)
-        progress.pending.append(path)
+        progress.add_pending(path)
         return node
 
     def expand(self, run: RunRecord, progress: Progress, node: Node, inputs: BoundInputs) -> None:

@@ -48,16 +48,19 @@ class Scheduler:
         while changed:
             changed = self._start_due_retries(run, progress)
             for path in list(progress.pending):
-                node = progress.nodes[path]
                 # With every slot taken and no failure, a container task can only wait: skip
-                # its readiness (a wide fan-out would re-check every waiting task each time).
-                full = len(progress.running) >= capacity
-                if full and not progress.failure and node.kind is NodeKind.CONTAINER:
+                # its readiness (a wide fan-out would re-check every waiting task each time),
+                # and stop looking when only container tasks are left.
+                full = progress.busy >= capacity and not progress.failure
+                if full and not progress.pending_others:
+                    break
+                node = progress.nodes[path]
+                if full and node.kind is NodeKind.CONTAINER:
                     continue
                 verdict = self.readiness(progress, node)
                 if verdict is Verdict.WAIT:
                     continue
-                progress.pending.remove(path)
+                progress.take_pending(path)
                 changed = True
                 if verdict is Verdict.SKIP:
                     self.settler.stop(run, progress, path)
@@ -69,7 +72,7 @@ class Scheduler:
         """How long the driver may wait before a delayed retry is due (None: no limit)."""
         # With every slot taken nothing can start before a running task ends: wait for it
         # (a due retry would otherwise make this a zero timeout, a busy loop).
-        if not progress.delayed or len(progress.running) >= self.executor.capacity:
+        if not progress.delayed or progress.busy >= self.executor.capacity:
             return None
         return max(0.0, min(t for t, _ in progress.delayed) - time.monotonic())
 
@@ -91,18 +94,14 @@ class Scheduler:
             return Verdict.SKIP
         else:
             go = all(s.ok or s is TaskState.SKIPPED for s in upstream)
-        if (
-            go
-            and node.kind is NodeKind.CONTAINER
-            and len(progress.running) >= self.executor.capacity
-        ):
+        if go and node.kind is NodeKind.CONTAINER and progress.busy >= self.executor.capacity:
             return Verdict.WAIT
         return Verdict.GO if go else Verdict.WAIT
 
     def _start_due_retries(self, run: RunRecord, progress: Progress) -> bool:
         started = False
         for not_before, path in list(progress.delayed):
-            if not_before <= time.monotonic() and len(progress.running) < self.executor.capacity:
+            if not_before <= time.monotonic() and progress.busy < self.executor.capacity:
                 progress.delayed.remove((not_before, path))
                 self.launcher.start_container(
                     run,

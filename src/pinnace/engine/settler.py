@@ -9,6 +9,8 @@ elsewhere, else SUCCEEDED with its outputs taken from `dag.outputs`.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from ..model.state import RunState, TaskState
@@ -33,6 +35,8 @@ class Settler:
     def __init__(self, metadata: MetadataStore, on_event: EventSink) -> None:
         self.metadata = metadata
         self.on_event = on_event
+        #: events of the moves written in the current round, reported once it is committed
+        self._held: list[EngineEvent] | None = None
 
     def emit(
         self,
@@ -42,7 +46,28 @@ class Settler:
         message: str = "",
         seconds: float | None = None,
     ) -> None:
-        self.on_event(EngineEvent(run_id, task, state.value, message, seconds))
+        event = EngineEvent(run_id, task, state.value, message, seconds)
+        if self._held is not None:
+            self._held.append(event)
+        else:
+            self.on_event(event)
+
+    @contextmanager
+    def round(self) -> Iterator[None]:
+        """One scheduling round: its writes are committed together when it ends (the
+        store's batch), and its events reported after that, so that whoever hears of a move
+        finds it in the store."""
+        if self._held is not None:  # nested: the outer round commits and reports
+            yield
+            return
+        self._held = []
+        try:
+            with self.metadata.batch():
+                yield
+        finally:
+            held, self._held = self._held, None
+            for event in held:
+                self.on_event(event)
 
     # -- moves ------------------------------------------------------------------------------
 
@@ -142,7 +167,7 @@ class Settler:
     def settle_leftovers(self, run: RunRecord, progress: Progress) -> None:
         """Nothing runs any more: whatever has not started never will."""
         for path in list(progress.pending):
-            progress.pending.remove(path)
+            progress.take_pending(path)
             self.stop(run, progress, path)
         self.close_groups(run, progress)
         for record in progress.records.values():
@@ -154,11 +179,7 @@ class Settler:
     def close_groups(self, run: RunRecord, progress: Progress) -> bool:
         """Close every running group whose children are all terminal; whether one closed."""
         closed = False
-        running = [
-            path
-            for path, node in progress.nodes.items()
-            if node.is_group and progress.records[path].state is TaskState.RUNNING
-        ]
+        running = [p for p in progress.groups if progress.records[p].state is TaskState.RUNNING]
         # Deepest first, so that a group closes in the same pass as its last child group.
         for path in sorted(running, key=lambda p: -p.count("/")):
             node = progress.nodes[path]

@@ -7,6 +7,7 @@ Implementations: `SqlMetadataStore` / `InMemoryMetadataStore`, `FsspecArtifactSt
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -304,6 +305,13 @@ class MetadataStore(Protocol):
 
     def delete_record(self, kind: type[Any], key: str) -> None: ...  # raises NotFoundError
     def query_records(self, kind: type[Any], query: ListQuery) -> Page: ...
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Commit the calling thread's task, execution, artifact and cache writes made in
+        the block together, when it ends (the engine: one commit per scheduling round).
+        Reads and other writes inside the block see the writes made before them; writes
+        made before an exception that ends the block are kept."""
+        ...
 
     def close(self) -> None: ...
 

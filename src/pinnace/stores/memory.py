@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import fields
 from typing import Any, TypeVar
 
@@ -341,6 +342,10 @@ class InMemoryMetadataStore:
             for table in (self._executions, self._artifacts, self._cache):
                 for k in [k for k, r in table.items() if r.run_id == key]:
                     del table[k]
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Writes here are applied at once (nothing to commit): a block that does nothing."""
+        return nullcontext()
 
     def close(self) -> None:
         """Nothing to release; kept for the `MetadataStore` interface."""

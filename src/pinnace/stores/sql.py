@@ -1,13 +1,19 @@
 """The SQL metadata store: SQLAlchemy Core on SQLite (default) or PostgreSQL.
 
 Each call runs in its own short transaction on a pooled connection, so one store may be
-shared by the engine's threads, and several processes may open the same database.
+shared by the engine's threads, and several processes may open the same database. Inside
+`batch()` a thread's task, execution, artifact and cache writes are kept and committed
+together in one transaction when the block ends (the engine writes one scheduling round
+so: one commit per round instead of one per write).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
@@ -54,6 +60,9 @@ from .base import (
     TaskRecord,
 )
 
+_LOG = logging.getLogger("pinnace.stores.sql")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
 # The statements of every task's life, built once: building a statement and its cache key
 # costs more than running it on SQLite (`b_` names keep WHERE apart from SET columns).
 _RUN_EXISTS = select(t.runs.c.run_id).where(t.runs.c.run_id == bindparam("b_run_id"))
@@ -69,6 +78,36 @@ _EXECUTION_ONE = select(t.executions).where(_EXECUTION_WHERE)
 _EXECUTION_LOCKED = _EXECUTION_ONE.with_for_update()
 _EXECUTION_INSERT = insert(t.executions)
 _EXECUTION_UPDATE = update(t.executions).where(_EXECUTION_WHERE)
+_ARTIFACT_INSERT = insert(t.artifacts)
+_CACHE_ONE = select(t.cache_entries.c.cache_key).where(
+    t.cache_entries.c.cache_key == bindparam("b_cache_key")
+)
+_CACHE_LOCKED = _CACHE_ONE.with_for_update()
+_CACHE_INSERT = insert(t.cache_entries)
+_CACHE_UPDATE = update(t.cache_entries).where(
+    t.cache_entries.c.cache_key == bindparam("b_cache_key")
+)
+
+
+class _Transaction:
+    """What one write transaction already checked: the runs known to exist in it."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.runs: set[str] = set()
+
+
+#: one buffered write: what it does (for error messages) and how
+_Write = tuple[str, Callable[[_Transaction], None]]
+
+
+class _Batch:
+    """A thread's writes kept for one transaction (see `SqlMetadataStore.batch`)."""
+
+    def __init__(self) -> None:
+        self.writes: list[_Write] = []
+        #: cache entries written in the batch, so that a read of one sees it
+        self.cache: dict[str, CacheEntry] = {}
 
 
 class SqlMetadataStore:
@@ -98,7 +137,68 @@ class SqlMetadataStore:
             self._engine = engine
             self._writer = engine.execution_options(**{WRITE_OPTION: True})
             self.read_only = True
+        self._local = threading.local()
         self._catalog = SqlCatalog(self._read, self._write, self._one)
+
+    # batching
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Commit this thread's writes of the block together, in one transaction, at its end.
+
+        Task, execution, artifact and cache writes are checked (JSON values, fields) when
+        called and applied in call order at the end; any other call (a read, a run update)
+        applies the writes kept so far first, so reads see them. The batch is one
+        transaction: it commits all its writes or none (a write that fails, e.g. for a run
+        deleted meanwhile, raises when the block ends). When the block ends with an
+        exception, the writes made before it are still committed, as they would have been
+        one by one, and the exception goes on. Nested batches join the outer one.
+        """
+        if getattr(self._local, "batch", None) is not None:
+            yield
+            return
+        batch = self._local.batch = _Batch()
+        try:
+            yield
+        except BaseException:
+            self._local.batch = None
+            try:
+                self._commit(batch.writes)
+            except Exception:
+                _LOG.warning("cannot commit a batch of writes", exc_info=True)
+            raise
+        self._local.batch = None
+        self._commit(batch.writes)
+
+    def _apply(self, action: str, write: Callable[[_Transaction], None]) -> None:
+        """Run `write` in its own transaction, or keep it for the thread's batch."""
+        batch = getattr(self._local, "batch", None)
+        if batch is not None:
+            batch.writes.append((action, write))
+            return
+        with self._write(action) as conn:
+            write(_Transaction(conn))
+
+    def _commit(self, writes: list[_Write]) -> None:
+        if not writes:
+            return
+        with self._translate(writes[0][0]), self._writer.begin() as conn:
+            self._run_writes(conn, writes)
+
+    def _run_writes(self, conn: Connection, writes: list[_Write]) -> None:
+        transaction = _Transaction(conn)
+        for action, write in writes:
+            with self._translate(action):
+                write(transaction)
+
+    def _take_batch(self) -> list[_Write]:
+        """The writes this thread's batch kept so far (they are applied by the caller)."""
+        batch = getattr(self._local, "batch", None)
+        if batch is None or not batch.writes:
+            return []
+        writes, batch.writes = batch.writes, []
+        batch.cache.clear()
+        return writes
 
     # catalog records: experiments, pipeline versions, users, API tokens, recurring runs
 
@@ -185,16 +285,20 @@ class SqlMetadataStore:
 
     def upsert_task(self, record: TaskRecord) -> None:
         new = normalized(record)
-        with self._write("store task") as conn:
-            self._require_run(conn, new.run_id)
+        values = _values(new)
+
+        def write(txn: _Transaction) -> None:
+            self._require_run(txn, new.run_id)
             # Only the old state is needed: decoding the whole stored task would cost more.
             where = {"b_run_id": new.run_id, "b_task_name": new.task_name}
-            old_state = conn.execute(_TASK_STATE, where).scalar()
+            old_state = txn.conn.execute(_TASK_STATE, where).scalar()
             if old_state is None:
-                conn.execute(_TASK_INSERT, _values(new))
+                txn.conn.execute(_TASK_INSERT, values)
                 return
             check_state_move(TaskState(old_state), new.state)
-            conn.execute(_TASK_UPDATE, {**_values(new), **where})
+            txn.conn.execute(_TASK_UPDATE, {**values, **where})
+
+        self._apply("store task", write)
 
     def list_tasks(self, run_id: str) -> list[TaskRecord]:
         return self._list(t.tasks, TaskRecord, run_id, "list tasks")
@@ -208,23 +312,33 @@ class SqlMetadataStore:
 
     def add_execution(self, record: ExecutionRecord) -> None:
         new = normalized(record)
-        with self._write("add execution") as conn:
-            self._require_run(conn, new.run_id)
+        values = _values(new)
+
+        def write(txn: _Transaction) -> None:
+            self._require_run(txn, new.run_id)
             where = {"b_execution_id": new.execution_id}
-            if conn.execute(_EXECUTION_ONE, where).first() is not None:
+            if txn.conn.execute(_EXECUTION_ONE, where).first() is not None:
                 raise already_exists("execution", new.execution_id)
-            conn.execute(_EXECUTION_INSERT, _values(new))
+            txn.conn.execute(_EXECUTION_INSERT, values)
+
+        self._apply("add execution", write)
 
     def update_execution(self, execution_id: str, **changes: Any) -> None:
         check_changes(ExecutionRecord, EXECUTION_FIELDS, "execution_id", changes)
-        with self._write("update execution") as conn:
+        # Checked and copied now (JSON values, datetimes): a batch applies them later.
+        checked = apply_changes(_blank_execution(execution_id), changes)
+        changes = {name: getattr(checked, name) for name in changes}
+
+        def write(txn: _Transaction) -> None:
             where = {"b_execution_id": execution_id}
-            row = conn.execute(_EXECUTION_LOCKED, where).first()
+            row = txn.conn.execute(_EXECUTION_LOCKED, where).first()
             if row is None:
                 raise execution_not_found(execution_id)
             values = _values(apply_changes(_record(ExecutionRecord, row), changes))
             del values["execution_id"]
-            conn.execute(_EXECUTION_UPDATE, {**values, **where})
+            txn.conn.execute(_EXECUTION_UPDATE, {**values, **where})
+
+        self._apply("update execution", write)
 
     def list_executions(self, run_id: str) -> list[ExecutionRecord]:
         return self._list(t.executions, ExecutionRecord, run_id, "list executions")
@@ -233,11 +347,15 @@ class SqlMetadataStore:
 
     def add_artifact(self, record: ArtifactRecord) -> None:
         new = normalized(record)
-        with self._write("add artifact") as conn:
-            self._require_run(conn, new.run_id)
-            if self._one(conn, t.artifacts, ArtifactRecord, artifact_id=new.artifact_id):
+        values = _values(new)
+
+        def write(txn: _Transaction) -> None:
+            self._require_run(txn, new.run_id)
+            if self._one(txn.conn, t.artifacts, ArtifactRecord, artifact_id=new.artifact_id):
                 raise already_exists("artifact", new.artifact_id)
-            conn.execute(insert(t.artifacts).values(_values(new)))
+            txn.conn.execute(_ARTIFACT_INSERT, values)
+
+        self._apply("add artifact", write)
 
     def list_artifacts(self, run_id: str) -> list[ArtifactRecord]:
         return self._list(t.artifacts, ArtifactRecord, run_id, "list artifacts")
@@ -263,21 +381,29 @@ class SqlMetadataStore:
     # cache
 
     def get_cache(self, cache_key: str) -> CacheEntry | None:
-        with self._read("read cache entry") as conn:
+        batch = getattr(self._local, "batch", None)
+        if batch is not None and cache_key in batch.cache:
+            return normalized(batch.cache[cache_key])  # written in this batch: not yet stored
+        # Only put_cache writes cache entries: the batch's other writes need not go first.
+        with self._translate("read cache entry"), self._engine.connect() as conn:
             return self._one(conn, t.cache_entries, CacheEntry, cache_key=cache_key)
 
     def put_cache(self, entry: CacheEntry) -> None:
         new = normalized(entry)
-        with self._write("store cache entry") as conn:
-            self._require_run(conn, new.run_id)
-            if self._one(conn, t.cache_entries, CacheEntry, cache_key=new.cache_key, lock=True):
-                conn.execute(
-                    update(t.cache_entries)
-                    .where(t.cache_entries.c.cache_key == new.cache_key)
-                    .values(_values(new))
-                )
+        values = _values(new)
+
+        def write(txn: _Transaction) -> None:
+            self._require_run(txn, new.run_id)
+            where = {"b_cache_key": new.cache_key}
+            if txn.conn.execute(_CACHE_LOCKED, where).first() is not None:
+                txn.conn.execute(_CACHE_UPDATE, {**values, **where})
             else:
-                conn.execute(insert(t.cache_entries).values(_values(new)))
+                txn.conn.execute(_CACHE_INSERT, values)
+
+        self._apply("store cache entry", write)
+        batch = getattr(self._local, "batch", None)
+        if batch is not None:
+            batch.cache[new.cache_key] = new
 
     def close(self) -> None:
         """Close the pooled connections; the store must not be used afterwards."""
@@ -288,11 +414,15 @@ class SqlMetadataStore:
 
     # helpers
 
-    def _require_run(self, conn: Connection, run_id: str) -> None:
-        """NotFoundError unless the run exists (without decoding its spec)."""
-        found = conn.execute(_RUN_EXISTS, {"b_run_id": run_id}).first()
+    def _require_run(self, txn: _Transaction, run_id: str) -> None:
+        """NotFoundError unless the run exists (without decoding its spec); once for each
+        run in a transaction (which holds the write lock: nobody deletes it meanwhile)."""
+        if run_id in txn.runs:
+            return
+        found = txn.conn.execute(_RUN_EXISTS, {"b_run_id": run_id}).first()
         if found is None:
             raise run_not_found(run_id)
+        txn.runs.add(run_id)
 
     def _run(self, conn: Connection, run_id: str, *, lock: bool = False) -> RunRecord:
         run = self._one(conn, t.runs, RunRecord, run_id=run_id, lock=lock)
@@ -325,12 +455,14 @@ class SqlMetadataStore:
 
     @contextmanager
     def _read(self, action: str) -> Iterator[Connection]:
+        self._commit(self._take_batch())  # a read sees this thread's writes
         with self._translate(action), self._engine.connect() as conn:
             yield conn
 
     @contextmanager
     def _write(self, action: str) -> Iterator[Connection]:
         with self._translate(action), self._writer.begin() as conn:
+            self._run_writes(conn, self._take_batch())  # this thread's writes go first
             yield conn
 
     @contextmanager
@@ -361,6 +493,18 @@ class SqlMetadataStore:
                 if isinstance(exc, ImportError)
                 else None,
             ) from exc
+
+
+def _blank_execution(execution_id: str) -> ExecutionRecord:
+    """An execution to check changes against before the stored one is read."""
+    return ExecutionRecord(
+        execution_id=execution_id,
+        run_id="",
+        task_name="",
+        attempt=1,
+        state=TaskState.RUNNING,
+        started_at=_EPOCH,
+    )
 
 
 def _reason(exc: BaseException) -> str:
