@@ -12,8 +12,16 @@ from typing import Any
 
 
 def cli_env(home: Path, fork_servers: bool = True) -> dict[str, str]:
-    """The environment of a `pinnace` subprocess: the bench's home, nothing from ~/.pinnace."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PINNACE_")}
+    """The environment of a `pinnace` subprocess: the bench's home, nothing from ~/.pinnace.
+
+    Bytecode caching is on, as for an installed package: with PYTHONDONTWRITEBYTECODE set
+    (some shells and containers set it) each CLI start compiles ~120 Pinnace modules again.
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PINNACE_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env["PINNACE_HOME"] = str(home)
     if not fork_servers:
         env["PINNACE_FORK_SERVERS"] = "0"

@@ -135,6 +135,15 @@ def bench_trivial(home: Path, scratch: Path, repeat: int, cpus: int, n_wide: int
             for sample in measured["samples"]:
                 sample["timing"] = _pinnace.task_timing(home, sample["run_id"], sample["wall"])
         result[shape] = {"cli": cli, "engine": engine}
+    log("CLI start-up: a 1-task trivial pipeline")
+    result["single"] = {
+        "cli": repeated(
+            repeat,
+            lambda: _pinnace.time_cli(
+                home, TRIVIAL, pipeline_name="single", parallelism=cpus, cwd=scratch
+            ),
+        )
+    }
     wide = _trivial_module().wide_fanout(n_wide)
     log(f"wide fan-out: {n_wide} trivial tasks, engine, parallelism {cpus}")
     measured = _pinnace.time_engine(home, wide, parallelism=cpus)
@@ -248,6 +257,8 @@ def summarize(
                 )
                 row["target"] = f"concurrency ~{cpus}"
             rows.append(row)
+            if (shape, kind) == ("chain", "cli"):
+                rows += _cli_start_rows(trivial)
         if kfp and shape in kfp:
             rows += _kfp_rows(
                 f"{shape} of {N_TRIVIAL}, kfp.local", kfp[shape], None, per_task_floor=t_floor
@@ -263,6 +274,22 @@ def summarize(
     row["concurrency"] = wide["timing"]["concurrency"]
     rows.append(row)
     return rows
+
+
+def _cli_start_rows(trivial: dict[str, Any]) -> list[dict[str, Any]]:
+    """The CLI's fixed cost (a 1-task run) and its cost per further task on the chain."""
+    single = trivial["single"]["cli"]["wall"]
+    chain = trivial["chain"]["cli"]["wall"]
+    return [
+        _row("CLI start-up: a 1-task trivial pipeline", single, None),
+        _row(
+            f"chain of {N_TRIVIAL}, CLI slope: (chain - 1-task)/{N_TRIVIAL - 1}",
+            None,
+            None,
+            per_task=(chain - single) / (N_TRIVIAL - 1),
+            target=f"< {OVERHEAD_TARGET_MS:g} ms/task",
+        ),
+    ]
 
 
 def memory_lines(server: dict[str, Any]) -> list[str]:

@@ -1,4 +1,5 @@
-"""Trivial pipelines for the per-task overhead: a chain of 20 steps and a fan-out of 20.
+"""Trivial pipelines for the per-task overhead: a chain of 20 steps and a fan-out of 20,
+and a single step (the CLI's start-up).
 
 pinnace run --no-cache bench/trivial_pipelines.py --pipeline chain
 """
@@ -15,6 +16,11 @@ WIDE = 1000
 @dsl.component
 def step(x: int) -> int:
     return x + 1
+
+
+@dsl.pipeline(name="bench-single")
+def single(x: int = 0):
+    step(x=x)
 
 
 @dsl.pipeline(name="bench-chain")
