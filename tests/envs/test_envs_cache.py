@@ -319,3 +319,24 @@ def test_an_alias_of_a_removed_environment_is_rebuilt_and_collected(tmp_path):
     rebuilt = cache.ensure(_DATEUTIL_SIX)  # its own environment now; the alias is gone
     assert not rebuilt.reused and rebuilt.alias_of == "" and cache.aliases() == {}
     assert _folders(root) == [second.key]
+
+
+def test_a_half_written_alias_is_a_stale_build_and_a_bad_alias_is_ignored(tmp_path):
+    cache = EnvironmentCache(tmp_path, uv="/nonexistent/uv")
+    (tmp_path / ".building").mkdir()
+    half = tmp_path / ".building" / "0123abcd-x1y2"  # a killed alias write (a file)
+    half.write_text('{"environment": ')
+    assert cache.stale_builds() == [half]
+    assert cache.remove_stale_builds() == 1 and not half.exists()
+
+    key = cache.key_for(["six"])
+    (tmp_path / "target").mkdir()
+    (tmp_path / "target" / MARKER).write_text("{}")
+    (tmp_path / ".aliases").mkdir()
+    for bad in ('{"environment": "../target"}', "not json", '{"other": 1}'):
+        (tmp_path / ".aliases" / f"{key}.json").write_text(bad)
+        assert cache.folder_of(key) is None and cache.find(["six"]) is None
+    (tmp_path / ".aliases" / f"{key}.json").write_text('{"environment": "target"}')
+    found = cache.find(["six"])
+    assert found is not None and found.alias_of == "target" and found.key == key
+    assert found.python == tmp_path / "target" / "bin" / "python"
