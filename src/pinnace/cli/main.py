@@ -16,6 +16,7 @@ of an internal error.
 
 from __future__ import annotations
 
+import gc
 import sys
 from typing import Any
 
@@ -106,4 +107,10 @@ commands_gc.register(cli, _settings)
 
 
 def main() -> None:
-    cli(prog_name="pinnace")
+    try:
+        cli(prog_name="pinnace")
+    finally:
+        # The command is done and has closed what it opened. Without this, the collector's
+        # passes over every object left at interpreter shutdown (SQLAlchemy, protobuf, ...)
+        # take ~70 ms of each `pinnace run`; atexit handlers and std stream flushes still run.
+        gc.freeze()
