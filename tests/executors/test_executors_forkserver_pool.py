@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pinnace.executors.forkserver import ServerSpec
-from pinnace.executors.forkserver_pool import ForkServerPool
+from pinnace.executors.forkserver_pool import ForkServerPool, _priority_restorable
 from pinnace.executors.runtime_copy import materialize_runtime
 
 
@@ -91,15 +91,19 @@ def test_memory_of_each_server_is_reported(tmp_path):
 
 def slow_imports(tmp_path: Path, runtime: Path, names: str) -> tuple[dict[str, ServerSpec], Path]:
     """A server spec per name whose environment imports a module that logs its start and end
-    of import (half a second apart) to the returned log."""
+    of import (half a second apart) to the returned log, and its CPU priority at both to
+    priority.log beside it."""
     log, modules = tmp_path / "imports.log", tmp_path / "modules"
+    priority = tmp_path / "priority.log"
     modules.mkdir()
     specs = {}
     for name in names:
         (modules / f"slow_{name}.py").write_text(
-            "import time\n"
+            "import os, time\n"
+            f"open({str(priority)!r}, 'a').write(f'{name} start {{os.getpriority(0, 0)}}\\n')\n"
             f"open({str(log)!r}, 'a').write('start {name}\\n')\n"
             "time.sleep(0.5)\n"
+            f"open({str(priority)!r}, 'a').write(f'{name} end {{os.getpriority(0, 0)}}\\n')\n"
             f"open({str(log)!r}, 'a').write('end {name}\\n')\n"
         )
         env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": f"{runtime}:{modules}"}
@@ -146,6 +150,61 @@ def test_a_queued_server_a_task_waits_for_jumps_the_queue(tmp_path):
         pool.close()
     events = log.read_text().split("\n")
     assert events.index("start b") > min(events.index("end a"), events.index("end c"))
+
+
+def priorities(tmp_path: Path) -> dict[str, int]:
+    path = tmp_path / "priority.log"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return {f"{name} {when}": int(value) for name, when, value in map(str.split, lines)}
+
+
+needs_renice = pytest.mark.skipif(
+    not _priority_restorable(), reason="this process may not raise a priority back"
+)
+
+
+@needs_renice
+def test_a_server_started_ahead_imports_at_a_lower_priority_and_forks_at_the_normal_one(
+    tmp_path,
+):
+    runtime = materialize_runtime(tmp_path)
+    specs, _ = slow_imports(tmp_path, runtime, "ab")
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    pool = ForkServerPool(scratch=tmp_path / "scratch", max_importing=2)
+    try:
+        for name, one in specs.items():
+            pool.learn(one.environment, [(f"slow_{name}", [])])
+        assert pool.acquire(specs["a"], wait=False) is None  # ahead: niced
+        urgent = pool.acquire(specs["b"])  # needed now: never niced
+        assert urgent is not None
+        assert wait_until(lambda: len(pool.stats()) == 2)
+        ahead = pool.acquire(specs["a"])
+        assert ahead is not None
+        seen = priorities(tmp_path)
+        assert seen["a start"] == seen["a end"] == min(19, base + 10)
+        assert seen["b start"] == seen["b end"] == base
+        # Its imports done, it has the normal priority back: its children inherit that.
+        assert os.getpriority(os.PRIO_PROCESS, ahead.pid) == base
+        assert os.getpriority(os.PRIO_PROCESS, urgent.pid) == base
+    finally:
+        pool.close()
+
+
+@needs_renice
+def test_a_server_importing_ahead_gets_the_normal_priority_when_a_task_waits(tmp_path):
+    runtime = materialize_runtime(tmp_path)
+    specs, _ = slow_imports(tmp_path, runtime, "a")
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    pool = ForkServerPool(scratch=tmp_path / "scratch")
+    try:
+        pool.learn("a", [("slow_a", [])])
+        pool.acquire(specs["a"], wait=False)
+        assert wait_until(lambda: "a start" in priorities(tmp_path))  # importing, niced
+        assert pool.acquire(specs["a"]) is not None  # a task waits for it now
+    finally:
+        pool.close()
+    seen = priorities(tmp_path)
+    assert seen["a start"] == min(19, base + 10) and seen["a end"] == base
 
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork servers need os.fork")

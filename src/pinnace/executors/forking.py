@@ -263,7 +263,6 @@ class TaskForking:
         if self.pool is not None:
             self.pool.close()
 
-
     def _server_spec(self, shape: TaskProgram, env: Mapping[str, str]) -> ServerSpec:
         """The server a task with variables `env` forks from (its attempt's own ones aside).
 

@@ -99,8 +99,12 @@ class ForkServer:
         modules: list[list[Any]],
         scratch: Path,
         learned: list[list[Any]] = (),  # type: ignore[assignment]
+        on_spawn: Callable[[int], None] | None = None,
     ) -> None:
-        """Start the server; it imports `modules`, then `learned` (what earlier tasks imported)."""
+        """Start the server; it imports `modules`, then `learned` (what earlier tasks imported).
+
+        `on_spawn` is called with the server's pid as soon as it runs, before its imports.
+        """
         self.spec = spec
         self.report: dict[str, Any] = {}
         self.pid = 0
@@ -139,6 +143,8 @@ class ForkServer:
         finally:
             theirs.close()
         self.pid = self._process.pid
+        if on_spawn is not None:
+            on_spawn(self.pid)
         hello = {
             "modules": modules,
             "packages": list(spec.packages),

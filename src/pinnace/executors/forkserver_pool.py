@@ -12,6 +12,14 @@ for (the engine announces tasks in the order they will run) and start while fewe
 than `max_importing` (the cores this process may use) are importing: importing is nearly all
 CPU, so more at once would only slow the urgent ones down. A queued server a task comes to
 wait for jumps the queue.
+
+Where this process may raise a priority again (CAP_SYS_NICE, or RLIMIT_NICE: probed once, on
+a thread of its own), a server started ahead also imports at a lower CPU priority (nice +10
+over this process's), so that it takes only the CPU the urgent servers and the running tasks
+leave; its priority is restored as soon as a task waits for it, and always before its
+imports are reported done, so every child it forks runs at the priority a fresh process would
+have. Without that right servers are not niced (a niced server could not be restored and its
+children would inherit the lower priority): ordering alone then bounds the competition.
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ from .forkserver import ForkedChild, ForkServer, ForkServerError, ServerSpec
 _MAX_CRASHES = 3
 #: at most this many learned modules per environment
 _MAX_LEARNED = 5000
+#: how much lower the CPU priority of a server started ahead is while it imports
+_BACKGROUND_NICE = 10
 
 
 @dataclass
@@ -45,6 +55,11 @@ class _Slot:
     failure: str | None = None
     #: waiting for its turn to start (a server for a later task, asked for ahead)
     queued: bool = False
+    #: a task waits for it (its imports must not run at a lower priority)
+    urgent: bool = False
+    #: the server's pid once spawned, and whether it imports at a lower priority now
+    pid: int = 0
+    niced: bool = False
 
 
 class ForkServerPool:
@@ -74,6 +89,10 @@ class ForkServerPool:
         self._queue: list[tuple[ServerSpec, _Slot]] = []
         #: servers starting (importing) now
         self._importing = 0
+        #: this process's priority, which every server has once its imports are done
+        self._priority = os.getpriority(os.PRIO_PROCESS, 0)
+        #: whether servers started ahead import at a lower priority (probed at the first)
+        self._nice: bool | None = None
         self.max_memory = max_memory if max_memory is not None else _default_memory_budget()
         self.idle_seconds = idle_seconds
         self._slots: dict[str, _Slot] = {}
@@ -199,18 +218,22 @@ class ForkServerPool:
                 slot = None
             starting = False
             if slot is None:
-                slot = self._slots[spec.key] = _Slot()
+                slot = self._slots[spec.key] = _Slot(urgent=wait)
                 if wait:
                     starting = True
                     self._importing += 1
                 else:
                     slot.queued = True
                     self._queue.append((spec, slot))
-            elif wait and slot.queued:  # a task needs it now: it jumps the queue
-                self._queue = [(q, s) for q, s in self._queue if s is not slot]
-                slot.queued = False
-                starting = True
-                self._importing += 1
+            elif wait and not slot.urgent:
+                slot.urgent = True
+                if slot.queued:  # a task needs it now: it jumps the queue
+                    self._queue = [(q, s) for q, s in self._queue if s is not slot]
+                    slot.queued = False
+                    starting = True
+                    self._importing += 1
+        if wait and slot.niced:
+            self._restore_priority(slot)  # importing ahead, needed now: full priority
         if starting:
             self._start(spec, slot)
         elif not wait:
@@ -319,16 +342,31 @@ class ForkServerPool:
             self._admit()
 
     def _started(self, spec: ServerSpec, slot: _Slot) -> None:
+        if not slot.urgent and self._nice is None:
+            self._nice = _priority_restorable()
+
+        def spawned(pid: int) -> None:
+            with self._lock:
+                slot.pid = pid
+                if slot.urgent or not self._nice:
+                    return
+                slot.niced = _set_priority(pid, min(19, self._priority + _BACKGROUND_NICE))
+
         try:
             self._make_room(spec.key)
             modules = self.learn(spec.environment, ())
             try:
                 learned = self.learned(spec.environment)
-                slot.server = ForkServer(spec, modules, self._scratch, learned)
+                slot.server = ForkServer(spec, modules, self._scratch, learned, spawned)
             except ForkServerError as exc:
                 if not exc.by_learned:
                     raise
                 self.forget_learned(spec.environment)
+                slot.server = ForkServer(spec, modules, self._scratch, on_spawn=spawned)
+            if slot.niced and not self._restore_priority(slot):
+                # Its children would inherit the lower priority: not a server to fork from.
+                self._nice = False
+                slot.server.close()
                 slot.server = ForkServer(spec, modules, self._scratch)
         except ForkServerError as exc:
             slot.failure = str(exc)
@@ -342,6 +380,14 @@ class ForkServerPool:
             slot.server.close()
         else:
             self._make_room(spec.key)
+
+    def _restore_priority(self, slot: _Slot) -> bool:
+        """Give a niced server this process's priority back; False if that was refused."""
+        with self._lock:
+            if not slot.niced:
+                return True
+            slot.niced = not _set_priority(slot.pid, self._priority, missing_ok=True)
+            return not slot.niced
 
     def _forget(self, key: str, slot: _Slot) -> None:
         """Drop a dead server (lock held); too many crashes and the key starts fresh."""
@@ -414,6 +460,41 @@ class ForkServerPool:
                 ]
             for key, server in idle:
                 self._evict(key, server)
+
+
+def _set_priority(pid: int, priority: int, *, missing_ok: bool = False) -> bool:
+    """Set `pid`'s nice value; False when refused (or, unless `missing_ok`, it is gone)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, priority)
+    except ProcessLookupError:
+        return missing_ok
+    except OSError:
+        return False
+    return True
+
+
+def _priority_restorable() -> bool:
+    """Whether this process may lower a nice value it raised (CAP_SYS_NICE or RLIMIT_NICE).
+
+    Probed on a thread of its own (a nice value is per thread on Linux), which ends after:
+    a refusal leaves nothing else at the lower priority.
+    """
+    answer: list[bool] = []
+
+    def probe() -> None:
+        me = threading.get_native_id()
+        try:
+            base = os.getpriority(os.PRIO_PROCESS, me)
+            os.setpriority(os.PRIO_PROCESS, me, min(19, base + 1))
+            os.setpriority(os.PRIO_PROCESS, me, base)
+        except OSError:
+            return
+        answer.append(True)
+
+    thread = threading.Thread(target=probe, name="pinnace-priority-probe", daemon=True)
+    thread.start()
+    thread.join()
+    return bool(answer)
 
 
 def _close_when_idle(server: ForkServer) -> None:
