@@ -51,6 +51,21 @@ def test_v1_function_api_outputs_and_positional_arguments(tmp_path: Path) -> Non
     assert "model" in ir["components"]["comp-train-model"]["outputDefinitions"]["artifacts"]
 
 
+def test_a_function_component_text_is_its_v1_spec_as_written_to_the_file(tmp_path: Path) -> None:
+    written = components.create_component_from_func(
+        process_data, output_component_file=str(tmp_path / "process.yaml")
+    )
+    unwritten = components.create_component_from_func(process_data)
+    text = (tmp_path / "process.yaml").read_text()
+    assert written.component_text == unwritten.component_text == text
+    document = yaml.safe_load(unwritten.component_text)
+    assert document["name"] == "Process data"
+    assert [i["name"] for i in document["inputs"]] == ["df_all_data", "test_size"]
+    container = document["implementation"]["container"]
+    assert "def process_data(" in " ".join(map(str, container["command"]))
+    assert components.load_component_from_text(text).component_text == text
+
+
 def test_v1_output_is_ambiguous_with_several_outputs() -> None:
     process_op = components.create_component_from_func(process_data)
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,10 +26,24 @@ class YamlComponent(BaseComponent):
     # declared without a value because the executor tells the two kinds apart by getattr.
     python_func: Callable[..., Any]
 
-    def __init__(self, component_spec: Any, text: str = "", v1: bool = False) -> None:
+    def __init__(
+        self, component_spec: Any, text: str = "", v1: bool = False, document: Any = None
+    ) -> None:
         super().__init__(component_spec)
-        self.component_text = text
+        self._text = text
+        #: the spec `component_text` is written from on first use, when `text` is not given
+        self._document = document
         self.allow_positional = v1
+
+    @property
+    def component_text(self) -> str:
+        """The component's YAML. A component made from a function writes it when asked: a
+        pipeline run never reads it, and PyYAML's import and dump cost ~30 ms a pipeline."""
+        if self._document is not None:
+            import yaml
+
+            self._text, self._document = yaml.dump(self._document, sort_keys=False), None
+        return self._text
 
 
 def _component_from_dict(document: Any, text: str) -> YamlComponent:
@@ -82,6 +94,10 @@ def load_component_from_file(file_path: str | os.PathLike) -> YamlComponent:
 
 def load_component_from_url(url: str, auth: Any = None) -> YamlComponent:
     """Load a component from a URL (http(s):// or file://)."""
+    # Imported here: urllib.request (http.client, email, ssl) takes ~25 ms to import.
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
             text = response.read().decode("utf-8")
@@ -108,8 +124,6 @@ def create_component_from_func(
 
         count_op = create_component_from_func(count, base_image="python:3.9")
     """
-    import yaml
-
     from ._v1_func import func_to_v1_component_spec
 
     spec = func_to_v1_component_spec(
@@ -118,12 +132,12 @@ def create_component_from_func(
         packages_to_install=packages_to_install,
         annotations=annotations,
     )
-    text = yaml.dump(spec, sort_keys=False)
+    # spec_from_v1 works on a copy: `spec` stays as written for component_text
+    component = YamlComponent(spec_from_v1(spec, files_as_artifacts=True), v1=True, document=spec)
     if output_component_file:
         from ..compiler.spec_file import write_atomic
 
-        write_atomic(os.fspath(output_component_file), text)
-    component = YamlComponent(spec_from_v1(spec, files_as_artifacts=True), text, v1=True)
+        write_atomic(os.fspath(output_component_file), component.component_text)
     component.python_func = func
     return component
 
