@@ -230,7 +230,7 @@ class Containment:
     def child_spec(self) -> dict[str, Any]:
         """What `pinnace_runtime.confine.enter` needs, JSON-serializable."""
         return {
-            "procs": [str(f / "cgroup.procs") for f in self._folders.values()],
+            "procs": self._join_files(),
             "parent": os.getpid(),
             "pdeathsig": int(signal.SIGKILL),
             "cores": self._cores,
@@ -248,7 +248,7 @@ class Containment:
             shim = Path(__file__).resolve().parent.parent / "runtime" / "confine.py"
             spec = json.dumps(self.child_spec())
             return [sys.executable, "-I", "-S", str(shim), spec, *argv]
-        joins = [str(f / "cgroup.procs") for f in self._folders.values()]
+        joins = self._join_files()
         pin = ["taskset", "-c", ",".join(map(str, self._cores))] if self._cores else []
         return [
             "/bin/sh",
@@ -261,6 +261,23 @@ class Containment:
             *prefix,
             *argv,
         ]
+
+    def _join_files(self) -> list[str]:
+        """The files a starting process writes to join the attempt's groups.
+
+        cgroup v1: each group's `tasks`, written "0" by the process itself while it has one
+        thread (a fork's child, `sh`, the confine shim): the kernel then moves the calling
+        thread without taking the global lock that a `cgroup.procs` write takes, which waits
+        for an RCU grace period (~10 ms, more on a busy machine) each time. One thread moved
+        is the whole process. v2: `cgroup.procs`, written its pid (its `cgroup.threads` is
+        for threaded groups only).
+        """
+        name = (
+            "tasks"
+            if self._layout is not None and self._layout.version == _cgroups.CGROUP1
+            else "cgroup.procs"
+        )
+        return [str(f / name) for f in self._folders.values()]
 
     def attach(self, pid: int, on_exceeded: Callable[[], None] | None = None) -> None:
         """`pid` (started by `command()`) is the attempt's root; watch its memory from now on.
@@ -426,10 +443,11 @@ def become_subreaper() -> bool:
         return False
 
 
-# `sh -c` script: join the groups named by $2..$(n+1), then exec the rest (same pid).
+# `sh -c` script: join the groups named by $2..$(n+1), then exec the rest (same pid). A v1
+# `tasks` file is written 0 (this thread: sh has one), a `cgroup.procs` file its pid.
 _JOIN_SCRIPT = (
-    'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 126; shift; n=$((n-1)); done; '
-    'exec "$@"'
+    'n=$1; shift; while [ "$n" -gt 0 ]; do case "$1" in */tasks) v=0;; *) v=$$;; esac; '
+    'echo $v > "$1" || exit 126; shift; n=$((n-1)); done; exec "$@"'
 )
 
 

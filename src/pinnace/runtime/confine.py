@@ -5,8 +5,13 @@ Standard library only: this runs in the task's own interpreter (a fork server's 
 command: `python -I -S confine.py SPEC_JSON COMMAND...`. The spec is what
 `pinnace.executors._supervision.Containment.child_spec()` returns:
 
-    {"procs": ["/sys/fs/cgroup/memory/.../cgroup.procs", ...],
+    {"procs": ["/sys/fs/cgroup/memory/.../tasks", ...],
      "parent": 1234, "pdeathsig": 9, "cores": [0, 1], "marker": ["PINNACE_ATTEMPT", "..."]}
+
+A `cgroup.procs` file (v2) is written the process id; a v1 `tasks` file "0": the calling
+thread, which is the whole process while it has one thread, and which the kernel moves
+without the global lock (and RCU grace period) a `cgroup.procs` write waits for. A process
+with more threads joins through the group's `cgroup.procs` instead.
 """
 
 from __future__ import annotations
@@ -25,9 +30,15 @@ def enter(spec: dict) -> None:  # type: ignore[type-arg]
     """
     pid = str(os.getpid()).encode()
     for path in spec.get("procs", ()):
+        value = pid
+        if os.path.basename(path) == "tasks":
+            if _single_threaded():
+                value = b"0"
+            else:
+                path = os.path.join(os.path.dirname(path), "cgroup.procs")
         fd = os.open(path, os.O_WRONLY)
         try:
-            os.write(fd, pid)
+            os.write(fd, value)
         finally:
             os.close(fd)
     signal_number = int(spec.get("pdeathsig") or 0)
@@ -45,6 +56,13 @@ def enter(spec: dict) -> None:  # type: ignore[type-arg]
     marker = spec.get("marker")
     if marker:
         os.environ[marker[0]] = marker[1]
+
+
+def _single_threaded() -> bool:
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
 
 
 def main(argv: list[str]) -> None:
