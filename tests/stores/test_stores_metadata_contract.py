@@ -561,3 +561,24 @@ def test_a_write_in_a_batch_for_a_missing_run_fails_the_batch(store: MetadataSto
         store.update_execution("any", no_such_field=1)  # a caller bug: refused at once
     with pytest.raises(NotFoundError), store.batch():
         store.upsert_task(make_task(uid("absent"), "a"))
+
+
+def test_writing_the_same_values_again_is_not_taken_for_a_missing_row(
+    store: MetadataStore,
+) -> None:
+    run = make_run()
+    store.create_run(run)
+    task = make_task(run.run_id, "a", TaskState.RUNNING)
+    execution = ExecutionRecord("e-" + uid("x"), run.run_id, "a", 1, TaskState.RUNNING, T0)
+    entry = CacheEntry(uid("key"), run.run_id, "a", {"parameters": {}}, T0)
+    store.add_execution(execution)
+    for _ in range(2):  # MySQL counts changed rows unless told to count matched ones
+        store.upsert_task(task)
+        store.update_execution(execution.execution_id, state=TaskState.RUNNING, exit_code=None)
+        store.put_cache(entry)
+    assert [t.state for t in store.list_tasks(run.run_id)] == [TaskState.RUNNING]
+    assert store.get_cache(entry.cache_key) == entry
+    with pytest.raises(NotFoundError):
+        store.update_execution("absent-" + uid("x"), exit_code=1)
+    with pytest.raises(IllegalTransition):
+        store.upsert_task(make_task(run.run_id, "a", TaskState.PENDING))

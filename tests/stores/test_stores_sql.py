@@ -263,3 +263,20 @@ def test_batches_of_two_threads_are_kept_apart(tmp_path: Path) -> None:
     assert sorted(t.task_name for t in other.list_tasks("r")) == ["batched", "thread"]
     store.close()
     other.close()
+
+
+def test_a_store_opened_after_another_closed_has_the_sqlite_settings(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    first = SqlMetadataStore(url)
+    now = datetime.now(timezone.utc)
+    first.create_run(RunRecord("r", "p", "p", {}, {}, RunState.PENDING, now))
+    first.close()
+    second = SqlMetadataStore(url)  # this process's engine of the file, used again
+    with second._engine.connect() as conn:
+        pragma = lambda name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()  # noqa: E731
+        assert pragma("journal_mode") == "wal"
+        assert pragma("foreign_keys") == 1
+        assert pragma("busy_timeout") >= 10_000
+    second.upsert_task(TaskRecord("r", "t", "t", TaskState.RUNNING))  # BEGIN IMMEDIATE
+    assert [t.task_name for t in second.list_tasks("r")] == ["t"]
+    second.close()

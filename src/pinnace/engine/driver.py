@@ -147,6 +147,7 @@ class RunDriver:
                 raise
             finally:
                 self.launcher.discard_prestarted(run_id)
+                self.launcher.forget(run_id)
             return self._finish(run, progress)
         finally:
             self.cache_ttl.pop(run_id, None)  # one driver may drive many runs: keep none

@@ -53,6 +53,8 @@ class TaskLauncher:
         #: run id -> cache TTL in seconds (shared with the driver)
         self.cache_ttl = cache_ttl
         self.settler = settler
+        #: log folders made by this launcher
+        self._log_dirs: set[Path] = set()
 
     # -- starting ---------------------------------------------------------------------------
 
@@ -188,7 +190,9 @@ class TaskLauncher:
     ) -> None:
         task, record = node.task, progress.records[node.path]
         log_path = self.logs_dir / run.run_id / f"{node.path}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
+        if log_path.parent not in self._log_dirs:  # one mkdir per folder, not per task
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log_dirs.add(log_path.parent)
         executor_input = build_executor_input(
             task, inputs, lambda name: self.artifacts.uri_for(run.run_id, node.path, name)
         )
@@ -319,6 +323,11 @@ class TaskLauncher:
             accepted = set(self.executor.prestart(upcoming))
             prefix = len(run.run_id) + 1
             progress.prestarted.update(u.hint[prefix:] for u in upcoming if u.hint in accepted)
+
+    def forget(self, run_id: str) -> None:
+        """The run is no longer driven: drop what was kept for it (its log folders)."""
+        folder = self.logs_dir / run_id
+        self._log_dirs = {d for d in self._log_dirs if not d.is_relative_to(folder)}
 
     def discard_prestarted(self, run_id: str) -> None:
         """Warm processes of tasks that never started are not needed any more."""

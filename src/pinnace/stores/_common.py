@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -169,6 +169,25 @@ def apply_changes(record: R, changes: dict[str, Any]) -> R:
     values = {f.name: getattr(record, f.name) for f in fields(record)}
     values.update(changes)
     updated = normalized(type(record)(**values))
+    if isinstance(record, RunRecord) and isinstance(updated, RunRecord):
+        check_state_move(record.state, updated.state)
+    return updated
+
+
+def apply_stored_changes(record: R, changes: dict[str, Any]) -> R:
+    """`apply_changes` for a `record` just read back from a database (normalized already):
+    only `changes` are normalized, so that a run's large spec is not copied at each update."""
+    kind = type(record)
+    values: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name in JSON_FIELDS[kind]:
+            value = json_copy(value, f"{kind.__name__}.{name}")
+        elif isinstance(value, datetime):
+            value = utc(value)
+        values[name] = value
+    if "state" in values:
+        values["state"] = coerce_state(kind, values["state"])
+    updated = replace(record, **values)
     if isinstance(record, RunRecord) and isinstance(updated, RunRecord):
         check_state_move(record.state, updated.state)
     return updated

@@ -2,7 +2,15 @@
 
 SQLite gets WAL mode (readers never wait for the writer), foreign keys, a busy timeout,
 and `BEGIN IMMEDIATE` for write transactions so that read-modify-write steps of two
-processes never interleave. PostgreSQL and MySQL/MariaDB run at READ COMMITTED (MySQL's
+processes never interleave. `synchronous = NORMAL` in WAL mode: a commit is in the
+database file's log when the transaction returns, so it survives the crash or kill -9 of
+any process (what Pinnace's durability promises rely on); only a power loss or an
+operating-system crash can lose the last commits before a checkpoint (FULL would fsync the
+log at every commit, paid on every scheduling round of the engine). One
+process reuses the engine of a SQLite file across stores opened on it (`pinnace.run`
+opens one per run), so that the statements it compiled are not compiled again.
+
+PostgreSQL and MySQL/MariaDB run at READ COMMITTED (MySQL's
 default, REPEATABLE READ, would let a `SELECT ... FOR UPDATE` see rows a plain read of the
 same transaction did not) and serialize migrations with an advisory lock. Alembic is
 imported only when the schema is not at head.
@@ -13,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -73,11 +82,30 @@ def create_store_engine(database_url: str) -> Engine:
     if not in_memory and not database.startswith("file:"):
         _private_database_file(Path(database).expanduser())
     connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
-    engine = (
-        create_engine(url, connect_args=connect_args, poolclass=StaticPool)
-        if in_memory
-        else create_engine(url, connect_args=connect_args)
-    )
+    if in_memory:  # a database of its own, gone with the engine: never shared
+        return _sqlite_engine(create_engine(url, connect_args=connect_args, poolclass=StaticPool))
+    key = url.render_as_string(hide_password=False)
+    with _ENGINES_LOCK:
+        engine = _ENGINES.pop(key, None)
+        if engine is None:
+            engine = _sqlite_engine(create_engine(url, connect_args=connect_args))
+        else:
+            # No pooled connection is reused: the file may have been replaced meanwhile.
+            engine.dispose()
+        _ENGINES[key] = engine  # the most recently opened last
+        while len(_ENGINES) > _ENGINES_KEPT:
+            _ENGINES.pop(next(iter(_ENGINES)))
+    return engine
+
+
+#: SQLite file engines of this process by URL: a store's `close` disposes of its pooled
+#: connections, and the engine (with its compiled statements) serves the next store
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+_ENGINES_KEPT = 4
+
+
+def _sqlite_engine(engine: Engine) -> Engine:
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine

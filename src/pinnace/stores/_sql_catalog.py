@@ -26,7 +26,7 @@ from ._common import (
     R,
     Record,
     already_exists,
-    apply_changes,
+    apply_stored_changes,
     check_changes,
     coerce_state,
     normalized,
@@ -42,6 +42,14 @@ if TYPE_CHECKING:
 def row_values(record: Record) -> dict[str, Any]:
     """A record as column values (states as their strings)."""
     values = {f.name: getattr(record, f.name) for f in fields(record)}
+    if "state" in values:
+        values["state"] = values["state"].value
+    return values
+
+
+def changed_values(record: Record, changes: dict[str, Any]) -> dict[str, Any]:
+    """The column values of the fields named in `changes`, taken from `record`."""
+    values = {name: getattr(record, name) for name in changes}
     if "state" in values:
         values["state"] = values["state"].value
     return values
@@ -166,10 +174,10 @@ class SqlCatalog:
                 raise kind.not_found(key)
             if expected and any(getattr(old, f) != v for f, v in expected.items()):
                 return None
-            new = apply_changes(old, changes)
-            values = row_values(new)
-            del values[kind.key]
-            conn.execute(update(table).where(table.c[kind.key] == key).values(values))
+            new = apply_stored_changes(old, changes)
+            values = changed_values(new, changes)
+            if values:  # the changed columns only: a run's spec is not written again
+                conn.execute(update(table).where(table.c[kind.key] == key).values(values))
             return new
 
     def delete_record(self, kind_class: type, key: str) -> None:

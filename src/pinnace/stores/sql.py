@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from ..errors import PinnaceError, StoreError
-from ..model.state import RunState, TaskState
+from ..model.state import IllegalTransition, RunState, TaskState
 from . import _sql_across
 from . import _tables as t
 from ._common import (
@@ -29,6 +29,7 @@ from ._common import (
     R,
     already_exists,
     apply_changes,
+    apply_stored_changes,
     artifact_not_found,
     check_changes,
     check_state_move,
@@ -45,7 +46,7 @@ from ._database import (
     read_only_sqlite_engine,
     safe_url,
 )
-from ._sql_catalog import SqlCatalog
+from ._sql_catalog import SqlCatalog, changed_values
 from ._sql_catalog import row_record as _record
 from ._sql_catalog import row_values as _values
 from .base import (
@@ -73,20 +74,34 @@ _TASK_WHERE = (
 _TASK_STATE = select(t.tasks.c.state).where(*_TASK_WHERE).with_for_update()
 _TASK_INSERT = insert(t.tasks)
 _TASK_UPDATE = update(t.tasks).where(*_TASK_WHERE)
+#: an update that only applies when the stored state may move to the new one
+_TASK_MOVE = update(t.tasks).where(
+    *_TASK_WHERE, t.tasks.c.state.in_(bindparam("b_states", expanding=True))
+)
 _EXECUTION_WHERE = t.executions.c.execution_id == bindparam("b_execution_id")
 _EXECUTION_ONE = select(t.executions).where(_EXECUTION_WHERE)
-_EXECUTION_LOCKED = _EXECUTION_ONE.with_for_update()
 _EXECUTION_INSERT = insert(t.executions)
 _EXECUTION_UPDATE = update(t.executions).where(_EXECUTION_WHERE)
 _ARTIFACT_INSERT = insert(t.artifacts)
-_CACHE_ONE = select(t.cache_entries.c.cache_key).where(
-    t.cache_entries.c.cache_key == bindparam("b_cache_key")
-)
-_CACHE_LOCKED = _CACHE_ONE.with_for_update()
 _CACHE_INSERT = insert(t.cache_entries)
 _CACHE_UPDATE = update(t.cache_entries).where(
     t.cache_entries.c.cache_key == bindparam("b_cache_key")
 )
+
+
+def _states_before(new: TaskState) -> list[str]:
+    """The stored states a task may have for an upsert to `new` to be a legal move."""
+    before = []
+    for old in TaskState:
+        try:
+            check_state_move(old, new)
+        except IllegalTransition:
+            continue
+        before.append(old.value)
+    return before
+
+
+_TASK_BEFORE = {state: _states_before(state) for state in TaskState}
 
 
 class _Transaction:
@@ -260,11 +275,12 @@ class SqlMetadataStore:
         check_changes(RunRecord, RUN_FIELDS, "run_id", changes)
         with self._write("update run") as conn:
             old = self._run(conn, run_id, lock=True)
-            new = apply_changes(old, changes)
-            self._check_pipeline(conn, new.pipeline_id)
-            values = _values(new)
-            del values["run_id"]
-            conn.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(values))
+            new = apply_stored_changes(old, changes)
+            if "pipeline_id" in changes:
+                self._check_pipeline(conn, new.pipeline_id)
+            values = changed_values(new, changes)
+            if values:  # the changed columns only: a run's spec is not written again
+                conn.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(values))
             return new
 
     def get_run(self, run_id: str) -> RunRecord:
@@ -288,9 +304,13 @@ class SqlMetadataStore:
         values = _values(new)
 
         def write(txn: _Transaction) -> None:
-            self._require_run(txn, new.run_id)
-            # Only the old state is needed: decoding the whole stored task would cost more.
             where = {"b_run_id": new.run_id, "b_task_name": new.task_name}
+            # Mostly one statement: the update of a stored task whose state may move so.
+            moved = {**values, **where, "b_states": _TASK_BEFORE[new.state]}
+            if txn.conn.execute(_TASK_MOVE, moved).rowcount:
+                return
+            # A new task, or a move the state machine refuses (said as such).
+            self._require_run(txn, new.run_id)
             old_state = txn.conn.execute(_TASK_STATE, where).scalar()
             if old_state is None:
                 txn.conn.execute(_TASK_INSERT, values)
@@ -329,14 +349,15 @@ class SqlMetadataStore:
         checked = apply_changes(_blank_execution(execution_id), changes)
         changes = {name: getattr(checked, name) for name in changes}
 
+        values = {n: v.value if n == "state" else v for n, v in changes.items()}
+
         def write(txn: _Transaction) -> None:
             where = {"b_execution_id": execution_id}
-            row = txn.conn.execute(_EXECUTION_LOCKED, where).first()
-            if row is None:
+            # Only the changed columns (no read of the stored row); none updated: not there.
+            if values and txn.conn.execute(_EXECUTION_UPDATE, {**values, **where}).rowcount:
+                return
+            if txn.conn.execute(_EXECUTION_ONE, where).first() is None:
                 raise execution_not_found(execution_id)
-            values = _values(apply_changes(_record(ExecutionRecord, row), changes))
-            del values["execution_id"]
-            txn.conn.execute(_EXECUTION_UPDATE, {**values, **where})
 
         self._apply("update execution", write)
 
@@ -395,9 +416,7 @@ class SqlMetadataStore:
         def write(txn: _Transaction) -> None:
             self._require_run(txn, new.run_id)
             where = {"b_cache_key": new.cache_key}
-            if txn.conn.execute(_CACHE_LOCKED, where).first() is not None:
-                txn.conn.execute(_CACHE_UPDATE, {**values, **where})
-            else:
+            if not txn.conn.execute(_CACHE_UPDATE, {**values, **where}).rowcount:
                 txn.conn.execute(_CACHE_INSERT, values)
 
         self._apply("store cache entry", write)
