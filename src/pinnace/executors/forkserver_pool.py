@@ -365,7 +365,7 @@ class ForkServerPool:
                 slot.server = ForkServer(spec, modules, self._scratch, on_spawn=spawned)
             if slot.niced and not self._restore_priority(slot):
                 # Its children would inherit the lower priority: not a server to fork from.
-                self._nice = False
+                self._nice = slot.niced = False
                 slot.server.close()
                 slot.server = ForkServer(spec, modules, self._scratch)
         except ForkServerError as exc:
