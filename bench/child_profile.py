@@ -137,11 +137,17 @@ def capture_launch(home: Path, executor: LocalExecutor) -> Any:
     return captured[0]
 
 
-def _cpu_of(pid: int) -> tuple[float, float]:
-    """Seconds of CPU of `pid` itself and of its reaped children (its forked tasks)."""
+def _cpu_of(pid: int) -> tuple[float, float, int, int]:
+    """Seconds of CPU of `pid` itself and of its reaped children (its forked tasks), and
+    their minor page faults (copies on write, mostly)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+    return (
+        (int(fields[11]) + int(fields[12])) / tick,
+        (int(fields[13]) + int(fields[14])) / tick,
+        int(fields[7]),  # minor faults, the server's
+        int(fields[8]),  # and its reaped children's
+    )
 
 
 def strace_children(server_pid: int, out: Path) -> subprocess.Popen[bytes]:
@@ -212,6 +218,9 @@ def main() -> None:
     parser.add_argument("--strace", action="store_true", help="trace the children too")
     parser.add_argument("--fresh", action="store_true", help="fork servers off")
     parser.add_argument("--perf", help="perf record the fork server and its children here")
+    parser.add_argument(
+        "--perf-options", default="-e cpu-clock -F 4000 -g", help="perf record options"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch home")
     parser.add_argument("--supervision", default=None, help="cgroup1, cgroup2 or subreaper")
     args = parser.parse_args()
@@ -239,18 +248,8 @@ def main() -> None:
         elif args.perf and servers:
             tracer = subprocess.Popen(
                 [
-                    "perf",
-                    "record",
-                    "-q",
-                    "-e",
-                    "cpu-clock",
-                    "-F",
-                    "4000",
-                    "-g",
-                    "-o",
-                    args.perf,
-                    "-p",
-                    str(servers[0]["pid"]),
+                    *["perf", "record", "-q", *args.perf_options.split()],
+                    *["-o", args.perf, "-p", str(servers[0]["pid"])],
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -279,6 +278,8 @@ def main() -> None:
             after = _cpu_of(int(server["pid"]))
             cpu["fork server CPU"] = [(after[0] - before[0]) * 1e9 / args.tasks]
             cpu["forked children CPU"] = [(after[1] - before[1]) * 1e9 / args.tasks]
+            cpu["fork server page faults (count)"] = [(after[2] - before[2]) * 1e6 / args.tasks]
+            cpu["child page faults (count)"] = [(after[3] - before[3]) * 1e6 / args.tasks]
         print(
             f"{args.tasks} trivial tasks, one at a time, supervision {executor.supervision}, "
             f"{'fresh' if args.fresh else 'forked'}; load: {os.getloadavg()[0]:.2f}"

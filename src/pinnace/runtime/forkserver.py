@@ -479,7 +479,7 @@ def serve(fd: int) -> None:
     if hello is None:
         return
     if sys.platform.startswith("linux"):
-        import ctypes  # noqa: F401  # the children arm their death signal with it
+        confine.prctl()  # found once here: the children arm their death signal with it
     modules = [*declared_modules(hello.get("packages", [])), *hello.get("modules", [])]
     if hello.get("runtime"):
         _preload_runtime()
