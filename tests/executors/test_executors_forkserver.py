@@ -6,6 +6,8 @@ import json
 import os
 import re
 import signal
+import socket
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -615,3 +617,29 @@ def test_a_forked_task_gets_its_own_temporary_folder_and_home(tmp_path):
     assert fresh["logs"] == forked["logs"]
     assert fresh["outputs"] == forked["outputs"]
     assert "HOME/work/RUN" in forked["logs"]["temporary-folder"]
+
+
+def test_a_closed_server_runs_its_libraries_exit_handlers_and_exits_cleanly(tmp_path):
+    """The server skips the interpreter's teardown on exit, not what its imports asked for."""
+    from pinnace.executors.forkserver import ForkServer, ServerSpec
+
+    library = tmp_path / "lib"
+    library.mkdir()
+    mark = tmp_path / "exit-handler-ran"
+    (library / "exit_mark.py").write_text(
+        "import atexit\n"
+        "print('imported exit_mark')\n"
+        f"atexit.register(lambda: open({str(mark)!r}, 'w').write('ran'))\n"
+    )
+    runtime = materialize_runtime(tmp_path / "home")
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": f"{runtime}:{library}"}
+    spec = ServerSpec(key="k", environment="env", python=sys.executable, env=env)
+    server = ForkServer(spec, [["exit_mark", []]], tmp_path / "scratch")
+    output = server._output
+    assert server.report.get("failed") in ([], None), server.report
+    process = server._process
+    server._sock.shutdown(socket.SHUT_RDWR)  # as close() does, keeping the output file
+    server._sock.close()
+    assert process.wait(timeout=30) == 0
+    assert mark.read_text() == "ran"
+    assert output.read_text().endswith("imported exit_mark\n")
