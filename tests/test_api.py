@@ -40,15 +40,35 @@ class RecordingPrestarter:
         """Nothing to drop."""
 
 
-def test_only_tasks_without_upstream_are_announced_up_to_capacity():
-    spec = compile_pipeline(two_roots)
-    wide = RecordingPrestarter(capacity=4)
-    prestart_first_tasks(wide, spec, {"x": 5})  # type: ignore[arg-type]
-    assert [u.hint for u in wide.told] == ["/add", "/add-3"]
-    assert all(u.command and u.args for u in wide.told)
-    narrow = RecordingPrestarter(capacity=1)
-    prestart_first_tasks(narrow, spec, None)  # type: ignore[arg-type]
-    assert [u.hint for u in narrow.told] == ["/add"]
+def test_tasks_without_upstream_are_announced_first_then_the_rest_in_plan_order():
+    told = RecordingPrestarter(capacity=1)
+    prestart_first_tasks(told, compile_pipeline(two_roots), {"x": 5})  # type: ignore[arg-type]
+    assert [u.hint for u in told.told] == ["/add", "/add-3", "/add-2"]
+    assert all(u.command and u.args for u in told.told)
+
+
+@dsl.pipeline(name="gated")
+def gated(x: int = 1):
+    first = add(a=x, b=1)
+    with dsl.If(first.output > 1):
+        add(a=x, b=2)
+    add(a=x, b=3)
+
+
+def test_tasks_behind_a_group_are_not_announced_and_at_most_sixteen_are():
+    told = RecordingPrestarter(capacity=2)
+    prestart_first_tasks(told, compile_pipeline(gated), None)  # type: ignore[arg-type]
+    assert [u.hint for u in told.told] == ["/add", "/add-3"]  # not add-2, in the If group
+    chain = RecordingPrestarter(capacity=2)
+    prestart_first_tasks(chain, compile_pipeline(wide_chain), None)  # type: ignore[arg-type]
+    assert [u.hint for u in chain.told] == ["/add", *(f"/add-{i}" for i in range(2, 17))]
+
+
+@dsl.pipeline(name="wide-chain")
+def wide_chain(x: int = 1):
+    task = add(a=x, b=1)
+    for _ in range(30):
+        task = add(a=task.output, b=1)
 
 
 def test_a_spec_the_engine_will_refuse_announces_nothing():

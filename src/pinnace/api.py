@@ -12,7 +12,11 @@ from .errors import PinnaceError
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .engine.plan import PlannedTask
     from .executors.base import Executor
+
+#: tasks announced before a run starts (the engine's launcher announces as many per step)
+_AHEAD = 16
 
 
 @dataclass(frozen=True)
@@ -105,8 +109,13 @@ def run(
 def prestart_first_tasks(
     executor: Executor, spec: Mapping[str, Any], arguments: Mapping[str, Any] | None
 ) -> None:
-    """Tell the executor about the tasks a run of `spec` starts with (no upstream tasks), as
-    the engine does once the run is stored, so that their fork servers start sooner."""
+    """Tell the executor which tasks a run of `spec` starts with, as the engine's launcher
+    does once the run is stored, so that their fork servers start sooner.
+
+    Those are the root DAG's container tasks whose upstream tasks are announced too: the
+    ones without upstream tasks first, then the rest in plan order, at most `_AHEAD` (or
+    `capacity`). The executor starts what they need in that order, bounded by its cores.
+    """
     from .engine.launch import upcoming_task
     from .engine.plan import TaskKind, make_plan
     from .executors.base import Prestarter
@@ -117,9 +126,15 @@ def prestart_first_tasks(
         plan = make_plan(spec, arguments)
     except PinnaceError:
         return  # creating the run reports it
-    first = [t for t in plan.tasks if t.kind is TaskKind.CONTAINER and not t.upstream]
-    upcoming = [upcoming_task(run_id="", task=t, path=t.name) for t in first]
-    executor.prestart(upcoming[: executor.capacity])
+    announced: set[str] = set()
+    first: list[PlannedTask] = []
+    then: list[PlannedTask] = []
+    for task in plan.tasks:  # a topological order
+        if task.kind is TaskKind.CONTAINER and announced.issuperset(task.upstream):
+            announced.add(task.name)
+            (then if task.upstream else first).append(task)
+    soon = (first + then)[: max(_AHEAD, executor.capacity)]
+    executor.prestart([upcoming_task(run_id="", task=t, path=t.name) for t in soon])
 
 
 def resolve_spec(
