@@ -1,4 +1,4 @@
-"""Which executions fork, from which server: requirement sets that are one environment."""
+"""Which executions fork, from which server: aliased requirement sets, announcement order."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ import yaml
 from pinnace import compiler, dsl
 from pinnace.engine.driver import RunDriver
 from pinnace.envs.cache import EnvironmentCache
+from pinnace.executors.base import UpcomingTask
+from pinnace.executors.forking import TaskForking
+from pinnace.executors.forkserver import ServerSpec
 from pinnace.executors.local import LocalExecutor
 from pinnace.executors.runtime_copy import materialize_runtime
 from pinnace.stores import open_artifact_store, open_metadata_store
@@ -97,3 +100,45 @@ def test_aliased_sets_run_in_one_interpreter_fresh_and_forked(tmp_path):
     # ... and one fork server for both.
     servers = {e["forked"]["server_pid"] for e in forked["environments"].values()}
     assert len(servers) == 1, forked["environments"]
+
+
+class RecordingPool:
+    """A pool twin recording what it is asked for ahead (servers, and whether needed next)."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, bool]] = []
+
+    def learn(self, environment: str, modules: object) -> None:
+        """Nothing to learn."""
+
+    def acquire(self, spec: ServerSpec, *, wait: bool = True, soon: bool = False) -> None:
+        self.asked.append((spec.env["WHICH"], soon))
+
+
+def test_the_first_two_servers_of_an_announcement_are_needed_next(tmp_path):
+    path = tmp_path / "aliased.yaml"
+    compiler.Compiler().compile(aliased, str(path))
+    spec = yaml.safe_load(path.read_text())
+    container = next(iter(spec["deploymentSpec"]["executors"].values()))["container"]
+    pool = RecordingPool()
+    forking = TaskForking(
+        env_cache=EnvironmentCache(tmp_path / "envs"),
+        use_current_python=True,
+        task_env=lambda cpu, env, gpus, managed: (dict(env), None),
+        pool=pool,  # type: ignore[arg-type]
+    )
+
+    def task(name: str, which: str) -> UpcomingTask:
+        return UpcomingTask(
+            hint=f"r/{name}",
+            run_id="r",
+            image=container["image"],
+            command=tuple(container["command"]),
+            args=tuple(container["args"]),
+            env={"WHICH": which},  # the variables are part of a server's key
+        )
+
+    told = [task("t1", "a"), task("t2", "a"), task("t3", "b"), task("t4", "c"), task("t5", "a")]
+    assert forking.prestart(told) == [f"r/t{i}" for i in range(1, 6)]
+    # One request per server, in order; the first two (the tasks now and next) at once.
+    assert pool.asked == [("a", True), ("b", True), ("c", False)]

@@ -168,21 +168,22 @@ def test_a_server_started_ahead_imports_at_a_lower_priority_and_forks_at_the_nor
     tmp_path,
 ):
     runtime = materialize_runtime(tmp_path)
-    specs, _ = slow_imports(tmp_path, runtime, "ab")
+    specs, _ = slow_imports(tmp_path, runtime, "abc")
     base = os.getpriority(os.PRIO_PROCESS, 0)
-    pool = ForkServerPool(scratch=tmp_path / "scratch", max_importing=2)
+    pool = ForkServerPool(scratch=tmp_path / "scratch", max_importing=3)
     try:
         for name, one in specs.items():
             pool.learn(one.environment, [(f"slow_{name}", [])])
         assert pool.acquire(specs["a"], wait=False) is None  # ahead: niced
+        assert pool.acquire(specs["c"], wait=False, soon=True) is None  # ahead, needed next
         urgent = pool.acquire(specs["b"])  # needed now: never niced
         assert urgent is not None
-        assert wait_until(lambda: len(pool.stats()) == 2)
+        assert wait_until(lambda: len(pool.stats()) == 3)
         ahead = pool.acquire(specs["a"])
         assert ahead is not None
         seen = priorities(tmp_path)
         assert seen["a start"] == seen["a end"] == min(19, base + 10)
-        assert seen["b start"] == seen["b end"] == base
+        assert seen["b start"] == seen["b end"] == seen["c start"] == seen["c end"] == base
         # Its imports done, it has the normal priority back: its children inherit that.
         assert os.getpriority(os.PRIO_PROCESS, ahead.pid) == base
         assert os.getpriority(os.PRIO_PROCESS, urgent.pid) == base

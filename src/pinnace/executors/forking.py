@@ -44,6 +44,9 @@ OPT_OUT_VARIABLE = "PINNACE_FORK_SERVERS"
 _PER_ATTEMPT = frozenset({MARKER, "PWD"})
 #: upcoming-task shapes remembered (a long-lived server sees many pipelines)
 _MAX_HINTED = 1024
+#: servers of an announcement, in its order, that start at normal priority (the task
+#: starting now and the next one); later ones import at a lower priority where possible
+_SOON = 2
 #: top-level modules never imported ahead: the runtime provides `kfp` itself
 _SKIPPED = frozenset({"kfp", "__future__", "__main__", RUNTIME_PACKAGE})
 
@@ -137,21 +140,29 @@ class TaskForking:
     def prestart(self, upcoming: Sequence[UpcomingTask]) -> list[str]:
         """Start the fork servers of tasks expected soon; return the hints dealt with.
 
+        `upcoming` is in the order the tasks will need their servers (the engine tells the
+        tasks it has just started first); the pool starts the servers in that order, and the
+        first `_SOON` distinct ones (the tasks starting now and next) at normal CPU priority,
+        the later ones at a lower one while they import (see forkserver_pool.py).
         A hint not returned (its environment is not built yet) may be offered again later.
         Never raises: a task whose server is not ready just waits for it or starts fresh.
         """
         done = []
+        seen: set[str] = set()
         for task in upcoming:
             try:
-                later = self._prestart_one(task)
+                later = self._prestart_one(task, seen)
             except Exception:  # starting servers early is an optimisation only
                 later = False
             if not later:
                 done.append(task.hint)
         return done
 
-    def _prestart_one(self, task: UpcomingTask) -> bool:
-        """Start `task`'s server in the background; True when its environment is not built."""
+    def _prestart_one(self, task: UpcomingTask, seen: set[str]) -> bool:
+        """Start `task`'s server in the background; True when its environment is not built.
+
+        `seen`: the servers of the tasks before it in this announcement (it adds its own).
+        """
         if self.pool is None or self.sandboxed or (task.resources.accelerator_count or 0) > 0:
             return False
         if _opted_out(task.env):
@@ -168,7 +179,7 @@ class TaskForking:
         except TypeError:  # a structured placeholder in the arguments
             memo, known = None, None
         if known is not None:
-            self.pool.acquire(known, wait=False)
+            self._ask(known, seen)
             return False
         program = recognize_command(list(task.command), list(task.args))
         if program is None:
@@ -186,8 +197,14 @@ class TaskForking:
         spec = self._server_spec(shape, environ)
         if memo is not None and len(self._hinted) < _MAX_HINTED:
             self._hinted[memo] = spec
-        self.pool.acquire(spec, wait=False)
+        self._ask(spec, seen)
         return False
+
+    def _ask(self, spec: ServerSpec, seen: set[str]) -> None:
+        assert self.pool is not None
+        if spec.key not in seen:
+            seen.add(spec.key)
+            self.pool.acquire(spec, wait=False, soon=len(seen) <= _SOON)
 
     def fork(
         self,

@@ -16,7 +16,8 @@ wait for jumps the queue.
 Where this process may raise a priority again (CAP_SYS_NICE, or RLIMIT_NICE: probed once, on
 a thread of its own), a server started ahead also imports at a lower CPU priority (nice +10
 over this process's), so that it takes only the CPU the urgent servers and the running tasks
-leave; its priority is restored as soon as a task waits for it, and always before its
+leave, unless it is one of the first servers of its announcement (the next tasks'); its
+priority is restored as soon as a task waits for it, and always before its
 imports are reported done, so every child it forks runs at the priority a fresh process would
 have. Without that right servers are not niced (a niced server could not be restored and its
 children would inherit the lower priority): ordering alone then bounds the competition.
@@ -200,10 +201,14 @@ class ForkServerPool:
         with self._lock:
             return self._unsafe.get(key)
 
-    def acquire(self, spec: ServerSpec, *, wait: bool = True) -> ForkServer | None:
+    def acquire(
+        self, spec: ServerSpec, *, wait: bool = True, soon: bool = False
+    ) -> ForkServer | None:
         """The running server for `spec` (started if needed), None when tasks must start fresh.
 
-        With `wait` False a missing server is started in the background and None returned.
+        With `wait` False a missing server is started in the background (in its turn) and
+        None returned; it imports at a lower CPU priority unless `soon` (a task needs it
+        next) or a task comes to wait for it.
         """
         with self._lock:
             if self._closed.is_set() or spec.key in self._unsafe:
@@ -218,22 +223,22 @@ class ForkServerPool:
                 slot = None
             starting = False
             if slot is None:
-                slot = self._slots[spec.key] = _Slot(urgent=wait)
+                slot = self._slots[spec.key] = _Slot(urgent=wait or soon)
                 if wait:
                     starting = True
                     self._importing += 1
                 else:
                     slot.queued = True
                     self._queue.append((spec, slot))
-            elif wait and not slot.urgent:
+            elif (wait or soon) and not slot.urgent:
                 slot.urgent = True
-                if slot.queued:  # a task needs it now: it jumps the queue
-                    self._queue = [(q, s) for q, s in self._queue if s is not slot]
-                    slot.queued = False
-                    starting = True
-                    self._importing += 1
-        if wait and slot.niced:
-            self._restore_priority(slot)  # importing ahead, needed now: full priority
+            if wait and slot.queued:  # a task needs it now: it jumps the queue
+                self._queue = [(q, s) for q, s in self._queue if s is not slot]
+                slot.queued = False
+                starting = True
+                self._importing += 1
+        if slot.urgent and slot.niced:
+            self._restore_priority(slot)  # importing ahead, needed now or next: full priority
         if starting:
             self._start(spec, slot)
         elif not wait:
