@@ -582,3 +582,18 @@ def test_writing_the_same_values_again_is_not_taken_for_a_missing_row(
         store.update_execution("absent-" + uid("x"), exit_code=1)
     with pytest.raises(IllegalTransition):
         store.upsert_task(make_task(run.run_id, "a", TaskState.PENDING))
+
+
+def test_add_tasks_stores_new_tasks_in_order_and_refuses_a_known_one(
+    store: MetadataStore,
+) -> None:
+    run = make_run()
+    store.create_run(run)
+    store.add_tasks([make_task(run.run_id, "b"), make_task(run.run_id, "a", inputs={"n": 1})])
+    tasks = store.list_tasks(run.run_id)
+    assert [(t.task_name, t.inputs) for t in tasks] == [("b", {}), ("a", {"n": 1})]
+    with pytest.raises(StoreError, match="already exists"):
+        store.add_tasks([make_task(run.run_id, "c"), make_task(run.run_id, "a")])
+    assert [t.task_name for t in store.list_tasks(run.run_id)] == ["b", "a"]  # all or none
+    with pytest.raises(NotFoundError):
+        store.add_tasks([make_task(uid("absent"), "a")])

@@ -112,8 +112,8 @@ class RunDriver:
         )
         with self.metadata.batch():  # one commit for the run and its root tasks
             self.metadata.create_run(run)
-            for task in plan.tasks:
-                self.metadata.upsert_task(
+            self.metadata.add_tasks(
+                [
                     TaskRecord(
                         run_id=run.run_id,
                         task_name=task.name,
@@ -121,7 +121,9 @@ class RunDriver:
                         state=TaskState.PENDING,
                         component=task.component_name,
                     )
-                )
+                    for task in plan.tasks
+                ]
+            )
         if cache_ttl_seconds is not None:
             self.cache_ttl[run.run_id] = float(cache_ttl_seconds)
         return run

@@ -7,6 +7,7 @@ Implementations: `SqlMetadataStore` / `InMemoryMetadataStore`, `FsspecArtifactSt
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -273,6 +274,10 @@ class MetadataStore(Protocol):
     ) -> list[RunRecord]: ...
 
     def upsert_task(self, record: TaskRecord) -> None: ...
+    def add_tasks(self, records: Sequence[TaskRecord]) -> None:
+        """Store new tasks (of existing runs) at once; StoreError if one exists already."""
+        ...
+
     def list_tasks(self, run_id: str) -> list[TaskRecord]: ...
     def get_task(self, run_id: str, task_name: str) -> TaskRecord | None: ...
 

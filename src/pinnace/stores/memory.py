@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import fields
 from typing import Any, TypeVar
@@ -134,6 +135,15 @@ class InMemoryMetadataStore:
             if old is not None:
                 check_state_move(old.state, new.state)
             tasks[new.task_name] = new
+
+    def add_tasks(self, records: Sequence[TaskRecord]) -> None:
+        new = [normalized(r) for r in records]
+        with self._lock:
+            for record in new:
+                if record.task_name in self._tasks_of(record.run_id):
+                    raise already_exists("task", record.task_name)
+            for record in new:
+                self._tasks_of(record.run_id)[record.task_name] = record
 
     def list_tasks(self, run_id: str) -> list[TaskRecord]:
         with self._lock:

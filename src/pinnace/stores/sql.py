@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from ..errors import PinnaceError, StoreError
@@ -28,7 +28,6 @@ from ._common import (
     RUN_FIELDS,
     R,
     already_exists,
-    apply_changes,
     apply_stored_changes,
     artifact_not_found,
     check_changes,
@@ -74,10 +73,6 @@ _TASK_WHERE = (
 _TASK_STATE = select(t.tasks.c.state).where(*_TASK_WHERE).with_for_update()
 _TASK_INSERT = insert(t.tasks)
 _TASK_UPDATE = update(t.tasks).where(*_TASK_WHERE)
-#: an update that only applies when the stored state may move to the new one
-_TASK_MOVE = update(t.tasks).where(
-    *_TASK_WHERE, t.tasks.c.state.in_(bindparam("b_states", expanding=True))
-)
 _EXECUTION_WHERE = t.executions.c.execution_id == bindparam("b_execution_id")
 _EXECUTION_ONE = select(t.executions).where(_EXECUTION_WHERE)
 _EXECUTION_INSERT = insert(t.executions)
@@ -101,7 +96,14 @@ def _states_before(new: TaskState) -> list[str]:
     return before
 
 
-_TASK_BEFORE = {state: _states_before(state) for state in TaskState}
+#: per new state, an update that only applies when the stored state may move to it (the
+#: states are constants of the statement: an IN list of parameters is rendered each time)
+_TASK_MOVE = {
+    state: update(t.tasks).where(
+        *_TASK_WHERE, or_(*(t.tasks.c.state == literal(old) for old in _states_before(state)))
+    )
+    for state in TaskState
+}
 
 
 class _Transaction:
@@ -306,8 +308,7 @@ class SqlMetadataStore:
         def write(txn: _Transaction) -> None:
             where = {"b_run_id": new.run_id, "b_task_name": new.task_name}
             # Mostly one statement: the update of a stored task whose state may move so.
-            moved = {**values, **where, "b_states": _TASK_BEFORE[new.state]}
-            if txn.conn.execute(_TASK_MOVE, moved).rowcount:
+            if txn.conn.execute(_TASK_MOVE[new.state], {**values, **where}).rowcount:
                 return
             # A new task, or a move the state machine refuses (said as such).
             self._require_run(txn, new.run_id)
@@ -319,6 +320,22 @@ class SqlMetadataStore:
             txn.conn.execute(_TASK_UPDATE, {**values, **where})
 
         self._apply("store task", write)
+
+    def add_tasks(self, records: Sequence[TaskRecord]) -> None:
+        new = [normalized(r) for r in records]
+        if not new:
+            return
+        rows = [_values(r) for r in new]
+
+        def write(txn: _Transaction) -> None:
+            for run_id in {r.run_id for r in new}:
+                self._require_run(txn, run_id)
+            try:
+                txn.conn.execute(_TASK_INSERT, rows)  # one executemany
+            except IntegrityError as exc:  # uq_tasks_run_id_task_name: the only one left
+                raise already_exists("task", _reason(exc)) from exc
+
+        self._apply("add tasks", write)
 
     def list_tasks(self, run_id: str) -> list[TaskRecord]:
         return self._list(t.tasks, TaskRecord, run_id, "list tasks")
@@ -346,7 +363,7 @@ class SqlMetadataStore:
     def update_execution(self, execution_id: str, **changes: Any) -> None:
         check_changes(ExecutionRecord, EXECUTION_FIELDS, "execution_id", changes)
         # Checked and copied now (JSON values, datetimes): a batch applies them later.
-        checked = apply_changes(_blank_execution(execution_id), changes)
+        checked = apply_stored_changes(_blank_execution(execution_id), changes)
         changes = {name: getattr(checked, name) for name in changes}
 
         values = {n: v.value if n == "state" else v for n, v in changes.items()}
