@@ -163,16 +163,21 @@ class RunDriver:
         settled) has its interrupted executions' survivors killed first.
         """
         kill = self.executor.kill_leftover
+        state = run.state
         if self.leases is not None:
             lost = self._on_lease_lost(run.run_id)
             cancel = self._on_cancel_requested(run.run_id)
-            if not self.leases.acquire(run.run_id, on_lost=lost, on_cancel=cancel):
+            taken = self.leases.acquire(run.run_id, on_lost=lost, on_cancel=cancel)
+            if taken is None:
                 holder = self.metadata.get_run(run.run_id)
                 raise RunBusyError(
                     f"run {run.run_id} is driven by {holder.lease_owner} ({holder.lease_kind})",
                     hint="wait for it to finish, or stop that process first",
                 )
-        if not run.state.terminal:
+            state = taken.state  # as the lease was taken: nobody changes it any more
+        if state is RunState.PENDING:
+            return  # never driven: it has no executions (they start once it is RUNNING)
+        if not state.terminal:
             previous = run.lease_owner or run.owner or "unknown"
             reason = f"the process driving this run ({previous}) stopped; it was resumed"
             interrupt_tasks(self.metadata, run.run_id, reason, kill, cancel_pending=False)

@@ -142,15 +142,17 @@ class LeaseKeeper:
         run_id: str,
         on_lost: Callable[[], None] | None = None,
         on_cancel: Callable[[], None] | None = None,
-    ) -> bool:
-        """Take the run's lease (False: another live holder has it) and keep renewing it.
+    ) -> RunRecord | None:
+        """Take the run's lease and keep renewing it: the run as it was when taken (None:
+        another live holder has it).
 
         `on_lost` is called (from the heartbeat thread) if the lease is ever lost: another
         process took the run over, so this one must stop driving it at once. `on_cancel` is
         called once when another process asked to cancel the run (`request_cancel`).
         """
-        if try_acquire(self.store, run_id, self.owner, self.kind, self.seconds) is None:
-            return False
+        taken = try_acquire(self.store, run_id, self.owner, self.kind, self.seconds)
+        if taken is None:
+            return None
         with self._lock:
             self._held[run_id] = on_lost
             if on_cancel is not None:
@@ -161,7 +163,7 @@ class LeaseKeeper:
                     target=self._beat, daemon=True, name=f"pinnace-lease-{self.kind}"
                 )
                 self._thread.start()
-        return True
+        return taken
 
     def holds(self, run_id: str) -> bool:
         with self._lock:
