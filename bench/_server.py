@@ -31,13 +31,23 @@ def _no_cache(node: Any) -> None:
             _no_cache(value)
 
 
-def time_server_book(home: Path, spec: dict[str, Any], repeat: int) -> dict[str, Any]:
+def time_server_book(
+    home: Path,
+    spec: dict[str, Any],
+    repeat: int,
+    *,
+    sandboxed: bool = False,
+    shares: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """Submit-to-SUCCEEDED of the book run on one running server: a first run, then `repeat`.
 
-    The server runs in this process (uvicorn thread, auth off, steps unsandboxed), on `home`
-    (its environments already built). Each sample is the wall time from the create-run
-    request to the poll that sees SUCCEEDED (polled every 10 ms). Reports the fork servers it
-    kept between runs.
+    The server runs in this process (uvicorn thread, auth off), on `home` (its environments
+    already built). Each sample is the wall time from the create-run request to the poll that
+    sees SUCCEEDED (polled every 10 ms). Reports the fork servers it kept between runs.
+
+    Steps run unsandboxed unless `sandboxed` (a server's default): a sandboxed attempt starts
+    a fresh interpreter inside its own sandbox (no fork server), and sees `shares` read-only
+    (the book reads its CSV from this checkout, which the sandbox otherwise hides).
     """
     import httpx
     import uvicorn
@@ -45,12 +55,12 @@ def time_server_book(home: Path, spec: dict[str, Any], repeat: int) -> dict[str,
     from pinnace.server import ServerOptions, create_app
     from pinnace.settings import Settings
 
-    settings = Settings.load(env={}, home=home)
+    settings = Settings.load(env={}, home=home, sandbox_shares=shares or None)
     app = create_app(
         settings,
-        # Unsandboxed: sandboxed attempts start fresh inside their sandbox (no fork server),
-        # and the book reads its CSV from this checkout, which a sandbox hides.
-        ServerOptions(auth=False, scheduler_tick_seconds=0, access_log=False, unsandboxed=True),
+        ServerOptions(
+            auth=False, scheduler_tick_seconds=0, access_log=False, unsandboxed=not sandboxed
+        ),
     )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -93,9 +93,18 @@ def bench_book(home: Path, scratch: Path, repeat: int) -> dict[str, Any]:
     }
 
 
-def bench_server(home: Path, repeat: int) -> dict[str, Any]:
+def bench_server(home: Path, repeat: int, sandboxed: bool) -> dict[str, Any]:
     log("book pipeline through a running server's API: a first run, then warm runs")
-    return _server.time_server_book(home, _server.book_spec(EXAMPLE), max(3, repeat))
+    spec = _server.book_spec(EXAMPLE)
+    result = _server.time_server_book(home, spec, max(3, repeat))
+    if sandboxed:
+        from pinnace.data import SALARY_CSV
+
+        log("the same through a server whose steps run sandboxed (its default): fresh processes")
+        result["sandboxed"] = _server.time_server_book(
+            home, spec, repeat, sandboxed=True, shares=(str(Path(SALARY_CSV).parent),)
+        )
+    return result
 
 
 def bench_cold(scratch: Path) -> dict[str, Any]:
@@ -226,6 +235,10 @@ def summarize(
         )
     )
     rows.append(_row("book, server: its first run (servers start)", server["first"]["wall"], floor))
+    if "sandboxed" in server:
+        rows.append(
+            _row("book, warm server, steps sandboxed (fresh)", server["sandboxed"]["wall"], floor)
+        )
     if cold:
         rows.append(
             _row(
@@ -381,6 +394,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--skip-cold", action="store_true", help="skip the first runs in fresh homes"
     )
+    parser.add_argument(
+        "--skip-sandboxed",
+        action="store_true",
+        help="skip the warm server with sandboxed steps (needs bwrap and slirp4netns)",
+    )
     parser.add_argument("--output", type=Path, default=BENCH / "results.json")
     args = parser.parse_args(argv)
     repeat = max(1, args.repeat or (1 if args.quick else 3))
@@ -392,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     n_wide = args.wide or (200 if args.quick else 1000)
     try:
         book = bench_book(home, scratch, repeat)
-        server = bench_server(home, repeat)
+        server = bench_server(home, repeat, sandboxed=not args.skip_sandboxed)
         trivial = bench_trivial(home, scratch, repeat, cpus, n_wide)
         cold = None if args.skip_cold else bench_cold(scratch)
         kfp = None if args.skip_kfp_local else bench_kfp(book, args.quick)
