@@ -122,6 +122,8 @@ class Progress:
     running: dict[Future[ExecutionOutcome], Attempt] = field(default_factory=dict)
     #: attempts recorded as started whose processes start once the record is committed
     starting: list[Starting] = field(default_factory=list)
+    #: pending path -> an upstream task it waited on, not finished when last looked at
+    blockers: dict[str, str] = field(default_factory=dict)
     #: paths of the group instances (DAGs, loops, iterations) known to this drive, in the
     #: order they became known (a dict as an ordered set)
     groups: dict[str, None] = field(default_factory=dict)

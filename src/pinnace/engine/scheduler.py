@@ -87,7 +87,22 @@ class Scheduler:
             limit = parallelism_limit(loop.task)
             active = sum(progress.records[c].state is TaskState.RUNNING for c in loop.children)
             return Verdict.WAIT if limit and active >= limit else Verdict.GO
-        upstream = [progress.records[node.sibling(u)].state for u in node.task.upstream]
+        # A task waiting on an unfinished upstream task waits as long as that one is not
+        # finished: checked first, in one lookup (a long chain re-checks every pending task
+        # at each step).
+        blocker = progress.blockers.get(node.path)
+        if (
+            blocker is not None
+            and not progress.failure
+            and not progress.records[blocker].state.terminal
+        ):
+            return Verdict.WAIT
+        paths = [node.sibling(u) for u in node.task.upstream]
+        upstream = [progress.records[p].state for p in paths]
+        for path, state in zip(paths, upstream, strict=True):
+            if not state.terminal:
+                progress.blockers[node.path] = path
+                break
         if node.task.runs_after_failure:
             go = all(s.terminal for s in upstream)
         elif failed:
