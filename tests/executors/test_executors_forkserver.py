@@ -643,3 +643,63 @@ def test_a_closed_server_runs_its_libraries_exit_handlers_and_exits_cleanly(tmp_
     assert process.wait(timeout=30) == 0
     assert mark.read_text() == "ran"
     assert output.read_text().endswith("imported exit_mark\n")
+
+
+@dsl.component
+def plain_step(x: int) -> int:
+    return x + 1
+
+
+@dsl.component
+def later_program() -> bool:
+    import sys
+
+    had = "email.mime.text" in sys.modules  # imported by the server for this program
+    import email.mime.text  # noqa: F401
+
+    return had
+
+
+def server_children(server_pid: int) -> list[int]:
+    text = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text()
+    return [int(pid) for pid in text.split()]
+
+
+def test_the_next_task_runs_in_the_child_forked_ahead_and_a_preload_replaces_it(tmp_path):
+    @dsl.pipeline(name="forked-spare")
+    def first():
+        plain_step(x=1)
+
+    @dsl.pipeline(name="forked-spare-later")
+    def later():
+        later_program()
+
+    executor = make_executor(tmp_path)
+    driver = make_driver(tmp_path, executor)
+    try:
+
+        def forked_pid(pipeline: Any) -> int:
+            run = driver.create_run(compile_spec(tmp_path, pipeline), cache=False)
+            assert driver.drive(run.run_id).state.value == "SUCCEEDED"
+            (execution,) = driver.metadata.list_executions(run.run_id)
+            return int(execution.environment["forked"]["pid"])
+
+        forked_pid(first)
+        (server,) = executor.fork_servers()
+        assert wait_until(lambda: len(server_children(server["pid"])) == 1)
+        (spare,) = server_children(server["pid"])
+        assert forked_pid(first) == spare  # it was waiting before the task was submitted
+        assert wait_until(lambda: len(server_children(server["pid"])) == 1)
+        (stale,) = server_children(server["pid"])
+        # A new program: the server imports its modules first; the child forked before that
+        # lacks them, so it is ended and the task gets one forked after.
+        run = driver.create_run(compile_spec(tmp_path, later), cache=False)
+        assert driver.drive(run.run_id).state.value == "SUCCEEDED"
+        (task,) = driver.metadata.list_tasks(run.run_id)
+        assert task.outputs["parameters"]["Output"] is True, task.outputs
+        (execution,) = driver.metadata.list_executions(run.run_id)
+        assert execution.environment["forked"]["pid"] != stale
+        assert wait_until(lambda: stale not in server_children(server["pid"]))
+    finally:
+        executor.close()
+    assert wait_until(lambda: pinnace_processes(tmp_path) == [], 10)

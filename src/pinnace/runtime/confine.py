@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import sys
 
-_PR_SET_PDEATHSIG = 1
+PR_SET_PDEATHSIG = 1
 
 
 def enter(spec: dict) -> None:  # type: ignore[type-arg]
@@ -43,7 +43,7 @@ def enter(spec: dict) -> None:  # type: ignore[type-arg]
             os.close(fd)
     signal_number = int(spec.get("pdeathsig") or 0)
     if signal_number:
-        prctl()(_PR_SET_PDEATHSIG, signal_number, 0, 0, 0)
+        prctl()(PR_SET_PDEATHSIG, signal_number, 0, 0, 0)
         parent = spec.get("parent")
         if parent and os.getppid() != int(parent):
             os._exit(125)  # the driver died between our fork and prctl

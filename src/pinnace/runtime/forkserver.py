@@ -22,6 +22,12 @@ imported fresh in the child. The server never runs task code, so nothing a task 
 by the next. At exit a child lists the modules it imported that the server had not (in the
 `learn` file), for the next servers. End of input (the executor closed or died) kills the
 children still running and ends the server.
+
+A spare: whenever it is idle, the server forks one child ahead, which starts its own session,
+arms its death signal and waits for the next fork request; the request (and the log's
+descriptors) is handed to it, so a task does not wait for the fork itself. A spare is
+replaced after each import round (it must have what the server has) and dies unused with
+the server.
 """
 
 from __future__ import annotations
@@ -95,8 +101,11 @@ class _Server:
         self.sock = sock
         self.selector = selectors.DefaultSelector()
         self.selector.register(sock, selectors.EVENT_READ, None)
-        #: child pid -> (execution id, pidfd)
-        self.children: dict[int, tuple[str, int]] = {}
+        #: child pid -> (execution id, or None for the spare, pidfd)
+        self.children: dict[int, tuple[str | None, int]] = {}
+        #: the child forked ahead for the next request (pid, socket to it), if any
+        self.spare: tuple[int, socket.socket] | None = None
+        self.spares = True
         #: where the server's stdout and stderr go: what its imports print
         self.output_path: str | None = None
         self.preload_output = b""
@@ -104,7 +113,12 @@ class _Server:
     def loop(self) -> tuple[dict[str, Any], list[int]] | None:
         """Serve until end of input (None) or, in a forked child, return its request."""
         while True:
-            for key, _events in self.selector.select():
+            events = self.selector.select(0 if self.spare is None and self.spares else None)
+            if not events:  # idle: fork the next task's child ahead
+                forked = self.make_spare()
+                if forked is not None:
+                    return forked
+            for key, _events in events:
                 if key.data is None:
                     message, fds = recv_message(self.sock)
                     if message is None:
@@ -125,6 +139,7 @@ class _Server:
         for fd in fds:
             os.close(fd)
         if op == "preload":
+            self.drop_spare()  # it would lack what is imported now
             report = preload(message.get("modules", []), message.get("learned", []))
             self.preload_output = _captured_output(self.output_path)
             send_message(self.sock, {"preloaded": True, **report})
@@ -133,32 +148,89 @@ class _Server:
     def fork(
         self, request: dict[str, Any], fds: list[int]
     ) -> tuple[dict[str, Any], list[int]] | None:
-        for stream in (sys.stdout, sys.stderr):
-            if stream is not None:
-                stream.flush()
-        server_pid = os.getpid()
-        gc.freeze()  # the children's collections leave the server's objects (and pages) alone
-        pid = os.fork()
-        if pid == 0:
-            request["server_pid"] = server_pid
-            for _, pidfd in self.children.values():
-                os.close(pidfd)
-            self.selector.close()
-            self.sock.close()
-            return request, fds
+        pid = self.hand_to_spare(request, fds)
+        if pid is None:
+            _flush_stdio()
+            server_pid = os.getpid()
+            gc.freeze()  # the children's collections leave the server's objects (and pages) alone
+            pid = os.fork()
+            if pid == 0:
+                request["server_pid"] = server_pid
+                self.close_in_child()
+                return request, fds
+            self.watch(pid, request["id"])
         for fd in fds:
             os.close(fd)
-        pidfd = os.pidfd_open(pid)
-        self.children[pid] = (request["id"], pidfd)
-        self.selector.register(pidfd, selectors.EVENT_READ, pid)
         send_message(self.sock, {"id": request["id"], "pid": pid, "start_time": start_time(pid)})
         return None
+
+    def hand_to_spare(self, request: dict[str, Any], fds: list[int]) -> int | None:
+        """Give the request to the spare; its pid, or None (no spare, or it died)."""
+        if self.spare is None:
+            return None
+        pid, to_spare = self.spare
+        self.spare = None
+        try:
+            send_message(to_spare, request, fds)
+        except OSError:
+            return None  # it died (it is reaped as a spare); fork as usual
+        finally:
+            to_spare.close()
+        _, pidfd = self.children[pid]
+        self.children[pid] = (request["id"], pidfd)
+        return pid
+
+    def make_spare(self) -> tuple[dict[str, Any], list[int]] | None:
+        """Fork the next task's child ahead; in that child, its request once it comes."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        _flush_stdio()
+        server_pid = os.getpid()
+        gc.freeze()
+        try:
+            pid = os.fork()
+        except OSError:
+            ours.close()
+            theirs.close()
+            self.spares = False  # tasks fork on request, as without spares
+            return None
+        if pid == 0:
+            ours.close()
+            self.close_in_child()
+            return _wait_as_spare(theirs, server_pid)
+        theirs.close()
+        self.watch(pid, None)
+        self.spare = (pid, ours)
+        return None
+
+    def drop_spare(self) -> None:
+        """End the spare: it reads end of input and exits (reaped as a spare)."""
+        if self.spare is not None:
+            self.spare[1].close()
+            self.spare = None
+
+    def watch(self, pid: int, execution_id: str | None) -> None:
+        pidfd = os.pidfd_open(pid)
+        self.children[pid] = (execution_id, pidfd)
+        self.selector.register(pidfd, selectors.EVENT_READ, pid)
+
+    def close_in_child(self) -> None:
+        """In a new child: drop the server's descriptors (the others' pidfds, the sockets)."""
+        for _, pidfd in self.children.values():
+            os.close(pidfd)
+        if self.spare is not None:
+            self.spare[1].close()
+        self.selector.close()
+        self.sock.close()
 
     def reap(self, pid: int) -> None:
         execution_id, pidfd = self.children.pop(pid)
         self.selector.unregister(pidfd)
         os.close(pidfd)
         _, status = os.waitpid(pid, 0)
+        if execution_id is None:  # a spare that ended unused
+            if self.spare is not None and self.spare[0] == pid:
+                self.drop_spare()
+            return
         send_message(
             self.sock, {"id": execution_id, "exit_code": os.waitstatus_to_exitcode(status)}
         )
@@ -321,7 +393,11 @@ def become(request: dict[str, Any], fds: list[int], preload_output: bytes) -> No
     _TASK.update(status=0, cwd=request["cwd"], learn=request.get("learn"))
     _stdio(fds, preload_output)
     try:
-        enter_supervision(request.get("supervision") or {}, request["server_pid"])
+        enter_supervision(
+            request.get("supervision") or {},
+            request["server_pid"],
+            new_session=not request.get("spare"),
+        )
         os.chdir(request["cwd"])
     except Exception as exc:  # the task never started: say why in its log
         os.write(2, f"pinnace: the fork server could not start the task: {exc!r}\n".encode())
@@ -339,13 +415,38 @@ def become(request: dict[str, Any], fds: list[int], preload_output: bytes) -> No
         _run_script(request["target"], request["args"])
 
 
-def enter_supervision(supervision: dict[str, Any], server_pid: int) -> None:
+def enter_supervision(
+    supervision: dict[str, Any], server_pid: int, *, new_session: bool = True
+) -> None:
     """Its own session (as a fresh task's), then the attempt's supervision (confine.enter).
 
-    The child's parent is the server: its death signal fires when the server dies.
+    The child's parent is the server: its death signal fires when the server dies. A spare
+    started its session while it waited (`new_session` False).
+    """
+    if new_session:
+        os.setsid()
+    confine.enter({**supervision, "parent": server_pid})
+
+
+def _wait_as_spare(sock: socket.socket, server_pid: int) -> tuple[dict[str, Any], list[int]]:
+    """A spare: its own session and death signal now, then wait for its task's request.
+
+    Exits when the server ends it (end of input) or is already gone.
     """
     os.setsid()
-    confine.enter({**supervision, "parent": server_pid})
+    confine.prctl()(confine.PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != server_pid:
+        os._exit(0)  # the server died before the death signal was armed
+    try:
+        request, fds = recv_message(sock)
+    except OSError:
+        request, fds = None, []
+    sock.close()
+    if request is None:
+        os._exit(0)
+    request["server_pid"] = server_pid
+    request["spare"] = True
+    return request, fds
 
 
 def _stdio(fds: list[int], preload_output: bytes) -> None:
