@@ -341,3 +341,31 @@ def test_a_due_retry_waiting_for_a_free_slot_does_not_spin(tmp_path):
     # One scheduling pass per event (start, each completion, the retry): a busy loop would
     # make thousands while flaky's retry waits for nap's slot.
     assert len(advances) < 10, len(advances)
+
+
+def test_a_task_its_executor_cannot_start_fails_and_nothing_stays_running(tmp_path):
+    from pinnace.errors import StoreError
+
+    driver = memory_driver(tmp_path)
+    submit = driver.executor.submit
+
+    def refuse_scale(launch):
+        if launch.task_name == "scale":
+            raise StoreError("cannot fetch the input artifact")
+        return submit(launch)
+
+    driver.executor.submit = refuse_scale
+    try:
+        record = driver.create_run(compile_pipeline(diamond), {"n": 1})
+        final = driver.drive(record.run_id)
+    finally:
+        driver.executor.close()
+    assert final.state is RunState.FAILED
+    tasks = {t.task_name: t for t in driver.metadata.list_tasks(record.run_id)}
+    assert tasks["scale"].state is TaskState.FAILED
+    assert "cannot fetch the input artifact" in tasks["scale"].error
+    assert tasks["combine"].state is TaskState.SKIPPED  # never started
+    executions = {e.task_name: e for e in driver.metadata.list_executions(record.run_id)}
+    assert executions["scale"].state is TaskState.FAILED
+    assert "cannot fetch the input artifact" in executions["scale"].error
+    assert "combine" not in executions

@@ -126,7 +126,7 @@ def test_any_value_feeds_a_string_input_as_text_as_kubeflow_does(tmp_path):
     run, tasks = run_kfp("values_as_text", tmp_path, spec=_spec("values_as_text", tmp_path))
     assert run.state is RunState.SUCCEEDED, run.error
     got = sorted(t.outputs["parameters"]["Output"] for p, t in tasks.items() if "/echo" in p)
-    assert got == ["3", "4", '[1,"a"]', '[2.5,true]']
+    assert got == ["3", "4", '[1,"a"]', "[2.5,true]"]
 
 
 def test_a_custom_path_outside_the_task_folder_is_copied_by_the_step(tmp_path):

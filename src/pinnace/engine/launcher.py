@@ -239,12 +239,14 @@ class TaskLauncher:
         (its task failed)."""
         failed = False
         while progress.starting:
-            starting = progress.starting.pop(0)
+            # Left in `starting` if submit breaks: the driver's abort then records it.
+            starting = progress.starting[0]
             attempt = starting.attempt
             attempt.started = time.monotonic()
             try:
                 future = self.executor.submit(starting.launch)
             except PinnaceError as exc:  # e.g. an input artifact that cannot be fetched
+                progress.starting.pop(0)
                 self.metadata.update_execution(
                     attempt.execution.execution_id,
                     state=TaskState.FAILED,
@@ -254,6 +256,7 @@ class TaskLauncher:
                 self.settler.fail(run, progress, attempt.path, str(exc))
                 failed = True
                 continue
+            progress.starting.pop(0)
             progress.running[future] = attempt
             self.settler.emit(run.run_id, attempt.path, TaskState.RUNNING, starting.message)
         return failed
