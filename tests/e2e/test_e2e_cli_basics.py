@@ -38,6 +38,24 @@ def test_help_loads_no_store_or_proto_module() -> None:
     assert _loaded_heavy(modules, ["sqlalchemy", "fsspec", "alembic", "google.protobuf"]) == []
 
 
+def test_run_loads_neither_the_kfp_sdk_nor_what_only_other_paths_need(tmp_path: Path) -> None:
+    """`pinnace run` of a .py pipeline: kfp-pipeline-spec's protos yes, the kfp SDK (its
+    client, kubernetes, google.auth, requests) and PyYAML or urllib.request no."""
+    argv = ["--home", str(tmp_path / "home"), "run", "--no-cache", "--use-current-python"]
+    argv += [str(FIXTURES / "small.py"), "-p", "n=1"]
+    code = (
+        "from pinnace.cli.main import cli\n"
+        f"try:\n    cli({argv!r}, prog_name='pinnace')\nexcept SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "import sys, json; print(); print(json.dumps(sorted(sys.modules)))"
+    )
+    modules = python_json(code)
+    assert "kfp.pipeline_spec.pipeline_spec_pb2" in modules  # proves the run compiled
+    assert "kfp" not in modules
+    unwanted = ["kfp.client", "kubernetes", "google.auth", "requests", "yaml", "urllib.request"]
+    assert _loaded_heavy(modules, unwanted) == []
+
+
 @pytest.mark.parametrize(
     "args",
     [
