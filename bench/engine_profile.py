@@ -3,6 +3,7 @@
     python bench/engine_profile.py                 # chain of 20, fan-out of 1,000: timings
     python bench/engine_profile.py --profile chain # plus a cProfile of the driver's thread
     python bench/engine_profile.py --wide 200 --repeat 5
+    python bench/engine_profile.py --only chain --rounds   # the driver's round, by phase
 
 Runs bench/trivial_pipelines.py through `pinnace.run(cache=False, parallelism=2)` in this
 (warm) process with a private home, and counts the metadata store's transactions and
@@ -55,6 +56,55 @@ class Counter:
 
     def snapshot(self) -> tuple[int, int, int]:
         return self.begins, self.commits, self.statements
+
+
+class Rounds:
+    """Median milliseconds of each phase of the driver's rounds (see RunDriver._loop): wake
+    (a task's future done -> the driver's wait returns), complete, advance, commit (the
+    round's one transaction), launch (submits), prestart."""
+
+    def __init__(self) -> None:
+        from pinnace.engine import driver, launcher, scheduler
+        from pinnace.stores import sql
+
+        self.times: dict[str, list[float]] = {}
+        self._done: list[float] = []
+        self._wrap(launcher.TaskLauncher, "complete")
+        self._wrap(scheduler.Scheduler, "advance")
+        self._wrap(sql.SqlMetadataStore, "_commit", "commit")
+        self._wrap(launcher.TaskLauncher, "launch")
+        self._wrap(launcher.TaskLauncher, "prestart")
+        wait, done = driver.wait, self._done
+
+        def timed_wait(futures: Any, *args: Any, **kwargs: Any) -> Any:
+            for future in futures:  # the callback runs at once when it is done already
+                future.add_done_callback(lambda _f: done.append(time.perf_counter()))
+            result = wait(futures, *args, **kwargs)
+            if done:
+                self.times.setdefault("wake", []).append(time.perf_counter() - min(done))
+                done.clear()
+            return result
+
+        driver.wait = timed_wait  # type: ignore[assignment]
+
+    def _wrap(self, owner: Any, name: str, label: str | None = None) -> None:
+        original = getattr(owner, name)
+        times = self.times.setdefault(label or name, [])
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                times.append(time.perf_counter() - started)
+
+        setattr(owner, name, timed)
+
+    def report(self) -> dict[str, float]:
+        medians = {k: round(1000 * statistics.median(v), 3) for k, v in self.times.items() if v}
+        for values in self.times.values():
+            values.clear()
+        return medians
 
 
 def _trivial() -> Any:
@@ -113,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wide", type=int, default=1000, help="tasks of the wide fan-out")
     parser.add_argument("--profile", choices=["chain", "wide"], default=None)
     parser.add_argument("--only", choices=["chain", "wide"], default=None)
+    parser.add_argument("--rounds", action="store_true", help="time the driver's rounds")
     args = parser.parse_args(argv)
     print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     trivial = _trivial()
@@ -122,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         home = Path(scratch) / "home"
         os.environ.pop("PINNACE_HOME", None)
         one_run(home, trivial.chain, counter, trivial.N, False)  # warm-up: environments
+        rounds = Rounds() if args.rounds else None
         shapes = [("chain", trivial.chain, trivial.N), ("wide", None, args.wide)]
         for shape, pipeline, tasks in shapes:
             if args.only and shape != args.only:
@@ -145,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                     "statements_per_task",
                 )
             }
+            if rounds is not None:
+                summary[shape]["round_phases_ms"] = rounds.report()
     print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     print(json.dumps({"medians": summary}, indent=1))
     return 0
