@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CompileError
-from ._structures import rename_for_k8s, unique_name
+from ._structures import rename_for_k8s
 
 if TYPE_CHECKING:
     from ._task import PipelineTask
@@ -63,6 +63,8 @@ class PipelineContext:
         self.groups: list[TasksGroup] = [self.root]
         self._group_id = 0
         self._saved: PipelineContext | None = None
+        #: name -> the lowest suffix that may still be free (tasks are never unregistered)
+        self._suffixes: dict[str, int] = {}
 
     @classmethod
     def active(cls) -> PipelineContext | None:
@@ -94,14 +96,25 @@ class PipelineContext:
 
     def add_task(self, task: PipelineTask, add_to_group: bool = True) -> str:
         """Register a task; returns its unique name (`train`, `train-2`, ...)."""
-        name = unique_name(rename_for_k8s(task.component_spec.name), self.tasks)
+        name = self._unique_task_name(rename_for_k8s(task.component_spec.name))
         if name == "":
-            name = unique_name("task", self.tasks)
+            name = self._unique_task_name("task")
         self.tasks[name] = task
         if add_to_group:
             task.parent_task_group = self.groups[-1]
             self.groups[-1].tasks.append(task)
         return name
+
+    def _unique_task_name(self, name: str) -> str:
+        """What `unique_name(name, self.tasks)` returns, without rescanning the suffixes
+        taken already: the 1,000th task of a name would try `name-2` .. `name-1000` first."""
+        if name not in self.tasks:
+            return name
+        index = self._suffixes.get(name, 2)
+        while f"{name}-{index}" in self.tasks:
+            index += 1
+        self._suffixes[name] = index
+        return f"{name}-{index}"
 
     def push_group(self, group: TasksGroup) -> None:
         group.parent_task_group = self.groups[-1]
