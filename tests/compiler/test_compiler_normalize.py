@@ -96,6 +96,11 @@ def test_entries_are_fresh_dicts_even_where_they_were_normalized_once() -> None:
         "exec-add-2",
         "exec-add-3",
     }
+    tasks = spec["root"]["dag"]["tasks"]
+    assert [(n, t["taskInfo"]["name"], t["componentRef"]["name"]) for n, t in tasks.items()] == [
+        (n, n, f"comp-{n}") for n in tasks
+    ]
+    assert tasks["add"]["inputs"] is not tasks["add-2"]["inputs"]
 
 
 def test_an_invalid_entry_fails_as_the_whole_spec_round_trip_fails() -> None:

@@ -76,3 +76,27 @@ def test_channels_in_strings_become_injected_inputs() -> None:
         "{{$.inputs.parameters['pipelinechannel--echo-Output']}}"
     )
     assert task["dependentTasks"] == ["echo"]
+
+
+def test_a_task_changes_its_own_copy_of_the_component_container() -> None:
+    @dsl.component
+    def step(x: int) -> int:
+        return x
+
+    @dsl.pipeline(name="containers")
+    def pipeline() -> None:
+        first = step(x=1).set_env_variable("A", "1").set_cpu_limit("2")
+        first.container.command.append("extra")
+        first.container.args.append("more")
+        second = step(x=2)
+        assert second.container == step.component_spec.container
+        assert second.container is not step.component_spec.container
+        assert second.container.env == {} and second.container.resources is None
+        assert "extra" not in second.container.command and "more" not in second.container.args
+        assert first.container.resources.cpu_limit == "2"
+
+    spec = compile_pipeline(pipeline)
+    executors = spec["deploymentSpec"]["executors"]
+    assert executors["exec-step"]["container"]["env"] == [{"name": "A", "value": "1"}]
+    assert "env" not in executors["exec-step-2"]["container"]
+    assert step.component_spec.container.env == {}

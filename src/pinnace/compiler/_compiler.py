@@ -39,14 +39,15 @@ def _normalize_whole(spec: dict[str, Any]) -> dict[str, Any]:
     return json_format.MessageToDict(message)
 
 
-#: the executor label a component is normalized with, then replaced by its own
-_LABEL = "pinnace-executor-label"
+#: the executor label, task name and component name that components and tasks are
+#: normalized with, then replaced by their own: string fields are written as they are
+_NAME = "pinnace-normalized-name"
 
 
 def _normalize_entries(spec: dict[str, Any]) -> dict[str, Any] | None:
     """What `_normalize_whole` returns, built from one round trip per component, task and
     executor, each distinct entry once (a fan-out of 1,000 tasks has one executor, and
-    components that differ only in their executor label); None when the spec's shape is
+    components and tasks that differ only in their names); None when the spec's shape is
     not the usual one. The maps' order, which is the protobuf map's and not the dict's, comes
     from the round trip of a skeleton with an empty entry in place of each: the same keys
     inserted in the same order iterate in the same order. Each entry is a fresh dict."""
@@ -76,21 +77,41 @@ def _normalize_entries(spec: dict[str, Any]) -> dict[str, Any] | None:
     seen: dict[str, str] = {}
 
     def once(key: str, convert: Any) -> Any:
-        if key not in seen:
-            seen[key] = json.dumps(convert())
-        return json.loads(seen[key])
+        text = seen.get(key)
+        if text is not None:
+            return json.loads(text)
+        result = convert()
+        seen[key] = json.dumps(result)  # before the caller changes the result
+        return result
 
     def component(value: Any) -> Any:
         label = value.get("executorLabel") if isinstance(value, dict) else None
-        if not isinstance(label, str):
+        if not (isinstance(label, str) and label):
             return _round_trip(value, protos.ComponentSpec())
-        result = once(
-            "c" + repr({**value, "executorLabel": _LABEL}),
-            lambda: _round_trip({**value, "executorLabel": _LABEL}, protos.ComponentSpec()),
-        )
-        if result.get("executorLabel") != _LABEL:
+        template = {**value, "executorLabel": _NAME}
+        result = once("c" + repr(template), lambda: _round_trip(template, protos.ComponentSpec()))
+        if result.get("executorLabel") != _NAME:
             raise ValueError("unexpected executor label")  # the whole-spec round trip
         result["executorLabel"] = label
+        return result
+
+    def task(value: Any) -> Any:
+        info: Any = value.get("taskInfo") if isinstance(value, dict) else None
+        ref: Any = value.get("componentRef") if isinstance(value, dict) else None
+        names = [n.get("name") if isinstance(n, dict) else None for n in (info, ref)]
+        if not all(isinstance(name, str) and name for name in names):
+            return _round_trip(value, protos.PipelineTaskSpec())
+        template = {
+            **value,
+            "taskInfo": {**info, "name": _NAME},
+            "componentRef": {**ref, "name": _NAME},
+        }
+        result = once(
+            "t" + repr(template), lambda: _round_trip(template, protos.PipelineTaskSpec())
+        )
+        if result["taskInfo"].get("name") != _NAME or result["componentRef"].get("name") != _NAME:
+            raise ValueError("unexpected task names")  # the whole-spec round trip
+        result["taskInfo"]["name"], result["componentRef"]["name"] = names
         return result
 
     def executor(value: Any) -> Any:
@@ -111,7 +132,7 @@ def _normalize_entries(spec: dict[str, Any]) -> dict[str, Any] | None:
         out[label] = executor(executors[label])
     out = normalized["root"].get("dag", {}).get("tasks", {})
     for name in out:
-        out[name] = _round_trip(tasks[name], protos.PipelineTaskSpec())
+        out[name] = task(tasks[name])
     return normalized
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import re
 from typing import Any
 
@@ -28,8 +30,11 @@ _PYTHON_TO_SPEC_TYPE = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def rename_for_k8s(name: str) -> str:
-    """Lower-case a name and keep only `[-0-9a-z]`, as kfp does for task and component names."""
+    """Lower-case a name and keep only `[-0-9a-z]`, as kfp does for task and component names.
+
+    Cached: a pipeline's builder renames each task and group name several times."""
     cleaned = re.sub("[^-0-9a-z]+", "-", name.lower())
     return re.sub("-+", "-", cleaned).strip("-")
 
@@ -118,6 +123,25 @@ class ContainerSpec:
     args: list[str] = dataclasses.field(default_factory=list)
     env: dict[str, str] = dataclasses.field(default_factory=dict)
     resources: ResourceSpec | None = None
+
+    def copy(self) -> ContainerSpec:
+        """A copy that a task may change, as `copy.deepcopy` makes it, without its cost
+        for each task of a wide pipeline when the fields hold only strings."""
+        strings = [self.image, *self.command, *self.args, *self.env.keys(), *self.env.values()]
+        if type(self) is not ContainerSpec or not all(type(s) is str for s in strings):
+            return copy.deepcopy(self)
+        resources = self.resources
+        if resources is not None:
+            if type(resources) is not ResourceSpec:
+                return copy.deepcopy(self)
+            resources = dataclasses.replace(resources)
+        return ContainerSpec(
+            image=self.image,
+            command=list(self.command),
+            args=list(self.args),
+            env=dict(self.env),
+            resources=resources,
+        )
 
 
 @dataclasses.dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import re
 import warnings
 from collections.abc import Iterator, Mapping
@@ -81,7 +80,8 @@ class PipelineTask:
         self.ignore_upstream_failure_tag = False
         self.name = context.add_task(self)
         self.inputs: dict[str, Any] = dict(args)
-        self.container = copy.deepcopy(component_spec.container)
+        container = component_spec.container
+        self.container = container.copy() if container is not None else None
         self.importer_spec = component_spec.importer
         self.display_name: str | None = None
         self.enable_caching = True
