@@ -85,33 +85,27 @@ def _normalize_entries(spec: dict[str, Any]) -> dict[str, Any] | None:
         return result
 
     def component(value: Any) -> Any:
-        label = value.get("executorLabel") if isinstance(value, dict) else None
-        if not (isinstance(label, str) and label):
-            return _round_trip(value, protos.ComponentSpec())
-        template = {**value, "executorLabel": _NAME}
-        result = once("c" + repr(template), lambda: _round_trip(template, protos.ComponentSpec()))
-        if result.get("executorLabel") != _NAME:
-            raise ValueError("unexpected executor label")  # the whole-spec round trip
-        result["executorLabel"] = label
-        return result
+        return named(value, [("executorLabel",)], "c", protos.ComponentSpec)
 
     def task(value: Any) -> Any:
-        info: Any = value.get("taskInfo") if isinstance(value, dict) else None
-        ref: Any = value.get("componentRef") if isinstance(value, dict) else None
-        names = [n.get("name") if isinstance(n, dict) else None for n in (info, ref)]
-        if not all(isinstance(name, str) and name for name in names):
-            return _round_trip(value, protos.PipelineTaskSpec())
-        template = {
-            **value,
-            "taskInfo": {**info, "name": _NAME},
-            "componentRef": {**ref, "name": _NAME},
-        }
-        result = once(
-            "t" + repr(template), lambda: _round_trip(template, protos.PipelineTaskSpec())
-        )
-        if result["taskInfo"].get("name") != _NAME or result["componentRef"].get("name") != _NAME:
-            raise ValueError("unexpected task names")  # the whole-spec round trip
-        result["taskInfo"]["name"], result["componentRef"]["name"] = names
+        paths: list[tuple[str, ...]] = [("taskInfo", "name"), ("componentRef", "name")]
+        paths.append(("dependentTasks",))
+        inputs = value.get("inputs") if isinstance(value, dict) else None
+        for kind, source in _PRODUCERS:
+            found = inputs.get(kind) if isinstance(inputs, dict) else None
+            for name in found if isinstance(found, dict) else ():
+                paths.append(("inputs", kind, name, source, "producerTask"))
+        return named(value, paths, "t", protos.PipelineTaskSpec)
+
+    def named(value: Any, paths: list[tuple[str, ...]], kind: str, message: Any) -> Any:
+        """The round trip of `value` with the names at `paths` (plain string fields, written
+        as they are) put back after that of a template with `_NAME` in their place."""
+        if not isinstance(value, dict):
+            return _round_trip(value, message())
+        template, holes = _holes(value, paths)
+        result = once(kind + repr(template), lambda: _round_trip(template, message()))
+        for path, name in holes:
+            _fill(result, path, name)
         return result
 
     def executor(value: Any) -> Any:
@@ -134,6 +128,45 @@ def _normalize_entries(spec: dict[str, Any]) -> dict[str, Any] | None:
     for name in out:
         out[name] = task(tasks[name])
     return normalized
+
+
+#: where a task's inputs name the task they come from
+_PRODUCERS = (("parameters", "taskOutputParameter"), ("artifacts", "taskOutputArtifact"))
+
+
+def _holes(value: dict[str, Any], paths: list[tuple[str, ...]]) -> tuple[dict, list]:
+    """A copy of `value` with `_NAME` for the non-empty string (or strings) at each path
+    (parents copied, nothing shared changed), and the (path, value) pairs replaced."""
+    template = dict(value)
+    holes: list[tuple[tuple[str, ...], Any]] = []
+    for path in paths:
+        node: Any = template
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        leaf = node.get(path[-1]) if isinstance(node, dict) else None
+        if isinstance(leaf, str) and leaf:
+            hole: Any = _NAME
+        elif isinstance(leaf, list) and leaf and all(isinstance(n, str) and n for n in leaf):
+            hole = [_NAME] * len(leaf)
+        else:
+            continue
+        node = template
+        for key in path[:-1]:
+            node[key] = dict(node[key])
+            node = node[key]
+        node[path[-1]] = hole
+        holes.append((path, leaf))
+    return template, holes
+
+
+def _fill(result: Any, path: tuple[str, ...], name: Any) -> None:
+    """Put a name `_holes` replaced back into the round trip of its template."""
+    for key in path[:-1]:
+        result = result.get(key) if isinstance(result, dict) else None
+    hole = _NAME if isinstance(name, str) else [_NAME] * len(name)
+    if not isinstance(result, dict) or result.get(path[-1]) != hole:
+        raise ValueError(f"unexpected {'.'.join(path)}")  # the whole-spec round trip
+    result[path[-1]] = name if isinstance(name, str) else list(name)
 
 
 def _round_trip(value: Any, message: Any) -> dict[str, Any]:
