@@ -7,6 +7,7 @@ from typing import Any
 
 from ..dsl.graph import BaseComponent, Pipeline
 from ..errors import CompileError
+from ..spec import entries
 from ..spec.protos import pipeline_spec_pb2
 from . import _builder
 from ._platform import PLATFORM_KEY, check_workspace
@@ -39,40 +40,20 @@ def _normalize_whole(spec: dict[str, Any]) -> dict[str, Any]:
     return json_format.MessageToDict(message)
 
 
-#: the executor label, task name and component name that components and tasks are
-#: normalized with, then replaced by their own: string fields are written as they are
-_NAME = "pinnace-normalized-name"
-
-
 def _normalize_entries(spec: dict[str, Any]) -> dict[str, Any] | None:
-    """What `_normalize_whole` returns, built from one round trip per component, task and
-    executor, each distinct entry once (a fan-out of 1,000 tasks has one executor, and
-    components and tasks that differ only in their names); None when the spec's shape is
-    not the usual one. The maps' order, which is the protobuf map's and not the dict's, comes
-    from the round trip of a skeleton with an empty entry in place of each: the same keys
-    inserted in the same order iterate in the same order. Each entry is a fresh dict."""
+    """What `_normalize_whole` returns, built from one round trip per distinct component,
+    task and executor, names aside (`spec.entries`: a fan-out or chain of 1,000 tasks has one
+    of each), and one of the spec's skeleton, for the maps' order; None when the spec's shape
+    is not the usual one. Each entry is a fresh dict."""
     import json
 
     from google.protobuf import json_format, struct_pb2
 
-    root: Any = spec.get("root")
-    deployment: Any = spec.get("deploymentSpec")
-    components: Any = spec.get("components", {})
-    dag = root.get("dag") if isinstance(root, dict) else None
-    tasks = dag.get("tasks", {}) if isinstance(dag, dict) else {}
-    executors = deployment.get("executors") if isinstance(deployment, dict) else None
-    if not (isinstance(tasks, dict) and isinstance(components, dict)):
+    found = entries.entries(spec)
+    if found is None:
         return None
-    if not isinstance(executors, dict):
-        return None
-    skeleton = dict(spec)
-    skeleton["deploymentSpec"] = {**deployment, "executors": {key: {} for key in executors}}
-    if "components" in spec:
-        skeleton["components"] = {key: {} for key in components}
-    if isinstance(dag, dict) and "tasks" in dag:
-        skeleton["root"] = {**root, "dag": {**dag, "tasks": {key: {} for key in tasks}}}
-    normalized = _normalize_whole(skeleton)
-
+    components, tasks, executors = found
+    normalized = _normalize_whole(entries.skeleton(spec))
     protos = pipeline_spec_pb2()
     seen: dict[str, str] = {}
 
@@ -84,95 +65,47 @@ def _normalize_entries(spec: dict[str, Any]) -> dict[str, Any] | None:
         seen[key] = json.dumps(result)  # before the caller changes the result
         return result
 
-    def component(value: Any) -> Any:
-        return named(value, [("executorLabel",)], "c", protos.ComponentSpec)
-
-    def task(value: Any) -> Any:
-        paths: list[tuple[str, ...]] = [("taskInfo", "name"), ("componentRef", "name")]
-        paths.append(("dependentTasks",))
-        inputs = value.get("inputs") if isinstance(value, dict) else None
-        for kind, source in _PRODUCERS:
-            found = inputs.get(kind) if isinstance(inputs, dict) else None
-            for name in found if isinstance(found, dict) else ():
-                paths.append(("inputs", kind, name, source, "producerTask"))
-        return named(value, paths, "t", protos.PipelineTaskSpec)
-
-    def named(value: Any, paths: list[tuple[str, ...]], kind: str, message: Any) -> Any:
-        """The round trip of `value` with the names at `paths` (plain string fields, written
-        as they are) put back after that of a template with `_NAME` in their place."""
+    def named(value: Any, kind: str, message: Any) -> Any:
+        """The round trip of `value`, from that of its template (names put back)."""
+        depth = entries.DEPTH[kind]
         if not isinstance(value, dict):
-            return _round_trip(value, message())
-        template, holes = _holes(value, paths)
-        result = once(kind + repr(template), lambda: _round_trip(template, message()))
+            return _round_trip(value, message(), depth)
+        template, holes = entries.template(value, entries.name_paths(kind, value))
+        result = once(kind + repr(template), lambda: _round_trip(template, message(), depth))
         for path, name in holes:
-            _fill(result, path, name)
+            entries.fill(result, path, name)
         return result
 
     def executor(value: Any) -> Any:
         def convert() -> Any:
-            plain = _round_trip(value, protos.PipelineDeploymentConfig.ExecutorSpec())
+            executor = protos.PipelineDeploymentConfig.ExecutorSpec()
+            plain = _round_trip(value, executor, entries.DEPTH["executor"])
             struct = struct_pb2.Struct()
             struct.update({"executor": plain})
             return json_format.MessageToDict(struct)["executor"]
 
-        return once("e" + repr(value), convert)
+        return once("executor" + repr(value), convert)
 
     if "components" in normalized:
         out = normalized["components"]
         for name in out:
-            out[name] = component(components[name])
+            out[name] = named(components[name], "component", protos.ComponentSpec)
     out = normalized["deploymentSpec"]["executors"]
     for label in out:
         out[label] = executor(executors[label])
     out = normalized["root"].get("dag", {}).get("tasks", {})
     for name in out:
-        out[name] = task(tasks[name])
+        out[name] = named(tasks[name], "task", protos.PipelineTaskSpec)
     return normalized
 
 
-#: where a task's inputs name the task they come from
-_PRODUCERS = (("parameters", "taskOutputParameter"), ("artifacts", "taskOutputArtifact"))
-
-
-def _holes(value: dict[str, Any], paths: list[tuple[str, ...]]) -> tuple[dict, list]:
-    """A copy of `value` with `_NAME` for the non-empty string (or strings) at each path
-    (parents copied, nothing shared changed), and the (path, value) pairs replaced."""
-    template = dict(value)
-    holes: list[tuple[tuple[str, ...], Any]] = []
-    for path in paths:
-        node: Any = template
-        for key in path[:-1]:
-            node = node.get(key) if isinstance(node, dict) else None
-        leaf = node.get(path[-1]) if isinstance(node, dict) else None
-        if isinstance(leaf, str) and leaf:
-            hole: Any = _NAME
-        elif isinstance(leaf, list) and leaf and all(isinstance(n, str) and n for n in leaf):
-            hole = [_NAME] * len(leaf)
-        else:
-            continue
-        node = template
-        for key in path[:-1]:
-            node[key] = dict(node[key])
-            node = node[key]
-        node[path[-1]] = hole
-        holes.append((path, leaf))
-    return template, holes
-
-
-def _fill(result: Any, path: tuple[str, ...], name: Any) -> None:
-    """Put a name `_holes` replaced back into the round trip of its template."""
-    for key in path[:-1]:
-        result = result.get(key) if isinstance(result, dict) else None
-    hole = _NAME if isinstance(name, str) else [_NAME] * len(name)
-    if not isinstance(result, dict) or result.get(path[-1]) != hole:
-        raise ValueError(f"unexpected {'.'.join(path)}")  # the whole-spec round trip
-    result[path[-1]] = name if isinstance(name, str) else list(name)
-
-
-def _round_trip(value: Any, message: Any) -> dict[str, Any]:
+def _round_trip(value: Any, message: Any, depth: int) -> dict[str, Any]:
+    """MessageToDict(ParseDict(...)) of an entry that `depth` messages enclose in the whole
+    spec: its nesting limit is that many levels less than the whole spec's (100)."""
     from google.protobuf import json_format
 
-    return json_format.MessageToDict(json_format.ParseDict(value, message))
+    parsed = json_format.ParseDict(value, message, max_recursion_depth=100 - depth)
+    return json_format.MessageToDict(parsed)
 
 
 def _normalize_platform(platform: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SpecError
+from . import entries
 from .protos import pipeline_spec_pb2
 
 __all__ = [
@@ -91,6 +92,8 @@ def _proto_problem(doc: Mapping[str, Any], message_name: str) -> SpecProblem | N
     # Imported here: protobuf is heavy and `import pinnace` must stay fast.
     from google.protobuf import json_format
 
+    if message_name == "PipelineSpec" and _parses_by_entry(doc):
+        return None
     message = getattr(pipeline_spec_pb2(), message_name)()
     try:
         json_format.ParseDict(doc, message)
@@ -103,6 +106,42 @@ def _proto_problem(doc: Mapping[str, Any], message_name: str) -> SpecProblem | N
     except Exception as exc:  # protobuf raises TypeError/ValueError on odd shapes
         return SpecProblem("", f"not a valid {message_name}: {exc}")
     return None
+
+
+def _parses_by_entry(doc: Mapping[str, Any]) -> bool:
+    """True when the whole PipelineSpec would parse, found entry by entry: its skeleton,
+    then each distinct component, root task and executor once, names aside (`entries`); a
+    wide pipeline's entries differ mostly in names. False when it would not, or when unsure:
+    the whole spec is parsed then, which names what is wrong."""
+    from google.protobuf import json_format, struct_pb2
+
+    try:
+        spec = dict(doc)
+        found = entries.entries(spec)
+        if found is None:
+            return False
+        components, tasks, executors = found
+        protos = pipeline_spec_pb2()
+        json_format.ParseDict(entries.skeleton(spec), protos.PipelineSpec())
+        seen: set[str] = set()
+        kinds = (
+            ("component", components, protos.ComponentSpec),
+            ("task", tasks, protos.PipelineTaskSpec),
+            # deploymentSpec is a Struct in the PipelineSpec: any JSON value parses
+            ("executor", executors, struct_pb2.Value),
+        )
+        for kind, found_entries, message in kinds:
+            depth = 100 - entries.DEPTH[kind]
+            for entry in found_entries.values():
+                if isinstance(entry, dict) and kind != "executor":
+                    entry = entries.template(entry, entries.name_paths(kind, entry))[0]
+                key = kind + repr(entry)
+                if key not in seen:
+                    json_format.ParseDict(entry, message(), max_recursion_depth=depth)
+                    seen.add(key)
+    except Exception:
+        return False
+    return True
 
 
 def _locate(doc: Mapping[str, Any], chain: list[str], message_name: str, error: str) -> str:
