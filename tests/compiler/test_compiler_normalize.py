@@ -70,6 +70,11 @@ def mixed(x: int = 1, text: str = "t") -> None:
     dsl.importer(artifact_uri="gs://b/x", artifact_class=Dataset, metadata={"k": [1, 2.5]})
 
 
+def test_a_few_entries_are_normalized_all_at_once() -> None:
+    assert _compiler._normalize_entries(raw_spec(fan_out(7))) is None  # 21 entries
+    assert _compiler._normalize_entries(raw_spec(fan_out(8))) is not None
+
+
 def raw_spec(pipeline: Any) -> dict[str, Any]:
     spec = _builder.build_pipeline_spec(pipeline)
     spec.pop("platformSpec", None)
@@ -86,16 +91,13 @@ def test_entry_by_entry_gives_the_whole_round_trip_keys_in_the_same_order(pipeli
 
 
 def test_entries_are_fresh_dicts_even_where_they_were_normalized_once() -> None:
-    spec = _compiler._normalize(raw_spec(fan_out(3)))
+    spec = _compiler._normalize(raw_spec(fan_out(10)))
     executors = list(spec["deploymentSpec"]["executors"].values())
     assert executors[0] == executors[1] and executors[0] is not executors[1]
     assert executors[0]["container"]["command"] is not executors[1]["container"]["command"]
     components = spec["components"]
-    assert {c["executorLabel"] for c in components.values()} == {
-        "exec-add",
-        "exec-add-2",
-        "exec-add-3",
-    }
+    labels = {"exec-add"} | {f"exec-add-{n}" for n in range(2, 11)}
+    assert {c["executorLabel"] for c in components.values()} == labels
     tasks = spec["root"]["dag"]["tasks"]
     assert [(n, t["taskInfo"]["name"], t["componentRef"]["name"]) for n, t in tasks.items()] == [
         (n, n, f"comp-{n}") for n in tasks
@@ -104,7 +106,7 @@ def test_entries_are_fresh_dicts_even_where_they_were_normalized_once() -> None:
 
 
 def test_an_invalid_entry_fails_as_the_whole_spec_round_trip_fails() -> None:
-    spec = raw_spec(fan_out(3))
+    spec = raw_spec(fan_out(10))
     spec["root"]["dag"]["tasks"]["add-2"]["taskInfo"]["nme"] = "x"
     with pytest.raises(json_format.ParseError) as whole:
         _compiler._normalize_whole(copy.deepcopy(spec))

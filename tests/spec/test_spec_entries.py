@@ -21,10 +21,10 @@ def add(x: int) -> int:
     return x + 1
 
 
-@dsl.pipeline(name="chain-of-five")
+@dsl.pipeline(name="chain-of-ten")
 def chain(x: int = 0) -> None:
     task = add(x=x)
-    for _ in range(4):
+    for _ in range(9):
         task = add(x=task.output)
 
 

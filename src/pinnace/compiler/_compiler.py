@@ -44,7 +44,7 @@ def _normalize_entries(spec: dict[str, Any]) -> dict[str, Any] | None:
     """What `_normalize_whole` returns, built from one round trip per distinct component,
     task and executor, names aside (`spec.entries`: a fan-out or chain of 1,000 tasks has one
     of each), and one of the spec's skeleton, for the maps' order; None when the spec's shape
-    is not the usual one. Each entry is a fresh dict."""
+    is not the usual one, or it has only a few entries. Each entry is a fresh dict."""
     import json
 
     from google.protobuf import json_format, struct_pb2

@@ -25,9 +25,14 @@ _PRODUCERS = (("parameters", "taskOutputParameter"), ("artifacts", "taskOutputAr
 Path = tuple[str, ...]
 
 
+#: fewer entries than this (a handful of tasks) are quicker converted all at once
+FEW = 24
+
+
 def entries(spec: dict[str, Any]) -> tuple[dict, dict, dict] | None:
     """The components, root tasks and executors of `spec`; None when its shape is unusual
-    (then the whole spec is converted at once, and says what is wrong)."""
+    (then the whole spec is converted at once, and says what is wrong) or when it has fewer
+    than `FEW` of them."""
     root: Any = spec.get("root")
     deployment: Any = spec.get("deploymentSpec")
     components: Any = spec.get("components", {})
@@ -37,6 +42,8 @@ def entries(spec: dict[str, Any]) -> tuple[dict, dict, dict] | None:
     if not (isinstance(tasks, dict) and isinstance(components, dict)):
         return None
     if not isinstance(executors, dict):
+        return None
+    if len(components) + len(tasks) + len(executors) < FEW:
         return None
     return components, tasks, executors
 
