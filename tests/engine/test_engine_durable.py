@@ -243,3 +243,59 @@ def test_a_task_starts_only_once_its_execution_and_its_upstream_outcome_are_comm
         assert execution is TaskState.RUNNING  # durably started before its process
         assert tasks[task] is TaskState.RUNNING
         assert all(tasks[upstream] is TaskState.SUCCEEDED for upstream in names[:i])
+
+
+@dsl.component
+def _first() -> int:
+    return 1
+
+
+@dsl.component
+def _second(x: int) -> int:
+    return x + 1
+
+
+@dsl.pipeline(name="first-then-second")
+def _pair():
+    _second(x=_first().output)
+
+
+def test_a_round_whose_commit_fails_ends_the_run_failed_with_its_own_error(tmp_path):
+    """The round that records the first execution cannot commit (a locked database, a full
+    disk): that execution never existed, so cancelling it must not fail the whole abort and
+    leave the run RUNNING behind a 'not found' error."""
+    from pinnace.engine.driver import RunDriver
+    from pinnace.engine.events import ignore_events
+    from pinnace.errors import StoreError
+
+    helper = memory_driver(tmp_path)
+    store = open_metadata_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    driver = RunDriver(
+        metadata=store,
+        artifacts=helper.artifacts,
+        executor=helper.executor,
+        work_dir=tmp_path / "work",
+        logs_dir=tmp_path / "logs",
+        on_event=ignore_events,
+    )
+    commit, failed = store._commit, []
+
+    def commit_failing_once(writes):
+        if not failed and any(action == "add execution" for action, _ in writes):
+            failed.append(True)
+            raise StoreError("database is locked")
+        return commit(writes)
+
+    store._commit = commit_failing_once
+    try:
+        record = driver.create_run(compile_pipeline(_pair), {})
+        with pytest.raises(StoreError, match="database is locked"):
+            driver.drive(record.run_id)
+    finally:
+        driver.executor.close()
+    assert failed
+    run = store.get_run(record.run_id)
+    assert run.state is RunState.FAILED
+    assert "database is locked" in (run.error or "")
+    tasks = {t.task_name: t.state for t in store.list_tasks(record.run_id)}
+    assert set(tasks.values()) == {TaskState.CANCELED}, tasks

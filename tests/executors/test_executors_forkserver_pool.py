@@ -209,3 +209,38 @@ def test_a_server_importing_ahead_gets_the_normal_priority_when_a_task_waits(tmp
 
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork servers need os.fork")
+
+
+@needs_renice
+def test_a_task_forked_from_a_server_started_ahead_runs_at_the_normal_priority(tmp_path):
+    """The server may fork a spare child while still niced (before the pool restores its
+    priority): that spare must not be the one a task runs in."""
+    runtime = materialize_runtime(tmp_path)
+    specs, _ = slow_imports(tmp_path, runtime, "a")
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    script = tmp_path / "task.py"
+    out = tmp_path / "task-priority.txt"
+    script.write_text(f"import os\nopen({str(out)!r}, 'w').write(str(os.getpriority(0, 0)))\n")
+    pool = ForkServerPool(scratch=tmp_path / "scratch", max_importing=3)
+    try:
+        pool.learn("a", [("slow_a", [])])
+        assert pool.acquire(specs["a"], wait=False) is None  # ahead: imports niced
+        assert wait_until(lambda: len(pool.stats()) == 1)
+        server = pool.acquire(specs["a"])
+        assert server is not None
+        time.sleep(0.3)  # idle: it forks its spare (then niced or not)
+        with open(tmp_path / "task.log", "wb") as log:
+            child = server.fork(
+                "e1",
+                kind="script",
+                target=str(script),
+                args=[],
+                cwd=str(tmp_path),
+                env={"PATH": os.environ.get("PATH", "")},
+                stdout=log.fileno(),
+                supervision={},
+            )
+        assert child.wait(timeout=30) == 0, (tmp_path / "task.log").read_text()
+    finally:
+        pool.close()
+    assert int(out.read_text()) == base

@@ -12,6 +12,8 @@ addressed by path (see pinnace.engine.nodes). The driver composes four collabora
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -20,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..errors import RunBusyError
+from ..errors import PinnaceError, RunBusyError
 from ..executors.base import ExecutionOutcome, Executor
 from ..model.state import RunState, TaskState
 from ..stores.base import ArtifactStore, MetadataStore, RunRecord, TaskRecord
@@ -36,6 +38,8 @@ from .planner import Planner
 from .scheduler import Scheduler
 from .settle import interrupt_tasks
 from .settler import Settler
+
+_LOG = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
@@ -289,6 +293,9 @@ class RunDriver:
                 # due still run (as an Argo retryStrategy would).
                 self.scheduler.advance(run, progress)
             done = set()
+            # Again: the lease may have been lost while the round committed, and a process
+            # started now would run beside the new driver's.
+            self._check_stop(run.run_id)
             if self.launcher.launch(run, progress):
                 continue  # a task could not start: the next round sees its failure
             if not progress.running and not progress.delayed:
@@ -334,36 +341,51 @@ class RunDriver:
         interrupted = isinstance(exc, KeyboardInterrupt)
         # An interrupt may say who sent it ("canceled by SIGTERM to the pinnace process").
         reason = (str(exc) or "canceled by the user") if interrupted else f"internal error: {exc!r}"
-        with self.metadata.batch():  # one commit for every record it leaves
-            self._record_abort(run, progress, reason)
-        final = RunState.CANCELED if interrupted else RunState.FAILED
-        self.metadata.update_run(run.run_id, state=final, finished_at=_now(), error=reason)
-        self.settler.emit(run.run_id, None, final, reason)
-
-    def _record_abort(self, run: RunRecord, progress: Progress, reason: str) -> None:
-        for starting in progress.starting:  # recorded RUNNING, never submitted
-            self.metadata.update_execution(
-                starting.attempt.execution.execution_id,
-                state=TaskState.CANCELED,
-                finished_at=_now(),
-                error=reason,
-            )
-        progress.starting.clear()
         for attempt in progress.running.values():
             self.executor.cancel(attempt.execution.execution_id)
-            # The execution record too: a RUNNING execution of a finished run would be a lie.
-            self.metadata.update_execution(
-                attempt.execution.execution_id,
-                state=TaskState.CANCELED,
-                finished_at=_now(),
-                error=reason,
-            )
-        for record in progress.records.values():
-            if not record.state.terminal:
-                record.state = TaskState.CANCELED
-                record.error = reason
-                record.finished_at = _now()
-                self.metadata.upsert_task(record)
+        # Executions recorded RUNNING (those never submitted too), and the tasks not ended:
+        # a RUNNING record of a finished run would be a lie.
+        executions = [s.attempt.execution.execution_id for s in progress.starting]
+        executions += [a.execution.execution_id for a in progress.running.values()]
+        progress.starting.clear()
+        tasks = [r for r in progress.records.values() if not r.state.terminal]
+        for record in tasks:
+            record.state, record.error, record.finished_at = TaskState.CANCELED, reason, _now()
+        try:
+            with self.metadata.batch():  # one commit for every record it leaves
+                self._record_abort(executions, tasks, reason)
+        except Exception:
+            # One transaction commits all or nothing, and a round whose commit failed (a
+            # locked database, a full disk) never wrote its executions: record what can be.
+            _LOG.warning("recording the aborted run write by write", exc_info=True)
+            self._record_abort(executions, tasks, reason, one_by_one=True)
+        finally:  # whatever could be recorded above, the run does not stay RUNNING
+            final = RunState.CANCELED if interrupted else RunState.FAILED
+            self.metadata.update_run(run.run_id, state=final, finished_at=_now(), error=reason)
+            self.settler.emit(run.run_id, None, final, reason)
+
+    def _record_abort(
+        self,
+        executions: list[str],
+        tasks: list[TaskRecord],
+        reason: str,
+        *,
+        one_by_one: bool = False,
+    ) -> None:
+        """CANCELED on `executions` and `tasks`; `one_by_one`: a write that fails (a record
+        that was never committed) is skipped, not the rest."""
+        canceled = {"state": TaskState.CANCELED, "finished_at": _now(), "error": reason}
+        writes: list[Callable[[], Any]] = [
+            functools.partial(self.metadata.update_execution, e, **canceled) for e in executions
+        ]
+        writes += [functools.partial(self.metadata.upsert_task, r) for r in tasks]
+        for write in writes:
+            try:
+                write()
+            except PinnaceError:
+                if not one_by_one:
+                    raise
+                _LOG.warning("cannot record an aborted run's leftover", exc_info=True)
 
 
 def pipeline_outputs(plan: Plan, finished: Mapping[str, TaskOutputs]) -> dict[str, Any]:

@@ -106,6 +106,9 @@ class _Server:
         #: the child forked ahead for the next request (pid, socket to it), if any
         self.spare: tuple[int, socket.socket] | None = None
         self.spares = True
+        #: the server's CPU priority when it forked the spare (the executor may renice the
+        #: server afterwards: a server started ahead imports niced; a child inherits it)
+        self.spare_priority = 0
         #: where the server's stdout and stderr go: what its imports print
         self.output_path: str | None = None
         self.preload_output = b""
@@ -168,6 +171,9 @@ class _Server:
         """Give the request to the spare; its pid, or None (no spare, or it died)."""
         if self.spare is None:
             return None
+        if _priority() != self.spare_priority:  # reniced since: the spare has the old one
+            self.drop_spare()
+            return None
         pid, to_spare = self.spare
         self.spare = None
         try:
@@ -185,6 +191,7 @@ class _Server:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         _flush_stdio()
         server_pid = os.getpid()
+        priority = _priority()  # before the fork: a renice after it does not reach the spare
         gc.freeze()
         try:
             pid = os.fork()
@@ -200,6 +207,7 @@ class _Server:
         theirs.close()
         self.watch(pid, None)
         self.spare = (pid, ours)
+        self.spare_priority = priority
         return None
 
     def drop_spare(self) -> None:
@@ -304,6 +312,11 @@ def _import_all(modules: list[list[Any]]) -> list[str]:
                 raise
             failed.append(module)
     return failed
+
+
+def _priority() -> int:
+    """This process's nice value (the executor renices a server started ahead)."""
+    return os.getpriority(os.PRIO_PROCESS, 0)
 
 
 def new_modules() -> list[str]:
