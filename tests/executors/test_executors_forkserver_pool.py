@@ -111,14 +111,23 @@ def slow_imports(tmp_path: Path, runtime: Path, names: str) -> tuple[dict[str, S
     return specs, log
 
 
+def ask_ahead(pool: ForkServerPool, specs: dict[str, ServerSpec]) -> list[object]:
+    """Ask for every server ahead (`wait=False`), in order, each importing its slow module;
+    what each `acquire` returned."""
+    answers: list[object] = []
+    for name, one in specs.items():
+        pool.learn(one.environment, [(f"slow_{name}", [])])
+        answers.append(pool.acquire(one, wait=False))
+    return answers
+
+
 def test_servers_asked_for_ahead_start_in_order_at_most_max_importing_at_once(tmp_path):
     runtime = materialize_runtime(tmp_path)
     specs, log = slow_imports(tmp_path, runtime, "abc")
     pool = ForkServerPool(scratch=tmp_path / "scratch", max_importing=1)
     try:
-        for name, one in specs.items():
-            pool.learn(one.environment, [(f"slow_{name}", [])])
-            assert pool.acquire(one, wait=False) is None  # started (or queued) in the background
+        # started (or queued) in the background
+        assert ask_ahead(pool, specs) == [None, None, None]
         assert wait_until(lambda: len(pool.stats()) == 3, timeout=30)
     finally:
         pool.close()
@@ -137,9 +146,7 @@ def test_a_queued_server_a_task_waits_for_jumps_the_queue(tmp_path):
     specs, log = slow_imports(tmp_path, runtime, "abc")
     pool = ForkServerPool(scratch=tmp_path / "scratch", max_importing=1)
     try:
-        for name, one in specs.items():
-            pool.learn(one.environment, [(f"slow_{name}", [])])
-            pool.acquire(one, wait=False)
+        ask_ahead(pool, specs)
         urgent = pool.acquire(specs["c"])  # a task needs c now: it starts beside a, before b
         assert urgent is not None and urgent.report.get("modules")
         events = log.read_text().split("\n")

@@ -334,15 +334,13 @@ class RunDriver:
         A driver told to stop driving (its lease lost, its server stopping) kills its task
         processes but writes nothing: the run is resumed by whoever drives it next.
         """
+        for attempt in progress.running.values():
+            self.executor.cancel(attempt.execution.execution_id)
         if isinstance(exc, DrivingStopped):
-            for attempt in progress.running.values():
-                self.executor.cancel(attempt.execution.execution_id)
             return
         interrupted = isinstance(exc, KeyboardInterrupt)
         # An interrupt may say who sent it ("canceled by SIGTERM to the pinnace process").
         reason = (str(exc) or "canceled by the user") if interrupted else f"internal error: {exc!r}"
-        for attempt in progress.running.values():
-            self.executor.cancel(attempt.execution.execution_id)
         # Executions recorded RUNNING (those never submitted too), and the tasks not ended:
         # a RUNNING record of a finished run would be a lie.
         executions = [s.attempt.execution.execution_id for s in progress.starting]

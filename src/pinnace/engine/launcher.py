@@ -87,7 +87,6 @@ class TaskLauncher:
         self, run: RunRecord, progress: Progress, node: Node, inputs: BoundInputs
     ) -> None:
         """kfp-kubernetes' CreatePVC / DeletePVC: no process runs (engine/platform.py)."""
-        record = progress.records[node.path]
         try:
             parameters = pvc_stub(
                 node.task.executor["container"]["image"],
@@ -99,13 +98,7 @@ class TaskLauncher:
         except PinnaceError as exc:
             self.settler.fail(run, progress, node.path, str(exc))
             return
-        record.state = record.state.check_move(TaskState.RUNNING)
-        record.started_at = now()
-        self.metadata.upsert_task(record)
-        outputs = TaskOutputs(parameters, {})
-        record.outputs = outputs.as_dict()
-        self.settler.move(run, record, TaskState.SUCCEEDED, None)
-        progress.finished[node.path] = outputs
+        self._succeed_at_once(run, progress, node.path, TaskOutputs(parameters, {}))
 
     def _apply_platform(
         self,
@@ -272,13 +265,21 @@ class TaskLauncher:
         except PinnaceError as exc:
             self.settler.fail(run, progress, node.path, str(exc))
             return
+        self._succeed_at_once(run, progress, node.path, outputs)
+        self.settler.record_artifacts(run.run_id, node.path, outputs)
+
+    def _succeed_at_once(
+        self, run: RunRecord, progress: Progress, path: str, outputs: TaskOutputs
+    ) -> None:
+        """A task that runs no process (a PVC stand-in, an importer): RUNNING, then
+        SUCCEEDED with `outputs`."""
+        record = progress.records[path]
         record.state = record.state.check_move(TaskState.RUNNING)
         record.started_at = now()
         self.metadata.upsert_task(record)
         record.outputs = outputs.as_dict()
         self.settler.move(run, record, TaskState.SUCCEEDED, None)
-        self.settler.record_artifacts(run.run_id, node.path, outputs)
-        progress.finished[node.path] = outputs
+        progress.finished[path] = outputs
 
     # -- prestarting ------------------------------------------------------------------------
 
