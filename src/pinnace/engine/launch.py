@@ -36,6 +36,7 @@ def make_launch(
     attempt: int = 1,
     task_name: str | None = None,
     node_selector: Mapping[str, str] | None = None,
+    namespace: str | None = None,
 ) -> TaskLaunch:
     """`task_name` is the instance's path (defaults to the task's name in its DAG).
 
@@ -55,6 +56,7 @@ def make_launch(
         log_path=log_path,
         attempt=attempt,
         node_selector=dict(node_selector or {}),
+        namespace=namespace,
         env=_container_env(container),
         resources=parse_resources(
             resolve_resources(container.get("resources", {}), executor_input)
@@ -62,7 +64,9 @@ def make_launch(
     )
 
 
-def upcoming_task(*, run_id: str, task: PlannedTask, path: str) -> UpcomingTask:
+def upcoming_task(
+    *, run_id: str, task: PlannedTask, path: str, namespace: str | None = None
+) -> UpcomingTask:
     """What the executor may prepare for `task` before its inputs are known."""
     container = task.executor["container"]
     return UpcomingTask(
@@ -73,6 +77,7 @@ def upcoming_task(*, run_id: str, task: PlannedTask, path: str) -> UpcomingTask:
         args=tuple(container.get("args", [])),
         env=_container_env(container),
         resources=parse_resources(container.get("resources", {})),
+        namespace=namespace,
     )
 
 

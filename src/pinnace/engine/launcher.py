@@ -200,6 +200,7 @@ class TaskLauncher:
             log_path=log_path,
             attempt=record.attempts,
             task_name=node.path,
+            namespace=run.namespace,
         )
         mounts = self._apply_platform(
             run, progress, node, launch.env, log_path, launch.node_selector, execution_id
@@ -301,7 +302,12 @@ class TaskLauncher:
             if attempt.path not in soon:
                 soon.add(attempt.path)
                 upcoming.append(
-                    upcoming_task(run_id=run.run_id, task=attempt.task, path=attempt.path)
+                    upcoming_task(
+                        run_id=run.run_id,
+                        task=attempt.task,
+                        path=attempt.path,
+                        namespace=run.namespace,
+                    )
                 )
         ahead = len(upcoming) + max(_AHEAD, self.executor.capacity)
         for path in progress.pending:
@@ -320,7 +326,11 @@ class TaskLauncher:
             if all(p in soon or _underway(progress.records[p].state) for p in siblings):
                 soon.add(path)
                 if path not in progress.prestarted:
-                    upcoming.append(upcoming_task(run_id=run.run_id, task=node.task, path=path))
+                    upcoming.append(
+                        upcoming_task(
+                            run_id=run.run_id, task=node.task, path=path, namespace=run.namespace
+                        )
+                    )
                 if len(upcoming) >= ahead:
                     break
         if upcoming:

@@ -272,12 +272,9 @@ class Sandbox:
         `nobody` (the task folder and the volumes are handed to it)."""
         workdir = Path(os.path.abspath(workdir))
         as_root = os.geteuid() == 0
-        caps = ["--cap-drop", "ALL"]
-        if as_root:  # only what `setpriv` needs to become nobody, and then drops
-            caps += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-            caps += ["--cap-add", "CAP_SETPCAP"]
+        if as_root:
             _hand_over(workdir)
-        args = [self.bwrap, *_BASE_FLAGS, *caps, *_system_binds()]
+        args = [self.bwrap, *_BASE_FLAGS, *_capabilities(as_root), *_system_binds()]
         if self.network != HOST_NETWORK:
             args += ["--unshare-net"]
         if self.network == ISOLATED and self.slirp:  # see _netns.py: its pipes' fds
@@ -288,11 +285,7 @@ class Sandbox:
             args += ["--perms", "0644", "--ro-bind-data", str(DNS_FD), "/etc/resolv.conf"]
         args += ["--perms", "1777", "--tmpfs", "/tmp"]
         made: set[str] = set()
-        for path in sorted({os.path.abspath(p) for p in (*read_only, *self.shares) if p}):
-            if not os.path.exists(path) or _under_system(path):
-                continue
-            self._check_visible(Path(path))
-            args += [*_parents(path, made), "--ro-bind", path, path]
+        args += self._read_only_binds(read_only, made)
         self._check_visible(workdir)
         args += [*_parents(str(workdir), made), "--bind", str(workdir), str(workdir)]
         for device in devices:
@@ -303,14 +296,64 @@ class Sandbox:
             kind = "--ro-bind" if mount.read_only else "--bind"
             args += [*_parents(mount.target, made), kind, mount.source, mount.target]
         # The sandbox's own root (a tmpfs holding the mount points) is read-only too.
-        args += ["--remount-ro", "/", "--chdir", str(workdir), "--"]
-        if as_root:
-            limit = f"--nproc={self.max_processes}:{self.max_processes}"
-            args += ["prlimit", limit, *_BECOME_NOBODY]
+        args += ["--remount-ro", "/", "--chdir", str(workdir), "--", *self._become(as_root)]
         if self.network == ISOLATED and self.slirp:
             launcher = [sys.executable, "-I", "-S", _LAUNCHER, self.slirp, "--"]
             return [*launcher, *args, *argv]
         return [*args, *argv]
+
+    def wrap_server(
+        self,
+        argv: Sequence[str],
+        *,
+        read_only: Iterable[str | Path],
+        bases: Iterable[Path],
+        resolv_fd: int | None = None,
+    ) -> list[str]:
+        """`argv` (a fork server) inside a sandbox of its own (docs/fork-servers.md,
+        "Sandboxed attempts"): a step's sandbox that shows no attempt's files, only
+        `read_only` (its interpreter and environment, the runtime), the shares, and empty
+        folders at `bases` where its children mount their own task folders and inputs; a
+        private /tmp (its HOME); no network unless steps share the host's (`resolv_fd`, a
+        readable descriptor, becomes its /etc/resolv.conf: what its children see with
+        slirp4netns). Not `--die-with-parent`: a server is started from a short-lived
+        thread, and it ends when its socket closes."""
+        as_root = os.geteuid() == 0
+        flags = [f for f in _BASE_FLAGS if f != "--die-with-parent"]
+        args = [self.bwrap, *flags, *_capabilities(as_root), *_system_binds()]
+        if self.network != HOST_NETWORK:
+            args += ["--unshare-net"]
+        if self.network == ISOLATED and resolv_fd is not None:
+            args += ["--perms", "0644", "--ro-bind-data", str(resolv_fd), "/etc/resolv.conf"]
+        args += ["--perms", "1777", "--tmpfs", "/tmp"]
+        made: set[str] = set()
+        shown = [*read_only, *self.shares]
+        bases = [Path(os.path.abspath(b)) for b in bases]
+        conflict = bases_conflict(bases, shown)
+        if conflict is not None:
+            raise ExecutorError(f"cannot sandbox a fork server: {conflict}")
+        args += self._read_only_binds(read_only, made)
+        for base in sorted(bases):
+            args += [*_parents(str(base), made), "--perms", "0755", "--dir", str(base)]
+            made.add(str(base))
+        args += ["--remount-ro", "/", "--chdir", "/tmp", "--", *self._become(as_root)]
+        return [*args, *argv]
+
+    def _read_only_binds(self, read_only: Iterable[str | Path], made: set[str]) -> list[str]:
+        args: list[str] = []
+        for path in sorted({os.path.abspath(p) for p in (*read_only, *self.shares) if p}):
+            if not os.path.exists(path) or _under_system(path):
+                continue
+            self._check_visible(Path(path))
+            args += [*_parents(path, made), "--ro-bind", path, path]
+        return args
+
+    def _become(self, as_root: bool) -> list[str]:
+        """Started by root: the process limit, then `nobody` without any capability."""
+        if not as_root:
+            return []
+        limit = f"--nproc={self.max_processes}:{self.max_processes}"
+        return ["prlimit", limit, *_BECOME_NOBODY]
 
     def _check_visible(self, path: Path) -> None:
         for secret in self.protected:
@@ -333,6 +376,29 @@ _BECOME_NOBODY = (
     "--bounding-set=-all",
     "--no-new-privs",
 )
+
+
+def _capabilities(as_root: bool) -> list[str]:
+    caps = ["--cap-drop", "ALL"]
+    if as_root:  # only what `setpriv` needs to become nobody, and then drops
+        caps += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        caps += ["--cap-add", "CAP_SETPCAP"]
+    return caps
+
+
+def bases_conflict(bases: Iterable[Path], shown: Iterable[str | Path]) -> str | None:
+    """Why a sandboxed fork server cannot have empty folders at `bases` beside the `shown`
+    paths (a child's fresh tmpfs on a base would hide a shown path below it, or a base
+    would lie inside a read-only bind), else None."""
+    for base in bases:
+        base = Path(os.path.abspath(base))
+        if base == Path("/") or _under_system(str(base)):
+            return f"{str(base)!r} cannot hold task folders"
+        for path in shown:
+            path = Path(os.path.abspath(path))
+            if path == base or base in path.parents or path in base.parents:
+                return f"{str(path)!r} and the task folders' base {str(base)!r} overlap"
+    return None
 
 
 def _hand_over(workdir: Path) -> None:

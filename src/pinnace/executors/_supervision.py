@@ -198,6 +198,7 @@ class Containment:
         self._stop = threading.Event()
         self._watch: threading.Thread | None = None
         self._closed = False
+        self._on_close: list[Callable[[], None]] = []
         self._apply_limits()
 
     # -- starting -------------------------------------------------------------------------
@@ -294,6 +295,20 @@ class Containment:
             )
             self._watch.start()
 
+    def join(self, pid: int) -> None:
+        """Move `pid` (one thread so far: a forked child in its own sandbox, which cannot
+        write its groups' files itself) into the attempt's groups, from outside."""
+        for folder in self._folders.values():
+            fd = os.open(folder / "cgroup.procs", os.O_WRONLY)
+            try:
+                os.write(fd, str(pid).encode())
+            finally:
+                os.close(fd)
+
+    def on_close(self, action: Callable[[], None]) -> None:
+        """Run `action` when the attempt closes, after its tree was killed (its slirp4netns)."""
+        self._on_close.append(action)
+
     def adopt(self, pid: int, on_exceeded: Callable[[], None] | None = None) -> None:
         """Bring an already running process (a warm interpreter) into this attempt."""
         for folder in self._folders.values():
@@ -361,6 +376,9 @@ class Containment:
             self.peak_bytes = max(self.peak_bytes, self._group_peak())
             self._check_oom()
         self.kill()
+        for action in self._on_close:
+            with contextlib.suppress(Exception):
+                action()
         self._supervisor.cores.give_back(self._cores)
         self._supervisor.tell_watchdog(f"-{self.attempt_id}")
         folders = list(self._folders.values())

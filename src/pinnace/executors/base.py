@@ -75,6 +75,9 @@ class TaskLaunch:
     node_selector: dict[str, str] = field(default_factory=dict)
     #: folders bound into the step's view (kfp-kubernetes volumes; engine/platform.py)
     mounts: tuple[Mount, ...] = ()
+    #: the run's namespace (its owner on a server; None for a CLI run): sandboxed steps
+    #: fork only from a fork server of their own owner
+    namespace: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,8 @@ class StagedLaunch:
     env: dict[str, str] = field(default_factory=dict)
     resources: Resources = Resources()
     mounts: tuple[Mount, ...] = ()
+    #: the run's namespace (see TaskLaunch.namespace)
+    namespace: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,8 @@ class UpcomingTask:
     args: tuple[Any, ...]
     env: Mapping[str, str] = field(default_factory=dict)
     resources: Resources = field(default_factory=Resources)
+    #: the run's namespace (see TaskLaunch.namespace)
+    namespace: str | None = None
 
 
 class Executor(Protocol):

@@ -136,6 +136,7 @@ def stage(
         env=dict(launch.env),
         resources=launch.resources,
         mounts=launch.mounts,
+        namespace=launch.namespace,
     )
 
 
