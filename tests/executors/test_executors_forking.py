@@ -103,23 +103,47 @@ def test_aliased_sets_run_in_one_interpreter_fresh_and_forked(tmp_path):
 
 
 class RecordingPool:
-    """A pool twin recording what it is asked for ahead (servers, and whether needed next)."""
+    """A pool twin recording what it is asked for ahead (servers, and whether needed next),
+    and which modules it had learned by then."""
 
     def __init__(self) -> None:
         self.asked: list[tuple[str, bool]] = []
+        self.modules: set[str] = set()
+        self.known_when_asked: list[set[str]] = []
 
-    def learn(self, environment: str, modules: object) -> None:
-        """Nothing to learn."""
+    def learn(self, environment: str, modules: list[tuple[str, list[str]]]) -> None:
+        self.modules.update(m for m, _ in modules)
 
     def acquire(self, spec: ServerSpec, *, wait: bool = True, soon: bool = False) -> None:
         self.asked.append((spec.env["WHICH"], soon))
+        self.known_when_asked.append(set(self.modules))
 
 
-def test_the_first_two_servers_of_an_announcement_are_needed_next(tmp_path):
-    path = tmp_path / "aliased.yaml"
-    compiler.Compiler().compile(aliased, str(path))
+@dsl.component
+def uses_csv(x: int) -> int:
+    import csv
+
+    return x + len(csv.__name__)
+
+
+@dsl.component
+def uses_wave(x: int) -> int:
+    import wave
+
+    return x + len(wave.__name__)
+
+
+@dsl.pipeline(name="two-programs")
+def two_programs(x: int = 1):
+    uses_wave(x=uses_csv(x=x).output)
+
+
+def recording_forking(tmp_path: Path, pipeline: Any) -> tuple[TaskForking, RecordingPool, list]:
+    """A TaskForking on the current interpreter whose pool records, and `pipeline`'s containers."""
+    path = tmp_path / "pipeline.yaml"
+    compiler.Compiler().compile(pipeline, str(path))
     spec = yaml.safe_load(path.read_text())
-    container = next(iter(spec["deploymentSpec"]["executors"].values()))["container"]
+    containers = [e["container"] for e in spec["deploymentSpec"]["executors"].values()]
     pool = RecordingPool()
     forking = TaskForking(
         env_cache=EnvironmentCache(tmp_path / "envs"),
@@ -127,16 +151,36 @@ def test_the_first_two_servers_of_an_announcement_are_needed_next(tmp_path):
         task_env=lambda cpu, env, gpus, managed: (dict(env), None),
         pool=pool,  # type: ignore[arg-type]
     )
+    return forking, pool, containers
+
+
+def upcoming(name: str, container: dict[str, Any], which: str) -> UpcomingTask:
+    return UpcomingTask(
+        hint=f"r/{name}",
+        run_id="r",
+        image=container["image"],
+        command=tuple(container["command"]),
+        args=tuple(container["args"]),
+        env={"WHICH": which},  # the variables are part of a server's key
+    )
+
+
+def test_a_server_asked_for_ahead_knows_what_every_task_told_imports(tmp_path):
+    # Both programs run in one environment (the current interpreter): the server the first
+    # task needs must start with the second's imports too, or it imports them (while the
+    # second task waits) when that one comes.
+    forking, pool, (first, second) = recording_forking(tmp_path, two_programs)
+    told = [upcoming("t1", first, "a"), upcoming("t2", second, "a")]
+    assert forking.prestart(told) == ["r/t1", "r/t2"]
+    assert pool.asked == [("a", True)]
+    assert {"csv", "wave"} <= pool.known_when_asked[0]
+
+
+def test_the_first_two_servers_of_an_announcement_are_needed_next(tmp_path):
+    forking, pool, (container, _) = recording_forking(tmp_path, aliased)
 
     def task(name: str, which: str) -> UpcomingTask:
-        return UpcomingTask(
-            hint=f"r/{name}",
-            run_id="r",
-            image=container["image"],
-            command=tuple(container["command"]),
-            args=tuple(container["args"]),
-            env={"WHICH": which},  # the variables are part of a server's key
-        )
+        return upcoming(name, container, which)
 
     told = [task("t1", "a"), task("t2", "a"), task("t3", "b"), task("t4", "c"), task("t5", "a")]
     assert forking.prestart(told) == [f"r/t{i}" for i in range(1, 6)]

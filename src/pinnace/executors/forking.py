@@ -132,8 +132,8 @@ class TaskForking:
         self._task_env = task_env
         self.pool = pool
         self.sandboxed = sandboxed
-        #: an upcoming task's container, variables and resources -> its server
-        self._hinted: dict[tuple[Any, ...], ServerSpec] = {}
+        #: an upcoming task's container, variables and resources -> its program and variables
+        self._hinted: dict[tuple[Any, ...], tuple[TaskProgram, dict[str, str]]] = {}
         #: environment -> the packages its tasks declared (aliased sets declare different ones)
         self._packages: dict[str, dict[str, None]] = {}
 
@@ -148,25 +148,36 @@ class TaskForking:
         Never raises: a task whose server is not ready just waits for it or starts fresh.
         """
         done = []
-        seen: set[str] = set()
+        shapes: list[tuple[TaskProgram, dict[str, str]]] = []
         for task in upcoming:
             try:
-                later = self._prestart_one(task, seen)
+                later, shape = self._resolve(task)
             except Exception:  # starting servers early is an optimisation only
-                later = False
+                later, shape = False, None
             if not later:
                 done.append(task.hint)
+            if shape is not None and all(shape is not s for s in shapes):  # a fan-out: once
+                shapes.append(shape)
+        # Only now, with what every task told imports and declares known: a server started
+        # for the first task of an environment then imports what the later ones need too
+        # (else it would import it when the first of those comes, while that task waits).
+        seen: set[str] = set()
+        for program, environ in shapes:
+            with contextlib.suppress(Exception):
+                self._ask(self._spec_of(program, environ), seen)
         return done
 
-    def _prestart_one(self, task: UpcomingTask, seen: set[str]) -> bool:
-        """Start `task`'s server in the background; True when its environment is not built.
+    def _resolve(
+        self, task: UpcomingTask
+    ) -> tuple[bool, tuple[TaskProgram, dict[str, str]] | None]:
+        """Whether `task`'s environment is not built yet, and the shape of its server, if any.
 
-        `seen`: the servers of the tasks before it in this announcement (it adds its own).
+        The environment's modules and packages learn the task's own.
         """
         if self.pool is None or self.sandboxed or (task.resources.accelerator_count or 0) > 0:
-            return False
+            return False, None
         if _opted_out(task.env):
-            return False
+            return False, None
         # Many tasks share a component (a fan-out): work out their server once.
         memo: tuple[Any, ...] | None = (
             task.command,
@@ -179,26 +190,24 @@ class TaskForking:
         except TypeError:  # a structured placeholder in the arguments
             memo, known = None, None
         if known is not None:
-            self._ask(known, seen)
-            return False
+            return False, known
         program = recognize_command(list(task.command), list(task.args))
         if program is None:
-            return False
+            return False, None
         if self._use_current:
             env = self._envs.current()
         else:
             found = self._envs.find(program.packages, index_urls=program.index_urls)
             if found is None:
-                return True
+                return True, None
             env = found
         shape = task_program(program, env, self._use_current)
         environ, _ = self._task_env(task.resources.cpu_limit, task.env, [], shape.managed)
         self.pool.learn(shape.environment, _as_lists(shape.modules))
-        spec = self._server_spec(shape, environ)
+        self._packages.setdefault(shape.environment, {}).update(dict.fromkeys(shape.packages))
         if memo is not None and len(self._hinted) < _MAX_HINTED:
-            self._hinted[memo] = spec
-        self._ask(spec, seen)
-        return False
+            self._hinted[memo] = (shape, environ)
+        return False, (shape, environ)
 
     def _ask(self, spec: ServerSpec, seen: set[str]) -> None:
         assert self.pool is not None
@@ -288,7 +297,10 @@ class TaskForking:
         """
         packages = self._packages.setdefault(shape.environment, {})
         packages.update(dict.fromkeys(shape.packages))
-        return _server_spec(shape, env, tuple(packages))
+        return self._spec_of(shape, env)
+
+    def _spec_of(self, shape: TaskProgram, env: Mapping[str, str]) -> ServerSpec:
+        return _server_spec(shape, env, tuple(self._packages.get(shape.environment, ())))
 
 
 def _server_spec(
