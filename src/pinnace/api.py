@@ -166,7 +166,7 @@ def resolve_spec(
 
 def run_result(metadata: Any, run_id: str) -> RunResult:
     """Read a run and its tasks back from the metadata store."""
-    record = metadata.get_run(run_id)
+    record = metadata.get_run(run_id, spec=False)
     tasks = [
         TaskResult(
             name=t.task_name,

@@ -42,7 +42,7 @@ class Garbage:
 def find_garbage(
     settings: Settings, metadata: MetadataStore, *, artifacts: bool = False
 ) -> list[Garbage]:
-    runs = {r.run_id: r for r in metadata.list_runs(limit=1_000_000)}
+    runs = {r.run_id: r for r in metadata.list_runs(limit=1_000_000, spec=False)}
     active = {run_id for run_id, r in runs.items() if r.state in _ACTIVE}
     found = list(_work(settings.work_dir, runs, active))
     envs = EnvironmentCache(settings.envs_dir)

@@ -172,11 +172,41 @@ def test_update_run_applies_changes_and_returns_the_record(store: MetadataStore)
     store.create_run(run)
     started = T0 + timedelta(minutes=1)
     got = store.update_run(run.run_id, state=RunState.RUNNING, started_at=started, owner="me")
-    assert got == replace(run, state=RunState.RUNNING, started_at=started, owner="me")
-    assert store.get_run(run.run_id) == got
+    # A write returns the run without its spec (only creating a run writes one).
+    assert got == replace(run, spec={}, state=RunState.RUNNING, started_at=started, owner="me")
+    assert store.get_run(run.run_id) == replace(got, spec=run.spec)
     # a state given as its string works too; staying in a state is not a move
     got = store.update_run(run.run_id, state="RUNNING", outputs={"parameters": {"a": 1}})
     assert got.state is RunState.RUNNING and got.outputs == {"parameters": {"a": 1}}
+
+
+def test_a_run_read_without_its_spec_has_every_other_field(store: MetadataStore) -> None:
+    run = make_run(owner="pid:1@host", outputs={"parameters": {"acc": 0.9}}, error="boom")
+    store.create_run(run)
+    store.update_run(run.run_id, state=RunState.RUNNING)
+    running = replace(run, state=RunState.RUNNING)
+    assert store.get_run(run.run_id) == running
+    assert store.get_run(run.run_id, spec=False) == replace(running, spec={})
+    listed = [r for r in store.list_runs(limit=1000, spec=False) if r.run_id == run.run_id]
+    assert listed == [replace(running, spec={})]
+    by_state = store.list_runs(limit=1000, state=RunState.RUNNING, spec=False)
+    assert replace(running, spec={}) in by_state
+    # Each record has its own empty spec: changing one changes no other.
+    first, second = store.get_run(run.run_id, spec=False), store.get_run(run.run_id, spec=False)
+    first.spec["x"] = 1
+    assert second.spec == {} and store.get_run(run.run_id) == running
+
+
+def test_writes_of_a_run_return_it_without_its_spec(store: MetadataStore) -> None:
+    run = make_run()
+    store.create_run(run)
+    kept = store.update_record_if(RunRecord, run.run_id, {"owner": None}, owner="me")
+    assert kept == replace(run, spec={}, owner="me")
+    assert store.update_record(RunRecord, run.run_id, description="d").spec == {}
+    # ...unless the write changes the spec: then it returns the new one.
+    new_spec = {"pipelineInfo": {"name": "other"}, "root": {"dag": {"tasks": {}}}}
+    assert store.update_run(run.run_id, spec=new_spec).spec == new_spec
+    assert store.get_run(run.run_id).spec == new_spec
 
 
 @pytest.mark.parametrize(

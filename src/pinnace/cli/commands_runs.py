@@ -15,7 +15,11 @@ from .common import EXIT_RUN_NOT_SUCCEEDED, print_json
 
 def find_run_id(metadata: Any, prefix: str) -> str:
     """A full run id from an id or a unique prefix of one."""
-    matches = [r.run_id for r in metadata.list_runs(limit=100_000) if r.run_id.startswith(prefix)]
+    matches = [
+        r.run_id
+        for r in metadata.list_runs(limit=100_000, spec=False)
+        if r.run_id.startswith(prefix)
+    ]
     if len(matches) == 1:
         return matches[0]
     if not matches:
@@ -55,7 +59,7 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
 
         backend = open_backend(settings(ctx))
         try:
-            records = backend.metadata.list_runs(limit=limit)
+            records = backend.metadata.list_runs(limit=limit, spec=False)
         finally:
             backend.close()
         if as_json:
@@ -120,7 +124,7 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         backend = open_backend(config)
         try:
             full_id = find_run_id(backend.metadata, run_id)
-            _check_resumable(backend.metadata.get_run(full_id))
+            _check_resumable(backend.metadata.get_run(full_id, spec=False))
             executor = backend.executor()
             try:
                 with interruptible(kill_all_tasks):
@@ -150,21 +154,21 @@ def register(cli: click.Group, settings: Callable[..., Any]) -> None:
         backend = open_backend(settings(ctx))
         try:
             full_id = find_run_id(backend.metadata, run_id)
-            run = backend.metadata.get_run(full_id)
+            run = backend.metadata.get_run(full_id, spec=False)
             if run.state.terminal:
                 click.echo(f"run {full_id} is already {run.state.value}")
                 return
             if not request_cancel(backend.metadata, full_id):
-                state = backend.metadata.get_run(full_id).state.value
+                state = backend.metadata.get_run(full_id, spec=False).state.value
                 click.echo(f"run {full_id} is {state}; only a RUNNING run can be canceled")
                 sys.exit(EXIT_RUN_NOT_SUCCEEDED)
             click.echo(f"asked {run.lease_owner or run.owner} to cancel run {full_id}")
             deadline = time.monotonic() + (wait_s or 0)
             while wait_s and time.monotonic() < deadline:
-                if backend.metadata.get_run(full_id).state.terminal:
+                if backend.metadata.get_run(full_id, spec=False).state.terminal:
                     break
                 time.sleep(0.2)
-            click.echo(f"run {full_id} {backend.metadata.get_run(full_id).state.value}")
+            click.echo(f"run {full_id} {backend.metadata.get_run(full_id, spec=False).state.value}")
         finally:
             backend.close()
 

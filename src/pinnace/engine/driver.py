@@ -173,7 +173,7 @@ class RunDriver:
             cancel = self._on_cancel_requested(run.run_id)
             taken = self.leases.acquire(run.run_id, on_lost=lost, on_cancel=cancel)
             if taken is None:
-                holder = self.metadata.get_run(run.run_id)
+                holder = self.metadata.get_run(run.run_id, spec=False)
                 raise RunBusyError(
                     f"run {run.run_id} is driven by {holder.lease_owner} ({holder.lease_kind})",
                     hint="wait for it to finish, or stop that process first",
@@ -319,7 +319,7 @@ class RunDriver:
         final = RunState.SUCCEEDED if ok else RunState.FAILED
         outputs = pipeline_outputs(progress.plan, progress.finished) if ok else {}
         error = None if ok else (progress.failure or "a task did not finish")
-        if self.metadata.get_run(run.run_id).state is RunState.CANCELING:
+        if self.metadata.get_run(run.run_id, spec=False).state is RunState.CANCELING:
             # Canceled from another process as the last task ended: the request wins.
             final, error = RunState.CANCELED, "canceled by the user"
         updated = self.metadata.update_run(

@@ -93,7 +93,7 @@ def try_acquire(
     process took it between our read and our write).
     """
     now = now or _now()
-    run = store.get_run(run_id)
+    run = store.get_run(run_id, spec=False)
     holder = run.lease_owner
     if holder not in (None, owner) and lease_live(run, now) and owner_alive(holder):
         return None

@@ -53,7 +53,7 @@ def settle_orphaned_runs(
     settled = []
     me = current_owner()
     for state in _ACTIVE:
-        for run in store.list_runs(limit=10_000, state=state):
+        for run in store.list_runs(limit=10_000, state=state, spec=False):
             if run.lease_kind not in kinds or not orphaned(run):
                 continue
             # A short lease of our own: a server adopting it, or another settler, waits.

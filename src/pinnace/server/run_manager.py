@@ -163,7 +163,7 @@ class RunManager:
         kinds = (SERVER, CLI, None) if cli_runs else (SERVER,)
         adopted = []
         for state in _ACTIVE:
-            for run in self._backend.metadata.list_runs(limit=10_000, state=state):
+            for run in self._backend.metadata.list_runs(limit=10_000, state=state, spec=False):
                 if run.lease_kind in kinds and orphaned(run) and not self.is_active(run.run_id):
                     _LOG.info("adopting run %s, left unfinished by %s", run.run_id, run.owner)
                     self.start(run.run_id)
@@ -248,7 +248,7 @@ class RunManager:
                     error=_CANCEL_REASON,
                 )
         try:
-            run = metadata.get_run(run_id)
+            run = metadata.get_run(run_id, spec=False)
         except NotFoundError:
             return  # deleted meanwhile
         if run.state.terminal:

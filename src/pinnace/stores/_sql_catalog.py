@@ -31,7 +31,7 @@ from ._common import (
     coerce_state,
     normalized,
 )
-from .base import ListQuery, Page, Predicate
+from .base import ListQuery, Page, Predicate, RunRecord
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -55,10 +55,12 @@ def changed_values(record: Record, changes: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def row_record(kind: type[R], row: Row[Any]) -> R:
-    """A row as a record of class `kind`."""
+def row_record(kind: type[R], row: Row[Any], **left_out: Any) -> R:
+    """A row as a record of class `kind`; `left_out`: the values of fields not selected."""
     mapping = row._mapping
-    values = {f.name: mapping[f.name] for f in fields(kind)}
+    values = {
+        f.name: left_out[f.name] if f.name in left_out else mapping[f.name] for f in fields(kind)
+    }
     if "state" in values:
         values["state"] = coerce_state(kind, values["state"])
     return kind(**values)
@@ -169,7 +171,11 @@ class SqlCatalog:
         # compare and the set atomic across threads and processes.
         with self._write(f"update {kind.label}") as conn:
             table = table_of(kind)
-            old = self._one(conn, table, kind.record, lock=True, **{kind.key: key})
+            # A run is read and returned without its spec: only its creation writes it.
+            with_spec = kind.record is not RunRecord
+            old = self._one(
+                conn, table, kind.record, lock=True, with_spec=with_spec, **{kind.key: key}
+            )
             if old is None:
                 raise kind.not_found(key)
             if expected and any(getattr(old, f) != v for f, v in expected.items()):

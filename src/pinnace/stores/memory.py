@@ -10,7 +10,7 @@ import copy
 import threading
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any, TypeVar
 
 from ..errors import StoreError
@@ -110,20 +110,26 @@ class InMemoryMetadataStore:
             if updated.pipeline_id is not None and updated.pipeline_id not in self._pipelines:
                 raise pipeline_not_found(updated.pipeline_id)
             self._runs[run_id] = updated
-            return _copy(updated)
+            return _run_copy(updated, spec="spec" in changes)
 
-    def get_run(self, run_id: str) -> RunRecord:
+    def get_run(self, run_id: str, *, spec: bool = True) -> RunRecord:
         with self._lock:
-            return _copy(self._run(run_id))
+            return _run_copy(self._run(run_id), spec=spec)
 
     def list_runs(
-        self, *, limit: int = 50, offset: int = 0, state: RunState | None = None
+        self,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        state: RunState | None = None,
+        spec: bool = True,
     ) -> list[RunRecord]:
         wanted = None if state is None else coerce_state(RunRecord, state)
         with self._lock:
             runs = [r for r in self._runs.values() if wanted is None or r.state == wanted]
         runs.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
-        return [_copy(r) for r in runs[max(offset, 0) : max(offset, 0) + max(limit, 0)]]
+        window = runs[max(offset, 0) : max(offset, 0) + max(limit, 0)]
+        return [_run_copy(r, spec=spec) for r in window]
 
     # tasks
 
@@ -295,6 +301,8 @@ class InMemoryMetadataStore:
             if isinstance(new, RunRecord):
                 self._check_slot(new)
             self._catalog[kind.record][key] = new
+            if isinstance(new, RunRecord):  # as from update_run: without its spec
+                return _run_copy(new, spec="spec" in changes)
             return _copy(new)
 
     def _check_slot(self, new: RunRecord) -> None:
@@ -378,3 +386,8 @@ class InMemoryMetadataStore:
 
 def _copy(record: R) -> R:
     return copy.deepcopy(record)
+
+
+def _run_copy(run: RunRecord, *, spec: bool) -> RunRecord:
+    """A copy of `run`; `spec=False`: without its spec, as the SQL store leaves it unread."""
+    return _copy(run if spec else replace(run, spec={}))

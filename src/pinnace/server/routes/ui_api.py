@@ -33,7 +33,7 @@ def run_graph(
 @router.get("/runs/{run_id}")
 def run_summary(request: Request, run_id: str, principal: Principal = Caller) -> dict[str, Any]:
     """The run page's read of a run: KFP's run fields without the spec and task details."""
-    view = run_view(svc.get_run(context(request), principal, run_id))
+    view = run_view(svc.visible_run(context(request), principal, run_id))
     view.pop("pipeline_spec", None)
     return view
 
@@ -107,7 +107,7 @@ async def run_events(request: Request, run_id: str, principal: Principal = Calle
     from starlette.concurrency import run_in_threadpool
 
     ctx = context(request)
-    await run_in_threadpool(svc.get_run, ctx, principal, run_id)  # 404 before streaming
+    await run_in_threadpool(svc.visible_run, ctx, principal, run_id)  # 404 before streaming
     stream = ui_events.run_events(ctx, principal, run_id, request.is_disconnected)
     return StreamingResponse(stream, media_type="text/event-stream", headers=_SSE_HEADERS)
 

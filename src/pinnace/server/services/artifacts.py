@@ -10,7 +10,7 @@ from ...errors import NotFoundError, StoreError, UserInputError
 from ..context import ServerContext
 from ..errors import PayloadTooLargeError
 from .accounts import Principal
-from .runs import get_run
+from .runs import visible_run
 
 MAX_READ_BYTES = 32 * 1024 * 1024
 
@@ -23,7 +23,7 @@ def read_artifact(
     The artifact is looked up in the metadata store; its URI is the one the engine
     recorded, and the artifact store refuses URIs outside its root (symlinks included).
     """
-    get_run(ctx, principal, run_id)  # 404 for runs the caller does not see
+    visible_run(ctx, principal, run_id)  # 404 for runs the caller does not see
     for artifact in ctx.backend.metadata.list_artifacts(run_id):
         if artifact.task_name == node_id and artifact.output_name == artifact_name:
             return _read(ctx, artifact.uri)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import NotFoundError
-from ...stores.base import MetadataStore
+from ...stores.base import MetadataStore, RunRecord
 from ..errors import PermissionDeniedError
 from .accounts import Principal
 
@@ -22,17 +22,37 @@ def load_visible(
     return record
 
 
+def load_visible_run(store: MetadataStore, run_id: str, principal: Principal) -> RunRecord:
+    """`load_visible` for a run, without its spec (`MetadataStore.get_run(spec=False)`): for
+    callers that check that the caller sees the run, or read its state."""
+    try:
+        run = store.get_run(run_id, spec=False)
+    except NotFoundError:
+        raise store_not_found(store, RunRecord, run_id) from None
+    if not can_see(principal, run.namespace):
+        raise store_not_found(store, RunRecord, run_id)
+    return run
+
+
 def load_writable(
     store: MetadataStore, kind: type, key: str, principal: Principal, *, shared: bool = False
 ) -> Any:
     """THE ownership check of every write (change, delete, add a version, start a run in):
     the record when the caller may change it; NotFoundError when they cannot even see it,
     PermissionDeniedError when they see it but it is not theirs (a shared object, which
-    only an admin changes). Every write service goes through here; the route-walk test
+    only an admin changes). Every write service goes through here (runs: through
+    `load_writable_run`, which reads them without their spec); the route-walk test
     (tests/server/test_server_route_walk.py) checks each route with other users' tokens."""
     record = load_visible(store, kind, key, principal, shared=shared)
     check_writable(principal, record.namespace)
     return record
+
+
+def load_writable_run(store: MetadataStore, run_id: str, principal: Principal) -> RunRecord:
+    """`load_writable` for a run, without its spec (as `load_visible_run`)."""
+    run = load_visible_run(store, run_id, principal)
+    check_writable(principal, run.namespace)
+    return run
 
 
 def can_see(principal: Principal, namespace: str | None, *, shared: bool = False) -> bool:

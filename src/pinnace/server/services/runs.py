@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from ...stores.base import (
 from ..context import ServerContext
 from ..errors import PreconditionError
 from .accounts import Principal
-from .common import load_visible, load_writable
+from .common import load_visible, load_visible_run, load_writable_run
 from .experiments import default_experiment, writable_experiment
 from .pipelines import get_pipeline, get_version, latest_version
 
@@ -126,7 +127,7 @@ def create_run(
         pipeline_id=version.pipeline_id if version else None,
     )
     try:
-        record = store.update_record(
+        updated = store.update_record(
             RunRecord,
             record.run_id,
             experiment_id=experiment.experiment_id,
@@ -139,6 +140,7 @@ def create_run(
     except StoreError:
         store.delete_record(RunRecord, record.run_id)
         raise
+    record = replace(updated, spec=record.spec)  # a write returns a run without its spec
     store.update_record(
         ExperimentRecord, experiment.experiment_id, last_run_created_at=record.created_at
     )
@@ -150,8 +152,14 @@ def get_run(ctx: ServerContext, principal: Principal, run_id: str) -> RunRecord:
     return load_visible(ctx.backend.metadata, RunRecord, run_id, principal)
 
 
+def visible_run(ctx: ServerContext, principal: Principal, run_id: str) -> RunRecord:
+    """`get_run` without the run's spec: for a check that the caller sees it, or its state."""
+    return load_visible_run(ctx.backend.metadata, run_id, principal)
+
+
 def writable_run(ctx: ServerContext, principal: Principal, run_id: str) -> RunRecord:
-    return load_writable(ctx.backend.metadata, RunRecord, run_id, principal)
+    """The run, without its spec, when the caller may change it (see `load_writable`)."""
+    return load_writable_run(ctx.backend.metadata, run_id, principal)
 
 
 def list_runs(ctx: ServerContext, query: ListQuery) -> Page:
@@ -168,7 +176,7 @@ def terminate_run(ctx: ServerContext, principal: Principal, run_id: str) -> None
     # next lease heartbeat and cancels the run itself; an orphan is canceled when adopted.
     if not request_cancel(ctx.backend.metadata, run_id):
         raise PreconditionError(
-            f"run {run_id!r} is {ctx.backend.metadata.get_run(run_id).state.value}",
+            f"run {run_id!r} is {ctx.backend.metadata.get_run(run_id, spec=False).state.value}",
             hint="only a running run can be terminated",
         )
 

@@ -19,7 +19,7 @@ from ...stores.base import (
 from ..context import ServerContext
 from ..wire import compact, timestamp
 from .accounts import Principal
-from .common import can_see, load_visible, store_not_found
+from .common import can_see, load_visible, load_visible_run, store_not_found
 from .ui_graph import (
     component_of,
     decorated_nodes,
@@ -34,6 +34,11 @@ from .ui_graph import (
 def get_run(ctx: ServerContext, principal: Principal, run_id: str) -> RunRecord:
     """The run, or NotFoundError (404) when it is missing or not the caller's."""
     return load_visible(ctx.backend.metadata, RunRecord, run_id, principal)
+
+
+def visible_run(ctx: ServerContext, principal: Principal, run_id: str) -> RunRecord:
+    """`get_run` without the run's spec: for a check that the caller sees it, or its state."""
+    return load_visible_run(ctx.backend.metadata, run_id, principal)
 
 
 class RunSpecs:
@@ -254,7 +259,7 @@ def _across(
 ) -> AcrossRuns:
     """The store query over the caller's runs (or one run, checked: 404 when not theirs)."""
     if run_id:
-        get_run(ctx, principal, run_id)
+        visible_run(ctx, principal, run_id)
     return AcrossRuns(namespaces=principal.visible(), run_id=run_id or None, **filters)
 
 
@@ -301,7 +306,7 @@ def find_artifact(ctx: ServerContext, principal: Principal, artifact_id: str) ->
     """The artifact record by id (one indexed lookup), if its run is the caller's."""
     artifact = ctx.backend.metadata.get_artifact(artifact_id)
     try:
-        get_run(ctx, principal, artifact.run_id)
+        visible_run(ctx, principal, artifact.run_id)
     except NotFoundError:
         raise NotFoundError(
             f"artifact {artifact_id!r} not found", hint="list artifacts to see which exist"
@@ -317,7 +322,7 @@ def run_metrics(
     found: dict[str, dict[str, Any]] = {}
     for run_id in list(dict.fromkeys(run_ids))[:200]:
         try:
-            get_run(ctx, principal, run_id)
+            visible_run(ctx, principal, run_id)
         except NotFoundError:
             continue
         values: dict[str, Any] = {}

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from ...errors import NotFoundError
 from ..context import ServerContext
 from .accounts import Principal
-from .ui import find_task, get_run
+from .ui import find_task, run_spec
 from .ui_files import log_file, log_tail, read_log_chunks
 from .ui_graph import task_node
 
@@ -47,7 +47,7 @@ async def run_events(
     The first `tasks` event carries every task; later ones only those that changed (new
     ones included: a client that sees an unknown id reloads the graph).
     """
-    get_run(ctx, principal, run_id)  # 404 before the stream starts
+    spec = run_spec(ctx, principal, run_id)  # 404 before the stream starts; it never changes
     sent: dict[str, tuple[Any, ...]] = {}
     run_sent: tuple[Any, ...] | None = None
     last_write = time.monotonic()
@@ -59,7 +59,7 @@ async def run_events(
             return
         changed = []
         for task in tasks:
-            node = task_node(run.spec, task)
+            node = task_node(spec, task)
             key = (node["state"], node["started_at"], node["finished_at"])
             running = task.state.value == "RUNNING"
             if sent.get(task.task_name) != key or running:
@@ -126,7 +126,7 @@ async def log_events(
 
 def _snapshot(ctx: ServerContext, run_id: str) -> tuple[Any, list[Any]]:
     store = ctx.backend.metadata
-    run = store.get_run(run_id)
+    run = store.get_run(run_id, spec=False)  # polled: the spec is read once, by the caller
     return run, store.list_tasks(run_id)
 
 

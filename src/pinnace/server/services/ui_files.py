@@ -17,7 +17,7 @@ from typing import Any
 from ...errors import NotFoundError, StoreError, UserInputError
 from ..context import ServerContext
 from .accounts import Principal
-from .ui import artifact_view, find_artifact, find_task, get_run
+from .ui import artifact_view, find_artifact, find_task, visible_run
 
 DEFAULT_TAIL_BYTES = 64 * 1024
 MAX_TAIL_BYTES = 16 * 1024 * 1024
@@ -57,7 +57,7 @@ _IMAGE_MAGIC = (
 
 def log_file(ctx: ServerContext, principal: Principal, run_id: str, path: str) -> Path | None:
     """The task's log file (None while it has none), checked to lie under the log folder."""
-    get_run(ctx, principal, run_id)
+    visible_run(ctx, principal, run_id)
     task = find_task(ctx, run_id, path)
     if not task.log_path:
         return None

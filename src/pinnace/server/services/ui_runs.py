@@ -71,7 +71,7 @@ def lineage(ctx: ServerContext, principal: Principal, artifact_id: str) -> dict[
     """
     artifact = find_artifact(ctx, principal, artifact_id)
     store = ctx.backend.metadata
-    run = store.get_run(artifact.run_id)
+    run = store.get_run(artifact.run_id, spec=False)
     tasks = {t.task_name: t for t in store.list_tasks(run.run_id)}
     records = store.list_artifacts(run.run_id)
     by_uri = {a.uri: a for a in records}
