@@ -242,3 +242,24 @@ def test_task_processes_die_with_their_driver(mode, tmp_path):
     driver.wait()
     assert gone(task, "")  # PR_SET_PDEATHSIG
     assert gone(grandchild, ticks)  # the supervisor's watchdog saw its driver die
+
+
+@pytest.mark.parametrize("mode", [m for m in MODES if m != SUBREAPER])
+def test_closing_one_supervisor_leaves_another_of_the_process_whole(mode, tmp_path):
+    """Two executors in one process (two `pinnace.run` in threads, a Ray worker's GPU sets):
+    one closing kills only its own attempts and keeps the other's groups."""
+    first, second = Supervisor(mode), Supervisor(mode)
+    try:
+        running = second.contain("running")
+        process = start(running, [sys.executable, "-c", "import time; time.sleep(60)"])
+        first.contain("ended").close()
+        first.close()
+        assert process.poll() is None  # the other supervisor's attempt runs on
+        later = second.contain("later")  # and its next attempts start in its groups
+        assert start(later, [sys.executable, "-c", "pass"]).wait(timeout=20) == 0
+        later.close()
+        running.close()
+        assert process.wait(timeout=20) != 0
+    finally:
+        first.close()
+        second.close()

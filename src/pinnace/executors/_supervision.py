@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import json
 import math
 import os
@@ -49,6 +50,8 @@ SUBREAPER = "subreaper"
 _PR_SET_CHILD_SUBREAPER = 36
 _WATCH_SECONDS = 0.1
 _WATCHDOG = Path(__file__).resolve().parent / "_watchdog.py"
+#: numbers the supervisors of this process (each executor has one; a process may hold many)
+_INSTANCES = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,9 @@ class Supervisor:
         self.layout = None if mode == SUBREAPER else _cgroups.detect(mode)
         self.janitor = janitor
         self.mode = self.layout.version if self.layout else SUBREAPER
-        self.owner = f"{os.getpid()}-{_proctree.start_ticks(os.getpid())}"
+        # "<pid>-<start ticks>-<n>": its groups are its own (another supervisor of this
+        # process closing removes only its own), and a later start sweeps them by the pid
+        self.owner = f"{os.getpid()}-{_proctree.start_ticks(os.getpid())}-{next(_INSTANCES)}"
         self.cores = CoreAllocator()
         self._groups: dict[str, Path] = {}
         if self.layout is not None:
@@ -494,7 +499,8 @@ def _sweep_stale(parent: Path) -> None:
     if not parent.is_dir():
         return
     for group in parent.iterdir():
-        pid_text, _, ticks = group.name.partition("-")
+        pid_text, _, rest = group.name.partition("-")
+        ticks = rest.partition("-")[0]
         if not group.is_dir() or not pid_text.isdigit():
             continue
         if _proctree.is_running(int(pid_text), ticks):
