@@ -89,6 +89,26 @@ def test_memory_of_each_server_is_reported(tmp_path):
         pool.close()
 
 
+def test_close_ends_every_server_at_once_and_kills_those_that_do_not_exit(
+    tmp_path, monkeypatch
+):
+    # Stopped servers cannot exit when told: each must be killed once the close's time is
+    # up. Told and waited for one by one, three of them would take three times that.
+    monkeypatch.setattr("pinnace.executors.forkserver_pool.CLOSE_SECONDS", 1.0)
+    runtime = materialize_runtime(tmp_path)
+    pool = ForkServerPool(scratch=tmp_path / "scratch")
+    servers = [pool.acquire(spec(runtime, key)) for key in "abc"]
+    pids = [server.pid for server in servers if server is not None]
+    assert len(pids) == 3
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    started = time.monotonic()
+    pool.close()
+    took = time.monotonic() - started
+    assert not any(alive(pid) for pid in pids)  # none outlives the pool
+    assert 1.0 <= took < 2.0, took
+
+
 def slow_imports(tmp_path: Path, runtime: Path, names: str) -> tuple[dict[str, ServerSpec], Path]:
     """A server spec per name whose environment imports a module that logs its start and end
     of import (half a second apart) to the returned log, and its CPU priority at both to

@@ -25,6 +25,8 @@ from ..runtime.forkserver import recv_message, send_message
 from .runtime_copy import RUNTIME_PACKAGE
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+#: how long a closed server may take to exit before its process group is killed
+CLOSE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -280,13 +282,23 @@ class ForkServer:
 
     def close(self) -> None:
         """End the server: closing its socket makes it kill its children and exit."""
+        self.begin_close()
+        self.finish_close(time.monotonic() + CLOSE_SECONDS)
+
+    def begin_close(self) -> None:
+        """Tell the server to end (its socket closed) without waiting for it: servers told
+        together exit together (`ForkServerPool.close`); `finish_close` waits."""
         if self.retired is None:
             self.retired = "closed"
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
+
+    def finish_close(self, deadline: float) -> None:
+        """After `begin_close`: wait for the server to exit until `deadline` (monotonic
+        clock), then kill its process group; its files are removed."""
         try:
-            self._process.wait(timeout=5)
+            self._process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._process.pid, signal.SIGKILL)

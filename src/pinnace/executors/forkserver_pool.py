@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .forkserver import ForkedChild, ForkServer, ForkServerError, ServerSpec
+from .forkserver import CLOSE_SECONDS, ForkedChild, ForkServer, ForkServerError, ServerSpec
 
 #: crashes of one key's server before its tasks start fresh for good
 _MAX_CRASHES = 3
@@ -312,11 +312,14 @@ class ForkServerPool:
             queued, self._queue = self._queue, []
         for _, slot in queued:  # never started: nobody may wait for them
             slot.ready.set()
-        for slot in slots:
-            # One still importing is closed by its starting thread when ready (not waited
-            # for: a CLI run must not end later because a server it never used was starting).
-            if slot.ready.is_set() and slot.server is not None:
-                slot.server.close()
+        # One still importing is closed by its starting thread when ready (not waited for:
+        # a CLI run must not end later because a server it never used was starting).
+        servers = [s.server for s in slots if s.ready.is_set() and s.server is not None]
+        for server in servers:  # all told first, then waited for: they exit together
+            server.begin_close()
+        deadline = time.monotonic() + CLOSE_SECONDS
+        for server in servers:
+            server.finish_close(deadline)
         with contextlib.suppress(OSError):
             for leftover in self._scratch.iterdir():
                 leftover.unlink()
