@@ -144,3 +144,42 @@ def test_without_the_kfp_sdk_the_protos_load_from_the_kfp_namespace(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     report = _run(tmp_path, code, env=env, flags=("-S",))
     assert report == {"problems": [], "namespace": True, "tasks": ["one"]}
+
+
+_THREADS_AT_ONCE = """
+import json, sys, threading, time
+from pinnace.spec.protos import pipeline_spec_pb2
+
+barrier = threading.Barrier(8)
+got = []
+
+def first_use(delay):
+    barrier.wait()
+    time.sleep(delay)  # some arrive while the first one's load is under way
+    module = pipeline_spec_pb2()
+    got.append(hasattr(module, "PipelineSpec"))
+
+threads = [threading.Thread(target=first_use, args=(i * 0.05,)) for i in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(json.dumps({"whole": got, "loads": open(sys.argv[1]).read().count("loaded")}))
+"""
+
+
+def test_threads_using_the_protos_first_at_once_each_get_the_whole_module(tmp_path):
+    # A stand-in kfp SDK whose protos take 0.3 s to load: what a thread that finds the
+    # module while it loads gets back is seen. The SDK's __init__ must never run.
+    sdk = tmp_path / "sdk" / "kfp"
+    (sdk / "pipeline_spec").mkdir(parents=True)
+    (sdk / "__init__.py").write_text("raise ImportError('the SDK was imported')\n")
+    (sdk / "pipeline_spec" / "__init__.py").write_text("")
+    log = tmp_path / "loads.log"
+    (sdk / "pipeline_spec" / "pipeline_spec_pb2.py").write_text(
+        f"import time\nopen({str(log)!r}, 'a').write('loaded\\n')\n"
+        "time.sleep(0.3)\nPipelineSpec = object\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(sdk.parent), str(SRC)])}
+    report = _run(tmp_path, _THREADS_AT_ONCE, str(log), env=env)
+    assert report == {"whole": [True] * 8, "loads": 1}

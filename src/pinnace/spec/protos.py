@@ -24,24 +24,34 @@ from types import ModuleType
 _PACKAGE = "kfp.pipeline_spec"
 _MODULE = f"{_PACKAGE}.pipeline_spec_pb2"
 _lock = threading.Lock()
+#: the module once wholly loaded. Not `sys.modules`: `_load` puts a module there before it
+#: runs (as the import system does), and a thread that took it from there meanwhile would
+#: get it half made (no `PipelineSpec` yet).
+_loaded: ModuleType | None = None
 
 
 def pipeline_spec_pb2() -> ModuleType:
-    """The `pipeline_spec_pb2` module of kfp-pipeline-spec, imported once per process."""
-    module = sys.modules.get(_MODULE)
-    if module is not None:
-        return module
+    """The `pipeline_spec_pb2` module of kfp-pipeline-spec, imported once per process; safe
+    to call from several threads at once (each gets the module whole)."""
+    global _loaded
+    if _loaded is not None:
+        return _loaded
     with _lock:
-        module = sys.modules.get(_MODULE)
-        if module is not None:
-            return module
-        if "kfp" in sys.modules:  # the SDK, Pinnace's kfp alias or the bare namespace: cheap
-            return importlib.import_module(_MODULE)
-        kfp = importlib.util.find_spec("kfp")
-        if kfp is None or kfp.origin in (None, "namespace"):
-            # Only kfp-pipeline-spec: `kfp` is a namespace package, importing it runs nothing.
-            return importlib.import_module(_MODULE)
-        return _load_beside_sdk(kfp.submodule_search_locations or [])
+        if _loaded is None:
+            _loaded = _import()
+        return _loaded
+
+
+def _import() -> ModuleType:
+    if _MODULE in sys.modules or "kfp" in sys.modules:
+        # Imported by the import system (its module lock makes another thread's import in
+        # progress wait), or `kfp` is the SDK, Pinnace's kfp alias or the bare namespace.
+        return importlib.import_module(_MODULE)
+    kfp = importlib.util.find_spec("kfp")
+    if kfp is None or kfp.origin in (None, "namespace"):
+        # Only kfp-pipeline-spec: `kfp` is a namespace package, importing it runs nothing.
+        return importlib.import_module(_MODULE)
+    return _load_beside_sdk(kfp.submodule_search_locations or [])
 
 
 def _load_beside_sdk(kfp_path: list[str]) -> ModuleType:
