@@ -55,6 +55,8 @@ def fingerprint(x: int) -> int:
                 "umask": os.umask(0o22),
                 "sigint": str(__import__("signal").getsignal(2)),
                 "leaked": hasattr(json, "leaked") or "leaky_module" in sys.modules,
+                # a server of an environment without packages skips importlib.metadata
+                "metadata": "importlib.metadata" in sys.modules,
             },
             sort_keys=True,
         )

@@ -361,6 +361,8 @@ def imported_by_task() -> list[list[Any]]:
 
 def declared_modules(distributions: list[str]) -> list[list[Any]]:
     """The top-level modules of the environment's declared packages (scikit-learn: sklearn)."""
+    if not distributions:
+        return []  # importlib.metadata alone is a third of a bare server's start-up
     from importlib import metadata
 
     found: list[list[Any]] = []
