@@ -103,7 +103,6 @@ CYCLE_EDGES_LEFT = {
     # kfp's `@dsl.component(output_component_file=...)` writes the compiled component
     ("pinnace.dsl._decorators", "pinnace.compiler"),
     ("pinnace.local._config", "pinnace.local._run"),
-    ("pinnace.stores._dialects", "pinnace.stores._tables"),
 }
 
 

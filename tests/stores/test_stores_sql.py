@@ -76,7 +76,7 @@ def test_server_database_is_migrated_to_head_matching_the_tables(
     SqlMetadataStore(url).close()
 
 
-def test_opening_an_up_to_date_store_skips_alembic(tmp_path: Path) -> None:
+def test_opening_an_up_to_date_sqlite_store_skips_alembic_and_mysql(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path)
     SqlMetadataStore(url).close()
     result = run_python(
@@ -86,13 +86,15 @@ def test_opening_an_up_to_date_store_skips_alembic(tmp_path: Path) -> None:
         store = SqlMetadataStore(sys.argv[1])
         store.list_runs()
         alembic = any(m.startswith("alembic") for m in sys.modules)
-        print(json.dumps({"alembic": alembic}))
+        mysql = any(m.startswith("sqlalchemy.dialects.mysql") for m in sys.modules)
+        print(json.dumps({"alembic": alembic, "mysql": mysql}))
         """,
         url,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["alembic"] is False  # the fast path: the schema is at head already
+    assert report["mysql"] is False  # MySQL's dialect and types load for MySQL only
 
 
 def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:

@@ -26,8 +26,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-from ._dialects import adapt_metadata
-
 #: the migration the code expects; opening a store upgrades older databases to it
 HEAD_REVISION = "0006"
 
@@ -282,5 +280,5 @@ recurring_runs = Table(
     Index("ix_recurring_runs_namespace_created_at", "namespace", "created_at"),
     Index("ix_recurring_runs_enabled", "enabled"),
 )
-
-adapt_metadata(metadata)
+# On MySQL/MariaDB the lengthless strings get their types as variants from
+# `_dialects.register`, called before the first such engine is made.
