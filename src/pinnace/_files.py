@@ -44,6 +44,7 @@ def _refuse(what: str, relative: str, problem: str, hint: str) -> OutputRefusedE
 
 
 _LINK_HINT = "outputs are data, never links: copy the file into the output instead"
+_SPECIAL = "is a special file (FIFO/device/socket)"
 
 
 def _check_fd(fd: int, what: str, relative: str, *, folder_ok: bool) -> os.stat_result:
@@ -51,8 +52,8 @@ def _check_fd(fd: int, what: str, relative: str, *, folder_ok: bool) -> os.stat_
     if stat.S_ISDIR(info.st_mode) and folder_ok:
         return info
     if not stat.S_ISREG(info.st_mode):
-        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a special file (FIFO/device/socket)"
-        raise _refuse(what, relative, f"is {kind}", "write regular files only")
+        problem = "is a folder" if stat.S_ISDIR(info.st_mode) else _SPECIAL
+        raise _refuse(what, relative, problem, "write regular files only")
     if info.st_nlink > 1:
         raise _refuse(what, relative, "is a hard link to a file elsewhere", _LINK_HINT)
     return info
@@ -65,6 +66,8 @@ def _open_nofollow(name: str, dir_fd: int | None, what: str, relative: str) -> i
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # a link, last or mid-path
             raise _refuse(what, relative, "is a symbolic link", _LINK_HINT) from None
+        if exc.errno == errno.ENXIO:  # a socket (or a device without its driver)
+            raise _refuse(what, relative, _SPECIAL, "write regular files only") from None
         raise _refuse(
             what, relative, f"cannot be read: {exc.strerror}", "see the task log"
         ) from None

@@ -4,6 +4,7 @@ URIs kept inside the root."""
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from pathlib import Path
 
@@ -173,12 +174,15 @@ def test_special_files_hard_links_and_linked_outputs_are_refused(tmp_path: Path)
     fifo = work / "fifo"
     work.mkdir()
     os.mkfifo(fifo)  # opening it for reading would block a naive copy forever
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(str(work / "socket"))  # opening it fails (ENXIO): still a special file
     hard = work / "hard"
     os.link(make_file(tmp_path / "elsewhere.db", "db"), hard)
     (work / "whole").symlink_to(tmp_path / "elsewhere.db")
     (work / "dangling").symlink_to(tmp_path / "nowhere" / "pinnace.db")
     for name, problem in [
         ("fifo", "special file"),
+        ("socket", "special file"),
         ("hard", "hard link"),
         ("whole", "symbolic link"),
         ("dangling", "symbolic link"),
@@ -187,6 +191,7 @@ def test_special_files_hard_links_and_linked_outputs_are_refused(tmp_path: Path)
             store.commit(work / name, uri, root=work)
     assert not (tmp_path / "nowhere").exists()  # a dangling link's target is never created
     assert not Path(uri).exists()
+    listening.close()
 
 
 def test_output_limits_on_files_and_bytes(tmp_path: Path) -> None:
