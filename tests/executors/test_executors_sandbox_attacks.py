@@ -50,6 +50,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 AS_ROOT = os.geteuid() == 0
+#: every task of a pipeline here starts at once (after a failure, no new task starts)
+PARALLELISM = 16
 #: what a sandboxed step's record says on main before sandboxed attempts fork
 NOT_FORKED_YET = frozenset({"fork servers are off", "sandboxed"})
 #: secrets of the process that runs the steps (a server): none may reach a step
@@ -161,7 +163,7 @@ class Steps:
         if sandbox is not None:
             made = backend.sandbox()
             backend.sandbox = lambda: sandbox(made)  # type: ignore[method-assign]
-        executor = backend.local_executor(parallelism=4)
+        executor = backend.local_executor(parallelism=PARALLELISM)
         try:
             yield backend.driver(executor)
         finally:
@@ -192,7 +194,7 @@ def steps(
         for name, value in CANARIES.items():
             patch.setenv(name, value)
         backend = open_backend(_settings(home, mode))
-        executor = backend.local_executor(parallelism=4)
+        executor = backend.local_executor(parallelism=PARALLELISM)
         try:
             made = Steps(mode, home, backend, executor)
             if mode == "forked":
@@ -964,3 +966,115 @@ def test_a_memory_hog_is_killed_at_its_limit(steps: Steps) -> None:
     task = ran.tasks["hog"]
     assert task.state.value == "FAILED", ran.log("hog")
     assert "exceeded its memory limit of 128" in (task.error or ""), task.error
+
+
+# -- outputs that point elsewhere -------------------------------------------------------------
+
+
+@dsl.component
+def bad_output(kind: str, target: str, out: Output[Dataset]):
+    """Hands back as its output something that is not a plain file of its own."""
+    import json
+    import os
+    import socket
+    import stat
+
+    folder = os.path.dirname(os.path.dirname(os.path.dirname(out.path)))  # the task folder
+    if kind == "symlink":
+        os.symlink(target, out.path)
+    elif kind == "link-in-folder":
+        os.makedirs(out.path)
+        with open(os.path.join(out.path, "a.txt"), "w") as f:
+            f.write("a")
+        os.symlink(target, os.path.join(out.path, "b.txt"))
+    elif kind == "hardlink":
+        with open(out.path + ".orig", "w") as f:
+            f.write("x")
+        os.link(out.path + ".orig", out.path)
+    elif kind == "fifo":
+        os.mkfifo(out.path)
+    elif kind == "socket":
+        os.chdir(os.path.dirname(out.path))  # a socket's path is short
+        socket.socket(socket.AF_UNIX).bind(os.path.basename(out.path))
+    elif kind == "device":
+        try:
+            os.mknod(out.path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # /dev/null's
+        except OSError as exc:
+            print("mknod refused:", exc.strerror)
+            os.symlink("/dev/zero", out.path)
+    elif kind == "set-path":
+        out.set_path(os.path.join(os.path.dirname(out.path), *[".."] * 8, target.lstrip("/")))
+    elif kind in ("traversal", "executor-output-link"):
+        # its own executor output, written after the runtime's, then gone before it can
+        # overwrite it: the output is "at" a path climbing out of its folder
+        with open(out.path, "w") as f:
+            f.write("data")
+        uri = os.path.join(os.path.dirname(out.path), *[".."] * 8, target.lstrip("/"))
+        written = {"artifacts": {"out": {"artifacts": [{"name": "out", "uri": uri}]}}}
+        output_file = os.path.join(folder, "executor_output.json")
+        if kind == "traversal":
+            with open(output_file, "w") as f:
+                json.dump(written, f)
+        else:
+            os.symlink(target, output_file)
+        os._exit(0)
+
+
+@dsl.component
+def bad_parameter(target: str, result: dsl.OutputPath(str)):  # type: ignore[valid-type]
+    import os
+
+    os.symlink(target, result)
+
+
+@dsl.pipeline(name="attack-outputs")
+def outputs_pipeline(passwd: str, database: str, home: str):
+    for kind, target in (
+        ("symlink", passwd),
+        ("symlink", database),
+        ("symlink", home),
+        ("link-in-folder", passwd),
+        ("hardlink", ""),
+        ("fifo", ""),
+        ("socket", ""),
+        ("device", ""),
+        ("set-path", passwd),
+        ("traversal", passwd),
+        ("executor-output-link", database),
+    ):
+        bad_output(kind=kind, target=target)
+    bad_parameter(target=database)
+
+
+#: each task of `outputs_pipeline` and the reason its output is refused
+REFUSED = {
+    "bad-output": "is a symbolic link",
+    "bad-output-2": "is a symbolic link",
+    "bad-output-3": "is a symbolic link",
+    "bad-output-4": "is a symbolic link",
+    "bad-output-5": "is a hard link",
+    "bad-output-6": "special file",
+    "bad-output-7": "special file",
+    "bad-output-8": "is a symbolic link",  # no device in the sandbox: a link to one instead
+    "bad-output-9": "outside its folder",
+    "bad-output-10": "outside its folder",
+    "bad-output-11": "is a symbolic link",
+    "bad-parameter": "is a symbolic link",
+}
+
+
+def test_outputs_that_are_links_or_special_files_are_refused_and_nothing_is_copied(
+    steps: Steps,
+) -> None:
+    database = steps.home / "pinnace.db"
+    arguments = {"passwd": "/etc/passwd", "database": str(database), "home": str(steps.home)}
+    ran = steps.run(outputs_pipeline, arguments)
+    assert ran.state == "FAILED"
+    for task, reason in REFUSED.items():
+        record = ran.tasks[task]
+        assert record.state.value == "FAILED", (task, ran.log(task))
+        assert "cannot collect the outputs" in (record.error or ""), (task, record.error)
+        assert reason in (record.error or ""), (task, record.error)
+    assert "mknod refused" in ran.log("bad-output-8")
+    stored = Path(steps.backend.settings.artifact_root) / ran.run_id
+    assert not stored.exists() or not [p for p in stored.rglob("*") if not p.is_dir()]
