@@ -7,7 +7,7 @@ Every test runs twice: `fresh` (fork servers off: each attempt is a new interpre
 its own bubblewrap sandbox) and `forked` (fork servers on: docs/fork-servers.md, "Sandboxed
 attempts"). Until sandboxed attempts fork on main, the execution record of a sandboxed step
 says it started fresh ("fork servers are off" or "sandboxed"), and the `forked` tests are
-xfailed on that record (see `steps`); once they fork, each test also checks that its steps
+xfailed on that record (`_forks_or_xfail`); once they fork, each test also checks that its steps
 did fork.
 
 Covered elsewhere, fresh only, and not repeated here:
@@ -18,6 +18,9 @@ Covered elsewhere, fresh only, and not repeated here:
 - tests/server/test_server_sandbox_escapes.py: a live server's steps (the database cannot be
   changed, a leftover tree dies, output links and the output file limit).
 - tests/executors/test_executors_supervision.py: trees and memory limits, unsandboxed.
+
+(The fork bomb of `Sandbox.wrap` that test_executors_sandbox.py held moved here, run through
+the executor.)
 """
 
 from __future__ import annotations
@@ -399,6 +402,7 @@ def make_data(data: Output[Dataset]):
 def write_around(data: Input[Dataset], home: str, marker: str) -> str:
     """Writes a file named `marker` into every folder it can think of, and appends to its
     input, its runtime and its environment's site-packages (a .pth runs in every later step)."""
+    import errno
     import json
     import os
     import sys
@@ -407,46 +411,34 @@ def write_around(data: Input[Dataset], home: str, marker: str) -> str:
     import pinnace_runtime
 
     runtime = os.path.dirname(pinnace_runtime.__file__)
+    purelib = sysconfig.get_paths()["purelib"]
     own = {os.getcwd(), os.environ["HOME"], "/tmp"}
-    folders = [
-        *sorted(own),
-        os.path.dirname(data.path),
-        sys.prefix,
-        sys.base_prefix,
-        sysconfig.get_paths()["purelib"],
-        runtime,
-        os.path.dirname(runtime),
-        home,
-        os.path.join(home, "work"),
-        os.path.dirname(os.getcwd()),
-        "/",
-        "/usr",
-        "/usr/local/lib",
-        "/etc",
-        "/var",
-        "/root",
-        "/sys",
-        "/dev",
-        "/proc",
-    ]
-    found = {}
-    for folder in folders:
-        path = os.path.join(folder, marker)
+    # bound read-only (or the sandbox's own read-only root): refused by the mount itself,
+    # whoever owns the files
+    read_only = [sys.prefix, sys.base_prefix, purelib, runtime, os.path.dirname(runtime)]
+    read_only += ["/", "/usr", "/usr/local/lib", "/etc", "/sys"]
+    others = [os.path.dirname(data.path), home, os.path.join(home, "work")]
+    others += [os.path.dirname(os.getcwd()), "/var", "/root", "/dev", "/proc"]
+
+    def attempt(path: str, mode: str) -> str:
         try:
-            with open(path, "w") as f:
-                f.write("written")
-            found[path] = "written"
-        except OSError as exc:
-            found[path] = type(exc).__name__
-    pth = os.path.join(sysconfig.get_paths()["purelib"], marker + ".pth")
-    for path in (data.path, pinnace_runtime.__file__, pth, "/proc/sys/kernel/hostname"):
-        try:
-            with open(path, "a") as f:
+            with open(path, mode) as f:
                 f.write("\nimport os; os.system('touch /tmp/pwned')\n")
-            found[path] = "written"
+            return "written"
         except OSError as exc:
-            found[path] = type(exc).__name__
-    return json.dumps({"found": found, "own": sorted(own)})
+            return errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+
+    found = {
+        os.path.join(folder, marker): attempt(os.path.join(folder, marker), "w")
+        for folder in (*sorted(own), *read_only, *others)
+    }
+    appended = [data.path, pinnace_runtime.__file__, os.path.join(purelib, marker + ".pth")]
+    for path in (*appended, "/proc/sys/kernel/hostname"):
+        found[path] = attempt(path, "a")
+    # new files there: refused by the mount; existing ones may be refused by their owner first
+    created = [os.path.join(f, marker) for f in read_only] + appended[2:]
+    report = {"found": found, "own": sorted(own), "read_only": created, "existing": appended[:2]}
+    return json.dumps(report)
 
 
 @dsl.pipeline(name="attack-write")
@@ -466,6 +458,10 @@ def test_a_step_writes_only_its_task_folder_and_its_own_tmp(steps: Steps) -> Non
         written = {path for path, result in found.items() if result == "written"}
         allowed = {os.path.join(folder, marker) for folder in report["own"]}
         assert written == allowed, sorted(written - allowed)
+        refused = {p: found[p] for p in report["read_only"] if found[p] != "EROFS"}
+        assert refused == {}, refused  # read-only binds, not only file permissions
+        for existing in report["existing"]:  # its input, the runtime
+            assert found[existing] in ("EROFS", "EACCES"), (existing, found[existing])
         # nothing of it reached the machine: inputs, environment, runtime, home, system
         left = [p for p in found if p not in allowed and os.path.exists(p) and marker in p]
         assert left == []
@@ -499,94 +495,116 @@ def namespace_tricks(home: str, marker: str) -> str:
     import sys
     import sysconfig
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    found: dict = {}
+    def attack() -> dict:  # in a child: the step itself keeps its namespaces
+        libc = ctypes.CDLL(None, use_errno=True)
+        found: dict = {}
 
-    def call(name: str, *args: object) -> str:
-        result = getattr(libc, name)(*args)
-        return "ok" if result == 0 else os.strerror(ctypes.get_errno())
+        def call(name: str, *args: object) -> str:
+            result = getattr(libc, name)(*args)
+            return "ok" if result == 0 else os.strerror(ctypes.get_errno())
 
-    def write(path: str, text: str) -> str:
-        try:
-            with open(path, "w") as f:
-                f.write(text)
-            return "ok"
-        except OSError as exc:
-            return exc.strerror or type(exc).__name__
-
-    def namespaces() -> dict:
-        return {n: os.readlink(f"/proc/self/ns/{n}") for n in sorted(os.listdir("/proc/self/ns"))}
-
-    with open("/proc/self/mountinfo") as f:
-        mounts = [line.split()[4] for line in f]
-    ours = namespaces()
-    uid, gid = os.getuid(), os.getgid()
-    found["others"] = sorted(
-        p for p in os.listdir("/proc") if p.isdigit() and p != str(os.getpid())
-    )
-    # setns into every other process's namespaces: a way out of ours would show a new one
-    entered = {}
-    for pid in found["others"]:
-        for name in ours:
+        def write(path: str, text: str) -> str:
             try:
-                fd = os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY)
+                with open(path, "w") as f:
+                    f.write(text)
+                return "ok"
             except OSError as exc:
-                entered[f"{pid}/{name}"] = type(exc).__name__
-                continue
-            result = call("setns", fd, 0)
-            os.close(fd)
-            moved = result == "ok" and namespaces()[name] != ours[name]
-            entered[f"{pid}/{name}"] = "entered" if moved else result
-    found["setns"] = entered
-    found["unshare"] = call("unshare", 0x10000000 | 0x00020000)  # CLONE_NEWUSER | CLONE_NEWNS
-    if found["unshare"] == "ok":
-        found["maps"] = [
-            write("/proc/self/setgroups", "deny"),
-            write("/proc/self/uid_map", f"0 {uid} 1"),
-            write("/proc/self/gid_map", f"0 {gid} 1"),
-        ]
-    with open("/proc/self/status") as f:
-        found["caps_inside"] = next(line.split()[1] for line in f if line.startswith("CapEff"))
-    # each mount, deepest first: unmounted (MNT_DETACH), or remounted read-write
-    found["umount"] = {m: call("umount2", m.encode(), 2) for m in reversed(mounts)}
-    found["remount"] = {
-        m: call("mount", b"none", m.encode(), None, 0x20 | 0x1000, None)  # MS_REMOUNT | MS_BIND
-        for m in mounts
-    }
-    found["seen"] = {}
-    for name, path in (("home", home), ("root", "/"), ("tmp", "/tmp")):
-        try:
-            found["seen"][name] = sorted(os.listdir(path))
-        except OSError as exc:
-            found["seen"][name] = type(exc).__name__
-    found["writes"] = {
-        folder: write(os.path.join(folder, marker), "x")
-        for folder in (sys.prefix, sysconfig.get_paths()["purelib"], "/usr", "/etc", home)
-    }
-    # a proc of its own: of the current PID namespace, then of a new one (in a child)
-    os.makedirs("/tmp/proc-here", exist_ok=True)
-    found["mount_proc"] = call("mount", b"proc", b"/tmp/proc-here", b"proc", 0, None)
-    read, write_end = os.pipe()
-    found["unshare_pid"] = call("unshare", 0x20000000)  # CLONE_NEWPID: for the next child
+                return exc.strerror or type(exc).__name__
+
+        def namespaces() -> dict:
+            return {
+                n: os.readlink(f"/proc/self/ns/{n}") for n in sorted(os.listdir("/proc/self/ns"))
+            }
+
+        with open("/proc/self/mountinfo") as f:
+            mounts = [line.split()[4] for line in f]
+        ours = namespaces()
+        uid, gid = os.getuid(), os.getgid()
+        found["others"] = sorted(
+            p for p in os.listdir("/proc") if p.isdigit() and p != str(os.getpid())
+        )
+        # setns into every other process's namespaces: a way out of ours would show a new one
+        entered = {}
+        for pid in found["others"]:
+            for name in ours:
+                try:
+                    fd = os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY)
+                except OSError as exc:
+                    entered[f"{pid}/{name}"] = type(exc).__name__
+                    continue
+                result = call("setns", fd, 0)
+                os.close(fd)
+                moved = result == "ok" and namespaces()[name] != ours[name]
+                entered[f"{pid}/{name}"] = "entered" if moved else result
+        found["setns"] = entered
+        # as it is (a capability left would do), then as root of a user namespace of its own
+        found["umount_here"] = {m: call("umount2", m.encode(), 2) for m in (sys.prefix, "/tmp")}
+        found["unshare"] = call("unshare", 0x10000000 | 0x00020000)  # CLONE_NEWUSER | CLONE_NEWNS
+        if found["unshare"] == "ok":
+            found["maps"] = [
+                write("/proc/self/setgroups", "deny"),
+                write("/proc/self/uid_map", f"0 {uid} 1"),
+                write("/proc/self/gid_map", f"0 {gid} 1"),
+            ]
+        with open("/proc/self/status") as f:
+            found["caps_inside"] = next(line.split()[1] for line in f if line.startswith("CapEff"))
+        # each mount, deepest first: unmounted (MNT_DETACH), or remounted read-write
+        found["umount"] = {m: call("umount2", m.encode(), 2) for m in reversed(mounts)}
+        found["remount"] = {
+            m: call("mount", b"none", m.encode(), None, 0x20 | 0x1000, None)  # MS_REMOUNT | MS_BIND
+            for m in mounts
+        }
+        found["seen"] = {}
+        for name, path in (("home", home), ("root", "/"), ("tmp", "/tmp")):
+            try:
+                found["seen"][name] = sorted(os.listdir(path))
+            except OSError as exc:
+                found["seen"][name] = type(exc).__name__
+        found["writes"] = {
+            folder: write(os.path.join(folder, marker), "x")
+            for folder in (sys.prefix, sysconfig.get_paths()["purelib"], "/usr", "/etc", home)
+        }
+        # a proc of its own: of the current PID namespace, then of a new one (in a child)
+        os.makedirs("/tmp/proc-here", exist_ok=True)
+        found["mount_proc"] = call("mount", b"proc", b"/tmp/proc-here", b"proc", 0, None)
+        read, write_end = os.pipe()
+        found["unshare_pid"] = call("unshare", 0x20000000)  # CLONE_NEWPID: for the next child
+        child = os.fork()
+        if child == 0:
+            os.makedirs("/tmp/proc-new", exist_ok=True)
+            mounted = call("mount", b"proc", b"/tmp/proc-new", b"proc", 0, None)
+            listed: list = []
+            if mounted == "ok":
+                for pid in (p for p in os.listdir("/tmp/proc-new") if p.isdigit()):
+                    try:
+                        with open(f"/tmp/proc-new/{pid}/environ", "rb") as f:
+                            listed.append([pid, f.read(4096).decode("utf-8", "replace")])
+                    except OSError as exc:
+                        listed.append([pid, type(exc).__name__])
+            os.write(write_end, json.dumps([mounted, listed]).encode())
+            os._exit(0)
+        os.close(write_end)
+        os.waitpid(child, 0)
+        with os.fdopen(read) as pipe:
+            found["new_proc"] = json.loads(pipe.read() or "null")
+        return found
+
+    reader, writer = os.pipe()
     child = os.fork()
     if child == 0:
-        os.makedirs("/tmp/proc-new", exist_ok=True)
-        mounted = call("mount", b"proc", b"/tmp/proc-new", b"proc", 0, None)
-        listed: list = []
-        if mounted == "ok":
-            for pid in (p for p in os.listdir("/tmp/proc-new") if p.isdigit()):
-                try:
-                    with open(f"/tmp/proc-new/{pid}/environ", "rb") as f:
-                        listed.append([pid, f.read(4096).decode("utf-8", "replace")])
-                except OSError as exc:
-                    listed.append([pid, type(exc).__name__])
-        os.write(write_end, json.dumps([mounted, listed]).encode())
+        os.close(reader)
+        try:
+            report = json.dumps(attack())
+        except BaseException as exc:  # reported: the test fails on it
+            report = json.dumps({"error": repr(exc)})
+        with os.fdopen(writer, "w") as pipe:
+            pipe.write(report)
         os._exit(0)
-    os.close(write_end)
+    os.close(writer)
+    with os.fdopen(reader) as pipe:
+        report = pipe.read()
     os.waitpid(child, 0)
-    with os.fdopen(read) as pipe:
-        found["new_proc"] = json.loads(pipe.read() or "null")
-    return json.dumps(found)
+    return report
 
 
 @dsl.pipeline(name="attack-namespaces")
@@ -605,6 +623,7 @@ def test_namespace_tricks_reveal_and_change_nothing(steps: Steps) -> None:
         # no way into another process's namespaces
         assert "entered" not in found["setns"].values(), found["setns"]
         # its mounts stay as they are (a mount the step could take off might cover something)
+        assert set(found["umount_here"].values()) == {"Operation not permitted"}
         assert set(found["umount"].values()) | set(found["remount"].values()) <= {
             "Invalid argument",
             "Operation not permitted",
@@ -948,9 +967,9 @@ def test_a_fork_bomb_stops_at_the_process_limit_and_dies_with_its_step(steps: St
     limit = 64
     with steps.variant(sandbox=lambda s: dataclasses.replace(s, max_processes=limit)) as driver:
         ran = steps.run(fork_bomb_pipeline, {"tag": tag, "tries": 300}, driver=driver)
+        assert _gone(tag) == []  # with its step, not only with its executor
     made = ran.report("fork-bomb")
     assert 0 < made < limit
-    assert _gone(tag) == []
 
 
 def test_no_process_of_a_step_outlives_it(steps: Steps) -> None:
