@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pinnace.executors import _cgroups, _proctree
+from pinnace.executors import _cgroups, _proctree, _supervision
 from pinnace.executors._janitor import Janitor
 from pinnace.executors._supervision import (
     SUBREAPER,
@@ -263,3 +263,35 @@ def test_closing_one_supervisor_leaves_another_of_the_process_whole(mode, tmp_pa
     finally:
         first.close()
         second.close()
+
+
+def test_closing_does_not_wait_for_the_watchdog_and_it_is_reaped(tmp_path, monkeypatch):
+    """A run's end does not wait for its watchdog to exit (it has nothing left to kill);
+    the watchdog still exits and leaves no zombie behind."""
+    pid_file = tmp_path / "watchdog.pid"
+    slow = tmp_path / "slow_watchdog.py"
+    slow.write_text(
+        "import os, sys, time\n"
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "sys.stdin.read()\n"
+        "time.sleep(2)\n"
+    )
+    monkeypatch.setattr(_supervision, "_WATCHDOG", slow)
+    supervisor = Supervisor(SUBREAPER)
+    supervisor.contain("quick").close()
+    watchdog = int(wait_for(pid_file))
+    started = time.monotonic()
+    supervisor.close()
+    assert time.monotonic() - started < 1.0
+    assert _proctree.is_running(watchdog, "")  # still in its slow exit
+
+    def state() -> str | None:
+        try:
+            return Path(f"/proc/{watchdog}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return None  # exited and reaped
+
+    deadline = time.monotonic() + 10
+    while state() is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert state() is None

@@ -172,8 +172,12 @@ class Supervisor:
             with contextlib.suppress(OSError, ValueError):
                 assert watchdog.stdin is not None
                 watchdog.stdin.close()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                watchdog.wait(timeout=5)
+            # Every attempt has ended: it finds nothing to kill, removes these groups (as
+            # below) and exits. Nothing waits for that (a run's end did, ~5-10 ms); it is
+            # reaped off this thread. Its groups are this supervisor's alone (`owner`).
+            threading.Thread(
+                target=watchdog.wait, name="pinnace-watchdog-reaper", daemon=True
+            ).start()
         for group in self._groups.values():
             with contextlib.suppress(OSError):
                 for child in group.iterdir():
