@@ -109,10 +109,12 @@ def test_close_ends_every_server_at_once_and_kills_those_that_do_not_exit(
     assert 1.0 <= took < 2.0, took
 
 
-def slow_imports(tmp_path: Path, runtime: Path, names: str) -> tuple[dict[str, ServerSpec], Path]:
+def slow_imports(
+    tmp_path: Path, runtime: Path, names: str, seconds: dict[str, float] | None = None
+) -> tuple[dict[str, ServerSpec], Path]:
     """A server spec per name whose environment imports a module that logs its start and end
-    of import (half a second apart) to the returned log, and its CPU priority at both to
-    priority.log beside it."""
+    of import (half a second apart, or `seconds[name]`) to the returned log, and its CPU
+    priority at both to priority.log beside it."""
     log, modules = tmp_path / "imports.log", tmp_path / "modules"
     priority = tmp_path / "priority.log"
     modules.mkdir()
@@ -122,7 +124,7 @@ def slow_imports(tmp_path: Path, runtime: Path, names: str) -> tuple[dict[str, S
             "import os, time\n"
             f"open({str(priority)!r}, 'a').write(f'{name} start {{os.getpriority(0, 0)}}\\n')\n"
             f"open({str(log)!r}, 'a').write('start {name}\\n')\n"
-            "time.sleep(0.5)\n"
+            f"time.sleep({(seconds or {}).get(name, 0.5)})\n"
             f"open({str(priority)!r}, 'a').write(f'{name} end {{os.getpriority(0, 0)}}\\n')\n"
             f"open({str(log)!r}, 'a').write('end {name}\\n')\n"
         )
@@ -195,7 +197,8 @@ def test_a_server_started_ahead_imports_at_a_lower_priority_and_forks_at_the_nor
     tmp_path,
 ):
     runtime = materialize_runtime(tmp_path)
-    specs, _ = slow_imports(tmp_path, runtime, "abc")
+    # b and c import for longer: a imports behind them (niced) until it is done
+    specs, _ = slow_imports(tmp_path, runtime, "abc", {"b": 1.5, "c": 1.5})
     base = os.getpriority(os.PRIO_PROCESS, 0)
     pool = ForkServerPool(scratch=tmp_path / "scratch", max_importing=3)
     try:
@@ -233,6 +236,30 @@ def test_a_server_importing_ahead_gets_the_normal_priority_when_a_task_waits(tmp
         pool.close()
     seen = priorities(tmp_path)
     assert seen["a start"] == min(19, base + 10) and seen["a end"] == base
+
+
+@needs_renice
+def test_a_server_importing_ahead_gets_the_normal_priority_once_none_before_it_imports(
+    tmp_path,
+):
+    # The book's last server: it imports niced while the one needed before it imports, then
+    # at the normal priority (at a lower one it loses the CPU to any other program).
+    runtime = materialize_runtime(tmp_path)
+    specs, _ = slow_imports(tmp_path, runtime, "ab", {"a": 0.3, "b": 1.5})
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    pool = ForkServerPool(scratch=tmp_path / "scratch", max_importing=2)
+    try:
+        for name, one in specs.items():
+            pool.learn(one.environment, [(f"slow_{name}", [])])
+        assert pool.acquire(specs["a"], wait=False, soon=True) is None  # needed next
+        assert pool.acquire(specs["b"], wait=False) is None  # for a later task: niced
+        assert wait_until(lambda: len(pool.stats()) == 2)
+        seen = priorities(tmp_path)
+        assert seen["a start"] == seen["a end"] == base
+        assert seen["b start"] == min(19, base + 10)
+        assert seen["b end"] == base  # a was done: no task had to wait for b
+    finally:
+        pool.close()
 
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork servers need os.fork")

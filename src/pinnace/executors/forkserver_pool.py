@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import tempfile
@@ -61,6 +62,8 @@ class _Slot:
     #: the server's pid once spawned, and whether it imports at a lower priority now
     pid: int = 0
     niced: bool = False
+    #: when it was first asked for (servers are needed in that order)
+    order: int = 0
 
 
 class ForkServerPool:
@@ -94,6 +97,7 @@ class ForkServerPool:
         self._priority = os.getpriority(os.PRIO_PROCESS, 0)
         #: whether servers started ahead import at a lower priority (probed at the first)
         self._nice: bool | None = None
+        self._asked = itertools.count()
         self.max_memory = max_memory if max_memory is not None else _default_memory_budget()
         self.idle_seconds = idle_seconds
         self._slots: dict[str, _Slot] = {}
@@ -223,7 +227,8 @@ class ForkServerPool:
                 slot = None
             starting = False
             if slot is None:
-                slot = self._slots[spec.key] = _Slot(urgent=wait or soon)
+                slot = _Slot(urgent=wait or soon, order=next(self._asked))
+                self._slots[spec.key] = slot
                 if wait:
                     starting = True
                     self._importing += 1
@@ -347,6 +352,7 @@ class ForkServerPool:
         finally:
             with self._lock:
                 self._importing -= 1
+            self._promote()
             self._admit()
 
     def _started(self, spec: ServerSpec, slot: _Slot) -> None:
@@ -388,6 +394,34 @@ class ForkServerPool:
             slot.server.close()
         else:
             self._make_room(spec.key)
+
+    def _behind(self, slot: _Slot) -> bool:
+        """Whether a server needed before `slot` is still importing (lock held): one a task
+        waits for or needs next, or one asked for earlier."""
+        return any(
+            s is not slot
+            and not s.queued
+            and not s.ready.is_set()
+            and (s.urgent or s.order < slot.order)
+            for s in self._slots.values()
+        )
+
+    def _promote(self) -> None:
+        """A server just finished importing: give a niced one that no longer imports behind
+        others its priority back.
+
+        Nothing needed before it imports any more: it is the one a task will wait for next,
+        and at a lower priority it would lose the CPU to any other program on the machine (a
+        book run's last server, importing while the steps before it run).
+        """
+        with self._lock:
+            ahead = [
+                s
+                for s in self._slots.values()
+                if s.niced and not s.ready.is_set() and not self._behind(s)
+            ]
+        for slot in ahead:
+            self._restore_priority(slot)
 
     def _restore_priority(self, slot: _Slot) -> bool:
         """Give a niced server this process's priority back; False if that was refused."""
