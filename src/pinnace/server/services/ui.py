@@ -89,8 +89,9 @@ def run_graph(
     will come that the engine has not recorded yet (PENDING). Edges come from the spec's
     `dependentTasks` and producer tasks inside each DAG, mapped to instance paths.
     """
-    run = get_run(ctx, principal, run_id)
-    graph = graph_of(run.spec, ctx.backend.metadata.list_tasks(run_id), artifacts=artifacts)
+    spec = run_spec(ctx, principal, run_id)  # decoded once for the runs looked at last
+    run = visible_run(ctx, principal, run_id)
+    graph = graph_of(spec, ctx.backend.metadata.list_tasks(run_id), artifacts=artifacts)
     return {"run_id": run.run_id, "state": run.state.value, **graph}
 
 
