@@ -38,6 +38,7 @@ def time_server_book(
     *,
     sandboxed: bool = False,
     shares: tuple[str, ...] = (),
+    forked: bool = True,
 ) -> dict[str, Any]:
     """Submit-to-SUCCEEDED of the book run on one running server: a first run, then `repeat`.
 
@@ -45,9 +46,10 @@ def time_server_book(
     already built). Each sample is the wall time from the create-run request to the poll that
     sees SUCCEEDED (polled every 10 ms). Reports the fork servers it kept between runs.
 
-    Steps run unsandboxed unless `sandboxed` (a server's default): a sandboxed attempt starts
-    a fresh interpreter inside its own sandbox (no fork server), and sees `shares` read-only
-    (the book reads its CSV from this checkout, which the sandbox otherwise hides).
+    Steps run unsandboxed unless `sandboxed` (a server's default): a sandboxed attempt forks
+    from a sandboxed fork server of its owner into a sandbox of its own, or with `forked`
+    False starts a fresh interpreter inside its own sandbox; it sees `shares` read-only (the
+    book reads its CSV from this checkout, which the sandbox otherwise hides).
     """
     import httpx
     import uvicorn
@@ -55,7 +57,9 @@ def time_server_book(
     from pinnace.server import ServerOptions, create_app
     from pinnace.settings import Settings
 
-    settings = Settings.load(env={}, home=home, sandbox_shares=shares or None)
+    settings = Settings.load(
+        env={}, home=home, sandbox_shares=shares or None, sandboxed_fork_servers=forked
+    )
     app = create_app(
         settings,
         ServerOptions(

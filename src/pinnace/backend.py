@@ -93,6 +93,7 @@ class Backend:
             artifacts=self.artifacts,
             work_dir=self.settings.work_dir,
             sandbox=self.sandbox() if self.settings.sandbox else None,
+            sandboxed_fork_servers=self.settings.sandboxed_fork_servers,
         )
 
     def sandbox(self) -> Sandbox:

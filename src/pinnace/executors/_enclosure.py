@@ -89,9 +89,10 @@ def plan_mounts(
         planned.append(_planned(target, workdir, read_only=True))
     if len(planned) > MAX_MOUNTS:
         return f"more than {MAX_MOUNTS - 1} inputs"
+    real_bases = [Path(os.path.realpath(b)) for b in bases]
     for mount in planned:
-        for path in (mount.target, mount.source):
-            if not any(base in path.parents for base in bases):
+        for path, under in ((mount.target, bases), (mount.source, real_bases)):
+            if not any(base in path.parents for base in under):
                 return f"{path} lies outside the folders a sandboxed fork server serves"
     return planned
 
@@ -133,16 +134,19 @@ def enclose(
     host_pid = 0
     try:
         host_pid = _await_ready(control, ns_pid)
-        try:
-            attempt.join(host_pid)
-        except OSError as exc:
-            raise EnclosureError(f"cannot join the attempt's cgroups: {exc}") from exc
+        groups = attempt.join_files()
+        if not all(g.endswith("/tasks") for g in groups):  # cgroup v2: its pid, from here
+            try:
+                attempt.join(host_pid)
+            except OSError as exc:
+                raise EnclosureError(f"cannot join the attempt's cgroups: {exc}") from exc
+            groups = []
         if enclosure.network == ISOLATED and enclosure.slirp:
             stop, problem = attach_network(enclosure.slirp, host_pid)
             if stop is None:
                 raise EnclosureError(f"cannot give the step its network: {problem}")
             attempt.on_close(stop)
-        _send_mounts(control, mounts)
+        _send_mounts(control, mounts, groups)
         reply = _receive(control)
         if reply != SEALED:
             raise EnclosureError(_why(reply))
@@ -174,15 +178,21 @@ def _await_ready(control: socket.socket, ns_pid: int) -> int:
     return pid
 
 
-def _send_mounts(control: socket.socket, mounts: Sequence[PlannedMount]) -> None:
+def _send_mounts(control: socket.socket, mounts: Sequence[PlannedMount], groups: list[str]) -> None:
+    """The mounts, then the cgroup v1 `tasks` files (opened here) the child joins itself."""
     fds: list[int] = []
     try:
         for mount in mounts:
             fds.append(clone_tree(mount.source, read_only=mount.read_only))
+        for group in groups:
+            try:
+                fds.append(os.open(group, os.O_WRONLY | os.O_CLOEXEC))
+            except OSError as exc:
+                raise EnclosureError(f"cannot open {group}: {exc}") from exc
         entries = [
             {"target": str(m.target), "dir": m.is_dir, "read_only": m.read_only} for m in mounts
         ]
-        send_message(control, {"mounts": entries}, fds)
+        send_message(control, {"mounts": entries, "cgroups": len(groups)}, fds)
     except EnclosureError as exc:
         with contextlib.suppress(OSError):
             send_message(control, {"abort": str(exc)})

@@ -388,16 +388,16 @@ def _capabilities(as_root: bool) -> list[str]:
 
 def bases_conflict(bases: Iterable[Path], shown: Iterable[str | Path]) -> str | None:
     """Why a sandboxed fork server cannot have empty folders at `bases` beside the `shown`
-    paths (a child's fresh tmpfs on a base would hide a shown path below it, or a base
-    would lie inside a read-only bind), else None."""
+    paths (a base would be a shown path, or lie inside one: a read-only bind), else None.
+    A shown path inside a base is fine: each child shows it again on its own base."""
     for base in bases:
         base = Path(os.path.abspath(base))
-        if base == Path("/") or _under_system(str(base)):
+        if base == Path("/") or _under_system(str(base)) or str(base) == "/tmp":
             return f"{str(base)!r} cannot hold task folders"
         for path in shown:
             path = Path(os.path.abspath(path))
-            if path == base or base in path.parents or path in base.parents:
-                return f"{str(path)!r} and the task folders' base {str(base)!r} overlap"
+            if path == base or path in base.parents:
+                return f"{str(path)!r} holds the task folders' base {str(base)!r}"
     return None
 
 

@@ -304,6 +304,10 @@ class Containment:
             )
             self._watch.start()
 
+    def join_files(self) -> list[str]:
+        """The files a process writes to join the attempt's groups (see `_join_files`)."""
+        return self._join_files()
+
     def join(self, pid: int) -> None:
         """Move `pid` (one thread so far: a forked child in its own sandbox, which cannot
         write its groups' files itself) into the attempt's groups, from outside."""

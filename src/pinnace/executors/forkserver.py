@@ -22,11 +22,25 @@ from pathlib import Path
 from typing import Any
 
 from ..runtime.forkserver import recv_message, send_message
+from ._enclosure import host_pid_of
+from ._netns import RESOLV_CONF
+from ._sandbox import Sandbox
 from .runtime_copy import RUNTIME_PACKAGE
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 #: how long a closed server may take to exit before its process group is killed
 CLOSE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class ServerSandbox:
+    """A sandboxed fork server's sandbox (`Sandbox.wrap_server`): what it shows read-only
+    (its interpreter and environment, the runtime) and the bases its children mount their
+    task folders and inputs under."""
+
+    sandbox: Sandbox
+    read_only: tuple[Path, ...]
+    bases: tuple[Path, ...]
 
 
 @dataclass(frozen=True)
@@ -40,6 +54,8 @@ class ServerSpec:
     env: Mapping[str, str]
     packages: tuple[str, ...] = ()
     runtime: bool = False
+    #: started inside a sandbox of its own, its children each in theirs (docs/fork-servers.md)
+    sandbox: ServerSandbox | None = None
 
 
 class ForkedChild:
@@ -125,35 +141,25 @@ class ForkServer:
         self._home = scratch / f"server-{os.getpid()}-{id(self):x}-home"
         (self._home / "tmp").mkdir(parents=True, exist_ok=True)
         tmp = str(self._home / "tmp")
-        env = {**spec.env, "HOME": str(self._home), "TMPDIR": tmp, "TMP": tmp, "TEMP": tmp}
+        if spec.sandbox is not None:
+            tmp = "/tmp"  # the private /tmp of its sandbox (the scratch is not in there)
+        env = {**spec.env, "HOME": tmp if spec.sandbox else str(self._home), "TMPDIR": tmp}
+        env.update(TMP=tmp, TEMP=tmp)
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            with open(self._output, "wb") as output:
-                self._process = subprocess.Popen(
-                    [spec.python, "-m", f"{RUNTIME_PACKAGE}.forkserver", str(theirs.fileno())],
-                    pass_fds=(theirs.fileno(),),
-                    stdin=subprocess.DEVNULL,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    cwd=scratch,
-                    env=env,
-                    start_new_session=True,
-                )
-        except OSError as exc:
-            self._sock.close()
-            raise ForkServerError(f"could not start {spec.python}: {exc}") from exc
-        finally:
-            theirs.close()
+        self._process = self._spawn(spec, theirs, scratch, env)
         self.pid = self._process.pid
-        if on_spawn is not None:
+        if on_spawn is not None and spec.sandbox is None:
+            # (a sandboxed server is not niced: its pid is known only once it runs)
             on_spawn(self.pid)
-        hello = {
+        hello: dict[str, Any] = {
             "modules": modules,
             "packages": list(spec.packages),
             "runtime": spec.runtime,
             "learned": list(learned),
             "output": str(self._output),
         }
+        if spec.sandbox is not None:
+            hello.update(output=None, output_fd=1, sandboxed=True)
         self._reader: threading.Thread | None = None
         try:
             send_message(self._sock, hello)
@@ -164,6 +170,8 @@ class ForkServer:
             self.close()
             raise ForkServerError(f"the fork server exited while importing: {self._tail()}")
         self.report = ready
+        if spec.sandbox is not None:  # its pid in its sandbox is not a host pid
+            self.pid = host_pid_of(self._process.pid, int(ready.get("pid") or 0)) or self.pid
         if ready.get("unsafe"):
             self.close()
             raise ForkServerError(
@@ -173,6 +181,45 @@ class ForkServer:
             target=self._read, name=f"pinnace-forkserver-{self.pid}", daemon=True
         )
         self._reader.start()
+
+    def _spawn(
+        self, spec: ServerSpec, theirs: socket.socket, scratch: Path, env: dict[str, str]
+    ) -> subprocess.Popen[bytes]:
+        argv = [spec.python, "-m", f"{RUNTIME_PACKAGE}.forkserver", str(theirs.fileno())]
+        keep = [theirs.fileno()]
+        resolv = None
+        try:
+            if spec.sandbox is not None:
+                resolv_r, resolv_w = os.pipe()
+                resolv = resolv_r
+                os.write(resolv_w, RESOLV_CONF)
+                os.close(resolv_w)
+                keep.append(resolv_r)
+                argv = spec.sandbox.sandbox.wrap_server(
+                    argv,
+                    read_only=spec.sandbox.read_only,
+                    bases=spec.sandbox.bases,
+                    resolv_fd=resolv_r,
+                )
+            # read back by a sandboxed server through its stdout (it cannot open the path)
+            with open(self._output, "w+b") as output:
+                return subprocess.Popen(
+                    argv,
+                    pass_fds=keep,
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    cwd=scratch,
+                    env=env,
+                    start_new_session=True,
+                )
+        except Exception as exc:
+            self._sock.close()
+            raise ForkServerError(f"could not start {spec.python}: {exc}") from exc
+        finally:
+            theirs.close()
+            if resolv is not None:
+                os.close(resolv)
 
     # -- use --------------------------------------------------------------------------------
 
@@ -206,12 +253,14 @@ class ForkServer:
         stdout: int,
         supervision: Mapping[str, Any],
         learn: str | None = None,
+        enclose: tuple[Mapping[str, Any], int] | None = None,
     ) -> ForkedChild:
         """Start a task in a forked child; ForkServerError when the server cannot.
 
         `supervision` is what the child enters before any task code runs
         (`Containment.child_spec()`, applied by `pinnace_runtime.confine.enter`); `learn`, a
-        file where the child lists the modules it imported that the server had not.
+        file where the child lists the modules it imported that the server had not;
+        `enclose` (a sandboxed server), the child's sandbox and the control socket it gets.
         """
         child = ForkedChild(execution_id)
         request = {
@@ -225,6 +274,10 @@ class ForkServer:
             "supervision": dict(supervision),
             "learn": learn,
         }
+        fds = [stdout]
+        if enclose is not None:
+            request["enclose"] = dict(enclose[0])
+            fds.append(enclose[1])
         with self._lock:
             if not self.alive:
                 raise ForkServerError(f"the fork server is gone ({self.retired or 'exited'})")
@@ -232,7 +285,7 @@ class ForkServer:
         self.last_used = time.monotonic()
         try:
             with self._send_lock:
-                send_message(self._sock, request, [stdout])
+                send_message(self._sock, request, fds)
         except OSError as exc:
             with self._lock:
                 self._children.pop(execution_id, None)
@@ -302,6 +355,9 @@ class ForkServer:
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._process.pid, signal.SIGKILL)
+            if self.pid != self._process.pid:  # a sandboxed server: its own session
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
             self._process.wait()
         with contextlib.suppress(OSError):
             self._output.unlink()

@@ -30,6 +30,8 @@ import hashlib
 import itertools
 import json
 import os
+import re
+import stat
 import tempfile
 import threading
 import time
@@ -144,9 +146,14 @@ class ForkServerPool:
             return [[m, []] for m in known]
 
     def note_imports(self, environment: str, listing: Path) -> None:
-        """Read what a child imported (its `learn` file) into the environment's knowledge."""
+        """Read what a child imported (its `learn` file) into the environment's knowledge.
+
+        The file is untrusted (a sandboxed child writes it in its own task folder, where the
+        task could put anything): it is opened without following a link, must be a small
+        regular file, and only names that are dotted Python identifiers are kept.
+        """
         try:
-            names = [m for m, _ in json.loads(listing.read_text())]
+            names = _read_listing(listing)
         except (OSError, ValueError, TypeError):
             return
         finally:
@@ -200,6 +207,10 @@ class ForkServerPool:
             temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
             temporary.write_text(json.dumps({"modules": names, "off": off}))
             os.replace(temporary, path)
+
+    def give_up(self, key: str, reason: str) -> None:
+        """Start `key`'s tasks fresh from now on (its server ends once idle)."""
+        self._mark_unsafe(key, reason)
 
     def unsafe_reason(self, key: str) -> str | None:
         with self._lock:
@@ -502,6 +513,27 @@ class ForkServerPool:
                 ]
             for key, server in idle:
                 self._evict(key, server)
+
+
+_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+#: the largest listing read (a child lists at most what it imported)
+_MAX_LISTING_BYTES = 1 << 20
+
+
+def _read_listing(listing: Path) -> list[str]:
+    """The module names in a child's `learn` file (see `ForkServerPool.note_imports`)."""
+    fd = os.open(listing, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{listing} is not a regular file")
+        text = f.read(_MAX_LISTING_BYTES + 1)
+    if len(text) > _MAX_LISTING_BYTES:
+        raise ValueError(f"{listing} is too large")
+    entries = json.loads(text)
+    if not isinstance(entries, list):
+        raise ValueError(f"{listing} is not a list")
+    names = [e[0] if isinstance(e, list) and e else None for e in entries]
+    return [n for n in names if isinstance(n, str) and len(n) <= 200 and _MODULE_NAME.match(n)]
 
 
 def _set_priority(pid: int, priority: int, *, missing_ok: bool = False) -> bool:

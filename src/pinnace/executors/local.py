@@ -33,6 +33,7 @@ from ..envs.cache import Environment, EnvironmentCache
 from ..envs.commands import LightweightProgram, recognize_command
 from ..errors import ExecutorError, PinnaceError
 from ..stores.base import ArtifactStore
+from ._enclosure import Enclosure
 from ._janitor import Janitor
 from ._sandbox import (
     Sandbox,
@@ -107,6 +108,7 @@ class LocalExecutor:
         artifacts: ArtifactStore | None = None,
         work_dir: Path | None = None,
         sandbox: Sandbox | None = None,
+        sandboxed_fork_servers: bool = False,
     ) -> None:
         """`gpus` (Settings.gpus) None discovers them with nvidia-smi at the first GPU task.
 
@@ -117,8 +119,11 @@ class LocalExecutor:
         execution's process identity (the metadata store keeps it, see `kill_leftover`).
         `artifacts` and `work_dir` are where `submit` stages launches: the artifact store and
         a scratch folder for the executions' files (both on this machine).
-        `sandbox` runs every step inside it (executors/_sandbox.py; fork servers are not
-        used then); None runs steps with the same view of the machine as this process.
+        `sandbox` runs every step inside it (executors/_sandbox.py); None runs steps with
+        the same view of the machine as this process. With a sandbox, fork servers live in
+        sandboxes of their own, one per owner, and each forked step enters its own sandbox
+        first (docs/fork-servers.md, "Sandboxed attempts") when `sandboxed_fork_servers`;
+        otherwise every sandboxed step starts fresh.
         """
         self._artifacts = artifacts
         self._work_dir = work_dir
@@ -141,7 +146,8 @@ class LocalExecutor:
         self._canceled: set[str] = set()
         self._lock = threading.Lock()
         pool = None
-        if fork_servers and sandbox is None:
+        enclosure = self._enclosure() if sandboxed_fork_servers else None
+        if fork_servers and (sandbox is None or enclosure is not None):
             pool = fork_server_pool or ForkServerPool(
                 idle_seconds=_FORK_SERVER_IDLE_SECONDS,
                 scratch=runtime_path.parent.parent / "forkservers",  # <home>/forkservers
@@ -153,8 +159,31 @@ class LocalExecutor:
             task_env=self._task_env,
             pool=pool,
             sandboxed=sandbox is not None,
+            sandbox=sandbox,
+            enclosure=enclosure,
+            runtime_path=runtime_path,
+            fork_servers=fork_servers,
         )
         _LIVE.add(self)
+
+    def _enclosure(self) -> Enclosure | None:
+        """Where a sandboxed fork server's children find their task folders and inputs: the
+        scratch folder and a local artifact root (None: no sandbox, or nothing to serve)."""
+        if self._sandbox is None or self._work_dir is None:
+            return None
+        bases = [Path(os.path.abspath(self._work_dir))]
+        root = str(getattr(self._artifacts, "root", "") or "")
+        if root and "://" not in root:
+            bases.append(Path(os.path.abspath(root)))
+        # Side by side in one home (the usual layout): the home is the base, so that a
+        # forked step sees there what a fresh one does (the runtime, and the parents of its
+        # folder and inputs), not an empty artifact root beside them.
+        parents = {b.parent for b in bases}
+        if len(parents) == 1 and len(bases) > 1 and str(next(iter(parents))) not in ("/", "/tmp"):
+            bases = [next(iter(parents))]
+        outermost = [b for b in bases if not any(o in b.parents for o in bases)]
+        unique = tuple(dict.fromkeys(outermost))
+        return Enclosure(unique, self._sandbox.network, self._sandbox.slirp)
 
     @property
     def capacity(self) -> int:

@@ -46,7 +46,8 @@ _CLONE_NEWNS, _CLONE_NEWIPC = 0x00020000, 0x08000000
 _CLONE_NEWUSER, _CLONE_NEWNET = 0x10000000, 0x40000000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT = 0x1, 0x2, 0x4, 0x20
 _MS_BIND, _MS_REC, _MS_PRIVATE = 0x1000, 0x4000, 1 << 18
-_SYS_MOVE_MOUNT = 429  # x86_64 and aarch64 share the new mount API's numbers
+_SYS_OPEN_TREE, _SYS_MOVE_MOUNT = 428, 429  # x86_64 and aarch64 share the mount API's
+_OPEN_TREE_CLONE, _OPEN_TREE_CLOEXEC, _AT_RECURSIVE = 0x1, os.O_CLOEXEC, 0x8000
 _MOVE_MOUNT_F_EMPTY_PATH = 0x4
 _AT_FDCWD = -100
 _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS, _PR_CAP_AMBIENT = 24, 38, 47
@@ -100,23 +101,35 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
 def enter(control: socket.socket, spec: dict[str, Any]) -> None:
     """Enter this child's own sandbox (see the module docstring); EncloseError if it cannot.
 
-    `spec`: {"bases": [folders], "network": True for a network namespace of its own}.
+    `spec`: {"bases": [folders], "network": True for a network namespace of its own,
+    "keep": [what the server shows under /tmp (its interpreter, the runtime), kept]}.
     """
     bases = [str(b) for b in spec.get("bases", ())]
     own_network = bool(spec.get("network", True))
     _unshare(own_network)
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
-    # /tmp first: a base may lie under it (it is the child's own, as a fresh step's is).
+    # A private /tmp first (a base may lie under it), as a fresh step's; what the server
+    # shows under /tmp is cloned before and attached again on top, as bwrap binds it there.
+    kept = _clone_kept([str(k) for k in spec.get("keep", ())], ["/tmp", *bases])
     _mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777")
     for base in bases:
         os.makedirs(base, mode=0o755, exist_ok=True)
         _mount("tmpfs", base, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755")
+    for path, fd, is_dir in kept:
+        try:
+            _place(fd, path, is_dir)
+        finally:
+            os.close(fd)
+        if not os.statvfs(path).f_flag & _ST_RDONLY:
+            raise EncloseError(f"{path} should be read-only and is not")
     if own_network:
         _loopback_up()
     _send_ready(control)
     plan, fds = _receive_plan(control)
     try:
-        _attach_mounts(plan, fds)
+        count = len(plan.get("mounts", ()))
+        _join_groups(fds[count:])
+        _attach_mounts(plan, fds[:count])
     finally:
         for fd in fds:
             os.close(fd)
@@ -163,7 +176,7 @@ def _send_ready(control: socket.socket) -> None:
 
 def _receive_plan(control: socket.socket) -> tuple[dict[str, Any], list[int]]:
     """The executor's mounts message: an 8-byte length and JSON, the mounts' fds with it."""
-    header, fds, _flags, _addr = socket.recv_fds(control, _HEADER.size, MAX_MOUNTS + 1)
+    header, fds, _flags, _addr = socket.recv_fds(control, _HEADER.size, MAX_MOUNTS + 8)
     try:
         while len(header) < _HEADER.size:
             more = control.recv(_HEADER.size - len(header))
@@ -188,30 +201,62 @@ def _receive_plan(control: socket.socket) -> tuple[dict[str, Any], list[int]]:
         for fd in fds:
             os.close(fd)
         raise EncloseError(str(plan["abort"]))
-    if len(plan.get("mounts", ())) != len(fds):
+    announced = len(plan.get("mounts", ())) + int(plan.get("cgroups", 0))
+    if announced != len(fds):
         for fd in fds:
             os.close(fd)
-        raise EncloseError(f"{len(plan.get('mounts', ()))} mounts announced, {len(fds)} sent")
+        raise EncloseError(f"{announced} descriptors announced, {len(fds)} sent")
     return plan, fds
+
+
+def _join_groups(fds: list[int]) -> None:
+    """Join the attempt's cgroups (v1): "0" to each group's `tasks` file, which the
+    executor opened (the kernel checks the opener's rights). It moves this thread, the
+    whole process while it has one, without the global lock a pid written from outside
+    would take (see confine.py)."""
+    for fd in fds:
+        try:
+            os.write(fd, b"0")
+        except OSError as exc:
+            raise EncloseError(f"cannot join the attempt's cgroup: {exc}") from None
 
 
 def _attach_mounts(plan: dict[str, Any], fds: list[int]) -> None:
     for entry, fd in zip(plan["mounts"], fds, strict=True):
         target = os.path.abspath(str(entry["target"]))
-        parent = os.path.dirname(target)
-        os.makedirs(parent, mode=0o755, exist_ok=True)
-        if entry.get("dir"):
-            os.mkdir(target, 0o755)
-        else:
-            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-        result = _libc().syscall(
-            _SYS_MOVE_MOUNT, fd, b"", _AT_FDCWD, target.encode(), _MOVE_MOUNT_F_EMPTY_PATH
-        )
-        _check(result, f"move_mount {target}")
-        # Its own propagation: nothing mounted on the host below it shows up here, nor back.
-        _mount(None, target, None, _MS_REC | _MS_PRIVATE)
+        _place(fd, target, bool(entry.get("dir")))
         if entry.get("read_only") and not os.statvfs(target).f_flag & _ST_RDONLY:
             raise EncloseError(f"{target} should be read-only and is not")
+
+
+def _place(fd: int, target: str, is_dir: bool) -> None:
+    """Attach the detached mount `fd` at `target` (its mount point made, parents 0755)."""
+    os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+    if is_dir:
+        os.mkdir(target, 0o755)
+    else:
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    result = _libc().syscall(
+        _SYS_MOVE_MOUNT, fd, b"", _AT_FDCWD, target.encode(), _MOVE_MOUNT_F_EMPTY_PATH
+    )
+    _check(result, f"move_mount {target}")
+    # Its own propagation: nothing mounted on the host below it shows up here, nor back.
+    _mount(None, target, None, _MS_REC | _MS_PRIVATE)
+
+
+def _clone_kept(paths: list[str], covered: list[str]) -> list[tuple[str, int, bool]]:
+    """Detached copies (with what is mounted below them) of the outermost `paths` that lie
+    under a `covered` folder and exist: (path, fd, is a folder)."""
+    kept: list[tuple[str, int, bool]] = []
+    for path in sorted({os.path.abspath(p) for p in paths}):
+        if not any(path.startswith(c + "/") for c in covered) or not os.path.exists(path):
+            continue
+        if any(path.startswith(k + "/") for k, _, _ in kept):
+            continue
+        flags = _OPEN_TREE_CLONE | _OPEN_TREE_CLOEXEC | _AT_RECURSIVE
+        fd = _check(_libc().syscall(_SYS_OPEN_TREE, _AT_FDCWD, path.encode(), flags), path)
+        kept.append((path, fd, os.path.isdir(path)))
+    return kept
 
 
 def drop_capabilities() -> None:

@@ -44,9 +44,10 @@ import sys
 import threading
 from typing import Any
 
-from . import confine
+from . import confine, enclose
 
 _HEADER = struct.Struct("!Q")
+_PR_SET_DUMPABLE = 4
 #: a forked child that could not enter its supervision or working folder
 EXIT_NOT_STARTED = 126
 _MAX_FDS = 4
@@ -111,6 +112,8 @@ class _Server:
         self.spare_priority = 0
         #: where the server's stdout and stderr go: what its imports print
         self.output_path: str | None = None
+        #: or a descriptor open on it for reading too (a sandboxed server cannot open the path)
+        self.output_fd: int | None = None
         self.preload_output = b""
 
     def loop(self) -> tuple[dict[str, Any], list[int]] | None:
@@ -144,7 +147,7 @@ class _Server:
         if op == "preload":
             self.drop_spare()  # it would lack what is imported now
             report = preload(message.get("modules", []), message.get("learned", []))
-            self.preload_output = _captured_output(self.output_path)
+            self.preload_output = _captured_output(self.output_path, self.output_fd)
             send_message(self.sock, {"preloaded": True, **report})
         return None
 
@@ -403,9 +406,17 @@ def unsafe_reason() -> str | None:
 
 
 def become(request: dict[str, Any], fds: list[int], preload_output: bytes) -> None:
-    """Turn this forked child into the task's fresh interpreter, then run the task."""
+    """Turn this forked child into the task's fresh interpreter, then run the task.
+
+    A sandboxed server's request carries `enclose` (the child's sandbox, runtime/enclose.py)
+    and, as its last descriptor, the control socket to the executor: the child enters its
+    own sandbox before anything of the task runs, or exits (`EXIT_NOT_ENCLOSED`).
+    """
     gc.enable()
     _TASK.update(status=0, cwd=request["cwd"], learn=request.get("learn"))
+    control = None
+    if request.get("enclose") is not None:
+        control = socket.socket(fileno=fds.pop()) if len(fds) > 1 else None
     _stdio(fds, preload_output)
     try:
         enter_supervision(
@@ -413,8 +424,14 @@ def become(request: dict[str, Any], fds: list[int], preload_output: bytes) -> No
             request["server_pid"],
             new_session=not request.get("spare"),
         )
+        if request.get("enclose") is not None:
+            _enclose(control, request["enclose"])
         os.chdir(request["cwd"])
     except Exception as exc:  # the task never started: say why in its log
+        if control is not None:
+            enclose.fail(control, str(exc))
+            os.write(2, f"pinnace: the step's sandbox could not be set up: {exc}\n".encode())
+            os._exit(enclose.EXIT_NOT_ENCLOSED)
         os.write(2, f"pinnace: the fork server could not start the task: {exc!r}\n".encode())
         os._exit(EXIT_NOT_STARTED)
     for name in list(os.environ):  # as clear(), without its quadratic popitem loop
@@ -428,6 +445,20 @@ def become(request: dict[str, Any], fds: list[int], preload_output: bytes) -> No
         _run_module(request["target"], request["args"], request["cwd"])
     else:
         _run_script(request["target"], request["args"])
+
+
+def _enclose(control: socket.socket | None, spec: dict[str, Any]) -> None:
+    """Enter the child's own sandbox, then close the channel.
+
+    The child is made dumpable first, as a fresh process is (its server is not, so that no
+    task can read it): a process that is not may not write its own /proc/self/uid_map, nor
+    read its own /proc/self/environ (its /proc entries belong to root).
+    """
+    if control is None:
+        raise enclose.EncloseError("no control channel came with the request")
+    confine.prctl()(_PR_SET_DUMPABLE, 1, 0, 0, 0)
+    enclose.enter(control, spec)
+    control.close()
 
 
 def enter_supervision(
@@ -603,13 +634,18 @@ def serve(fd: int) -> None:
         return
     if sys.platform.startswith("linux"):
         confine.prctl()  # found once here: the children arm their death signal with it
+    if hello.get("sandboxed"):
+        # Its tasks (same user) must not read or trace it; libc loaded once for them all.
+        confine.prctl()(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+        enclose._libc()
     modules = [*declared_modules(hello.get("packages", [])), *hello.get("modules", [])]
     if hello.get("runtime"):
         _preload_runtime()
     report = preload(modules, hello.get("learned", []))
     server = _Server(sock)
     server.output_path = hello.get("output")
-    server.preload_output = _captured_output(server.output_path)
+    server.output_fd = hello.get("output_fd")
+    server.preload_output = _captured_output(server.output_path, server.output_fd)
     send_message(sock, {"ready": True, "pid": os.getpid(), **report})
     if report["unsafe"] is not None:
         return
@@ -630,11 +666,17 @@ def _preload_runtime() -> None:
         standin.install_kfp()
 
 
-def _captured_output(path: str | None) -> bytes:
-    """What the imports printed (the executor points the server's stdio at `path`)."""
+def _captured_output(path: str | None, fd: int | None = None) -> bytes:
+    """What the imports printed (the executor points the server's stdio at `path`, or at a
+    file it passed open for reading and writing as `fd`)."""
     for stream in (sys.stdout, sys.stderr):
         if stream is not None:
             stream.flush()
+    if fd is not None:
+        try:
+            return os.pread(fd, 1 << 16, 0)
+        except OSError:
+            return b""
     if not path:
         return b""
     try:
