@@ -18,6 +18,8 @@ Covered elsewhere, fresh only, and not repeated here:
 - tests/server/test_server_sandbox_escapes.py: a live server's steps (the database cannot be
   changed, a leftover tree dies, output links and the output file limit).
 - tests/executors/test_executors_supervision.py: trees and memory limits, unsandboxed.
+- tests/runtime/test_runtime_enclose.py: a forked child's own sandbox, piece by piece, under a
+  real bwrap (what these tests attack as a whole once the executor forks sandboxed steps).
 
 (The fork bomb of `Sandbox.wrap` that test_executors_sandbox.py held moved here, run through
 the executor.)
@@ -46,6 +48,7 @@ from pinnace.dsl import Dataset, Input, Output
 from pinnace.executors import _sandbox
 from pinnace.executors.local import LocalExecutor
 from pinnace.settings import Settings
+from pinnace.stores.base import RunRecord
 
 pytestmark = pytest.mark.skipif(
     _sandbox.shutil.which("bwrap") is None or _sandbox.shutil.which("slirp4netns") is None,
@@ -121,40 +124,60 @@ class Steps:
         pipeline: Any,
         arguments: dict[str, Any] | None = None,
         *,
-        alongside: Callable[[str], None] | None = None,
         driver: Any = None,
         check_mode: bool = True,
     ) -> Ran:
-        """Run `pipeline` to its end; `alongside(run_id)` runs in this thread meanwhile.
-        Every attempt must have started the mode's way (`check_mode`)."""
-        driver = driver or self.driver
-        run = driver.create_run(compile_pipeline(pipeline), arguments or {}, cache=False)
-        if alongside is None:
-            final = driver.drive(run.run_id)
-        else:
-            ended: dict[str, Any] = {}
-            thread = threading.Thread(
-                target=lambda: ended.update(run=driver.drive(run.run_id)), daemon=True
-            )
+        """Run `pipeline` to its end. Every attempt must have started the mode's way
+        (`check_mode`)."""
+        (ran,) = self.run_together([(pipeline, arguments or {}, None)], driver=driver)
+        if check_mode:
+            self.check_mode(ran)
+        return ran
+
+    def run_together(
+        self,
+        runs: list[tuple[Any, dict[str, Any], str | None]],
+        *,
+        alongside: Callable[[list[str], Callable[[], bool]], None] | None = None,
+        driver: Any = None,
+    ) -> list[Ran]:
+        """Run pipelines (with their arguments, in their owner's namespace) at the same time,
+        each driven by its own driver, while `alongside(run ids, all_running)` runs in this
+        thread (`all_running()`: no run has ended yet)."""
+        drivers = [driver or self.backend.driver(self.executor) for _ in runs]
+        made = []
+        for each, (pipeline, arguments, namespace) in zip(drivers, runs, strict=True):
+            run = each.create_run(compile_pipeline(pipeline), arguments, cache=False)
+            if namespace is not None:  # as the server does for a user's run
+                each.metadata.update_record(RunRecord, run.run_id, namespace=namespace)
+            made.append(run.run_id)
+        ended: dict[str, Any] = {}
+        threads = [
+            threading.Thread(target=lambda d=d, r=r: ended.update({r: d.drive(r)}), daemon=True)
+            for d, r in zip(drivers, made, strict=True)
+        ]
+        for thread in threads:
             thread.start()
-            try:
-                alongside(run.run_id)
-            finally:
+        try:
+            if alongside is not None:
+                alongside(made, lambda: all(t.is_alive() for t in threads))
+        finally:
+            for thread in threads:
                 thread.join(timeout=120)
-            final = ended["run"]
-        tasks = {t.task_name: t for t in driver.metadata.list_tasks(run.run_id)}
-        executions = {
-            e.task_name: e.environment for e in driver.metadata.list_executions(run.run_id)
-        }
-        ran = Ran(run.run_id, final.state.value, tasks, executions)
-        for task, environment in executions.items():
-            if not check_mode:
-                break
+        found = []
+        for each, run_id in zip(drivers, made, strict=True):
+            tasks = {t.task_name: t for t in each.metadata.list_tasks(run_id)}
+            executions = {e.task_name: e.environment for e in each.metadata.list_executions(run_id)}
+            found.append(Ran(run_id, ended[run_id].state.value, tasks, executions))
+        return found
+
+    def check_mode(self, ran: Ran) -> None:
+        """Each attempt of `ran` started the module's way: forked, or fresh."""
+        for task, environment in ran.executions.items():
             if self.mode == "forked":
-                assert "forked" in environment, (task, environment)
+                assert "forked" in environment, (task, environment, ran.tasks[task].error)
             else:
                 assert environment.get("fresh") == "fork servers are off", (task, environment)
-        return ran
 
     @contextlib.contextmanager
     def variant(
@@ -382,7 +405,7 @@ def test_a_step_holds_no_capability_and_no_way_to_gain_one(steps: Steps) -> None
     for cap in ("CapEff", "CapPrm", "CapBnd", "CapAmb", "CapInh"):
         assert report[cap] == "0000000000000000", (cap, report)
     assert report["NoNewPrivs"] == "1"
-    assert report["setuid0"] == report["setgid0"] == "PermissionError"
+    assert report["setuid0"] != "done" and report["setgid0"] != "done"
     if AS_ROOT:  # a server run by root runs its steps as nobody, without groups
         assert report["Uid"].split() == ["65534"] * 4
         assert report["Gid"].split() == ["65534"] * 4
@@ -679,7 +702,8 @@ def attacker(victim_task: str, server_pid: int) -> str:
     import os
     import time
 
-    while not os.path.exists("go"):
+    waited = time.time()
+    while not os.path.exists("go") and time.time() < waited + 60:
         time.sleep(0.05)
     libc = ctypes.CDLL(None, use_errno=True)
     me = os.getpid()
@@ -689,8 +713,11 @@ def attacker(victim_task: str, server_pid: int) -> str:
         try:
             if os.path.isdir(path):
                 return sorted(os.listdir(path))
-            with open(path, "rb") as f:
-                return f.read(8192).decode("utf-8", "replace")
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a pipe's reader waits for none
+            try:
+                return os.read(fd, 8192).decode("utf-8", "replace") or "opened"
+            finally:
+                os.close(fd)
         except OSError as exc:
             return type(exc).__name__
 
@@ -749,74 +776,116 @@ def neighbour_pipeline(secret: str, server_pid: int):
     attacker(victim_task="victim", server_pid=server_pid)
 
 
-def _choreography(steps: Steps) -> Callable[[str], None]:
-    """Tell the attacker to go once the victim holds its secret; release the victim once the
-    attacker is done."""
+@dsl.pipeline(name="attack-stranger")
+def stranger_pipeline(server_pid: int):
+    attacker(victim_task="victim", server_pid=server_pid)
 
-    def wait_for(run_id: str, task: str, name: str) -> Path:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            folder = steps.folder(run_id, task)
-            if folder is not None and (folder / name).exists():
-                return folder
-            time.sleep(0.02)
-        raise AssertionError(f"{task} never wrote {name}")
 
-    def alongside(run_id: str) -> None:
-        wait_for(run_id, "victim", "ready")
-        (wait_for(run_id, "attacker", ".") / "go").touch()
-        wait_for(run_id, "attacker", "attacked")
-        (wait_for(run_id, "victim", ".") / "release").touch()
+@dataclasses.dataclass
+class Neighbours:
+    """A victim's run (the victim and an attacker of the same owner, side by side) and
+    another owner's run (an attacker alone), all three running at once."""
+
+    secret: str
+    owners: Ran
+    stranger: Ran
+
+
+def _choreography(steps: Steps) -> Callable[[list[str], Callable[[], bool]], None]:
+    """Tell the attackers to go once the victim holds its secret; release the victim once
+    both are done."""
+
+    def alongside(run_ids: list[str], all_running: Callable[[], bool]) -> None:
+        def wait_for(run_id: str, task: str, name: str) -> Path:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and all_running():
+                folder = steps.folder(run_id, task)
+                if folder is not None and (folder / name).exists():
+                    return folder
+                time.sleep(0.02)
+            raise AssertionError(f"{task} never wrote {name} (or a run ended first)")
+
+        owners = run_ids[0]
+        wait_for(owners, "victim", "ready")
+        for run_id in run_ids:
+            (wait_for(run_id, "attacker", ".") / "go").touch()
+        for run_id in run_ids:
+            wait_for(run_id, "attacker", "attacked")
+        (wait_for(owners, "victim", ".") / "release").touch()
 
     return alongside
 
 
 @pytest.fixture(scope="module")
-def neighbours(steps: Steps) -> tuple[Ran, str]:
-    """A victim and an attacker run side by side (once per mode): the run, and the secret."""
+def neighbours(steps: Steps) -> Neighbours:
+    """The victim and its two attackers, run once per mode."""
     secret = f"victim-{uuid.uuid4().hex}"
-    ran = steps.run(
-        neighbour_pipeline,
-        {"secret": secret, "server_pid": os.getpid()},
+    owners, stranger = steps.run_together(
+        [
+            (neighbour_pipeline, {"secret": secret, "server_pid": os.getpid()}, "alice"),
+            (stranger_pipeline, {"server_pid": os.getpid()}, "mallory"),
+        ],
         alongside=_choreography(steps),
     )
-    return ran, secret
+    for ran in (owners, stranger):
+        steps.check_mode(ran)
+    assert owners.report("victim")["released"]  # it ran all through both attacks
+    return Neighbours(secret, owners, stranger)
 
 
-def test_a_step_sees_nothing_of_a_step_running_beside_it(neighbours: tuple[Ran, str]) -> None:
-    ran, secret = neighbours
-    found = ran.report("attacker")
-    assert ran.report("victim")["released"]  # it ran all through the attack
-    assert secret not in json.dumps(found)  # no folder, descriptor, memory, /tmp of it
-    assert found["victim_files"] == []
-    assert "victim" not in found["run_folder"]
-    for pid, seen in found["pids"].items():
+@pytest.fixture(params=["same owner", "another owner"])
+def attack(request: pytest.FixtureRequest, neighbours: Neighbours) -> dict[str, Any]:
+    """What the attacker of the victim's owner, or of another owner, found."""
+    ran = neighbours.owners if request.param == "same owner" else neighbours.stranger
+    return dict(ran.report("attacker"))
+
+
+def test_a_step_sees_nothing_of_a_step_running_beside_it(
+    neighbours: Neighbours, attack: dict[str, Any]
+) -> None:
+    assert neighbours.secret not in json.dumps(attack)  # no folder, descriptor, memory, /tmp
+    assert attack["victim_files"] == []
+    assert "victim" not in attack["run_folder"]
+    for pid, seen in attack["pids"].items():
         for what in ("environ", "cwd", "root", "fd", "maps", "mem"):
-            assert seen[what] in _ERRORS, (pid, what, seen[what])
+            assert isinstance(seen[what], str) and seen[what] in _ERRORS, (pid, what, seen)
+        assert set(seen.get("fds", [])) <= _ERRORS, (pid, seen)
 
 
-def test_tmp_is_not_shared_between_steps(neighbours: tuple[Ran, str]) -> None:
-    ran, secret = neighbours
-    assert secret not in ran.report("attacker")["tmp"]
-    assert secret in ran.report("victim")["tmp"]  # it was there, in the victim's own
-    assert not Path("/tmp", secret).exists()
+def test_tmp_is_not_shared_between_steps(neighbours: Neighbours, attack: dict[str, Any]) -> None:
+    assert neighbours.secret not in attack["tmp"]
+    assert neighbours.secret in neighbours.owners.report("victim")["tmp"]  # in its own
+    assert not Path("/tmp", neighbours.secret).exists()
 
 
 def test_a_step_can_neither_signal_trace_nor_enter_another_process(
-    neighbours: tuple[Ran, str],
+    neighbours: Neighbours, attack: dict[str, Any]
 ) -> None:
-    ran, _ = neighbours
-    servers = {
-        ran.executions[t].get("forked", {}).get("server_pid") for t in ("victim", "attacker")
-    }
-    assert len(servers) == 1  # forked: siblings of one fork server
-    for pid, seen in ran.report("attacker")["pids"].items():
+    for pid, seen in attack["pids"].items():
         # (a step started by another user runs as that user: its sandbox's own init is its)
-        own_init = pid == "1" and not AS_ROOT and ran.executions["attacker"].get("fresh")
+        fresh = "fresh" in neighbours.stranger.executions["attacker"]
+        own_init = pid == "1" and not AS_ROOT and fresh
         if not own_init:
             assert seen["signal"] in _ERRORS, (pid, seen)
             assert seen["ptrace"] != "attached", (pid, seen)
         assert seen["entered"] == [], (pid, seen)
+
+
+def test_forked_neighbours_share_a_server_only_with_their_owner(neighbours: Neighbours) -> None:
+    """(The attacks above are meant: forked, the victim and its owner's attacker are
+    children of one server, the other owner's attacker of another.)"""
+
+    def server(ran: Ran, task: str) -> Any:
+        return ran.executions[task].get("forked", {}).get("server_pid")
+
+    servers = {
+        "victim": server(neighbours.owners, "victim"),
+        "same": server(neighbours.owners, "attacker"),
+        "other": server(neighbours.stranger, "attacker"),
+    }
+    assert servers["victim"] == servers["same"]
+    if neighbours.owners.executions["victim"].get("forked"):
+        assert servers["other"] != servers["victim"]
 
 
 # -- network ----------------------------------------------------------------------------------
@@ -1097,3 +1166,106 @@ def test_outputs_that_are_links_or_special_files_are_refused_and_nothing_is_copi
     assert "mknod refused" in ran.log("bad-output-8")
     stored = Path(steps.backend.settings.artifact_root) / ran.run_id
     assert not stored.exists() or not [p for p in stored.rglob("*") if not p.is_dir()]
+
+
+# -- what a step inherits ---------------------------------------------------------------------
+
+
+@dsl.component
+def inherited() -> str:
+    """Its open descriptors (a socket or pipe of whoever started it would be a way out) and
+    the Unix sockets of its network namespace, abstract ones connected to."""
+    import json
+    import os
+    import socket
+
+    found: dict = {"fds": {}, "unix": {}}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found["fds"][fd] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError as exc:
+            found["fds"][fd] = type(exc).__name__
+    with open("/proc/net/unix") as f:
+        paths = [line.split()[7] for line in f.read().splitlines()[1:] if len(line.split()) > 7]
+    for path in paths:
+        client = socket.socket(socket.AF_UNIX)
+        try:
+            client.connect("\0" + path[1:] if path.startswith("@") else path)
+            found["unix"][path] = "connected"
+        except OSError as exc:
+            found["unix"][path] = type(exc).__name__
+        finally:
+            client.close()
+    return json.dumps(found)
+
+
+@dsl.pipeline(name="attack-inherited")
+def inherited_pipeline():
+    inherited()
+
+
+@pytest.fixture
+def abstract_socket() -> Iterator[str]:
+    """An abstract Unix socket this test listens on (as a server's control socket could)."""
+    server = socket.socket(socket.AF_UNIX)
+    name = f"pinnace-attack-{uuid.uuid4().hex[:12]}"
+    server.bind("\0" + name)
+    server.listen(4)
+    try:
+        yield "@" + name
+    finally:
+        server.close()
+
+
+def test_a_step_inherits_no_descriptor_and_reaches_no_local_socket(
+    steps: Steps, abstract_socket: str
+) -> None:
+    found = steps.run(inherited_pipeline).report("inherited")
+    assert abstract_socket not in found["unix"]
+    # its stdio (the log, /dev/null), and the listing's own descriptor (closed once listed)
+    extra = {fd: target for fd, target in found["fds"].items() if fd not in {"0", "1", "2"}}
+    assert set(extra.values()) <= {"FileNotFoundError"}, found["fds"]
+    assert "connected" not in found["unix"].values(), found["unix"]
+
+
+@dsl.component
+def remember(secret: str) -> str:
+    return "seen " + str(len(secret))
+
+
+@dsl.component
+def scrape_memory(prefix: str, after: str) -> str:
+    """Reads its own memory for `prefix` (given reversed, so that its own copy differs) and
+    reports what follows each hit: a forked child holds a copy of its server's memory."""
+    import json
+    import re
+
+    needle = prefix[::-1].encode()
+    found: set = set()
+    with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as mem:
+        for line in maps:
+            fields = line.split()
+            if "r" not in fields[1] or (len(fields) > 5 and fields[5].startswith("[v")):
+                continue
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            try:
+                mem.seek(start)
+                data = mem.read(end - start)
+            except (OSError, OverflowError, ValueError):
+                continue
+            for match in re.finditer(re.escape(needle) + rb"[0-9a-f]{32}", data):
+                found.add(match.group().decode())
+    return json.dumps(sorted(found))
+
+
+@dsl.pipeline(name="attack-memory-scrape")
+def scrape_pipeline(secret: str, prefix: str):
+    seen = remember(secret=secret)
+    scrape_memory(prefix=prefix, after=seen.output)
+
+
+def test_a_step_finds_nothing_of_an_earlier_step_in_its_own_memory(steps: Steps) -> None:
+    prefix = f"pn{uuid.uuid4().hex[:8]}-"
+    secret = prefix + uuid.uuid4().hex
+    found = steps.run(scrape_pipeline, {"secret": secret, "prefix": prefix[::-1]})
+    assert secret not in found.report("scrape-memory")
