@@ -23,7 +23,7 @@ from pinnace import compiler, dsl
 from pinnace.dsl import Dataset, Input, Output
 from pinnace.engine.driver import RunDriver
 from pinnace.envs.cache import EnvironmentCache
-from pinnace.executors._sandbox import ISOLATED, NO_NETWORK, Sandbox
+from pinnace.executors._sandbox import HOST_NETWORK, ISOLATED, NO_NETWORK, Sandbox
 from pinnace.executors.local import LocalExecutor
 from pinnace.executors.runtime_copy import materialize_runtime
 from pinnace.stores import open_artifact_store, open_metadata_store
@@ -507,3 +507,39 @@ def test_a_forked_step_without_network_has_no_route(tmp_path: Path, listener: in
     assert result["state"] == "SUCCEEDED"
     for found in _probe_results(result).values():
         assert found["routes"] == [] and found["127.0.0.1"] != "connected"
+
+
+def test_a_host_network_forked_step_shares_this_machines_network(
+    tmp_path: Path, listener: int
+) -> None:
+    """As a fresh step with step_network=host (the unsafe choice): the probe can tell."""
+    harness = Harness(tmp_path, forked=True, network=HOST_NETWORK)
+    try:
+        arguments = {"home": str(harness.home), "hidden": "[]", "port": listener}
+        result = harness.run(isolation, arguments)
+    finally:
+        harness.close()
+    assert result["state"] == "SUCCEEDED"
+    for name, found in _probe_results(result).items():
+        assert result["executions"][name].environment["forked"]["sandboxed"] is True
+        assert found["127.0.0.1"] == "connected"
+
+
+def test_a_child_that_cannot_enter_its_sandbox_runs_nothing_and_the_attempt_runs_fresh(
+    forked: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pinnace.executors import _enclosure
+
+    def refuse(path: Path, *, read_only: bool) -> int:
+        raise _enclosure.EnclosureError(f"open_tree {path}: refused for the test")
+
+    monkeypatch.setattr(_enclosure, "clone_tree", refuse)
+    result = forked.run(tampering)
+    assert result["state"] == "SUCCEEDED"  # both steps ran, fresh, in their own sandboxes
+    first, second = (result["executions"][n] for n in ("tamper", "check-clean"))
+    assert "forked" not in first.environment and "forked" not in second.environment
+    assert "refused for the test" in first.environment["fresh"]
+    assert "refused for the test" in second.environment["fresh"]  # the server is given up
+    log = Path(result["tasks"]["tamper"].log_path).read_text()
+    assert "the step's sandbox could not be set up" in log  # the child said why, and stopped
+    assert log.count("tampered") <= 1  # the task itself ran once: fresh

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -298,3 +299,26 @@ def test_a_task_forked_from_a_server_started_ahead_runs_at_the_normal_priority(t
     finally:
         pool.close()
     assert int(out.read_text()) == base
+
+
+def test_a_childs_import_listing_is_read_as_untrusted(tmp_path: Path) -> None:
+    """A sandboxed child writes it in its own task folder: the task may put anything there."""
+    pool = ForkServerPool(scratch=tmp_path / "scratch", memory=tmp_path / "learned")
+    try:
+        listing = tmp_path / "listing.json"
+        entries = [["json", []], ["os.path", []], ["../evil", []], ["a b", []], [7, []], "x"]
+        listing.write_text(json.dumps(entries))
+        pool.note_imports("env", listing)
+        assert pool.learned("env") == [["json", []], ["os.path", []]]
+        assert not listing.exists()
+        secret = tmp_path / "secret.json"
+        secret.write_text(json.dumps([["leaked", []]]))
+        listing.symlink_to(secret)  # a link: not followed
+        pool.note_imports("env2", listing)
+        os.mkfifo(listing)  # a FIFO: no hang, nothing read
+        pool.note_imports("env2", listing)
+        listing.write_text(" " * (2 << 20) + "[]")  # too large
+        pool.note_imports("env2", listing)
+        assert pool.learned("env2") == []
+    finally:
+        pool.close()

@@ -44,7 +44,13 @@ _TIMEOUT_SECONDS = 30.0
 
 
 class EnclosureError(Exception):
-    """The forked child's sandbox could not be set up (it ran no task code)."""
+    """The forked child's sandbox could not be set up (it ran no task code).
+
+    `host_pid`: the child's, once known (it exits on its own, having said why in its log;
+    whoever waits for it kills it if it does not).
+    """
+
+    host_pid = 0
 
 
 @dataclass(frozen=True)
@@ -128,7 +134,8 @@ def enclose(
     """Run the executor's side of the handshake (see the module docstring).
 
     `ns_pid` is the child's pid as its server reported it (checked against the kernel's
-    translation). Raises EnclosureError (the child was killed, if it was known) on failure.
+    translation). Raises EnclosureError on failure: the child then exits without running
+    task code.
     """
     control.settimeout(timeout)
     host_pid = 0
@@ -151,14 +158,13 @@ def enclose(
         if reply != SEALED:
             raise EnclosureError(_why(reply))
     except (OSError, EnclosureError) as exc:
-        if host_pid:
-            with contextlib.suppress(OSError):
-                os.kill(host_pid, signal.SIGKILL)
-        if isinstance(exc, EnclosureError):
-            raise
-        raise EnclosureError(f"the control channel failed: {exc}") from exc
+        failure = exc if isinstance(exc, EnclosureError) else None
+        if failure is None:
+            failure = EnclosureError(f"the control channel failed: {exc}")
+        failure.host_pid = host_pid
+        raise failure from (None if failure is exc else exc)
     finally:
-        control.close()
+        control.close()  # a child still waiting reads the end, says so, and exits
     return Enclosed(host_pid)
 
 

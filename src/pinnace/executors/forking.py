@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import json
 import os
+import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -359,8 +360,14 @@ class TaskForking:
                 attempt=attempt,
             )
         except EnclosureError as exc:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(timeout=10)
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                if exc.host_pid:
+                    with contextlib.suppress(OSError):
+                        os.kill(exc.host_pid, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.wait(timeout=5)
             reason = f"its forked sandbox could not be set up: {exc}"
             self.pool.give_up(spec.key, reason)
             return reason

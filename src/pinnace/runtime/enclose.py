@@ -104,6 +104,13 @@ def enter(control: socket.socket, spec: dict[str, Any]) -> None:
     `spec`: {"bases": [folders], "network": True for a network namespace of its own,
     "keep": [what the server shows under /tmp (its interpreter, the runtime), kept]}.
     """
+    try:
+        _enter(control, spec)
+    except OSError as exc:  # (a system call, a folder it could not make)
+        raise EncloseError(str(exc)) from None
+
+
+def _enter(control: socket.socket, spec: dict[str, Any]) -> None:
     bases = [str(b) for b in spec.get("bases", ())]
     own_network = bool(spec.get("network", True))
     _unshare(own_network)
