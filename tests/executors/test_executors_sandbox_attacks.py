@@ -4,13 +4,15 @@ Each test runs a small component that attacks (through a server's own executor a
 `Backend.local_executor` with the sandbox on, a real SQLite database, secrets in this process's
 environment) and reports what it found; the test checks the report and the machine.
 Every test runs twice: `fresh` (fork servers off: each attempt is a new interpreter inside
-its own bubblewrap sandbox) and `forked` (fork servers on: docs/fork-servers.md, "Sandboxed
-attempts"). Until sandboxed attempts fork on main, the execution record of a sandboxed step
-says it started fresh ("fork servers are off" or "sandboxed"), and the `forked` tests are
-xfailed on that record (`_forks_or_xfail`); once they fork, each test also checks that its steps
-did fork.
+its own bubblewrap sandbox) and `forked` (fork servers and `sandboxed_fork_servers` on: each
+attempt a child of a sandboxed fork server, in a sandbox of its own; docs/fork-servers.md,
+"Sandboxed attempts"), and every step of a forked test must have forked (its execution
+record says so: a silent fallback to a fresh start fails the test). Where this machine cannot
+fork sandboxed attempts (the record of a first step says "sandboxed" or "fork servers are
+off"), the forked tests are xfailed with that record (`_forks_or_xfail`). What forked steps
+cannot promise yet is listed in FORKED_GAPS; its tests are strict xfails for them.
 
-Covered elsewhere, fresh only, and not repeated here:
+Covered elsewhere and not repeated here:
 - tests/executors/test_executors_sandbox.py: the variable allowlist as a function; a bind that
   would show the home is refused; a wrapped command sees only what it was given.
 - tests/executors/test_executors_sandbox_network.py: the three step networks of `Sandbox.wrap`
@@ -18,8 +20,8 @@ Covered elsewhere, fresh only, and not repeated here:
 - tests/server/test_server_sandbox_escapes.py: a live server's steps (the database cannot be
   changed, a leftover tree dies, output links and the output file limit).
 - tests/executors/test_executors_supervision.py: trees and memory limits, unsandboxed.
-- tests/runtime/test_runtime_enclose.py: a forked child's own sandbox, piece by piece, under a
-  real bwrap (what these tests attack as a whole once the executor forks sandboxed steps).
+- tests/runtime/test_runtime_enclose.py and tests/executors/test_executors_forking_sandboxed.py:
+  a forked child's own sandbox piece by piece, and forked steps equal to fresh ones.
 
 (The fork bomb of `Sandbox.wrap` that test_executors_sandbox.py held moved here, run through
 the executor.)
@@ -60,6 +62,14 @@ AS_ROOT = os.geteuid() == 0
 PARALLELISM = 16
 #: what a sandboxed step's record says on main before sandboxed attempts fork
 NOT_FORKED_YET = frozenset({"fork servers are off", "sandboxed"})
+#: what forked steps cannot promise yet (docs/fork-servers.md, "Sandboxed attempts"): a test
+#: of it is a strict xfail for them, so the entry must go with the change that closes the gap
+FORKED_GAPS = {
+    "pid namespace": "a forked step shares its server's PID namespace: it can signal its "
+    "server and its owner's other forked steps, and list their descriptors",
+    "server heap": "a forked step holds a copy of its server's heap, where the parameters of "
+    "the earlier fork requests (its owner's other steps) remain",
+}
 #: secrets of the process that runs the steps (a server): none may reach a step
 CANARIES = {
     "PINNACE_ADMIN_PASSWORD": f"admin-{uuid.uuid4().hex}",
@@ -161,6 +171,15 @@ class Steps:
         try:
             if alongside is not None:
                 alongside(made, lambda: all(t.is_alive() for t in threads))
+        except AssertionError as exc:  # say what became of the runs
+            for thread in threads:
+                thread.join(timeout=120)
+            errors = {
+                t.task_name: (t.state.value, t.error)
+                for each, run_id in zip(drivers, made, strict=True)
+                for t in each.metadata.list_tasks(run_id)
+            }
+            raise AssertionError(f"{exc}; tasks: {errors}") from None
         finally:
             for thread in threads:
                 thread.join(timeout=120)
@@ -202,9 +221,11 @@ class Steps:
         return found[-1] if found else None
 
 
-def _settings(home: Path, mode: str, **more: Any) -> Settings:
+def _settings(home: Path, mode: str) -> Settings:
+    """A server's settings; `forked` turns sandboxed fork servers on."""
+    forked = mode == "forked"
     return Settings.load(
-        env={}, home=str(home), sandbox=True, fork_servers=mode == "forked", **more
+        env={}, home=str(home), sandbox=True, fork_servers=forked, sandboxed_fork_servers=forked
     )
 
 
@@ -239,6 +260,12 @@ def hello() -> str:
 @dsl.pipeline(name="attack-hello")
 def hello_pipeline():
     hello()
+
+
+def known_gap(request: pytest.FixtureRequest, mode: str, gap: str) -> None:
+    """Mark the running test a strict xfail when `mode` is `forked` (see FORKED_GAPS)."""
+    if mode == "forked":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=FORKED_GAPS[gap]))
 
 
 def _forks_or_xfail(steps: Steps) -> None:
@@ -670,16 +697,22 @@ def test_namespace_tricks_reveal_and_change_nothing(steps: Steps) -> None:
 
 @dsl.component
 def victim(secret: str) -> str:
-    """Holds `secret` in its task folder, an open descriptor, its /tmp and its memory, until
-    the test releases it (a file `release` in its task folder)."""
+    """Holds `secret` in its task folder, an open descriptor, its memory, and a file named
+    `secret` in every folder it can write (/tmp, /dev/shm...), until the test releases it
+    (a file `release` in its task folder)."""
     import json
     import os
     import time
 
     with open("secret.txt", "w") as f:
         f.write(secret)
-    with open(os.path.join("/tmp", secret), "w") as f:
-        f.write(secret)
+    dropped = []
+    for folder, dirs, _ in os.walk("/"):
+        dirs[:] = [d for d in dirs if os.path.join(folder, d) not in ("/proc", "/sys", "/usr")]
+        if os.access(folder, os.W_OK) and not folder.startswith(os.getcwd()):
+            with open(os.path.join(folder, secret), "w") as f:
+                f.write(secret)
+            dropped.append(folder)
     held = open("secret.txt")  # an open descriptor to find
     in_memory = ("SECRET " + secret) * 4  # noqa: F841
     started = time.time()
@@ -688,7 +721,8 @@ def victim(secret: str) -> str:
     while not os.path.exists("release") and time.time() < started + 60:
         time.sleep(0.05)
     held.close()
-    return json.dumps({"released": os.path.exists("release"), "tmp": sorted(os.listdir("/tmp"))})
+    report = {"released": os.path.exists("release"), "tmp": sorted(os.listdir("/tmp"))}
+    return json.dumps({**report, "dropped": dropped})
 
 
 @dsl.component
@@ -765,8 +799,16 @@ def attacker(victim_task: str, server_pid: int) -> str:
     run = os.path.dirname(os.path.dirname(os.getcwd()))
     found["run_folder"] = look(run)
     found["victim_files"] = [look(p) for p in glob.glob(f"{run}/{victim_task}/*/secret.txt")]
+    found["writable"] = {}  # what is in every folder it can write itself
+    for folder, dirs, names in os.walk("/"):
+        dirs[:] = [d for d in dirs if os.path.join(folder, d) not in ("/proc", "/sys", "/usr")]
+        if os.access(folder, os.W_OK) and not folder.startswith(os.getcwd()):
+            found["writable"][folder] = sorted(names)
     with open("attacked", "w"):
         pass
+    waited = time.time()  # until the test has seen that (the folder goes with the attempt)
+    while not os.path.exists("release") and time.time() < waited + 60:
+        time.sleep(0.05)
     return json.dumps(found)
 
 
@@ -786,14 +828,15 @@ class Neighbours:
     """A victim's run (the victim and an attacker of the same owner, side by side) and
     another owner's run (an attacker alone), all three running at once."""
 
+    mode: str
     secret: str
     owners: Ran
     stranger: Ran
 
 
 def _choreography(steps: Steps) -> Callable[[list[str], Callable[[], bool]], None]:
-    """Tell the attackers to go once the victim holds its secret; release the victim once
-    both are done."""
+    """Tell the attackers to go once the victim holds its secret; release all three once
+    both attackers are done."""
 
     def alongside(run_ids: list[str], all_running: Callable[[], bool]) -> None:
         def wait_for(run_id: str, task: str, name: str) -> Path:
@@ -811,7 +854,8 @@ def _choreography(steps: Steps) -> Callable[[list[str], Callable[[], bool]], Non
             (wait_for(run_id, "attacker", ".") / "go").touch()
         for run_id in run_ids:
             wait_for(run_id, "attacker", "attacked")
-        (wait_for(owners, "victim", ".") / "release").touch()
+        for run_id, task in ((owners, "victim"), *((r, "attacker") for r in run_ids)):
+            (wait_for(run_id, task, ".") / "release").touch()
 
     return alongside
 
@@ -830,7 +874,7 @@ def neighbours(steps: Steps) -> Neighbours:
     for ran in (owners, stranger):
         steps.check_mode(ran)
     assert owners.report("victim")["released"]  # it ran all through both attacks
-    return Neighbours(secret, owners, stranger)
+    return Neighbours(steps.mode, secret, owners, stranger)
 
 
 @pytest.fixture(params=["same owner", "another owner"])
@@ -847,28 +891,45 @@ def test_a_step_sees_nothing_of_a_step_running_beside_it(
     assert attack["victim_files"] == []
     assert "victim" not in attack["run_folder"]
     for pid, seen in attack["pids"].items():
-        for what in ("environ", "cwd", "root", "fd", "maps", "mem"):
+        for what in ("environ", "cwd", "root", "maps", "mem"):
             assert isinstance(seen[what], str) and seen[what] in _ERRORS, (pid, what, seen)
-        assert set(seen.get("fds", [])) <= _ERRORS, (pid, seen)
+        assert set(seen.get("fds", [])) <= _ERRORS, (pid, seen)  # what its descriptors are
 
 
 def test_tmp_is_not_shared_between_steps(neighbours: Neighbours, attack: dict[str, Any]) -> None:
+    """Nor any folder a step can write outside its task folder (/dev/shm...)."""
+    victim = neighbours.owners.report("victim")
+    assert "/tmp" in victim["dropped"] and neighbours.secret in victim["tmp"]  # in its own
     assert neighbours.secret not in attack["tmp"]
-    assert neighbours.secret in neighbours.owners.report("victim")["tmp"]  # in its own
-    assert not Path("/tmp", neighbours.secret).exists()
+    shared = {f for f, names in attack["writable"].items() if neighbours.secret in names}
+    assert shared == set(), shared
+    for folder in victim["dropped"]:
+        assert not Path(folder, neighbours.secret).exists(), folder
 
 
-def test_a_step_can_neither_signal_trace_nor_enter_another_process(
+def test_a_step_can_neither_trace_nor_enter_another_process(
     neighbours: Neighbours, attack: dict[str, Any]
 ) -> None:
     for pid, seen in attack["pids"].items():
-        # (a step started by another user runs as that user: its sandbox's own init is its)
-        fresh = "fresh" in neighbours.stranger.executions["attacker"]
-        own_init = pid == "1" and not AS_ROOT and fresh
-        if not own_init:
-            assert seen["signal"] in _ERRORS, (pid, seen)
+        if not _own_init(neighbours, pid):
             assert seen["ptrace"] != "attached", (pid, seen)
         assert seen["entered"] == [], (pid, seen)
+
+
+def test_a_step_can_signal_no_process_and_list_no_descriptor_of_another(
+    request: pytest.FixtureRequest, neighbours: Neighbours, attack: dict[str, Any]
+) -> None:
+    known_gap(request, neighbours.mode, "pid namespace")
+    for pid, seen in attack["pids"].items():
+        if not _own_init(neighbours, pid):
+            assert seen["signal"] in _ERRORS, (pid, seen)  # a SIGKILL would pass the same check
+        assert isinstance(seen["fd"], str) and seen["fd"] in _ERRORS, (pid, seen)
+
+
+def _own_init(neighbours: Neighbours, pid: str) -> bool:
+    """A step started by another user than root runs as that user: its sandbox's own init
+    (pid 1 of a fresh step) is its."""
+    return pid == "1" and not AS_ROOT and neighbours.mode == "fresh"
 
 
 def test_forked_neighbours_share_a_server_only_with_their_owner(neighbours: Neighbours) -> None:
@@ -1264,7 +1325,10 @@ def scrape_pipeline(secret: str, prefix: str):
     scrape_memory(prefix=prefix, after=seen.output)
 
 
-def test_a_step_finds_nothing_of_an_earlier_step_in_its_own_memory(steps: Steps) -> None:
+def test_a_step_finds_nothing_of_an_earlier_step_in_its_own_memory(
+    request: pytest.FixtureRequest, steps: Steps
+) -> None:
+    known_gap(request, steps.mode, "server heap")
     prefix = f"pn{uuid.uuid4().hex[:8]}-"
     secret = prefix + uuid.uuid4().hex
     found = steps.run(scrape_pipeline, {"secret": secret, "prefix": prefix[::-1]})
