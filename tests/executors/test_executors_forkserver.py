@@ -705,3 +705,38 @@ def test_the_next_task_runs_in_the_child_forked_ahead_and_a_preload_replaces_it(
     finally:
         executor.close()
     assert wait_until(lambda: pinnace_processes(tmp_path) == [], 10)
+
+
+def test_a_task_handed_to_the_spare_reports_its_own_start_time(tmp_path):
+    """The server reads a spare's start time when it forks it, not on the request's path;
+    each task (the spare that took it) reports its own process's start time."""
+    from pinnace.executors import _proctree
+    from pinnace.executors.forkserver import ForkServer, ServerSpec
+
+    runtime = materialize_runtime(tmp_path)
+    script = tmp_path / "wait.py"
+    script.write_text("import time\ntime.sleep(0.3)\n")
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(runtime)}
+    spec = ServerSpec(key="k", environment="e", python=sys.executable, env=env, runtime=True)
+    server = ForkServer(spec, [], tmp_path)
+    try:
+        pids = set()
+        for n in range(3):
+            log = os.open(tmp_path / f"log{n}", os.O_WRONLY | os.O_CREAT, 0o600)
+            child = server.fork(
+                f"t{n}",
+                kind="script",
+                target=str(script),
+                args=[],
+                cwd=str(tmp_path),
+                env=env,
+                stdout=log,
+                supervision={},
+            )
+            os.close(log)
+            assert child.start_time == int(_proctree.start_ticks(child.pid))
+            assert child.wait(10) == 0
+            pids.add(child.pid)
+        assert len(pids) == 3
+    finally:
+        server.close()

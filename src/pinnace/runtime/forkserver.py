@@ -64,7 +64,11 @@ _SNAPSHOT: dict[str, Any] = {"names": frozenset(), "count": 0, "last": None}
 
 def send_message(sock: socket.socket, message: dict[str, Any], fds: list[int] = ()) -> None:  # type: ignore[assignment]
     """Send one message; `fds` travel with its header."""
-    payload = json.dumps(message, separators=(",", ":")).encode()
+    send_payload(sock, json.dumps(message, separators=(",", ":")).encode(), fds)
+
+
+def send_payload(sock: socket.socket, payload: bytes, fds: list[int] = ()) -> None:  # type: ignore[assignment]
+    """Send one message already encoded (a request the server hands on as it came)."""
     header = _HEADER.pack(len(payload))
     if fds:
         socket.send_fds(sock, [header], list(fds))
@@ -75,6 +79,12 @@ def send_message(sock: socket.socket, message: dict[str, Any], fds: list[int] = 
 
 def recv_message(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
     """One message and the descriptors sent with it; (None, []) at end of input."""
+    payload, fds = recv_payload(sock)
+    return (None if payload is None else json.loads(payload)), fds
+
+
+def recv_payload(sock: socket.socket) -> tuple[bytes | None, list[int]]:
+    """One message, still encoded, and its descriptors; (None, []) at end of input."""
     header, fds, _flags, _addr = socket.recv_fds(sock, _HEADER.size, _MAX_FDS)
     if not header:
         return None, fds
@@ -91,7 +101,7 @@ def recv_message(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]
             return None, fds
         chunks.append(chunk)
         left -= len(chunk)
-    return json.loads(b"".join(chunks)), fds
+    return b"".join(chunks), fds
 
 
 # -- the server ---------------------------------------------------------------------------------
@@ -106,6 +116,8 @@ class _Server:
         self.children: dict[int, tuple[str | None, int]] = {}
         #: the child forked ahead for the next request (pid, socket to it), if any
         self.spare: tuple[int, socket.socket] | None = None
+        #: the spare's start time (`/proc/PID/stat`), read once it was forked
+        self.spare_start: int | None = None
         self.spares = True
         #: the server's CPU priority when it forked the spare (the executor may renice the
         #: server afterwards: a server started ahead imports niced; a child inherits it)
@@ -126,22 +138,22 @@ class _Server:
                     return forked
             for key, _events in events:
                 if key.data is None:
-                    message, fds = recv_message(self.sock)
-                    if message is None:
+                    payload, fds = recv_payload(self.sock)
+                    if payload is None:
                         self.shutdown()
                         return None
-                    forked = self.handle(message, fds)
+                    forked = self.handle(json.loads(payload), fds, payload)
                     if forked is not None:
                         return forked
                 else:
                     self.reap(key.data)
 
     def handle(
-        self, message: dict[str, Any], fds: list[int]
+        self, message: dict[str, Any], fds: list[int], payload: bytes
     ) -> tuple[dict[str, Any], list[int]] | None:
         op = message.get("op")
         if op == "fork":
-            return self.fork(message, fds)
+            return self.fork(message, fds, payload)
         for fd in fds:
             os.close(fd)
         if op == "preload":
@@ -152,9 +164,10 @@ class _Server:
         return None
 
     def fork(
-        self, request: dict[str, Any], fds: list[int]
+        self, request: dict[str, Any], fds: list[int], payload: bytes
     ) -> tuple[dict[str, Any], list[int]] | None:
-        pid = self.hand_to_spare(request, fds)
+        started = self.spare_start  # the spare's, read when it was forked
+        pid = self.hand_to_spare(request, fds, payload)
         if pid is None:
             _flush_stdio()
             server_pid = os.getpid()
@@ -165,13 +178,15 @@ class _Server:
                 self.close_in_child()
                 return request, fds
             self.watch(pid, request["id"])
+            started = start_time(pid)
         for fd in fds:
             os.close(fd)
-        send_message(self.sock, {"id": request["id"], "pid": pid, "start_time": start_time(pid)})
+        send_message(self.sock, {"id": request["id"], "pid": pid, "start_time": started})
         return None
 
-    def hand_to_spare(self, request: dict[str, Any], fds: list[int]) -> int | None:
-        """Give the request to the spare; its pid, or None (no spare, or it died)."""
+    def hand_to_spare(self, request: dict[str, Any], fds: list[int], payload: bytes) -> int | None:
+        """Give the request (`payload`, as it came) to the spare; its pid, or None (no spare,
+        or it died)."""
         if self.spare is None:
             return None
         if _priority() != self.spare_priority:  # reniced since: the spare has the old one
@@ -180,7 +195,7 @@ class _Server:
         pid, to_spare = self.spare
         self.spare = None
         try:
-            send_message(to_spare, request, fds)
+            send_payload(to_spare, payload, fds)
         except OSError:
             return None  # it died (it is reaped as a spare); fork as usual
         finally:
@@ -210,6 +225,7 @@ class _Server:
         theirs.close()
         self.watch(pid, None)
         self.spare = (pid, ours)
+        self.spare_start = start_time(pid)  # fixed at the fork: not read on a request's path
         self.spare_priority = priority
         return None
 
