@@ -281,6 +281,19 @@ def listener() -> Iterator[int]:
         server.close()
 
 
+def _children_named(name: str) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        comm, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :]
+        if comm == name and int(rest.split()[1]) == os.getpid():
+            found.append(int(pid))
+    return found
+
+
 def _probe_results(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         name: json.loads(task.outputs["parameters"]["Output"])
@@ -309,6 +322,8 @@ def test_a_forked_sandboxed_step_sees_and_changes_only_its_own(
         hidden = json.dumps(_secrets(harness.home))
         arguments = {"home": str(harness.home), "hidden": hidden, "port": listener}
         result = harness.run(isolation, arguments, namespace="alice")
+        # each attempt's slirp4netns ended with it (the server itself has no network)
+        assert _children_named("slirp4netns") == []
     finally:
         harness.close()
     assert result["state"] == "SUCCEEDED", {n: e.error for n, e in result["executions"].items()}
