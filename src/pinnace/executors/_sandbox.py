@@ -13,7 +13,8 @@ file system is a fresh root holding only: the system (/usr and its links, a shor
 environment (read-only), the Pinnace runtime (read-only), its input artifacts (read-only),
 and its task folder (read-write), with a private /tmp. The Pinnace home, the metadata
 database, other runs' artifacts and folders, other users' homes and the server's sockets do
-not exist there.
+not exist there. It cannot use the kernel's keyrings (a seccomp filter, executors/_seccomp.py:
+it would read its server's session keys, and leave keys for other steps of the same uid).
 
 Network (`step_network`): "isolated" (the default) gives the step its own network namespace
 with outbound access through slirp4netns (Debian's `slirp4netns`) started with
@@ -36,6 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import ExecutorError
+from ._seccomp import keyring_filter
 from .base import Mount
 
 #: variables of the starting process a step may see (exact names; LC_* too)
@@ -299,8 +301,8 @@ class Sandbox:
         args += ["--remount-ro", "/", "--chdir", str(workdir), "--", *self._become(as_root)]
         if self.network == ISOLATED and self.slirp:
             launcher = [sys.executable, "-I", "-S", _LAUNCHER, self.slirp, "--"]
-            return [*launcher, *args, *argv]
-        return [*args, *argv]
+            return [*launcher, *_filtered(args), *argv]
+        return [*_filtered(args), *argv]
 
     def wrap_server(
         self,
@@ -337,7 +339,7 @@ class Sandbox:
             args += [*_parents(str(base), made), "--perms", "0755", "--dir", str(base)]
             made.add(str(base))
         args += ["--remount-ro", "/", "--chdir", "/tmp", "--", *self._become(as_root)]
-        return [*args, *argv]
+        return [*_filtered(args), *argv]
 
     def _read_only_binds(self, read_only: Iterable[str | Path], made: set[str]) -> list[str]:
         args: list[str] = []
@@ -376,6 +378,20 @@ _BECOME_NOBODY = (
     "--bounding-set=-all",
     "--no-new-privs",
 )
+
+
+#: the descriptor bwrap reads the seccomp filter from (opened by `sh` just before it starts)
+_FILTER_FD = 9
+_OPEN_FILTER = f'exec {_FILTER_FD}<"$0" && exec "$@"'
+
+
+def _filtered(args: list[str]) -> list[str]:
+    """bwrap `args` (bwrap first) that load the keyring filter (executors/_seccomp.py)."""
+    path = keyring_filter()
+    if path is None:
+        return args
+    bwrap, *rest = args
+    return ["/bin/sh", "-c", _OPEN_FILTER, str(path), bwrap, "--seccomp", str(_FILTER_FD), *rest]
 
 
 def _capabilities(as_root: bool) -> list[str]:
