@@ -1333,3 +1333,68 @@ def test_a_step_finds_nothing_of_an_earlier_step_in_its_own_memory(
     secret = prefix + uuid.uuid4().hex
     found = steps.run(scrape_pipeline, {"secret": secret, "prefix": prefix[::-1]})
     assert secret not in found.report("scrape-memory")
+
+
+# -- the kernel's keyrings --------------------------------------------------------------------
+
+
+@dsl.component
+def read_keyrings() -> str:
+    """Lists the keys of every keyring it has (session, user, user-session) and reads each,
+    then adds one of its own to its session and user keyrings (for the next step to find)."""
+    import ctypes
+    import json
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    found: dict = {}
+
+    def keyctl(*args: int, buffer: ctypes.Array | None = None) -> int:
+        values = [ctypes.c_long(a) for a in args]
+        if buffer is not None:
+            return int(libc.syscall(250, *values, buffer, ctypes.c_long(len(buffer))))
+        return int(libc.syscall(250, *values))
+
+    for name, spec in (("session", -3), ("user", -4), ("user-session", -5)):
+        listing = ctypes.create_string_buffer(4096)
+        size = keyctl(11, spec, buffer=listing)  # KEYCTL_READ of the keyring: its key ids
+        ids = [int.from_bytes(listing.raw[i : i + 4], "little") for i in range(0, max(size, 0), 4)]
+        for key in ids:
+            data = ctypes.create_string_buffer(4096)
+            size = keyctl(11, key, buffer=data)
+            found[f"{name}/{key}"] = data.raw[: max(size, 0)].decode("utf-8", "replace")
+    for spec in (-3, -4):
+        libc.syscall(
+            248, b"user", b"pinnace-attack-step", b"left-by-a-step", 14, ctypes.c_long(spec)
+        )
+    return json.dumps(found)
+
+
+@dsl.pipeline(name="attack-keyrings")
+def keyrings_pipeline():
+    first = read_keyrings()
+    read_keyrings().after(first)
+
+
+@pytest.fixture(scope="module")
+def server_key() -> Iterator[str]:
+    """A secret in this process's session keyring (a new one of this thread, not the
+    session's): where a server's Kerberos tickets or credential helpers' keys would be."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.syscall(250, ctypes.c_long(1), None) >= 0  # KEYCTL_JOIN_SESSION_KEYRING
+    secret = f"keyring-{uuid.uuid4().hex}"
+    key = libc.syscall(248, b"user", b"pinnace-attack", secret.encode(), len(secret), -3)
+    assert key > 0, ctypes.get_errno()
+    yield secret
+    libc.syscall(250, ctypes.c_long(3), ctypes.c_long(key))  # KEYCTL_REVOKE
+
+
+def test_a_step_reads_no_key_of_the_server_or_of_another_step(
+    server_key: str, steps: Steps
+) -> None:
+    ran = steps.run(keyrings_pipeline)
+    for task in ("read-keyrings", "read-keyrings-2"):
+        found = ran.report(task)
+        assert server_key not in json.dumps(found), found
+        assert "left-by-a-step" not in json.dumps(found), (task, found)  # the first one's
