@@ -206,6 +206,8 @@ def _executor_output(folder: Path, path: Path, task: str) -> dict[str, Any]:
         data = json.loads(read_regular(folder, path, "the executor output").decode("utf-8"))
     except ValueError as exc:
         raise ExecutorError(f"executor output {path} is not valid JSON: {exc}", task=task) from None
+    except RecursionError:  # written by the step: "[[[[..." a million deep
+        raise ExecutorError(f"executor output {path} is nested too deeply", task=task) from None
     return data if isinstance(data, dict) else {}
 
 
