@@ -1153,6 +1153,10 @@ def bad_output(kind: str, target: str, out: Output[Dataset]):
             os.symlink("/dev/zero", out.path)
     elif kind == "set-path":
         out.set_path(os.path.join(os.path.dirname(out.path), *[".."] * 8, target.lstrip("/")))
+    elif kind == "deep-json":  # an executor output nested a million deep
+        with open(os.path.join(folder, "executor_output.json"), "w") as f:
+            f.write("[" * 10**6 + "]" * 10**6)
+        os._exit(0)
     elif kind in ("traversal", "executor-output-link"):
         # its own executor output, written after the runtime's, then gone before it can
         # overwrite it: the output is "at" a path climbing out of its folder
@@ -1190,6 +1194,7 @@ def outputs_pipeline(passwd: str, database: str, home: str):
         ("set-path", passwd),
         ("traversal", passwd),
         ("executor-output-link", database),
+        ("deep-json", ""),
     ):
         bad_output(kind=kind, target=target)
     bad_parameter(target=database)
@@ -1208,6 +1213,7 @@ REFUSED = {
     "bad-output-9": "outside its folder",
     "bad-output-10": "outside its folder",
     "bad-output-11": "is a symbolic link",
+    "bad-output-12": "nested too deeply",
     "bad-parameter": "is a symbolic link",
 }
 
