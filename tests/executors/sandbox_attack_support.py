@@ -5,9 +5,11 @@ forked steps are known to have."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import json
 import os
+import platform
 import sys
 import threading
 import uuid
@@ -74,8 +76,12 @@ class Ran:
 class Steps:
     """A server's executor and driver over a home holding secrets; runs pipelines in it."""
 
-    def __init__(self, mode: str, home: Path, backend: Backend, executor: LocalExecutor) -> None:
+    def __init__(
+        self, mode: str, home: Path, backend: Backend, executor: LocalExecutor, key: str
+    ) -> None:
         self.mode = mode
+        #: a key of the server's session keyring
+        self.session_key = key
         self.home = home
         self.backend = backend
         self.executor = executor
@@ -95,7 +101,7 @@ class Steps:
     @property
     def secrets(self) -> list[str]:
         """Strings no step may ever read."""
-        return [self.secret, *CANARIES.values()]
+        return [self.secret, self.session_key, *CANARIES.values()]
 
     def run(
         self,
@@ -205,19 +211,38 @@ def steps_fixture(
     starts sandboxed attempts fresh)."""
     mode = request.param
     home = tmp_path_factory.mktemp(f"home-{mode}")
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, _session_key() as key:
         for name, value in CANARIES.items():
             patch.setenv(name, value)
         backend = open_backend(_settings(home, mode))
         executor = backend.local_executor(parallelism=PARALLELISM)
         try:
-            made = Steps(mode, home, backend, executor)
+            made = Steps(mode, home, backend, executor, key)
             if mode == "forked":
                 _forks_or_xfail(made)
             yield made
         finally:
             executor.close()
             backend.close()
+
+
+@contextlib.contextmanager
+def _session_key() -> Iterator[str]:
+    """A secret in this thread's session keyring (a new one, not the login session's), where
+    a server's Kerberos tickets or credential helpers' keys would be: every thread the
+    executor makes from here on, and every process they start, has that keyring."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.syscall(_KEYCTL, ctypes.c_long(1), None) >= 0  # KEYCTL_JOIN_SESSION_KEYRING
+    secret = f"keyring-{uuid.uuid4().hex}"
+    key = libc.syscall(_ADD_KEY, b"user", b"pinnace-attack", secret.encode(), len(secret), -3)
+    assert key > 0, ctypes.get_errno()
+    try:
+        yield secret
+    finally:
+        libc.syscall(_KEYCTL, ctypes.c_long(3), ctypes.c_long(key))  # KEYCTL_REVOKE
+
+
+_ADD_KEY, _KEYCTL = {"aarch64": (217, 219)}.get(platform.machine(), (248, 250))
 
 
 @dsl.component

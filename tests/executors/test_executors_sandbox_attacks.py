@@ -1157,26 +1157,9 @@ def keyrings_pipeline():
     read_keyrings().after(first)
 
 
-@pytest.fixture(scope="module")
-def server_key() -> Iterator[str]:
-    """A secret in this process's session keyring (a new one of this thread, not the
-    session's): where a server's Kerberos tickets or credential helpers' keys would be."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    assert libc.syscall(250, ctypes.c_long(1), None) >= 0  # KEYCTL_JOIN_SESSION_KEYRING
-    secret = f"keyring-{uuid.uuid4().hex}"
-    key = libc.syscall(248, b"user", b"pinnace-attack", secret.encode(), len(secret), -3)
-    assert key > 0, ctypes.get_errno()
-    yield secret
-    libc.syscall(250, ctypes.c_long(3), ctypes.c_long(key))  # KEYCTL_REVOKE
-
-
-def test_a_step_reads_no_key_of_the_server_or_of_another_step(
-    server_key: str, steps: Steps
-) -> None:
+def test_a_step_reads_no_key_of_the_server_or_of_another_step(steps: Steps) -> None:
     ran = steps.run(keyrings_pipeline)
     for task in ("read-keyrings", "read-keyrings-2"):
         found = ran.report(task)
-        assert server_key not in json.dumps(found), found
+        assert steps.session_key not in json.dumps(found), found
         assert "left-by-a-step" not in json.dumps(found), (task, found)  # the first one's
