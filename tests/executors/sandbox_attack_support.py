@@ -37,8 +37,6 @@ NOT_FORKED_YET = frozenset({"fork servers are off", "sandboxed"})
 FORKED_GAPS = {
     "pid namespace": "a forked step shares its server's PID namespace: it can signal its "
     "server and its owner's other forked steps, and list their descriptors",
-    "server heap": "a forked step holds a copy of its server's heap, where the parameters of "
-    "the earlier fork requests (its owner's other steps) remain",
 }
 #: secrets of the process that runs the steps (a server): none may reach a step
 CANARIES = {

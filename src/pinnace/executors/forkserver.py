@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..runtime.forkserver import recv_message, send_message
+from ..runtime.forkserver import encode_request, recv_message, send_message, send_payload
 from ._enclosure import host_pid_of
 from ._netns import RESOLV_CONF
 from ._sandbox import Sandbox
@@ -285,7 +285,7 @@ class ForkServer:
         self.last_used = time.monotonic()
         try:
             with self._send_lock:
-                send_message(self._sock, request, fds)
+                send_payload(self._sock, encode_request(request), fds)
         except OSError as exc:
             with self._lock:
                 self._children.pop(execution_id, None)

@@ -104,12 +104,89 @@ def recv_payload(sock: socket.socket) -> tuple[bytes | None, list[int]]:
     return b"".join(chunks), fds
 
 
+def encode_request(request: dict[str, Any]) -> bytes:
+    """A fork request as sent: its envelope (`op`, `id`) on a first line, then the rest.
+
+    The server reads only the envelope; the rest (arguments, variables: the step's inputs)
+    goes to the child undecoded, and the server zeroes its copy once the child has it (see
+    `_Inbox`). JSON written this way holds no newline, so the first one ends the envelope.
+    """
+    envelope = {"op": request.get("op"), "id": request.get("id")}
+    body = {k: v for k, v in request.items() if k not in envelope}
+    encode = json.JSONEncoder(separators=(",", ":")).encode
+    return f"{encode(envelope)}\n{encode(body)}".encode()
+
+
+def decode_request(payload: bytes) -> dict[str, Any]:
+    """A request as `encode_request` (or `send_message`) sent it."""
+    envelope, newline, body = payload.partition(b"\n")
+    if not newline:
+        return dict(json.loads(payload))
+    return {**json.loads(body), **json.loads(envelope)}
+
+
+class _Inbox:
+    """Where the server reads the executor's messages: one buffer, zeroed after each one.
+
+    A fork request holds the step's inputs. The server never decodes them (no Python object
+    of it is made in the server) and zeroes the buffer once the child has the request, so
+    that no later child, a copy of the server's memory, finds an earlier step's inputs in it.
+    """
+
+    def __init__(self) -> None:
+        self.buffer = bytearray(1 << 16)
+        self.size = 0
+
+    def read(self, sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
+        """The next message's envelope (a whole message, not a fork request); None at end."""
+        header = bytearray(_HEADER.size)
+        view = memoryview(header)
+        got, ancillary, _flags, _addr = sock.recvmsg_into(
+            [view], socket.CMSG_SPACE(_MAX_FDS * 4)
+        )
+        fds: list[int] = []
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                usable = len(data) - len(data) % 4
+                fds += list(struct.unpack(f"{usable // 4}i", data[:usable]))
+        if not got:
+            return None, fds
+        while got < _HEADER.size:
+            more = sock.recv_into(view[got:])
+            if not more:
+                return None, fds
+            got += more
+        (size,) = _HEADER.unpack(header)
+        if size > len(self.buffer):
+            self.scrub(len(self.buffer))
+            self.buffer = bytearray(max(size, 2 * len(self.buffer)))
+        view, got = memoryview(self.buffer), 0
+        while got < size:
+            more = sock.recv_into(view[got:size])
+            if not more:
+                return None, fds
+            got += more
+        self.size = size
+        end = self.buffer.find(b"\n", 0, size)
+        return json.loads(bytes(self.buffer[: size if end < 0 else end])), fds
+
+    def payload(self) -> memoryview:
+        return memoryview(self.buffer)[: self.size]
+
+    def scrub(self, size: int | None = None) -> None:
+        """Zero what the last message left in the buffer."""
+        size = self.size if size is None else size
+        self.buffer[:size] = bytes(size)
+        self.size = 0
+
+
 # -- the server ---------------------------------------------------------------------------------
 
 
 class _Server:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self.inbox = _Inbox()
         self.selector = selectors.DefaultSelector()
         self.selector.register(sock, selectors.EVENT_READ, None)
         #: child pid -> (execution id, or None for the spare, pidfd)
@@ -138,22 +215,27 @@ class _Server:
                     return forked
             for key, _events in events:
                 if key.data is None:
-                    payload, fds = recv_payload(self.sock)
-                    if payload is None:
+                    message, fds = self.inbox.read(self.sock)
+                    if message is None:
                         self.shutdown()
                         return None
-                    forked = self.handle(json.loads(payload), fds, payload)
+                    try:
+                        forked = self.handle(message, fds)
+                    finally:
+                        self.inbox.scrub()  # (in a forked child: its own copy, unused now)
                     if forked is not None:
                         return forked
                 else:
                     self.reap(key.data)
 
     def handle(
-        self, message: dict[str, Any], fds: list[int], payload: bytes
+        self, message: dict[str, Any], fds: list[int]
     ) -> tuple[dict[str, Any], list[int]] | None:
+        """`message`: a fork request's envelope (the request stays in the inbox), or a
+        whole message."""
         op = message.get("op")
         if op == "fork":
-            return self.fork(message, fds, payload)
+            return self.fork(message, fds)
         for fd in fds:
             os.close(fd)
         if op == "preload":
@@ -164,29 +246,31 @@ class _Server:
         return None
 
     def fork(
-        self, request: dict[str, Any], fds: list[int], payload: bytes
+        self, envelope: dict[str, Any], fds: list[int]
     ) -> tuple[dict[str, Any], list[int]] | None:
+        """Fork (or hand to the spare) the request in the inbox; `envelope` is its id."""
         started = self.spare_start  # the spare's, read when it was forked
-        pid = self.hand_to_spare(request, fds, payload)
+        pid = self.hand_to_spare(envelope, fds)
         if pid is None:
             _flush_stdio()
             server_pid = os.getpid()
             gc.freeze()  # the children's collections leave the server's objects (and pages) alone
             pid = os.fork()
             if pid == 0:
+                request = decode_request(bytes(self.inbox.payload()))
                 request["server_pid"] = server_pid
                 self.close_in_child()
                 return request, fds
-            self.watch(pid, request["id"])
+            self.watch(pid, envelope["id"])
             started = start_time(pid)
         for fd in fds:
             os.close(fd)
-        send_message(self.sock, {"id": request["id"], "pid": pid, "start_time": started})
+        send_message(self.sock, {"id": envelope["id"], "pid": pid, "start_time": started})
         return None
 
-    def hand_to_spare(self, request: dict[str, Any], fds: list[int], payload: bytes) -> int | None:
-        """Give the request (`payload`, as it came) to the spare; its pid, or None (no spare,
-        or it died)."""
+    def hand_to_spare(self, envelope: dict[str, Any], fds: list[int]) -> int | None:
+        """Give the request in the inbox, as it came, to the spare; its pid, or None (no
+        spare, or it died)."""
         if self.spare is None:
             return None
         if _priority() != self.spare_priority:  # reniced since: the spare has the old one
@@ -195,13 +279,13 @@ class _Server:
         pid, to_spare = self.spare
         self.spare = None
         try:
-            send_payload(to_spare, payload, fds)
+            send_payload(to_spare, self.inbox.payload(), fds)  # type: ignore[arg-type]
         except OSError:
             return None  # it died (it is reaped as a spare); fork as usual
         finally:
             to_spare.close()
         _, pidfd = self.children[pid]
-        self.children[pid] = (request["id"], pidfd)
+        self.children[pid] = (envelope["id"], pidfd)
         return pid
 
     def make_spare(self) -> tuple[dict[str, Any], list[int]] | None:
@@ -500,12 +584,13 @@ def _wait_as_spare(sock: socket.socket, server_pid: int) -> tuple[dict[str, Any]
     if os.getppid() != server_pid:
         os._exit(0)  # the server died before the death signal was armed
     try:
-        request, fds = recv_message(sock)
+        payload, fds = recv_payload(sock)
     except OSError:
-        request, fds = None, []
+        payload, fds = None, []
     sock.close()
-    if request is None:
+    if payload is None:
         os._exit(0)
+    request = decode_request(payload)
     request["server_pid"] = server_pid
     request["spare"] = True
     return request, fds
