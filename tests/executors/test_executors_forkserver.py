@@ -345,7 +345,13 @@ def test_a_fork_server_crash_fails_only_the_tasks_in_flight_and_it_is_restarted(
         killed: list[Any] = []
 
         def crash() -> None:
-            busy = lambda: [s for s in executor.fork_servers() if s["in_flight"]]  # noqa: E731
+            # In flight, and handed to its child: the server has forked the next spare then
+            # (killed before the request was sent, the task would start fresh instead).
+            busy = lambda: [  # noqa: E731
+                s
+                for s in executor.fork_servers()
+                if s["in_flight"] and len(server_children(s["pid"])) >= 2
+            ]
             if wait_until(lambda: bool(busy())):
                 server = busy()[0]
                 os.kill(server["pid"], signal.SIGKILL)
@@ -663,7 +669,10 @@ def later_program() -> bool:
 
 
 def server_children(server_pid: int) -> list[int]:
-    text = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text()
+    try:
+        text = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text()
+    except OSError:
+        return []  # the server is gone
     return [int(pid) for pid in text.split()]
 
 
@@ -740,3 +749,21 @@ def test_a_task_handed_to_the_spare_reports_its_own_start_time(tmp_path):
         assert len(pids) == 3
     finally:
         server.close()
+
+
+def test_what_a_task_imported_is_learned_even_when_it_ends_before_it_is_watched():
+    """A fast task can end (the reader thread reports it) before the executor thread that
+    forked it has set what to do at its end: that is then done at once, once."""
+    from pinnace.executors.forkserver import ForkedChild
+
+    calls: list[str] = []
+    early = ForkedChild("early")
+    early._set_ended(0)
+    early.on_end = lambda: calls.append("early")
+    late = ForkedChild("late")
+    late.on_end = lambda: calls.append("late")
+    late._set_ended(0)
+    lost = ForkedChild("lost")
+    lost._set_ended(-9, "the environment's fork server exited")
+    lost.on_end = lambda: calls.append("lost")
+    assert calls == ["early", "late"]

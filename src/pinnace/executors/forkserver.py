@@ -68,10 +68,25 @@ class ForkedChild:
         self.returncode: int | None = None
         #: why the child's end is unknown (its fork server stopped), else None
         self.lost: str | None = None
-        #: called (from the reader thread) once the child ended normally
-        self.on_end: Callable[[], None] | None = None
+        self._on_end: Callable[[], None] | None = None
+        self._ended_normally = False
+        self._end_lock = threading.Lock()
         self._started = threading.Event()
         self._ended = threading.Event()
+
+    @property
+    def on_end(self) -> Callable[[], None] | None:
+        """Called once the child ended normally: by the reader thread as it ends, or at once
+        when it is set after that (a fast task can end before its starter sets it)."""
+        return self._on_end
+
+    @on_end.setter
+    def on_end(self, callback: Callable[[], None] | None) -> None:
+        with self._end_lock:
+            self._on_end = callback
+            ended = self._ended_normally
+        if ended and callback is not None:
+            _call(callback)
 
     def poll(self) -> int | None:
         return self.returncode
@@ -90,11 +105,18 @@ class ForkedChild:
         if self._ended.is_set():
             return
         self.returncode, self.lost = code, lost
-        if lost is None and self.on_end is not None:
-            with contextlib.suppress(Exception):  # learning is an optimisation only
-                self.on_end()
+        with self._end_lock:
+            self._ended_normally = lost is None
+            callback = self._on_end
+        if lost is None and callback is not None:
+            _call(callback)
         self._started.set()
         self._ended.set()
+
+
+def _call(callback: Callable[[], None]) -> None:
+    with contextlib.suppress(Exception):  # learning is an optimisation only
+        callback()
 
 
 class ForkServerError(Exception):
