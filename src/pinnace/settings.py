@@ -93,9 +93,9 @@ class Settings:
     #: fork tasks from per-environment fork servers, imports done (PINNACE_FORK_SERVERS=0: off)
     fork_servers: bool = True
     #: sandboxed steps fork from sandboxed fork servers, one per owner, each child in a
-    #: sandbox of its own (PINNACE_SANDBOXED_FORK_SERVERS=1; off: each starts fresh in its
+    #: sandbox of its own (PINNACE_SANDBOXED_FORK_SERVERS=0: each starts fresh in its
     #: sandbox; docs/fork-servers.md, "Sandboxed attempts", says what differs)
-    sandboxed_fork_servers: bool = False
+    sandboxed_fork_servers: bool = True
     #: where tasks run: "local" (processes on this machine) or "ray" (a Ray cluster)
     executor: str = "local"
     #: the Ray cluster's address (HOST:PORT of its GCS, or "auto"); None starts a local one
@@ -327,7 +327,7 @@ KEYS: dict[str, _Key] = {
         _Key("use_current_python", _bool, lambda home: False),
         _Key("kfp_alias", _kfp_alias, lambda home: "auto"),
         _Key("fork_servers", _bool, lambda home: True),
-        _Key("sandboxed_fork_servers", _bool, lambda home: False),
+        _Key("sandboxed_fork_servers", _bool, lambda home: True),
         _Key("executor", _executor, lambda home: "local"),
         _Key("ray_address", _optional_text, lambda home: None),
         _Key("ray_node_ip", _optional_text, lambda home: None),

@@ -185,6 +185,9 @@ def test_a_step_sees_no_server_secret_no_database_and_cannot_write_outside(
     )
     assert _finished(server, mallory, run_id)["state"] == "SUCCEEDED"
     found = _output(server, run_id)
+    # (forked from its owner's sandboxed fork server, a server's default: docs/fork-servers.md)
+    (execution,) = server.app.state.ctx.backend.metadata.list_executions(run_id)
+    assert execution.environment["forked"]["sandboxed"] is True, execution.environment
     assert CANARY not in found["env"] and "PINNACE_ADMIN_PASSWORD" not in found["env"]
     assert not {"PINNACE_HOME", "PINNACE_DATABASE_URL"} & set(found["env"])
     # its own task folder's path and the runtime (read-only), nothing else of the home

@@ -108,7 +108,7 @@ class LocalExecutor:
         artifacts: ArtifactStore | None = None,
         work_dir: Path | None = None,
         sandbox: Sandbox | None = None,
-        sandboxed_fork_servers: bool = False,
+        sandboxed_fork_servers: bool = True,
     ) -> None:
         """`gpus` (Settings.gpus) None discovers them with nvidia-smi at the first GPU task.
 
@@ -122,8 +122,8 @@ class LocalExecutor:
         `sandbox` runs every step inside it (executors/_sandbox.py); None runs steps with
         the same view of the machine as this process. With a sandbox, fork servers live in
         sandboxes of their own, one per owner, and each forked step enters its own sandbox
-        first (docs/fork-servers.md, "Sandboxed attempts") when `sandboxed_fork_servers`;
-        otherwise every sandboxed step starts fresh.
+        first (docs/fork-servers.md, "Sandboxed attempts"); `sandboxed_fork_servers` False
+        starts every sandboxed step fresh instead.
         """
         self._artifacts = artifacts
         self._work_dir = work_dir
