@@ -23,6 +23,7 @@ from pinnace import compiler, dsl
 from pinnace.dsl import Dataset, Input, Output
 from pinnace.engine.driver import RunDriver
 from pinnace.envs.cache import EnvironmentCache
+from pinnace.executors._enclosure import STEP_ID_BASE
 from pinnace.executors._sandbox import HOST_NETWORK, ISOLATED, NO_NETWORK, Sandbox
 from pinnace.executors.local import LocalExecutor
 from pinnace.executors.runtime_copy import materialize_runtime
@@ -36,9 +37,12 @@ pytestmark = pytest.mark.skipif(
 
 @dsl.component
 def produce(text: str, data: Output[Dataset]) -> str:
+    import os
+
     print("producing", text)
     with open(data.path, "w") as f:
         f.write(text * 2)
+    os.chmod(data.path, 0o600)  # the next step reads it all the same, forked or fresh
     return text.upper()
 
 
@@ -171,6 +175,20 @@ def test_a_forked_sandboxed_step_gives_what_a_fresh_one_gives(tmp_path: Path) ->
             )
     assert a == b
     assert "abab!" in b["fail"]["error"]
+    # the artifacts on disk: same files, owners and modes
+    on_disk = _artifact_files(tmp_path / "fresh", fresh)
+    assert on_disk == _artifact_files(tmp_path / "forked", forked)
+
+
+def _artifact_files(root: Path, result: dict[str, Any]) -> list[tuple[str, int, int, str]]:
+    found = []
+    run = root / "home" / "artifacts" / result["run_id"]
+    for path in sorted(run.rglob("*")):
+        if path.is_file():
+            info = path.stat()
+            found.append((str(path.relative_to(run)), info.st_uid, info.st_mode, path.read_text()))
+    assert found
+    return found
 
 
 @dsl.component
@@ -216,6 +234,7 @@ def isolation_probe(data: Input[Dataset], home: str, hidden: str, port: int, nam
         )
     }
     found["uid_map"] = open("/proc/self/uid_map").read().split()
+    found["signal_server"] = attempt(lambda: os.kill(os.getppid(), 0))
     libc = ctypes.CDLL(None, use_errno=True)
     pid = os.fork()
     if pid == 0:  # its own user and mount namespace, to undo the sandbox: must fail
@@ -257,6 +276,11 @@ def isolation_probe(data: Input[Dataset], home: str, hidden: str, port: int, nam
             except OSError as exc:
                 peers[f"{other}/{what}"] = errno.errorcode.get(exc.errno or 0, "?")
     found["peers"] = peers
+    found["signals"] = {
+        other: attempt(lambda other=other: os.kill(int(other), 0))
+        for other in os.listdir("/proc")
+        if other.isdigit() and int(other) != os.getpid()
+    }
     return json.dumps(found)
 
 
@@ -317,7 +341,16 @@ def test_a_forked_sandboxed_step_sees_and_changes_only_its_own(
 ) -> None:
     harness = Harness(tmp_path, forked=True, network=ISOLATED)
     identities: dict[str, dict[str, Any]] = {}
-    harness.executor._on_process = lambda eid, identity: identities.__setitem__(eid, identity)
+    host_ids: dict[str, list[str]] = {}
+
+    def started(execution_id: str, identity: dict[str, Any]) -> None:
+        identities[execution_id] = identity
+        status = Path(f"/proc/{identity['pid']}/status").read_text()  # while it runs
+        host_ids[execution_id] = [
+            line.split()[1] for line in status.splitlines() if line.startswith(("Uid", "Gid"))
+        ]
+
+    harness.executor._on_process = started
     try:
         hidden = json.dumps(_secrets(harness.home))
         arguments = {"home": str(harness.home), "hidden": hidden, "port": listener}
@@ -337,7 +370,13 @@ def test_a_forked_sandboxed_step_sees_and_changes_only_its_own(
         assert forked["pid"] != found["pid"] and found["pid"] < 100
         assert identities[execution.execution_id]["pid"] == forked["pid"]
         assert identities[execution.execution_id]["start_ticks"]
-        assert found["uid"] == 65534 and found["uid_map"] == ["65534", "65534", "1"]
+        # nobody in there, as a fresh step; on the host, ids of this attempt alone
+        own_id = str(STEP_ID_BASE + forked["pid"])
+        assert found["uid"] == 65534 and found["uid_map"] == ["65534", own_id, "1"]
+        assert host_ids[execution.execution_id] == [own_id, own_id]
+        # it can signal no other process: not its server, not the other probe
+        assert found["signal_server"] == "EPERM"
+        assert set(found["signals"].values()) == {"EPERM"}, found["signals"]
         assert found["caps"] == ["0000000000000000"] * 5 and found["no_new_privs"] == "1"
         # what a fresh step sees there: the runtime, the parents of its folder and input
         assert found["home"] == ["artifacts", "runtime", "work"], found["home"]
@@ -356,6 +395,12 @@ def test_a_forked_sandboxed_step_sees_and_changes_only_its_own(
         read = {k: v for k, v in found["peers"].items() if v == "read"}
         assert not read and found["peers"], found["peers"]
     one, two = (probes[n] for n in sorted(probes))
+    probe_ids = {
+        host_ids[e.execution_id][0]
+        for e in result["executions"].values()
+        if e.task_name.startswith("isolation-probe")
+    }
+    assert len(probe_ids) == 2 and "65534" not in probe_ids  # side by side, each its own
     # each its own /tmp, while both ran side by side from one server
     assert [n for n in one["tmp"] if n in ("one", "two")] == ["one"]
     assert [n for n in two["tmp"] if n in ("one", "two")] == ["two"]
@@ -545,7 +590,7 @@ def test_a_child_that_cannot_enter_its_sandbox_runs_nothing_and_the_attempt_runs
 ) -> None:
     from pinnace.executors import _enclosure
 
-    def refuse(path: Path, *, read_only: bool) -> int:
+    def refuse(path: Path, *, read_only: bool, idmap: int | None = None) -> int:
         raise _enclosure.EnclosureError(f"open_tree {path}: refused for the test")
 
     monkeypatch.setattr(_enclosure, "clone_tree", refuse)

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from pinnace.executors._enclosure import (
+    STEP_ID_BASE,
     Enclosure,
     EnclosureError,
     enclose,
@@ -86,8 +87,10 @@ class Server:
         return (json.loads(text) if text else {}), ended["exit"], enclosed.host_pid
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+@pytest.fixture(params=[True, False], ids=["own ids", "self-mapped"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    """A harness server; its children get host ids of their own (root) or map their own
+    (as when Pinnace does not run as root)."""
     home = tmp_path / "home"
     work, artifacts = home / "work", home / "artifacts"
     for folder in (work, artifacts):
@@ -95,7 +98,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     (home / "pinnace.db").write_text("secret database")
     runtime = materialize_runtime(home)
     sandbox = Sandbox.require([home], network=NO_NETWORK)
-    enclosure = Enclosure((work, artifacts), NO_NETWORK)
+    enclosure = Enclosure((work, artifacts), NO_NETWORK, own_ids=request.param)
     ours, theirs = socket.socketpair()
     harness_dir = tmp_path / "harness"
     harness_dir.mkdir()
@@ -137,6 +140,9 @@ def write(path):
         f.write("x")
 status = {l.split(":")[0]: l.split(":", 1)[1].strip() for l in open("/proc/self/status")}
 result["uid"] = os.getuid()
+result["uid_map"] = open("/proc/self/uid_map").read().split()
+result["gid_map"] = open("/proc/self/gid_map").read().split()
+result["signal_server"] = attempt(lambda: os.kill(os.getppid(), 0))
 result["caps"] = [status[k] for k in ("CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb")]
 result["no_new_privs"] = status["NoNewPrivs"]
 result["work"] = sorted(os.listdir(WORK))
@@ -190,11 +196,12 @@ def test_a_child_sees_only_its_task_folder_and_inputs_and_keeps_no_capability(
     input_file.parent.mkdir(parents=True)
     input_file.write_text("a,b\n")
     (server.artifacts / "run-1" / "prepare" / "other.csv").write_text("not an input")
-    result, code, _host_pid = server.probe(
-        _probe_code(server, task, input_file), task, [input_file]
-    )
+    result, code, host_pid = server.probe(_probe_code(server, task, input_file), task, [input_file])
     assert code == 0 and "probe_error" not in result, result
     assert result["uid"] == 65534
+    own_id = str(STEP_ID_BASE + host_pid) if server.enclosure.own_ids else "65534"
+    assert result["uid_map"] == ["65534", own_id, "1"] == result["gid_map"]
+    assert result["signal_server"] == ("EPERM" if server.enclosure.own_ids else "ok")
     assert result["caps"] == ["0000000000000000"] * 5 and result["no_new_privs"] == "1"
     assert result["work"] == ["run-1"] and result["run"] == ["train"]  # no other attempt
     assert result["artifacts"] == ["run-1"]

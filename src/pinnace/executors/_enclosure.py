@@ -5,12 +5,18 @@ A sandboxed fork server's child enters a sandbox of its own before any task code
 its credentials; the kernel gives its pid as seen here (the server's pid namespace numbers
 mean nothing outside). The executor then, from outside the sandbox:
 
+- started by root, maps the child's user namespace: its uid and gid 65534 there (nobody, as
+  a fresh step) are `step_id(host pid)` on the host, ids of this attempt alone, so the step
+  can signal, trace or inspect no other process (its server, its owner's other steps),
 - joins the pid to the attempt's cgroups (the child cannot: /sys is read-only in there),
 - for an isolated step network, attaches slirp4netns to /proc/PID/ns/net
   (`--disable-host-loopback`), stopped when the attempt closes,
 - clones the task folder and each input with `open_tree` (read-only, nosuid and nodev set
   on the clone with `mount_setattr` before it leaves this process) and sends the mounts,
-  which the child attaches at their host paths.
+  which the child attaches at their host paths. With the attempt's own ids each clone is
+  also idmapped through the child's user namespace: host files of nobody (the task folder,
+  handed over as for a fresh step, and earlier steps' outputs) are the step's own in there,
+  and what it writes is nobody's on disk. Its files read exactly as a fresh step's would.
 
 The child answers "sealed" once it dropped every capability; anything else fails the
 attempt's fork (`EnclosureError`) and the child exits without running task code.
@@ -25,11 +31,11 @@ import signal
 import socket
 import struct
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..runtime.enclose import FAILED, MAX_MOUNTS, READY, SEALED
+from ..runtime.enclose import FAILED, MAX_MOUNTS, READY, SEALED, STEP_ID
 from ..runtime.forkserver import send_message
 from ._sandbox import HOST_NETWORK, ISOLATED
 from ._supervision import Containment
@@ -38,7 +44,17 @@ _SYS_OPEN_TREE, _SYS_MOUNT_SETATTR = 428, 442
 _OPEN_TREE_CLONE, _OPEN_TREE_CLOEXEC = 0x1, os.O_CLOEXEC
 _AT_SYMLINK_NOFOLLOW, _AT_EMPTY_PATH, _AT_FDCWD = 0x100, 0x1000, -100
 _MOUNT_ATTR_RDONLY, _MOUNT_ATTR_NOSUID, _MOUNT_ATTR_NODEV = 0x1, 0x2, 0x4
+_MOUNT_ATTR_IDMAP = 0x100000
 _CREDENTIALS = struct.Struct("iII")
+#: the first of the host uids and gids given to forked sandboxed attempts: an attempt's are
+#: STEP_ID_BASE + its host pid (pids are unique among live processes and stay below pid_max,
+#: at most 2**22). The range [2**31 + 2**24, 2**31 + 2**24 + 2**22] lies far above regular
+#: users, subordinate ranges (shadow's default SUB_UID_MAX is 600100000) and systemd's
+#: container (≤ 0x6FFFFFFF) and foreign (0x7FFE0000-0x7FFEFFFF) ranges, below (uid_t) -2.
+#: Files keep nobody's ids on disk (the mounts are idmapped), so an id given again later
+#: finds none of its own. (A leader's pid is free again while its leftovers still run, until
+#: the attempt closes and kills them: a new attempt would need the pids to wrap meanwhile.)
+STEP_ID_BASE = 2**31 + 2**24
 #: how long a child may take to say "ready", and then "sealed" (it runs no task code before)
 _TIMEOUT_SECONDS = 30.0
 
@@ -62,10 +78,16 @@ class Enclosure:
     #: the step network ("isolated", "none", "host")
     network: str
     slirp: str | None = None
+    #: give each attempt host ids of its own (root only: it maps its children's namespaces)
+    own_ids: bool = field(default_factory=lambda: os.geteuid() == 0)
 
     def child_spec(self) -> dict[str, Any]:
         """What the child's `enclose.enter` needs."""
-        return {"bases": [str(b) for b in self.bases], "network": self.network != HOST_NETWORK}
+        return {
+            "bases": [str(b) for b in self.bases],
+            "network": self.network != HOST_NETWORK,
+            "mapped": self.own_ids,
+        }
 
 
 @dataclass(frozen=True)
@@ -139,8 +161,11 @@ def enclose(
     """
     control.settimeout(timeout)
     host_pid = 0
+    userns: int | None = None
     try:
         host_pid = _await_ready(control, ns_pid)
+        if enclosure.own_ids:
+            userns = give_ids(host_pid, step_id(host_pid))
         groups = attempt.join_files()
         if not all(g.endswith("/tasks") for g in groups):  # cgroup v2: its pid, from here
             try:
@@ -153,7 +178,7 @@ def enclose(
             if stop is None:
                 raise EnclosureError(f"cannot give the step its network: {problem}")
             attempt.on_close(stop)
-        _send_mounts(control, mounts, groups)
+        _send_mounts(control, mounts, groups, userns)
         reply = _receive(control)
         if reply != SEALED:
             raise EnclosureError(_why(reply))
@@ -165,7 +190,27 @@ def enclose(
         raise failure from (None if failure is exc else exc)
     finally:
         control.close()  # a child still waiting reads the end, says so, and exits
+        if userns is not None:
+            os.close(userns)
     return Enclosed(host_pid)
+
+
+def step_id(host_pid: int) -> int:
+    """The host uid and gid of the forked sandboxed attempt whose child is `host_pid`."""
+    return STEP_ID_BASE + host_pid
+
+
+def give_ids(host_pid: int, host_id: int) -> int:
+    """Map uid and gid STEP_ID of `host_pid`'s (fresh, unmapped) user namespace to
+    `host_id`; its user namespace, open (for idmapped clones). Needs CAP_SETUID and
+    CAP_SETGID over it (root); the child denied setgroups already."""
+    try:
+        for name in ("uid_map", "gid_map"):
+            with open(f"/proc/{host_pid}/{name}", "w") as f:
+                f.write(f"{STEP_ID} {host_id} 1")
+        return os.open(f"/proc/{host_pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise EnclosureError(f"cannot give the step its own uid: {exc}") from exc
 
 
 def _await_ready(control: socket.socket, ns_pid: int) -> int:
@@ -184,12 +229,18 @@ def _await_ready(control: socket.socket, ns_pid: int) -> int:
     return pid
 
 
-def _send_mounts(control: socket.socket, mounts: Sequence[PlannedMount], groups: list[str]) -> None:
-    """The mounts, then the cgroup v1 `tasks` files (opened here) the child joins itself."""
+def _send_mounts(
+    control: socket.socket,
+    mounts: Sequence[PlannedMount],
+    groups: list[str],
+    userns: int | None = None,
+) -> None:
+    """The mounts (idmapped through `userns` if given), then the cgroup v1 `tasks` files
+    (opened here) the child joins itself."""
     fds: list[int] = []
     try:
         for mount in mounts:
-            fds.append(clone_tree(mount.source, read_only=mount.read_only))
+            fds.append(clone_tree(mount.source, read_only=mount.read_only, idmap=userns))
         for group in groups:
             try:
                 fds.append(os.open(group, os.O_WRONLY | os.O_CLOEXEC))
@@ -247,9 +298,10 @@ class _MountAttr(ctypes.Structure):
     ]
 
 
-def clone_tree(path: Path, *, read_only: bool) -> int:
+def clone_tree(path: Path, *, read_only: bool, idmap: int | None = None) -> int:
     """A detached bind mount of `path` (not its submounts), nosuid and nodev, read-only if
-    asked, as a close-on-exec descriptor."""
+    asked, idmapped through the user namespace `idmap` if given, as a close-on-exec
+    descriptor."""
     before = os.lstat(path)
     flags = _OPEN_TREE_CLONE | _OPEN_TREE_CLOEXEC | _AT_SYMLINK_NOFOLLOW
     try:
@@ -263,6 +315,9 @@ def clone_tree(path: Path, *, read_only: bool) -> int:
         attr = _MountAttr(_MOUNT_ATTR_NOSUID | _MOUNT_ATTR_NODEV, 0, 0, 0)
         if read_only:
             attr.attr_set |= _MOUNT_ATTR_RDONLY
+        if idmap is not None:
+            attr.attr_set |= _MOUNT_ATTR_IDMAP
+            attr.userns_fd = idmap
         try:
             _syscall(
                 _SYS_MOUNT_SETATTR, fd, b"", _AT_EMPTY_PATH, ctypes.byref(attr), ctypes.sizeof(attr)

@@ -7,7 +7,10 @@ the process that starts it (a server's admin password, cloud credentials) reache
 
 Sandbox (Linux, `bwrap` from Debian's `bubblewrap` package): the step runs in new mount,
 PID, IPC and UTS namespaces with no capabilities and no new privileges; started by root, it
-runs as `nobody`, with at most `max_processes` processes for all such steps together. Its
+runs as `nobody`, with at most `max_processes` processes for all such steps together (a step
+forked from a sandboxed fork server runs as a host uid of its own, executors/_enclosure.py:
+the limit then holds for it alone and, as the kernel also counts a user namespace's
+processes for its creator, nobody, still for all sandboxed steps together). Its
 file system is a fresh root holding only: the system (/usr and its links, a short list of
 /etc files, /sys read-only, a private /proc and minimal /dev), its interpreter and Python
 environment (read-only), the Pinnace runtime (read-only), its input artifacts (read-only),

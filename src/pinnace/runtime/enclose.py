@@ -6,15 +6,22 @@ for a task calls `enter(control, spec)` right after fork, on the control socket 
 sent with the fork request:
 
 1. `unshare` a user, mount and IPC namespace (and a network one unless the step shares the
-   host's), map its own uid and gid, make every mount private, mount a private /tmp and a
-   fresh empty tmpfs on each base, and bring its loopback up;
-2. send "ready" with SCM_CREDENTIALS: the kernel translates the pid into the executor's pid
-   namespace, the host pid the executor then uses for the attempt's cgroups, supervision and
-   network (slirp4netns on /proc/PID/ns/net);
-3. receive detached mounts (`open_tree` clones made by the executor, read-only and nosuid
-   already where they must be) and their target paths, attach each with `move_mount` (the
-   task folder read-write, inputs read-only), remount the bases read-only;
-4. drop every capability (bounding set, effective/permitted/inheritable, ambient), set
+   host's), make every mount private, bring its loopback up;
+2. send "ready": the kernel adds this process's credentials (SO_PASSCRED on the executor's
+   end) and translates the pid into the executor's pid namespace, the host pid the executor
+   then uses for the attempt's cgroups, supervision and network (slirp4netns on
+   /proc/PID/ns/net);
+3. its user namespace's maps: started by root (`spec["mapped"]`), the executor writes them,
+   "65534 U 1" for uid and gid, U a host uid of this attempt alone, and the child, once it
+   has them, takes uid and gid 65534 in its namespace (its host uid becomes U: it can
+   signal, trace or inspect no other process, not its server nor another step); otherwise
+   it maps its own uid and gid, as before;
+4. mount a private /tmp and a fresh empty tmpfs on each base (only now: an unmapped uid
+   creates no file), receive detached mounts (`open_tree` clones made by the executor,
+   read-only, nosuid and, with U, idmapped where they must be) and their target paths,
+   attach each with `move_mount` (the task folder read-write, inputs read-only), remount
+   the bases read-only;
+5. drop every capability (bounding set, effective/permitted/inheritable, ambient), set
    no_new_privs, check all of it in /proc/self/status, say "sealed" and close the channel.
 
 Anything failing raises `EncloseError`; the caller then exits with `EXIT_NOT_ENCLOSED`
@@ -50,6 +57,10 @@ _SYS_OPEN_TREE, _SYS_MOVE_MOUNT = 428, 429  # x86_64 and aarch64 share the mount
 _OPEN_TREE_CLONE, _OPEN_TREE_CLOEXEC, _AT_RECURSIVE = 0x1, os.O_CLOEXEC, 0x8000
 _MOVE_MOUNT_F_EMPTY_PATH = 0x4
 _AT_FDCWD = -100
+#: the uid and gid a step has in its own user namespace when the executor maps them (nobody,
+#: as a fresh step's); on the host they are the attempt's own (executors/_enclosure.py)
+STEP_ID = 65534
+_PR_SET_PDEATHSIG, _PR_GET_PDEATHSIG, _PR_GET_DUMPABLE, _PR_SET_DUMPABLE = 1, 2, 3, 4
 _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS, _PR_CAP_AMBIENT = 24, 38, 47
 _PR_CAP_AMBIENT_CLEAR_ALL = 4
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
@@ -113,26 +124,23 @@ def enter(control: socket.socket, spec: dict[str, Any]) -> None:
 def _enter(control: socket.socket, spec: dict[str, Any]) -> None:
     bases = [str(b) for b in spec.get("bases", ())]
     own_network = bool(spec.get("network", True))
-    _unshare(own_network)
+    mapped = bool(spec.get("mapped"))
+    _unshare(own_network, self_map=not mapped)
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
-    # A private /tmp first (a base may lie under it), as a fresh step's; what the server
-    # shows under /tmp is cloned before and attached again on top, as bwrap binds it there.
+    # What the server shows under /tmp is cloned before the private /tmp hides it, and
+    # attached again on top, as bwrap binds it there.
     kept = _clone_kept([str(k) for k in spec.get("keep", ())], ["/tmp", *bases])
-    _mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777")
-    for base in bases:
-        os.makedirs(base, mode=0o755, exist_ok=True)
-        _mount("tmpfs", base, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755")
-    for path, fd, is_dir in kept:
-        try:
-            _place(fd, path, is_dir)
-        finally:
+    try:
+        if own_network:
+            _loopback_up()
+        _send_ready(control, with_credentials=not mapped)
+        plan, fds = _receive_plan(control)
+        if mapped:
+            take_step_ids()  # the executor wrote the maps before it sent the plan
+        _mount_private(bases, kept)
+    finally:
+        for _path, fd, _is_dir in kept:
             os.close(fd)
-        if not os.statvfs(path).f_flag & _ST_RDONLY:
-            raise EncloseError(f"{path} should be read-only and is not")
-    if own_network:
-        _loopback_up()
-    _send_ready(control)
-    plan, fds = _receive_plan(control)
     try:
         count = len(plan.get("mounts", ()))
         _join_groups(fds[count:])
@@ -147,6 +155,49 @@ def _enter(control: socket.socket, spec: dict[str, Any]) -> None:
     control.sendall(SEALED)
 
 
+def _mount_private(bases: list[str], kept: list[tuple[str, int, bool]]) -> None:
+    """A private /tmp first (a base may lie under it), as a fresh step's, a fresh tmpfs on
+    each base, and what the server showed there (`kept`) on top, checked read-only."""
+    _mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=1777")
+    for base in bases:
+        os.makedirs(base, mode=0o755, exist_ok=True)
+        _mount("tmpfs", base, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755")
+    for path, fd, is_dir in kept:
+        _place(fd, path, is_dir)
+        if not os.statvfs(path).f_flag & _ST_RDONLY:
+            raise EncloseError(f"{path} should be read-only and is not")
+
+
+def take_step_ids() -> None:
+    """Become uid and gid `STEP_ID` of this user namespace (the executor mapped them to
+    the attempt's own host ids), with no supplementary group, still holding the
+    namespace's capabilities (its root is unmapped: the kernel drops none).
+
+    The kernel clears the parent-death signal and resets "dumpable" on a change of
+    credentials: both are put back as they were (dumpable: the task reads its own
+    /proc/self/environ). If the parent died meanwhile, no one supervises the attempt.
+    """
+    libc = _libc()
+    signal_number = ctypes.c_int(0)
+    _check(libc.prctl(_PR_GET_PDEATHSIG, ctypes.byref(signal_number), 0, 0, 0), "pdeathsig")
+    dumpable = _check(libc.prctl(_PR_GET_DUMPABLE, 0, 0, 0, 0), "dumpable")
+    parent = os.getppid()
+    if os.getgroups():
+        os.setgroups([])  # (the server has none: setgroups is denied in the namespace)
+    try:
+        os.setresgid(STEP_ID, STEP_ID, STEP_ID)
+        os.setresuid(STEP_ID, STEP_ID, STEP_ID)
+    except OSError as exc:
+        raise EncloseError(f"cannot take the step's uid: {exc} (no map?)") from None
+    _check(libc.prctl(_PR_SET_DUMPABLE, dumpable, 0, 0, 0), "dumpable")
+    if signal_number.value:
+        _check(libc.prctl(_PR_SET_PDEATHSIG, signal_number.value, 0, 0, 0), "pdeathsig")
+        if os.getppid() != parent:
+            raise EncloseError("the fork server ended while the step was set up")
+    if os.getresuid() != (STEP_ID,) * 3 or os.getresgid() != (STEP_ID,) * 3:
+        raise EncloseError(f"uid {os.getresuid()} gid {os.getresgid()} after the switch")
+
+
 def fail(control: socket.socket | None, reason: str) -> None:
     """Tell the executor why the sandbox was not entered (best effort)."""
     if control is not None:
@@ -154,15 +205,16 @@ def fail(control: socket.socket | None, reason: str) -> None:
             control.sendall(FAILED + reason.encode("utf-8", "replace")[:2000])
 
 
-def _unshare(own_network: bool) -> None:
+def _unshare(own_network: bool, *, self_map: bool) -> None:
+    """New namespaces; setgroups denied for good; with `self_map` its own uid and gid
+    mapped (else the executor maps them: it can give the attempt a host uid of its own)."""
     uid, gid = os.getuid(), os.getgid()
     flags = _CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWIPC | (_CLONE_NEWNET if own_network else 0)
     _check(_libc().unshare(flags), "unshare")
-    for name, text in (
-        ("setgroups", "deny"),
-        ("uid_map", f"{uid} {uid} 1"),
-        ("gid_map", f"{gid} {gid} 1"),
-    ):
+    writes = [("setgroups", "deny")]
+    if self_map:
+        writes += [("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")]
+    for name, text in writes:
         with open(f"/proc/self/{name}", "w") as f:
             f.write(text)
 
@@ -175,8 +227,14 @@ def _loopback_up() -> None:
         fcntl.ioctl(sock, _SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | _IFF_UP))
 
 
-def _send_ready(control: socket.socket) -> None:
-    """ "ready", with this process's credentials: the executor learns its host pid."""
+def _send_ready(control: socket.socket, *, with_credentials: bool) -> None:
+    """ "ready", with this process's credentials: the executor learns its host pid.
+
+    Unmapped, it sends none (the kernel refuses credentials naming an unmapped uid) and the
+    kernel adds its own, as it does for any sender to a socket with SO_PASSCRED."""
+    if not with_credentials:
+        control.sendall(READY)
+        return
     credentials = struct.pack("iII", os.getpid(), os.getuid(), os.getgid())
     control.sendmsg([READY], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS, credentials)])
 
