@@ -37,8 +37,10 @@ class _Run:
 class _Metadata:
     def __init__(self, *ids: str) -> None:
         self.ids = ids
+        self.specs_asked: list[bool] = []
 
-    def list_runs(self, limit: int) -> list[_Run]:
+    def list_runs(self, limit: int, *, spec: bool = True) -> list[_Run]:
+        self.specs_asked.append(spec)
         return [_Run(i) for i in self.ids][:limit]
 
 
@@ -50,6 +52,7 @@ def test_find_run_id_by_full_id_or_unique_prefix() -> None:
         find_run_id(metadata, "ab")
     with pytest.raises(NotFoundError, match="no run 'zz'"):
         find_run_id(metadata, "zz")
+    assert not any(metadata.specs_asked), "a run-id lookup decodes no pipeline spec"
 
 
 def test_progress_printer_writes_state_lines_and_a_failed_tasks_log_tail(
