@@ -31,6 +31,12 @@ def start_ticks(pid: int) -> str:
     return fields[19] if fields and len(fields) > 19 else ""
 
 
+def state(pid: int) -> str:
+    """The process's state letter (R, S, D, T stopped, t traced, Z...; '' when it is gone)."""
+    fields = _stat_fields(pid)
+    return fields[0] if fields else ""
+
+
 def is_running(pid: int, ticks: str) -> bool:
     """Whether the process `pid` that started at `ticks` still exists (zombies do not count)."""
     fields = _stat_fields(pid)

@@ -321,11 +321,11 @@ class Sandbox:
         folders at `bases` where its children mount their own task folders and inputs; a
         private /tmp (its HOME); no network unless steps share the host's (`resolv_fd`, a
         readable descriptor, becomes its /etc/resolv.conf: what its children see with
-        slirp4netns). Not `--die-with-parent`: a server is started from a short-lived
-        thread, and it ends when its socket closes."""
+        slirp4netns). `--die-with-parent` as every sandbox: a stopped server reads no end
+        of its socket, so only that kills it with this process; it must therefore be started
+        from a thread that lives as long as the process (executors/_lifeline.py)."""
         as_root = os.geteuid() == 0
-        flags = [f for f in _BASE_FLAGS if f != "--die-with-parent"]
-        args = [self.bwrap, *flags, *_capabilities(as_root), *_system_binds()]
+        args = [self.bwrap, *_BASE_FLAGS, *_capabilities(as_root), *_system_binds()]
         if self.network != HOST_NETWORK:
             args += ["--unshare-net"]
         if self.network == ISOLATED and resolv_fd is not None:

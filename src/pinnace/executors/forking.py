@@ -194,9 +194,7 @@ class TaskForking:
                 self._ask(self._spec_of(program, environ, owner), seen)
         return done
 
-    def _resolve(
-        self, task: UpcomingTask
-    ) -> tuple[bool, _Shape | None]:
+    def _resolve(self, task: UpcomingTask) -> tuple[bool, _Shape | None]:
         """Whether `task`'s environment is not built yet, and the shape of its server, if any.
 
         The environment's modules and packages learn the task's own.
@@ -289,6 +287,7 @@ class TaskForking:
                 else:
                     child, listing = started
                     self.pool.watch(child, scoped, listing)
+                    child.watch(child.pid)  # its end is learned even if its server stops
                     attempt.attach(child.pid)
                     environment["forked"] = {"server_pid": server.pid, "pid": child.pid}
                     if self.enclosure is not None:

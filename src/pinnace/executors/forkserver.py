@@ -4,15 +4,24 @@ A `ForkServer` is one running `python -m pinnace_runtime.forkserver` (see runtim
 for the protocol and what the child does) and the socket to it; a reader thread turns its
 messages into `ForkedChild` handles, which look like `subprocess.Popen` to the executor (pid,
 poll, wait). The pool of servers is in forkserver_pool.py.
+
+The executor never depends on a server to answer: a task can stop its server (forked sandboxed
+steps share its uid and PID namespace) and an import can hang. So every wait on a server has a
+time limit (its imports, a fork's reply, a send), after which the server is killed and its
+tasks in flight end as lost; each forked child's own process is watched (a pidfd on its host
+pid), so its end is learned even when its server does not report it; and a server dies with
+this process (a parent-death signal, see _lifeline.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -22,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..runtime.forkserver import encode_request, recv_message, send_message, send_payload
+from . import _lifeline, _proctree
 from ._enclosure import host_pid_of
 from ._netns import RESOLV_CONF
 from ._sandbox import Sandbox
@@ -30,6 +40,14 @@ from .runtime_copy import RUNTIME_PACKAGE
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 #: how long a closed server may take to exit before its process group is killed
 CLOSE_SECONDS = 5.0
+#: how long a server may take to import its modules (at start, or a preload) before it is
+#: taken for hung and killed (its tasks start fresh)
+IMPORT_SECONDS = 600.0
+#: how long a server may take to answer a fork request (or to take one) before it is killed
+REPLY_SECONDS = 30.0
+#: how long after a forked child's process ended its server may take to report it before it
+#: is taken for stopped and killed (its tasks in flight end as lost)
+REPORT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -71,8 +89,15 @@ class ForkedChild:
         self._on_end: Callable[[], None] | None = None
         self._ended_normally = False
         self._end_lock = threading.Lock()
+        #: called with a reason when the child ended and its server did not report it
+        self.on_unreported: Callable[[str], None] | None = None
         self._started = threading.Event()
         self._ended = threading.Event()
+        #: the child's own process (`watch`): a pidfd, else its host pid and start time
+        self._watch_lock = threading.Lock()
+        self._pidfd: int | None = None
+        self._watched: tuple[int, str] | None = None
+        self._gone_at: float | None = None
 
     @property
     def on_end(self) -> Callable[[], None] | None:
@@ -92,26 +117,78 @@ class ForkedChild:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        if not self._ended.wait(timeout):
-            raise subprocess.TimeoutExpired(f"forked task {self.execution_id}", timeout or 0.0)
+        """The exit code, as the server reports it; without a report `REPORT_SECONDS` after
+        the watched process ended, the server is given up (`on_unreported`): lost."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._ended.wait(_step(deadline)):
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(f"forked task {self.execution_id}", timeout or 0.0)
+            self._check_gone()
         assert self.returncode is not None
         return self.returncode
+
+    def watch(self, host_pid: int) -> None:
+        """Watch the child's own process (`host_pid`, as this process sees it): `wait` learns
+        it ended even when its server does not say so (stopped, hung)."""
+        ticks = _proctree.start_ticks(host_pid)
+        with self._watch_lock:
+            if self._ended.is_set() or self._watched is not None:
+                return
+            self._watched = (host_pid, ticks)
+            if not ticks or (
+                self.start_time is not None and ticks != str(self.start_time)
+            ):  # already ended (and reaped: its pid may name another process now)
+                self._gone_at = time.monotonic()
+                return
+            with contextlib.suppress(OSError, AttributeError):  # no pidfd: /proc polled
+                self._pidfd = os.pidfd_open(host_pid)
+
+    def _check_gone(self) -> None:
+        with self._watch_lock:
+            if self._watched is None or self._ended.is_set():
+                return
+            if self._gone_at is None:
+                if self._pidfd is not None:
+                    gone = bool(select.select([self._pidfd], [], [], 0)[0])
+                else:
+                    gone = not _proctree.is_running(*self._watched)
+                if gone:
+                    self._gone_at = time.monotonic()
+            late = self._gone_at is not None and time.monotonic() - self._gone_at >= REPORT_SECONDS
+        if late and self.on_unreported is not None:
+            self.on_unreported(
+                f"the environment's fork server did not report the end of the task's process "
+                f"(pid {self._watched[0]}) within {REPORT_SECONDS:g} s (stopped or hung): it "
+                f"was killed, and the task's exit code is unknown"
+            )
 
     def _set_started(self, pid: int, start_time: int | None) -> None:
         self.pid, self.start_time = pid, start_time
         self._started.set()
 
     def _set_ended(self, code: int, lost: str | None = None) -> None:
-        if self._ended.is_set():
-            return
-        self.returncode, self.lost = code, lost
+        with self._watch_lock:
+            if self.returncode is not None:
+                return
+            self.returncode, self.lost = code, lost
         with self._end_lock:
             self._ended_normally = lost is None
             callback = self._on_end
         if lost is None and callback is not None:
             _call(callback)
         self._started.set()
-        self._ended.set()
+        with self._watch_lock:
+            self._ended.set()
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+                self._pidfd = None
+
+
+def _step(deadline: float | None) -> float:
+    """How long `ForkedChild.wait` sleeps between two looks at the child's process."""
+    if deadline is None:
+        return 0.25
+    return max(0.0, min(0.25, deadline - time.monotonic()))
 
 
 def _call(callback: Callable[[], None]) -> None:
@@ -157,6 +234,8 @@ class ForkServer:
         self._preload_lock = threading.Lock()
         self._preloaded = threading.Condition(self._lock)
         self._preload_reply: dict[str, Any] | None = None
+        self._preloading = False
+        self._preloaded_at = 0.0
         self._modules = {m for m, _ in [*modules, *learned]}
         self._output = scratch / f"server-{os.getpid()}-{id(self):x}.log"
         # Its own HOME and TMPDIR (each task gets its own in its folder; the server is shared).
@@ -183,14 +262,23 @@ class ForkServer:
         if spec.sandbox is not None:
             hello.update(output=None, output_fd=1, sandboxed=True)
         self._reader: threading.Thread | None = None
+        # A send to a stopped server fails instead of blocking once the socket is full.
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(REPLY_SECONDS))
+        self._sock.settimeout(IMPORT_SECONDS)
         try:
             send_message(self._sock, hello)
             ready, _ = recv_message(self._sock)
+        except TimeoutError:
+            self.close()
+            raise ForkServerError(
+                f"the fork server did not finish importing in {IMPORT_SECONDS:g} s: {self._tail()}"
+            ) from None
         except OSError:
             ready = None
         if ready is None:
             self.close()
             raise ForkServerError(f"the fork server exited while importing: {self._tail()}")
+        self._sock.settimeout(None)
         self.report = ready
         if spec.sandbox is not None:  # its pid in its sandbox is not a host pid
             self.pid = host_pid_of(self._process.pid, int(ready.get("pid") or 0)) or self.pid
@@ -223,17 +311,23 @@ class ForkServer:
                     bases=spec.sandbox.bases,
                     resolv_fd=resolv_r,
                 )
+            else:
+                argv = [*_lifeline.death_prefix(), *argv]
             # read back by a sandboxed server through its stdout (it cannot open the path)
             with open(self._output, "w+b") as output:
-                return subprocess.Popen(
-                    argv,
-                    pass_fds=keep,
-                    stdin=subprocess.DEVNULL,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    cwd=scratch,
-                    env=env,
-                    start_new_session=True,
+                # from the long-lived thread: its parent-death signal fires when this
+                # process ends, not when the thread asking for the server does
+                return _lifeline.spawn(
+                    lambda: subprocess.Popen(
+                        argv,
+                        pass_fds=keep,
+                        stdin=subprocess.DEVNULL,
+                        stdout=output,
+                        stderr=subprocess.STDOUT,
+                        cwd=scratch,
+                        env=env,
+                        start_new_session=True,
+                    )
                 )
         except Exception as exc:
             self._sock.close()
@@ -300,6 +394,7 @@ class ForkServer:
         if enclose is not None:
             request["enclose"] = dict(enclose[0])
             fds.append(enclose[1])
+        child.on_unreported = self._unreported
         with self._lock:
             if not self.alive:
                 raise ForkServerError(f"the fork server is gone ({self.retired or 'exited'})")
@@ -311,8 +406,15 @@ class ForkServer:
         except OSError as exc:
             with self._lock:
                 self._children.pop(execution_id, None)
+            self.abandon(f"the environment's fork server did not take a fork request: {exc}")
             raise ForkServerError(f"the fork server is gone: {exc}") from exc
-        child._started.wait()
+        # Its answer may come after a preload under way (answered in order, bounded itself).
+        while not child._started.wait(REPLY_SECONDS):
+            if not self._preloading:
+                self.abandon(
+                    f"the environment's fork server did not answer a fork request in "
+                    f"{REPLY_SECONDS:g} s (stopped or hung): it was killed"
+                )
         if child.lost is not None and not child.pid:
             raise ForkServerError(child.lost)
         return child
@@ -330,18 +432,46 @@ class ForkServer:
                 return {}
             with self._lock:
                 self._preload_reply = None
-            message = {"op": "preload", "modules": new, "learned": new_learned}
-            with self._send_lock:
-                send_message(self._sock, message)
-            with self._preloaded:
-                self._preloaded.wait_for(
-                    lambda: self._preload_reply is not None or self.retired is not None
+                self._preloading = True
+            try:
+                message = {"op": "preload", "modules": new, "learned": new_learned}
+                with self._send_lock:
+                    send_message(self._sock, message)
+                answered = self._await_preload()
+            finally:
+                self._preloading = False
+                self._preloaded_at = time.monotonic()
+            if not answered:
+                late = (
+                    "was stopped" if self._stopped() else f"did not finish in {IMPORT_SECONDS:g} s"
                 )
+                self.abandon(
+                    f"the environment's fork server {late} while importing (stopped or hung): "
+                    f"it was killed"
+                )
+            with self._lock:
                 reply = self._preload_reply or {"unsafe": self.retired}
             self._modules.update(m for m, _ in [*new, *new_learned])
             if reply.get("unsafe"):
                 self.retired = f"unsafe to fork: {reply['unsafe']}"
             return reply
+
+    def _await_preload(self) -> bool:
+        """Wait for the preload's reply, at most `IMPORT_SECONDS`, or `REPORT_SECONDS` once
+        the server is seen stopped (it imports nothing then); False when it did not come."""
+        deadline = time.monotonic() + IMPORT_SECONDS
+        stopped_at: float | None = None
+        with self._preloaded:
+            while self._preload_reply is None and self.retired is None:
+                now = time.monotonic()
+                if now >= deadline or (stopped_at and now - stopped_at >= REPORT_SECONDS):
+                    return False
+                self._preloaded.wait(min(1.0, deadline - now))
+                if not self._stopped():
+                    stopped_at = None
+                elif stopped_at is None:
+                    stopped_at = time.monotonic()
+        return True
 
     def memory(self) -> dict[str, int]:
         """Resident and proportional set size in bytes (PSS counts shared pages once)."""
@@ -354,6 +484,41 @@ class ForkServer:
                 if line.startswith("Pss:"):
                     found["pss"] = int(line.split()[1]) * 1024
         return found
+
+    def _unreported(self, reason: str) -> None:
+        """A child ended `REPORT_SECONDS` ago unreported: the server is given up, unless it
+        imports (a preload blocks its reports, and is bounded itself) or just did."""
+        busy = self._preloading or time.monotonic() - self._preloaded_at < REPORT_SECONDS
+        if busy and not self._stopped():
+            return
+        self.abandon(reason)
+
+    def _stopped(self) -> bool:
+        """Whether the server process is stopped (SIGSTOP, or traced): it imports nothing."""
+        return _proctree.state(self.pid) in ("T", "t")
+
+    def abandon(self, reason: str) -> None:
+        """The server does not answer (stopped, hung): retire it, kill it (its children die
+        with it), and end its children in flight as lost with `reason`."""
+        with self._lock:
+            if self.retired in (None, "closed"):
+                self.retired = reason
+            lost, self._children = list(self._children.values()), {}
+            self._preloaded.notify_all()
+        self._kill()
+        for child in lost:
+            child._set_ended(-int(signal.SIGKILL), reason)
+
+    def _kill(self) -> None:
+        """SIGKILL the server's process group (it works on a stopped process), and a sandboxed
+        server's own process (its sandbox's session is not the group of `_process`)."""
+        if self._process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, signal.SIGKILL)
+        if self.pid and self.pid != self._process.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
 
     def close(self) -> None:
         """End the server: closing its socket makes it kill its children and exit."""
@@ -375,11 +540,7 @@ class ForkServer:
         try:
             self._process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGKILL)
-            if self.pid != self._process.pid:  # a sandboxed server: its own session
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.pid, signal.SIGKILL)
+            self._kill()
             self._process.wait()
         with contextlib.suppress(OSError):
             self._output.unlink()
@@ -399,11 +560,12 @@ class ForkServer:
                 break
             self._dispatch(message)
         code = self._process.wait()
-        reason = (
-            "the environment's fork server was stopped"
-            if self.retired == "closed"
-            else f"the environment's fork server exited (code {code}) while the task ran"
-        )
+        if self.retired == "closed":
+            reason = "the environment's fork server was stopped"
+        elif self.retired is not None and not self.retired.startswith("unsafe"):
+            reason = self.retired  # given up (`abandon`)
+        else:
+            reason = f"the environment's fork server exited (code {code}) while the task ran"
         with self._lock:
             if self.retired is None:
                 self.retired = reason
@@ -435,3 +597,8 @@ class ForkServer:
         except OSError:
             return "no output"
         return text[-500:] or "no output"
+
+
+def _timeval(seconds: float) -> bytes:
+    """`struct timeval` for SO_SNDTIMEO."""
+    return struct.pack("ll", int(seconds), int((seconds % 1) * 1_000_000))

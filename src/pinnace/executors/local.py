@@ -23,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -260,8 +261,15 @@ class LocalExecutor:
             ids = list(self._processes)
         for execution_id in ids:
             self.cancel(execution_id)
-        self._pool.shutdown(wait=True)
+        # The canceled attempts end within their grace period; a fork server that does not
+        # answer (a task stopped it) must not hold close up: the servers close then, which
+        # ends what they still run as lost, and only then are the attempt threads waited for.
+        self._pool.shutdown(wait=False)
+        deadline = time.monotonic() + _KILL_GRACE_SECONDS + 1
+        while self._processes and time.monotonic() < deadline:
+            time.sleep(0.05)
         self._forking.close()
+        self._pool.shutdown(wait=True)
         self._supervisor.close()
         self._janitor.close()  # the last folders removed before close returns
 
@@ -538,7 +546,7 @@ class LocalExecutor:
         code = process.wait()
         if isinstance(process, ForkedChild) and process.lost:
             _write(log, f"pinnace: {process.lost}\n")
-            return process.lost
+            return None if self.was_canceled(launch.execution_id) else process.lost
         return code
 
     def _sandboxed(
