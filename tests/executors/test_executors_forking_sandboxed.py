@@ -603,3 +603,65 @@ def test_a_child_that_cannot_enter_its_sandbox_runs_nothing_and_the_attempt_runs
     log = Path(result["tasks"]["tamper"].log_path).read_text()
     assert "the step's sandbox could not be set up" in log  # the child said why, and stopped
     assert log.count("tampered") <= 1  # the task itself ran once: fresh
+
+
+@dsl.component
+def zen() -> str:
+    import importlib
+
+    # Not an import statement: the module is learned from the child, not from the program.
+    importlib.import_module("this")  # prints the Zen of Python when imported
+    return "imported"
+
+
+@dsl.component
+def plant() -> str:
+    import importlib.machinery
+    import sys
+    import types
+
+    # A task can make any name look imported; its server would import it for later tasks.
+    for name in ("unittest.__main__", "venv.__main__", "__hello__"):
+        module = types.ModuleType(name)
+        module.__spec__ = importlib.machinery.ModuleSpec(name, None, origin="/usr/lib/x.py")
+        sys.modules[name] = module
+    return "planted"
+
+
+@dsl.component
+def plain() -> str:
+    print("plain step ran")
+    return "plain"
+
+
+@dsl.pipeline(name="sandfork-learning")
+def teaching(lesson: str = "zen"):
+    with dsl.If(lesson == "zen"):
+        zen().set_caching_options(False)
+    with dsl.Else():
+        plant().set_caching_options(False)
+
+
+@dsl.pipeline(name="sandfork-plain")
+def plain_run():
+    plain().set_caching_options(False)
+
+
+@pytest.mark.parametrize("lesson", ["zen", "plant"])
+def test_what_an_earlier_step_imported_neither_prints_nor_runs_in_a_later_ones_log(
+    forked: Harness, lesson: str
+) -> None:
+    """Review 2: learned imports are chosen by tasks. A step's `import this` put the Zen of
+    Python at the top of every later step's log; a step planting `unittest.__main__` or
+    `venv.__main__` in sys.modules made its owner's server run those programs."""
+    assert forked.run(teaching, {"lesson": lesson}, namespace="alice")["state"] == "SUCCEEDED"
+    for _ in range(2):  # the learned imports are preloaded before a later fork
+        later = forked.run(plain_run, namespace="alice")
+        assert later["state"] == "SUCCEEDED"
+        (execution,) = later["executions"].values()
+        assert execution.environment.get("forked"), execution.environment
+        lines = _task_lines(later["tasks"]["plain"].log_path)
+        assert "plain step ran" in lines
+        log = "\n".join(lines)
+        assert "Beautiful is better than ugly" not in log
+        assert "unittest" not in log and "usage:" not in log and "Hello" not in log

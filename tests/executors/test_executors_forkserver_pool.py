@@ -322,3 +322,28 @@ def test_a_childs_import_listing_is_read_as_untrusted(tmp_path: Path) -> None:
         assert pool.learned("env2") == []
     finally:
         pool.close()
+
+
+def test_a_task_cannot_have_its_server_import_programs_or_modules_that_act(
+    tmp_path: Path,
+) -> None:
+    """Review 2: `venv.__main__`, `unittest.__main__` run programs when imported, `this` and
+    `__hello__` print; a listing (or a remembered list written before) naming them is
+    refused name by name, plain modules are kept."""
+    pool = ForkServerPool(scratch=tmp_path / "scratch", memory=tmp_path / "learned")
+    try:
+        planted = ["venv.__main__", "unittest.__main__", "__hello__", "this", "idlelib.idle"]
+        kept = ["json", "sklearn.linear_model._logistic"]
+        listing = tmp_path / "listing.json"
+        listing.write_text(json.dumps([[n, []] for n in [*planted, *kept]]))
+        pool.note_imports("env", listing)
+        assert pool.learned("env") == [[n, []] for n in kept]
+    finally:
+        pool.close()
+    again = ForkServerPool(scratch=tmp_path / "scratch2", memory=tmp_path / "learned")
+    try:
+        memory = next((tmp_path / "learned").glob("*.json"))
+        memory.write_text(json.dumps({"modules": [*planted, *kept]}))
+        assert again.learned("env") == [[n, []] for n in kept]
+    finally:
+        again.close()

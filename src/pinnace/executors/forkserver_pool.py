@@ -193,7 +193,7 @@ class ForkServerPool:
             return [], False
         try:
             found = json.loads(path.read_text())
-            names = [n for n in found["modules"] if isinstance(n, str)]
+            names = [n for n in found["modules"] if isinstance(n, str) and _learnable(n)]
             return names, bool(found.get("off"))
         except (OSError, ValueError, TypeError, KeyError):
             return [], False
@@ -533,7 +533,29 @@ def _read_listing(listing: Path) -> list[str]:
     if not isinstance(entries, list):
         raise ValueError(f"{listing} is not a list")
     names = [e[0] if isinstance(e, list) and e else None for e in entries]
-    return [n for n in names if isinstance(n, str) and len(n) <= 200 and _MODULE_NAME.match(n)]
+    return [n for n in names if isinstance(n, str) and _learnable(n)]
+
+
+#: standard modules that act when imported (print, open a browser, start a GUI or a test run)
+_ACTING_ON_IMPORT = frozenset(
+    {"this", "antigravity", "idlelib", "test", "tkinter", "turtle", "turtledemo", "pydoc_data"}
+)
+
+
+def _learnable(name: str) -> bool:
+    """Whether a fork server may import `name` because a task did.
+
+    The name comes from a task (a sandboxed one writes its listing where its own code could
+    put anything), so only a plain module path is kept: no dunder part (`venv.__main__`,
+    `unittest.__main__` run a program when imported; `__hello__` prints) and no standard
+    module known to act when imported. What a kept name's import prints is dropped by the
+    server (runtime/forkserver.py, `_silenced`)."""
+    if len(name) > 200 or not _MODULE_NAME.match(name):
+        return False
+    parts = name.split(".")
+    if any(p.startswith("__") and p.endswith("__") for p in parts):
+        return False
+    return parts[0] not in _ACTING_ON_IMPORT
 
 
 def _set_priority(pid: int, priority: int, *, missing_ok: bool = False) -> bool:

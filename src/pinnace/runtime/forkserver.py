@@ -42,9 +42,12 @@ import socket
 import struct
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import confine, enclose
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 _HEADER = struct.Struct("!Q")
 _PR_SET_DUMPABLE = 4
@@ -383,7 +386,8 @@ def preload(modules: list[list[Any]], learned: list[list[Any]] = ()) -> dict[str
     unsafe = unsafe_reason()
     by_learned = False
     if unsafe is None and learned:
-        failed += _import_all(learned)
+        with _silenced():  # a learned import's output is no task's (see _silenced)
+            failed += _import_all(learned)
         unsafe = unsafe_reason()
         by_learned = unsafe is not None
     _SNAPSHOT.update(
@@ -415,6 +419,28 @@ def _import_all(modules: list[list[Any]]) -> list[str]:
                 raise
             failed.append(module)
     return failed
+
+
+@contextlib.contextmanager
+def _silenced() -> Iterator[None]:
+    """stdout and stderr (the file descriptors, so C code's output too) on /dev/null.
+
+    Learned modules were imported by some earlier task, not necessarily by the next one: what
+    they print while they import would otherwise be written at the top of every later task's
+    log (`import this` in one step put the Zen of Python in all the others')."""
+    _flush_stdio()
+    saved = [os.dup(1), os.dup(2)]
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        yield
+    finally:
+        _flush_stdio()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (null, *saved):
+            os.close(fd)
 
 
 def _priority() -> int:
