@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -291,18 +290,6 @@ def isolation(home: str, hidden: str, port: int):
         isolation_probe(
             data=made.outputs["data"], home=home, hidden=hidden, port=port, name=name
         ).set_caching_options(False)
-
-
-@pytest.fixture
-def listener() -> Iterator[int]:
-    """A port listening on this machine's loopback (a stand-in for the server's API)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    try:
-        yield server.getsockname()[1]
-    finally:
-        server.close()
 
 
 def _children_named(name: str) -> list[int]:

@@ -794,18 +794,6 @@ def network_pipeline(ports: str):
     knock(ports=ports)
 
 
-@pytest.fixture
-def listener() -> Iterator[int]:
-    """A port this test listens on, on 127.0.0.1: a stand-in for the server's API."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    try:
-        yield server.getsockname()[1]
-    finally:
-        server.close()
-
-
 def test_an_isolated_step_reaches_no_service_of_this_machine(steps: Steps, listener: int) -> None:
     ports = json.dumps([listener, *DATABASE_PORTS])
     found = steps.run(network_pipeline, {"ports": ports}).report("knock")

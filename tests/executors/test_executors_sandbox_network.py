@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -54,18 +53,6 @@ with open("/etc/resolv.conf") as f:
     found["resolv"] = f.read()
 print(json.dumps(found))
 """
-
-
-@pytest.fixture
-def listener() -> Iterator[int]:
-    """A port this test listens on, on 127.0.0.1 (a stand-in for the server's API)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    try:
-        yield server.getsockname()[1]
-    finally:
-        server.close()
 
 
 def _probe(tmp_path: Path, network: str, port: int, *more: int) -> dict:
