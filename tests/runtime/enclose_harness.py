@@ -15,7 +15,7 @@ import sys
 sys.path.insert(0, sys.argv[1])
 
 from pinnace_runtime import enclose
-from pinnace_runtime.forkserver import recv_message, send_message
+from pinnace_runtime.framing import recv_message, send_message
 
 
 def child(request: dict, control: socket.socket, out: int) -> None:

@@ -31,7 +31,7 @@ from pinnace.executors._enclosure import (
 from pinnace.executors._sandbox import NO_NETWORK, Sandbox, python_paths
 from pinnace.executors._supervision import Supervisor
 from pinnace.executors.runtime_copy import materialize_runtime
-from pinnace.runtime.forkserver import recv_message, send_message
+from pinnace.runtime.framing import recv_message, send_message
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("bwrap") is None, reason="needs root and bubblewrap"

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ..runtime.enclose import FAILED, MAX_MOUNTS, READY, SEALED, STEP_ID
-from ..runtime.forkserver import send_message
+from ..runtime.framing import send_message
 from ._sandbox import HOST_NETWORK, ISOLATED
 from ._supervision import Containment
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..runtime.forkserver import encode_request, recv_message, send_message, send_payload
+from ..runtime.framing import encode_request, recv_message, send_message, send_payload
 from . import _lifeline, _proctree
 from ._enclosure import host_pid_of
 from ._netns import RESOLV_CONF
